@@ -1,0 +1,224 @@
+//! `mirror-neuron job ...`: list, inspect, agents, events, dead-letters, pause, resume, cancel.
+
+use std::time::Duration;
+
+use clap::Subcommand;
+
+use super::output::{print_json, print_table, short_json};
+use crate::domain::job::{JobCommand, JobStatus};
+use crate::domain::view::{JobView, iso_ms};
+use crate::runtime::commands::{self, CommandError};
+use crate::runtime::{Backend, Projectors, wait_projections_caught_up};
+use crate::store::{JobListFilter, Store, validate_job_id};
+
+#[derive(Debug, Subcommand)]
+pub enum JobCmd {
+    /// List jobs, newest first.
+    List {
+        /// Only jobs in this status (pending, running, paused, completed, failed, cancelled).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one job.
+    Inspect {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a job's agents.
+    Agents {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a job's event history.
+    Events {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a job's dead letters.
+    DeadLetters {
+        job_id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pause a running job.
+    Pause { job_id: String },
+    /// Resume a paused job.
+    Resume { job_id: String },
+    /// Cancel a job.
+    Cancel {
+        job_id: String,
+        #[arg(long, default_value = "cancelled by operator")]
+        reason: String,
+    },
+}
+
+/// A spinner/bar on stderr that hides itself when stderr is not a terminal.
+pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar.set_message(message);
+    bar
+}
+
+pub async fn run(cmd: JobCmd) -> anyhow::Result<i32> {
+    let backend = Backend::open().await?;
+    let code = run_with(&backend.store, cmd).await;
+    backend.close().await;
+    code
+}
+
+/// Makes sure the views reflect every appended event (the in-process runtime has no
+/// always-on projection workers, so it runs them until the feed is drained).
+pub async fn catch_up(store: &Store) -> anyhow::Result<()> {
+    if store.feed_backlog(crate::runtime::projector::PROJECTION_GROUP).await? == 0 {
+        return Ok(());
+    }
+    let workers = Projectors::start(store, "cli", 1);
+    let res = wait_projections_caught_up(store, Duration::from_secs(60)).await;
+    workers.stop().await;
+    res
+}
+
+fn job_row(v: &JobView) -> Vec<String> {
+    vec![
+        v.job_id.clone(),
+        v.graph_id.clone(),
+        v.status.map_or("-".into(), |s| s.to_string()),
+        v.submitted_at.clone().unwrap_or_default(),
+        v.updated_at.clone().unwrap_or_default(),
+    ]
+}
+
+fn not_found(job_id: &str) -> anyhow::Error {
+    anyhow::anyhow!("job {job_id} was not found")
+}
+
+async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
+    catch_up(store).await?;
+    match cmd {
+        JobCmd::List { status, limit, json } => {
+            let status = match status.as_deref() {
+                None => None,
+                Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
+                    anyhow::anyhow!("--status must be one of pending, running, paused, completed, failed, cancelled (got {s:?})")
+                })?),
+            };
+            let jobs = store.list_jobs(&JobListFilter { status, limit }).await?;
+            if json {
+                print_json(&jobs)?;
+            } else {
+                let rows: Vec<Vec<String>> = jobs.iter().map(job_row).collect();
+                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &rows);
+            }
+            Ok(0)
+        }
+        JobCmd::Inspect { job_id, json } => {
+            validate_job_id(&job_id)?;
+            let view = store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            if json {
+                print_json(&view)?;
+            } else {
+                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[job_row(&view)]);
+                println!("events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
+                    view.last_seq, view.messages_sent, view.steps_finished, view.steps_failed, view.dead_letters);
+                if let Some(owner) = &view.lease_owner {
+                    println!("lease: {owner} (epoch {})", view.lease_epoch);
+                }
+                if let Some(result) = &view.result {
+                    println!("result: {}", short_json(result, 400));
+                }
+            }
+            Ok(0)
+        }
+        JobCmd::Agents { job_id, json } => {
+            validate_job_id(&job_id)?;
+            store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            let agents = store.agent_views(&job_id).await?;
+            if json {
+                print_json(&agents)?;
+            } else {
+                let rows: Vec<Vec<String>> = agents
+                    .iter()
+                    .map(|a| vec![a.agent_id.clone(), a.status.clone(), a.queued.to_string(), a.processed.to_string(), a.failed_attempts.to_string()])
+                    .collect();
+                print_table(&["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"], &rows);
+            }
+            Ok(0)
+        }
+        JobCmd::Events { job_id, json } => {
+            validate_job_id(&job_id)?;
+            let history = store.history(&job_id, 1, None).await?;
+            if history.is_empty() {
+                return Err(not_found(&job_id));
+            }
+            if json {
+                let rows: Vec<serde_json::Value> = history
+                    .iter()
+                    .map(|h| match &h.event {
+                        Ok(env) => serde_json::to_value(env).unwrap_or_default(),
+                        Err(e) => serde_json::json!({"seq": h.seq, "stream_id": h.stream_id, "error": e.to_string()}),
+                    })
+                    .collect();
+                print_json(&rows)?;
+            } else {
+                for h in &history {
+                    match &h.event {
+                        Ok(env) => println!(
+                            "{:>5}  {}  {:<22} {}",
+                            env.seq,
+                            iso_ms(env.timestamp_ms).unwrap_or_default(),
+                            env.event_type,
+                            short_json(&serde_json::to_value(&env.payload).unwrap_or_default()["data"], 120)
+                        ),
+                        Err(e) => println!("{:>5}  (undecodable entry {}: {e})", h.seq, h.stream_id),
+                    }
+                }
+            }
+            Ok(0)
+        }
+        JobCmd::DeadLetters { job_id, json } => {
+            validate_job_id(&job_id)?;
+            store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            let rows = store.dead_letter_views(&job_id).await?;
+            if json {
+                print_json(&rows)?;
+            } else {
+                let table: Vec<Vec<String>> = rows
+                    .iter()
+                    .map(|d| vec![d.seq.to_string(), d.agent_id.clone().unwrap_or("-".into()), d.reason.clone(), short_json(&d.message, 80)])
+                    .collect();
+                print_table(&["SEQ", "AGENT", "REASON", "MESSAGE"], &table);
+            }
+            Ok(0)
+        }
+        JobCmd::Pause { job_id } => control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await,
+        JobCmd::Resume { job_id } => control(store, &job_id, JobCommand::Resume, "resumed").await,
+        JobCmd::Cancel { job_id, reason } => control(store, &job_id, JobCommand::Cancel { reason }, "cancelled").await,
+    }
+}
+
+async fn control(store: &Store, job_id: &str, cmd: JobCommand, done: &str) -> anyhow::Result<i32> {
+    validate_job_id(job_id)?;
+    match commands::execute(store, job_id, &cmd, None).await {
+        Ok(_) => {
+            println!("{done}");
+            Ok(0)
+        }
+        Err(CommandError::Domain(e)) => {
+            eprintln!("error: job {job_id}: {e}");
+            Ok(1)
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -1,0 +1,41 @@
+//! The `mirror-neuron` command line. Data goes to stdout, everything else to stderr.
+
+mod admin;
+mod job;
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Durable, message-driven workflow runtime, event-sourced on Redis Streams.
+#[derive(Debug, Parser)]
+#[command(name = "mirror-neuron", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect and control jobs.
+    #[command(subcommand)]
+    Job(job::JobCmd),
+    /// Keyspace administration: migrations, projections, retention.
+    #[command(subcommand)]
+    Admin(admin::AdminCmd),
+}
+
+/// Parses arguments and runs the command; returns the process exit code.
+pub async fn run() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Job(cmd) => job::run(cmd).await,
+        Command::Admin(cmd) => admin::run(cmd).await,
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}

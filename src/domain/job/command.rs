@@ -1,0 +1,51 @@
+//! Commands: what someone asks of a job. The decider turns them into events or refuses.
+
+use serde_json::Value;
+
+use crate::domain::message::Message;
+
+/// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JobCommand {
+    /// Create the job from a validated, normalised manifest.
+    Submit {
+        graph_id: String,
+        job_name: String,
+        manifest: Value,
+        bundle_path: Option<String>,
+        now_ms: i64,
+    },
+    /// Record that `owner` now holds the job's lease at `epoch`.
+    AcquireLease { owner: String, epoch: u64 },
+    /// Give the lease up.
+    ReleaseLease { owner: String },
+    /// Start the job: it becomes running and the seed messages are queued.
+    Start { seeds: Vec<Message> },
+    /// Operator pause.
+    Pause { reason: Option<String> },
+    /// Operator resume.
+    Resume,
+    /// Operator cancel.
+    Cancel { reason: String },
+    /// An agent (or the runtime on its behalf) completes the job.
+    Complete { result: Value },
+    /// The job failed for good.
+    Fail { result: Value },
+}
+
+impl JobCommand {
+    /// Short imperative name, used in logs and error messages.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobCommand::Submit { .. } => "submit",
+            JobCommand::AcquireLease { .. } => "acquire_lease",
+            JobCommand::ReleaseLease { .. } => "release_lease",
+            JobCommand::Start { .. } => "start",
+            JobCommand::Pause { .. } => "pause",
+            JobCommand::Resume => "resume",
+            JobCommand::Cancel { .. } => "cancel",
+            JobCommand::Complete { .. } => "complete",
+            JobCommand::Fail { .. } => "fail",
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! `evolve(state, event) -> state`: how each fact changes the job. Total and pure: it never
+//! fails, so a history that was accepted once can always be folded again.
+
+use super::state::{InFlight, JobState};
+use super::status::JobStatus;
+use crate::domain::event::{EventEnvelope, JobEvent};
+
+/// Applies one stored event. Events at or below `state.seq` are ignored (idempotent replay).
+pub fn evolve(mut state: JobState, envelope: &EventEnvelope) -> JobState {
+    if envelope.seq != 0 && envelope.seq <= state.seq {
+        return state;
+    }
+    state.seq = envelope.seq.max(state.seq);
+    if state.job_id.is_empty() {
+        state.job_id = envelope.job_id.clone();
+    }
+    state.updated_at_ms = envelope.timestamp_ms;
+    apply(&mut state, &envelope.payload);
+    state
+}
+
+/// Folds a whole history from scratch.
+pub fn fold<'a>(job_id: &str, events: impl IntoIterator<Item = &'a EventEnvelope>) -> JobState {
+    events.into_iter().fold(JobState::new(job_id), evolve)
+}
+
+fn apply(state: &mut JobState, event: &JobEvent) {
+    match event {
+        JobEvent::JobSubmitted(s) => {
+            state.status = Some(JobStatus::Pending);
+            state.graph_id = s.graph_id.clone();
+            state.job_name = s.job_name.clone();
+            state.manifest = s.manifest.clone();
+            state.bundle_path = s.bundle_path.clone();
+            state.submitted_at_ms = s.submitted_at_ms;
+        }
+        JobEvent::JobStarted | JobEvent::JobResumed => state.status = Some(JobStatus::Running),
+        JobEvent::JobPaused { .. } => state.status = Some(JobStatus::Paused),
+        JobEvent::JobCancelled { reason } => {
+            state.status = Some(JobStatus::Cancelled);
+            state.result = Some(serde_json::json!({ "reason": reason }));
+        }
+        JobEvent::JobCompleted { result } => {
+            state.status = Some(JobStatus::Completed);
+            state.result = Some(result.clone());
+        }
+        JobEvent::JobFailed { result } => {
+            state.status = Some(JobStatus::Failed);
+            state.result = Some(result.clone());
+        }
+        JobEvent::LeaseAcquired { owner, epoch } => {
+            state.lease_owner = Some(owner.clone());
+            state.lease_epoch = *epoch;
+        }
+        JobEvent::LeaseReleased { owner, .. } => {
+            if state.lease_owner.as_deref() == Some(owner.as_str()) {
+                state.lease_owner = None;
+            }
+        }
+        JobEvent::MessageSent { message } => {
+            state.agent_mut(&message.to).queue.push_back(message.clone());
+        }
+        JobEvent::AgentStepStarted { agent_id, message_id, attempt } => {
+            let agent = state.agent_mut(agent_id);
+            let taken = match agent.inflight.take() {
+                // A retry or a redo after a crash: the same message stays in flight.
+                Some(f) if &f.message.message_id == message_id => Some(f.message),
+                other => {
+                    agent.inflight = other;
+                    let pos = agent.queue.iter().position(|m| &m.message_id == message_id);
+                    pos.and_then(|p| agent.queue.remove(p))
+                }
+            };
+            if let Some(message) = taken {
+                agent.inflight = Some(InFlight { message, attempt: *attempt });
+            }
+        }
+        JobEvent::AgentStepFinished { agent_id, message_id, state: new_state } => {
+            let agent = state.agent_mut(agent_id);
+            if agent.inflight.as_ref().is_some_and(|f| &f.message.message_id == message_id) {
+                agent.inflight = None;
+            }
+            agent.state = new_state.clone();
+            agent.processed += 1;
+        }
+        JobEvent::AgentStepFailed { agent_id, message_id, error, will_retry, .. } => {
+            let agent = state.agent_mut(agent_id);
+            agent.failed_attempts += 1;
+            agent.last_error = Some(error.clone());
+            if !will_retry && agent.inflight.as_ref().is_some_and(|f| &f.message.message_id == message_id)
+            {
+                agent.inflight = None;
+            }
+        }
+        JobEvent::AgentEventRecorded { .. } | JobEvent::DeadLettered { .. } => {}
+    }
+}

@@ -1,0 +1,19 @@
+//! The job aggregate as a Decider: [`decide`] turns a command into events, [`evolve`] folds
+//! events into state. Both are pure; the runtime wraps them with Redis and clocks.
+
+mod command;
+mod decide;
+mod error;
+mod evolve;
+mod state;
+mod status;
+
+pub use command::JobCommand;
+pub use decide::decide;
+pub use error::DomainError;
+pub use evolve::{evolve, fold};
+pub use state::{AgentRuntime, InFlight, JobState};
+pub use status::JobStatus;
+
+#[cfg(test)]
+mod tests;

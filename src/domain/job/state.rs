@@ -1,0 +1,68 @@
+//! The decider's state: everything about a job that decisions depend on, folded from history.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::status::JobStatus;
+use crate::domain::message::Message;
+
+/// A job's state as of `seq`. `status == None` means the job has no history yet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobState {
+    pub job_id: String,
+    /// Last applied sequence number (the stream version a writer must expect).
+    pub seq: u64,
+    pub status: Option<JobStatus>,
+    pub graph_id: String,
+    pub job_name: String,
+    pub manifest: Value,
+    pub bundle_path: Option<String>,
+    pub submitted_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub result: Option<Value>,
+    /// Current lease holder and its epoch, as recorded by `LeaseAcquired`.
+    pub lease_owner: Option<String>,
+    pub lease_epoch: u64,
+    /// Per-agent runtime state: queues, the message in flight, local state.
+    pub agents: BTreeMap<String, AgentRuntime>,
+}
+
+/// What the runtime keeps for one agent between steps.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentRuntime {
+    /// Messages delivered and not yet taken (FIFO).
+    pub queue: VecDeque<Message>,
+    /// The message being processed and its attempt number; redone after a crash.
+    pub inflight: Option<InFlight>,
+    /// The agent's own state (aggregator bodies, executor `next_state`, counters).
+    pub state: Value,
+    pub processed: u64,
+    pub failed_attempts: u64,
+    pub last_error: Option<Value>,
+}
+
+/// A message an agent has started and not finished.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InFlight {
+    pub message: Message,
+    pub attempt: u32,
+}
+
+impl JobState {
+    /// An empty state for a job id (before any event).
+    pub fn new(job_id: impl Into<String>) -> Self {
+        JobState { job_id: job_id.into(), ..Default::default() }
+    }
+
+    /// True once the job reached completed, failed or cancelled.
+    pub fn is_terminal(&self) -> bool {
+        self.status.is_some_and(JobStatus::is_terminal)
+    }
+
+    /// The runtime entry for an agent, created on first use.
+    pub fn agent_mut(&mut self, agent_id: &str) -> &mut AgentRuntime {
+        self.agents.entry(agent_id.to_string()).or_default()
+    }
+}

@@ -1,0 +1,149 @@
+//! given(events) / when(command) / then(events | error) tests of the job decider.
+
+use serde_json::json;
+
+use super::*;
+use crate::domain::event::{EventEnvelope, JobEvent, SCHEMA_VERSION};
+
+fn envelopes(events: Vec<JobEvent>) -> Vec<EventEnvelope> {
+    events
+        .into_iter()
+        .enumerate()
+        .map(|(i, payload)| EventEnvelope {
+            event_id: format!("e{i}"),
+            job_id: "job".into(),
+            seq: i as u64 + 1,
+            event_type: payload.type_name().into(),
+            schema_version: SCHEMA_VERSION,
+            timestamp_ms: 1000 + i as i64,
+            epoch: 0,
+            causation_id: None,
+            correlation_id: None,
+            payload,
+        })
+        .collect()
+}
+
+struct Spec {
+    state: JobState,
+}
+
+fn given(events: Vec<JobEvent>) -> Spec {
+    Spec { state: fold("job", &envelopes(events)) }
+}
+
+impl Spec {
+    fn when(self, command: JobCommand) -> Result<Vec<JobEvent>, DomainError> {
+        decide(&self.state, &command)
+    }
+}
+
+fn submitted() -> JobEvent {
+    let cmd = JobCommand::Submit {
+        graph_id: "g".into(),
+        job_name: "n".into(),
+        manifest: json!({}),
+        bundle_path: None,
+        now_ms: 7,
+    };
+    decide(&JobState::new("job"), &cmd).unwrap().remove(0)
+}
+
+#[test]
+fn submit_creates_a_pending_job() {
+    let events = given(vec![]).when(JobCommand::Submit {
+        graph_id: "g".into(),
+        job_name: "n".into(),
+        manifest: json!({"a": 1}),
+        bundle_path: Some("/b".into()),
+        now_ms: 7,
+    });
+    let state = fold("job", &envelopes(events.unwrap()));
+    assert_eq!(state.status, Some(JobStatus::Pending));
+    assert_eq!(state.graph_id, "g");
+    assert_eq!(state.submitted_at_ms, 7);
+}
+
+#[test]
+fn submit_twice_is_refused() {
+    let cmd = JobCommand::Submit {
+        graph_id: "g".into(),
+        job_name: "n".into(),
+        manifest: json!({}),
+        bundle_path: None,
+        now_ms: 1,
+    };
+    assert_eq!(given(vec![submitted()]).when(cmd), Err(DomainError::AlreadyExists));
+}
+
+#[test]
+fn commands_on_a_missing_job_are_not_found() {
+    assert_eq!(given(vec![]).when(JobCommand::Resume), Err(DomainError::NotFound));
+}
+
+#[test]
+fn start_queues_seeds_after_the_transition() {
+    let events = given(vec![submitted()]).when(JobCommand::Start { seeds: vec![] }).unwrap();
+    assert_eq!(events, vec![JobEvent::JobStarted]);
+}
+
+#[test]
+fn pause_only_from_running() {
+    let then = given(vec![submitted()]).when(JobCommand::Pause { reason: None });
+    assert_eq!(
+        then,
+        Err(DomainError::WrongStatus { action: "pause", status: JobStatus::Pending })
+    );
+    let then = given(vec![submitted(), JobEvent::JobStarted]).when(JobCommand::Pause { reason: None });
+    assert_eq!(then, Ok(vec![JobEvent::JobPaused { reason: None }]));
+}
+
+#[test]
+fn resume_of_a_running_job_is_a_no_op() {
+    let then = given(vec![submitted(), JobEvent::JobStarted]).when(JobCommand::Resume);
+    assert_eq!(then, Ok(vec![]));
+}
+
+#[test]
+fn nothing_changes_a_terminal_job() {
+    let done = vec![submitted(), JobEvent::JobStarted, JobEvent::JobCompleted { result: json!(1) }];
+    for cmd in [
+        JobCommand::Pause { reason: None },
+        JobCommand::Resume,
+        JobCommand::Cancel { reason: "x".into() },
+        JobCommand::Complete { result: json!(2) },
+        JobCommand::Fail { result: json!(3) },
+    ] {
+        let then = given(done.clone()).when(cmd.clone());
+        assert!(
+            matches!(then, Err(DomainError::WrongStatus { status: JobStatus::Completed, .. })),
+            "{} on a completed job gave {then:?}",
+            cmd.name()
+        );
+    }
+}
+
+#[test]
+fn cancel_records_the_reason_as_result() {
+    let events = vec![submitted(), JobEvent::JobStarted, JobEvent::JobCancelled { reason: "op".into() }];
+    let state = fold("job", &envelopes(events));
+    assert_eq!(state.status, Some(JobStatus::Cancelled));
+    assert_eq!(state.result, Some(json!({"reason": "op"})));
+}
+
+#[test]
+fn lease_epochs_only_move_forward() {
+    let base = vec![submitted(), JobEvent::LeaseAcquired { owner: "a".into(), epoch: 3 }];
+    let then = given(base.clone()).when(JobCommand::AcquireLease { owner: "b".into(), epoch: 3 });
+    assert_eq!(then, Err(DomainError::StaleLease { offered: 3, recorded: 3 }));
+    let then = given(base).when(JobCommand::AcquireLease { owner: "b".into(), epoch: 4 });
+    assert_eq!(then, Ok(vec![JobEvent::LeaseAcquired { owner: "b".into(), epoch: 4 }]));
+}
+
+#[test]
+fn replaying_an_old_event_changes_nothing() {
+    let history = envelopes(vec![submitted(), JobEvent::JobStarted]);
+    let state = fold("job", &history);
+    let again = evolve(state.clone(), &history[0]);
+    assert_eq!(again, state);
+}

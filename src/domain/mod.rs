@@ -1,0 +1,6 @@
+//! The pure core: types and rules with no I/O, no async and no clock (time is an input).
+
+pub mod event;
+pub mod job;
+pub mod message;
+pub mod view;

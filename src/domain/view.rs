@@ -1,0 +1,208 @@
+//! Read views (projections) as pure folds of events. The projection workers and
+//! `admin rebuild-projections` both use these functions, so live and rebuilt views agree.
+//!
+//! Views depend only on event contents (never on the wall clock or on when they were applied).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::domain::event::{EventEnvelope, JobEvent};
+use crate::domain::job::JobStatus;
+
+/// What `job inspect` / `GetJob` / `job list` show about a job.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct JobView {
+    pub job_id: String,
+    pub graph_id: String,
+    pub job_name: String,
+    /// `None` only for a view that has seen no `job_submitted` yet.
+    pub status: Option<JobStatus>,
+    pub submitted_at: Option<String>,
+    pub updated_at: Option<String>,
+    pub submitted_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub result: Option<Value>,
+    /// Sequence of the last event applied; the projection skips anything at or below it.
+    pub last_seq: u64,
+    pub last_event: Option<String>,
+    pub lease_owner: Option<String>,
+    pub lease_epoch: u64,
+    pub agent_count: usize,
+    pub messages_sent: u64,
+    pub steps_finished: u64,
+    pub steps_failed: u64,
+    pub dead_letters: u64,
+}
+
+/// Per-agent row of a job (`job agents`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AgentView {
+    pub agent_id: String,
+    /// `idle`, `queued`, `running` or `error`.
+    pub status: String,
+    pub queued: u64,
+    pub inflight_message_id: Option<String>,
+    pub processed: u64,
+    pub failed_attempts: u64,
+    pub last_error: Option<Value>,
+    pub last_event: Option<String>,
+    pub updated_at_ms: i64,
+}
+
+/// One entry of a job's dead-letter view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub seq: u64,
+    pub agent_id: Option<String>,
+    pub reason: String,
+    pub message: Value,
+    pub timestamp_ms: i64,
+}
+
+/// The views of one job, as loaded by a projection worker: the job row, the agent rows
+/// touched by the batch, and the dead letters the batch added.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobProjection {
+    pub job: JobView,
+    pub agents: BTreeMap<String, AgentView>,
+    pub new_dead_letters: Vec<DeadLetterView>,
+}
+
+/// Agent ids whose rows an event changes (so a worker loads only those).
+pub fn agents_touched(event: &JobEvent) -> Option<&str> {
+    match event {
+        JobEvent::MessageSent { message } => Some(&message.to),
+        JobEvent::AgentStepStarted { agent_id, .. }
+        | JobEvent::AgentStepFinished { agent_id, .. }
+        | JobEvent::AgentStepFailed { agent_id, .. }
+        | JobEvent::AgentEventRecorded { agent_id, .. } => Some(agent_id),
+        _ => None,
+    }
+}
+
+/// Formats milliseconds since the epoch as ISO-8601 UTC with milliseconds.
+pub fn iso_ms(ms: i64) -> Option<String> {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+}
+
+impl JobProjection {
+    /// Applies one event. Returns false (and changes nothing) when the event is not newer
+    /// than the view: that is what makes redelivery harmless.
+    pub fn apply(&mut self, env: &EventEnvelope) -> bool {
+        if env.seq <= self.job.last_seq {
+            return false;
+        }
+        let job = &mut self.job;
+        job.job_id.clone_from(&env.job_id);
+        job.last_seq = env.seq;
+        job.last_event = Some(env.event_type.clone());
+        job.updated_at_ms = env.timestamp_ms;
+        job.updated_at = iso_ms(env.timestamp_ms);
+        self.apply_job(&env.payload);
+        if let Some(agent_id) = agents_touched(&env.payload) {
+            let row = self.agents.entry(agent_id.to_string()).or_insert_with(|| AgentView {
+                agent_id: agent_id.to_string(),
+                status: "idle".into(),
+                ..Default::default()
+            });
+            apply_agent(row, env);
+        }
+        if let JobEvent::DeadLettered { agent_id, reason, message } = &env.payload {
+            self.new_dead_letters.push(DeadLetterView {
+                seq: env.seq,
+                agent_id: agent_id.clone(),
+                reason: reason.clone(),
+                message: message.clone(),
+                timestamp_ms: env.timestamp_ms,
+            });
+        }
+        true
+    }
+
+    fn apply_job(&mut self, event: &JobEvent) {
+        let job = &mut self.job;
+        match event {
+            JobEvent::JobSubmitted(s) => {
+                job.status = Some(JobStatus::Pending);
+                job.graph_id.clone_from(&s.graph_id);
+                job.job_name.clone_from(&s.job_name);
+                job.submitted_at_ms = s.submitted_at_ms;
+                job.submitted_at = iso_ms(s.submitted_at_ms);
+                job.agent_count = s
+                    .manifest
+                    .get("nodes")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+            }
+            JobEvent::JobStarted | JobEvent::JobResumed => job.status = Some(JobStatus::Running),
+            JobEvent::JobPaused { .. } => job.status = Some(JobStatus::Paused),
+            JobEvent::JobCancelled { reason } => {
+                job.status = Some(JobStatus::Cancelled);
+                job.result = Some(serde_json::json!({ "reason": reason }));
+            }
+            JobEvent::JobCompleted { result } => {
+                job.status = Some(JobStatus::Completed);
+                job.result = Some(result.clone());
+            }
+            JobEvent::JobFailed { result } => {
+                job.status = Some(JobStatus::Failed);
+                job.result = Some(result.clone());
+            }
+            JobEvent::LeaseAcquired { owner, epoch } => {
+                job.lease_owner = Some(owner.clone());
+                job.lease_epoch = *epoch;
+            }
+            JobEvent::LeaseReleased { owner, .. } => {
+                if job.lease_owner.as_deref() == Some(owner.as_str()) {
+                    job.lease_owner = None;
+                }
+            }
+            JobEvent::MessageSent { .. } => job.messages_sent += 1,
+            JobEvent::AgentStepFinished { .. } => job.steps_finished += 1,
+            JobEvent::AgentStepFailed { .. } => job.steps_failed += 1,
+            JobEvent::DeadLettered { .. } => job.dead_letters += 1,
+            JobEvent::AgentStepStarted { .. } | JobEvent::AgentEventRecorded { .. } => {}
+        }
+    }
+}
+
+fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
+    row.last_event = Some(env.event_type.clone());
+    row.updated_at_ms = env.timestamp_ms;
+    match &env.payload {
+        JobEvent::MessageSent { .. } => row.queued += 1,
+        JobEvent::AgentStepStarted { message_id, .. } => {
+            // A retry of the message already in flight does not come off the queue again.
+            if row.inflight_message_id.as_deref() != Some(message_id.as_str()) {
+                row.queued = row.queued.saturating_sub(1);
+            }
+            row.inflight_message_id = Some(message_id.clone());
+        }
+        JobEvent::AgentStepFinished { .. } => {
+            row.inflight_message_id = None;
+            row.processed += 1;
+            row.last_error = None;
+        }
+        JobEvent::AgentStepFailed { error, will_retry, .. } => {
+            row.failed_attempts += 1;
+            row.last_error = Some(error.clone());
+            if !will_retry {
+                row.inflight_message_id = None;
+            }
+        }
+        _ => {}
+    }
+    row.status = if row.inflight_message_id.is_some() {
+        "running"
+    } else if row.queued > 0 {
+        "queued"
+    } else if row.last_error.is_some() {
+        "error"
+    } else {
+        "idle"
+    }
+    .to_string();
+}

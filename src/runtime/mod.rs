@@ -1,0 +1,103 @@
+//! The node: everything that does I/O over time. Composes `domain` and `store`.
+
+pub mod clock;
+pub mod commands;
+pub mod embedded_redis;
+pub mod projector;
+pub mod rebuild;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::store::Store;
+use embedded_redis::EmbeddedRedis;
+use projector::{ProjectorConfig, ProjectorStats};
+
+/// A connected event store plus, when no `MN_REDIS_URL` was given, the embedded Redis behind it.
+pub struct Backend {
+    pub store: Store,
+    embedded: Option<EmbeddedRedis>,
+}
+
+impl Backend {
+    /// Connects to `MN_REDIS_URL`, or starts/reuses the embedded Redis under `MN_HOME`; checks
+    /// durability settings, refuses a newer keyspace, and applies pending migrations.
+    pub async fn open() -> anyhow::Result<Backend> {
+        let namespace = crate::config::redis_namespace()?;
+        let (url, embedded) = match crate::config::redis_url() {
+            Some(url) => (url, None),
+            None => {
+                let e = EmbeddedRedis::start_or_reuse(&crate::config::home_dir()).await?;
+                (e.url().to_string(), Some(e))
+            }
+        };
+        let store = Store::connect(&url, &namespace)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact(&url)))?;
+        crate::store::check_durability(&store).await?;
+        store.check_not_newer().await?;
+        store.migrate(clock::now_ms()).await?;
+        Ok(Backend { store, embedded })
+    }
+
+    /// Stops the embedded Redis if this process started it.
+    pub async fn close(mut self) {
+        if let Some(e) = self.embedded.as_mut() {
+            e.stop().await;
+        }
+    }
+}
+
+/// Hides a password in a Redis URL before it is printed.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+/// Running projection workers and the switch that stops them.
+pub struct Projectors {
+    shutdown: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+    pub stats: Arc<ProjectorStats>,
+}
+
+impl Projectors {
+    /// Starts `n` workers in the projection group, named after `node`.
+    pub fn start(store: &Store, node: &str, n: usize) -> Projectors {
+        let (tx, rx) = watch::channel(false);
+        let stats = Arc::new(ProjectorStats::default());
+        let handles = (0..n)
+            .map(|i| {
+                let cfg = ProjectorConfig::new(format!("{node}-{}-{i}", std::process::id()));
+                tokio::spawn(projector::run(store.clone(), cfg, stats.clone(), rx.clone()))
+            })
+            .collect();
+        Projectors { shutdown: tx, handles, stats }
+    }
+
+    /// Stops the workers and waits for them (they finish the batch in hand first).
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(true);
+        for h in self.handles {
+            let _ = h.await;
+        }
+    }
+}
+
+/// Waits until the projection group has acknowledged everything on the feed (or `timeout`).
+pub async fn wait_projections_caught_up(store: &Store, timeout: std::time::Duration) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if store.feed_backlog(projector::PROJECTION_GROUP).await? == 0 {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() > deadline {
+            anyhow::bail!("projections did not catch up within {timeout:?}");
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

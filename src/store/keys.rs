@@ -1,0 +1,135 @@
+//! Every Redis key the runtime uses, in one place. Keys of one job carry a `{job_id}` hash
+//! tag so that, under Redis Cluster, a job's history, lease and views live in one slot.
+
+use crate::domain::job::JobStatus;
+
+/// The key names under one namespace (`MN_REDIS_NAMESPACE`, default `mirror_neuron`).
+#[derive(Debug, Clone)]
+pub struct Keyspace {
+    ns: String,
+}
+
+/// Longest accepted job id: keys stay short and ids stay readable.
+pub const MAX_JOB_ID_LEN: usize = 200;
+
+/// Why a job id was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JobIdError {
+    #[error("job_id must be a non-empty string")]
+    Empty,
+    #[error("job_id is longer than {MAX_JOB_ID_LEN} characters")]
+    TooLong,
+    #[error("job_id may contain only letters, digits, '.', '_' and '-' (got {0:?})")]
+    BadChar(char),
+}
+
+/// Checks that a job id is safe to embed in key names (no `{`, `}`, `:` or spaces).
+pub fn validate_job_id(job_id: &str) -> Result<(), JobIdError> {
+    if job_id.is_empty() {
+        return Err(JobIdError::Empty);
+    }
+    if job_id.len() > MAX_JOB_ID_LEN {
+        return Err(JobIdError::TooLong);
+    }
+    match job_id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+        Some(c) => Err(JobIdError::BadChar(c)),
+        None => Ok(()),
+    }
+}
+
+impl Keyspace {
+    pub fn new(namespace: impl Into<String>) -> Self {
+        Keyspace { ns: namespace.into() }
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.ns
+    }
+
+    fn job(&self, job_id: &str, part: &str) -> String {
+        format!("{}:job:{{{}}}:{}", self.ns, job_id, part)
+    }
+
+    /// A job's history stream: the only truth about the job.
+    pub fn job_events(&self, job_id: &str) -> String {
+        self.job(job_id, "events")
+    }
+    /// The job's lease (`owner|epoch`, expiring).
+    pub fn job_lease(&self, job_id: &str) -> String {
+        self.job(job_id, "lease")
+    }
+    /// The job's fencing epoch counter.
+    pub fn job_lease_epoch(&self, job_id: &str) -> String {
+        self.job(job_id, "lease_epoch")
+    }
+    /// Commands addressed to the job's current owner.
+    pub fn job_commands(&self, job_id: &str) -> String {
+        self.job(job_id, "commands")
+    }
+    /// View: the job row (hash: seq, json).
+    pub fn job_view(&self, job_id: &str) -> String {
+        self.job(job_id, "view")
+    }
+    /// View: one field per agent.
+    pub fn job_agents(&self, job_id: &str) -> String {
+        self.job(job_id, "agents")
+    }
+    /// View: the job's dead letters.
+    pub fn job_dead_letters(&self, job_id: &str) -> String {
+        self.job(job_id, "dead_letters")
+    }
+    /// Every event of every job, for consumer groups (projections, reconciler).
+    pub fn feed(&self) -> String {
+        format!("{}:feed", self.ns)
+    }
+    /// Feed entries that could not be decoded, by feed stream id.
+    pub fn feed_dead_letters(&self) -> String {
+        format!("{}:feed:dead_letters", self.ns)
+    }
+    /// Set of every job id that has a history (written by the append script).
+    pub fn jobs_registry(&self) -> String {
+        format!("{}:jobs:registry", self.ns)
+    }
+    /// View index: job ids by submission time.
+    pub fn jobs_by_time(&self) -> String {
+        format!("{}:jobs:by_time", self.ns)
+    }
+    /// View index: job ids in one status, by submission time.
+    pub fn jobs_by_status(&self, status: JobStatus) -> String {
+        format!("{}:jobs:status:{}", self.ns, status.as_str())
+    }
+    /// Keyspace schema version (an integer).
+    pub fn schema_version(&self) -> String {
+        format!("{}:meta:schema_version", self.ns)
+    }
+    /// Hash of applied migrations: number -> applied-at ms.
+    pub fn migrations_applied(&self) -> String {
+        format!("{}:meta:migrations", self.ns)
+    }
+    /// Pattern matching every key of this namespace (for tests and admin tools).
+    pub fn all_keys_pattern(&self) -> String {
+        format!("{}:*", self.ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_keys_share_one_hash_tag() {
+        let k = Keyspace::new("mn");
+        assert_eq!(k.job_events("j-1"), "mn:job:{j-1}:events");
+        assert_eq!(k.job_view("j-1"), "mn:job:{j-1}:view");
+        assert_eq!(k.job_lease_epoch("j-1"), "mn:job:{j-1}:lease_epoch");
+    }
+
+    #[test]
+    fn job_ids_that_would_break_keys_are_refused() {
+        assert_eq!(validate_job_id(""), Err(JobIdError::Empty));
+        assert_eq!(validate_job_id("a}b"), Err(JobIdError::BadChar('}')));
+        assert_eq!(validate_job_id("a:b"), Err(JobIdError::BadChar(':')));
+        assert_eq!(validate_job_id(&"x".repeat(201)), Err(JobIdError::TooLong));
+        assert!(validate_job_id("research_flow_v1-1700000000000-0123456789ab").is_ok());
+    }
+}

@@ -1,0 +1,125 @@
+//! Redis: connections, the fenced append, history reads, leases, consumer groups, views and
+//! migrations. Knows Redis and the domain types; knows nothing of gRPC or processes.
+
+mod append;
+mod feed;
+mod health;
+mod history;
+mod keys;
+mod lease;
+pub mod migrate;
+mod script;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, FromRedisValue};
+
+pub use append::{AppendError, AppendOutcome, seal};
+pub use feed::{FeedEntry, FeedRead, TrimReport};
+pub use health::{DurabilityReport, check_durability};
+pub use history::HistoryItem;
+pub use keys::{JobIdError, Keyspace, MAX_JOB_ID_LEN, validate_job_id};
+pub use lease::LeaseGrant;
+pub use script::{LuaScript, Scripts, is_noscript};
+pub use views::{JobListFilter, LoadedProjection};
+
+/// Errors at the Redis boundary.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Redis refused or the connection failed. Retryable when `is_retryable()`.
+    #[error("redis: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// A script answered something this build does not understand (version skew).
+    #[error("unexpected reply from {script}: {detail}")]
+    Protocol { script: &'static str, detail: String },
+    /// A stored JSON view could not be parsed.
+    #[error("corrupt view {key}: {detail}")]
+    CorruptView { key: String, detail: String },
+}
+
+impl StoreError {
+    /// Connection drops and timeouts are worth retrying; script and data errors are not.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Redis(e) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            StoreError::Protocol { .. } | StoreError::CorruptView { .. } => false,
+        }
+    }
+}
+
+/// Response timeout for ordinary commands: generous, because a big script batch is one command.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A handle on the event store. Cheap to clone; clones share one multiplexed connection.
+#[derive(Clone)]
+pub struct Store {
+    client: redis::Client,
+    conn: ConnectionManager,
+    keys: Keyspace,
+    scripts: Arc<Scripts>,
+}
+
+impl Store {
+    /// Connects to `url`, loads the scripts, and uses `namespace` for every key.
+    pub async fn connect(url: &str, namespace: &str) -> Result<Store, StoreError> {
+        let client = redis::Client::open(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_connection_timeout(Some(Duration::from_secs(5)))
+            .set_number_of_retries(6)
+            .set_max_delay(Duration::from_secs(2));
+        let mut conn = client.get_connection_manager_with_config(config).await?;
+        let scripts = Arc::new(Scripts::new());
+        scripts.load_all(&mut conn).await?;
+        Ok(Store { client, conn, keys: Keyspace::new(namespace), scripts })
+    }
+
+    pub fn keys(&self) -> &Keyspace {
+        &self.keys
+    }
+
+    pub fn scripts(&self) -> &Scripts {
+        &self.scripts
+    }
+
+    /// The shared multiplexed connection (reconnects by itself).
+    pub fn conn(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// A dedicated connection for blocking reads (`XREADGROUP ... BLOCK`): blocking on the
+    /// shared connection would stall every other command, and its response timeout would fire.
+    pub async fn blocking_conn(&self, block: Duration) -> Result<MultiplexedConnection, StoreError> {
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(block + Duration::from_secs(5)))
+            .set_connection_timeout(Some(Duration::from_secs(5)));
+        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+    }
+
+    /// Runs a script call built by [`LuaScript::evalsha`], reloading scripts once on NOSCRIPT.
+    pub async fn eval<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        match cmd.query_async(&mut conn).await {
+            Err(e) if is_noscript(&e) => {
+                self.scripts.load_all(&mut conn).await?;
+                Ok(cmd.query_async(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    /// Runs a pipeline of script calls, reloading scripts once on NOSCRIPT.
+    pub async fn eval_pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+        let mut conn = self.conn();
+        match pipe.query_async(&mut conn).await {
+            Err(e) if is_noscript(&e) => {
+                self.scripts.load_all(&mut conn).await?;
+                Ok(pipe.query_async(&mut conn).await?)
+            }
+            other => Ok(other?),
+        }
+    }
+}

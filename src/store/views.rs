@@ -1,0 +1,172 @@
+//! Read views in Redis: loading and writing job projections, and the reads the CLI and gRPC use.
+
+use std::collections::BTreeMap;
+
+use redis::AsyncCommands;
+
+use super::{Store, StoreError};
+use crate::domain::job::JobStatus;
+use crate::domain::view::{AgentView, DeadLetterView, JobProjection, JobView};
+
+/// A job's projection as a worker loaded it, with the seq the CAS write must expect.
+#[derive(Debug, Clone)]
+pub struct LoadedProjection {
+    pub loaded_seq: u64,
+    pub loaded_status: Option<JobStatus>,
+    pub projection: JobProjection,
+}
+
+/// Which jobs `list_jobs` returns.
+#[derive(Debug, Clone, Default)]
+pub struct JobListFilter {
+    pub status: Option<JobStatus>,
+    /// Newest first, at most this many.
+    pub limit: usize,
+}
+
+fn parse<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::CorruptView { key: key.to_string(), detail: e.to_string() })
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    // Views are plain data with string keys: serialisation cannot fail.
+    serde_json::to_string(v).expect("views always serialise")
+}
+
+impl Store {
+    /// Loads the views of one job: the job row and the named agent rows.
+    pub async fn load_projection(&self, job_id: &str, agent_ids: &[String]) -> Result<LoadedProjection, StoreError> {
+        let k = self.keys();
+        let view_key = k.job_view(job_id);
+        let mut conn = self.conn();
+        let (seq, json): (Option<u64>, Option<String>) =
+            redis::cmd("HMGET").arg(&view_key).arg("seq").arg("json").query_async(&mut conn).await?;
+        let job: JobView = match json {
+            Some(j) => parse(&view_key, &j)?,
+            None => JobView::default(),
+        };
+        let mut agents = BTreeMap::new();
+        if !agent_ids.is_empty() {
+            let agents_key = k.job_agents(job_id);
+            let rows: Vec<Option<String>> =
+                redis::cmd("HMGET").arg(&agents_key).arg(agent_ids).query_async(&mut conn).await?;
+            for (id, row) in agent_ids.iter().zip(rows) {
+                if let Some(json) = row {
+                    agents.insert(id.clone(), parse::<AgentView>(&agents_key, &json)?);
+                }
+            }
+        }
+        Ok(LoadedProjection {
+            loaded_seq: seq.unwrap_or(0),
+            loaded_status: job.status,
+            projection: JobProjection { job, agents, new_dead_letters: Vec::new() },
+        })
+    }
+
+    /// Builds the CAS script call that writes a projection (see projections/apply_job.lua).
+    fn projection_cmd(&self, loaded: &LoadedProjection, replace: bool) -> redis::Cmd {
+        let k = self.keys();
+        let p = &loaded.projection;
+        let job_id = &p.job.job_id;
+        let new_status = p.job.status.unwrap_or(JobStatus::Pending);
+        let old_status = loaded.loaded_status.unwrap_or(new_status);
+        let (view, agents, dead, by_time) =
+            (k.job_view(job_id), k.job_agents(job_id), k.job_dead_letters(job_id), k.jobs_by_time());
+        let (old_key, new_key) = (k.jobs_by_status(old_status), k.jobs_by_status(new_status));
+        let all_status: Vec<String> = JobStatus::ALL.iter().map(|s| k.jobs_by_status(*s)).collect();
+        let mut cmd = if replace {
+            let mut keys: Vec<&str> = vec![&view, &agents, &dead, &by_time, &new_key];
+            keys.extend(all_status.iter().map(String::as_str));
+            self.scripts().replace_job.evalsha(&keys)
+        } else {
+            self.scripts().apply_job.evalsha(&[&view, &agents, &dead, &by_time, &old_key, &new_key])
+        };
+        cmd.arg(job_id)
+            .arg(loaded.loaded_seq)
+            .arg(p.job.last_seq)
+            .arg(to_json(&p.job))
+            .arg(p.job.submitted_at_ms)
+            .arg(p.agents.len());
+        for (id, row) in &p.agents {
+            cmd.arg(id).arg(to_json(row));
+        }
+        for dl in &p.new_dead_letters {
+            cmd.arg(to_json(dl));
+        }
+        cmd
+    }
+
+    /// Writes several projections in one pipeline. Returns, per projection, `None` when it was
+    /// written or `Some(current_seq)` when the view had moved on (reload and reapply).
+    pub async fn write_projections(&self, loaded: &[LoadedProjection]) -> Result<Vec<Option<u64>>, StoreError> {
+        let mut pipe = redis::pipe();
+        for l in loaded {
+            pipe.add_command(self.projection_cmd(l, false));
+        }
+        let replies: Vec<(i64, u64)> = self.eval_pipeline(&pipe).await?;
+        Ok(replies.into_iter().map(|(ok, seq)| if ok == 1 { None } else { Some(seq) }).collect())
+    }
+
+    /// Replaces a job's views wholesale with a rebuilt projection (agents and dead letters
+    /// complete). Returns false if the live view is already newer than the rebuilt one.
+    pub async fn replace_projection(&self, projection: JobProjection) -> Result<bool, StoreError> {
+        let loaded = LoadedProjection { loaded_seq: 0, loaded_status: None, projection };
+        let (ok, _): (i64, u64) = self.eval(&self.projection_cmd(&loaded, true)).await?;
+        Ok(ok == 1)
+    }
+
+    /// The job row, if the job exists in the views.
+    pub async fn job_view(&self, job_id: &str) -> Result<Option<JobView>, StoreError> {
+        let key = self.keys().job_view(job_id);
+        let json: Option<String> = self.conn().hget(&key, "json").await?;
+        json.map(|j| parse(&key, &j)).transpose()
+    }
+
+    /// Several job rows in one round trip (missing ones are skipped).
+    pub async fn job_views(&self, job_ids: &[String]) -> Result<Vec<JobView>, StoreError> {
+        let mut pipe = redis::pipe();
+        for id in job_ids {
+            pipe.hget(self.keys().job_view(id), "json");
+        }
+        let rows: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+        rows.into_iter()
+            .zip(job_ids)
+            .filter_map(|(row, id)| row.map(|j| parse(&self.keys().job_view(id), &j)))
+            .collect()
+    }
+
+    /// Job rows, newest first, from the by-time or by-status index.
+    pub async fn list_jobs(&self, filter: &JobListFilter) -> Result<Vec<JobView>, StoreError> {
+        let index = match filter.status {
+            Some(s) => self.keys().jobs_by_status(s),
+            None => self.keys().jobs_by_time(),
+        };
+        let stop = if filter.limit == 0 { -1 } else { filter.limit as isize - 1 };
+        let ids: Vec<String> = self.conn().zrevrange(index, 0, stop).await?;
+        self.job_views(&ids).await
+    }
+
+    /// Counts of jobs per status, from the indexes.
+    pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
+        let mut pipe = redis::pipe();
+        for s in JobStatus::ALL {
+            pipe.zcard(self.keys().jobs_by_status(s));
+        }
+        let counts: Vec<u64> = pipe.query_async(&mut self.conn()).await?;
+        Ok(JobStatus::ALL.into_iter().zip(counts).collect())
+    }
+
+    /// The agent rows of a job, by agent id.
+    pub async fn agent_views(&self, job_id: &str) -> Result<Vec<AgentView>, StoreError> {
+        let key = self.keys().job_agents(job_id);
+        let rows: BTreeMap<String, String> = self.conn().hgetall(&key).await?;
+        rows.values().map(|j| parse(&key, j)).collect()
+    }
+
+    /// The dead letters of a job, oldest first.
+    pub async fn dead_letter_views(&self, job_id: &str) -> Result<Vec<DeadLetterView>, StoreError> {
+        let key = self.keys().job_dead_letters(job_id);
+        let rows: Vec<String> = self.conn().lrange(&key, 0, -1).await?;
+        rows.iter().map(|j| parse(&key, j)).collect()
+    }
+}
