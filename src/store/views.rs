@@ -99,6 +99,9 @@ impl Store {
     /// Writes several projections in one pipeline. Returns, per projection, `None` when it was
     /// written or `Some(current_seq)` when the view had moved on (reload and reapply).
     pub async fn write_projections(&self, loaded: &[LoadedProjection]) -> Result<Vec<Option<u64>>, StoreError> {
+        if loaded.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for l in loaded {
             pipe.add_command(self.projection_cmd(l, false));

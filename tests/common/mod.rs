@@ -1,0 +1,81 @@
+//! Test harness: a real `redis-server` on a free loopback port, one per test process, and a
+//! fresh random namespace per test so tests never see each other's keys.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mirror_neuron::store::Store;
+
+/// A redis-server owned by the test process.
+pub struct TestRedis {
+    pub url: String,
+    pub port: u16,
+    pub dir: std::path::PathBuf,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local addr").port()
+}
+
+/// Starts a redis-server with the given extra arguments; it dies with the test process.
+pub fn spawn_redis(extra: &[&str]) -> TestRedis {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("mn-test-redis-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("create redis dir");
+    // The server is spawned from a thread that lives as long as the process, so the
+    // parent-death signal fires only when the whole test process exits.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let args: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+    let dir2 = dir.clone();
+    std::thread::spawn(move || {
+        let mut cmd = Command::new("redis-server");
+        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+            .arg("--dir")
+            .arg(&dir2)
+            .args(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // SAFETY: prctl in the child before exec only sets its parent-death signal.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("redis-server must be installed (apt-get install redis-server)");
+        tx.send(child.id()).ok();
+        loop {
+            std::thread::park();
+        }
+    });
+    rx.recv().expect("redis spawned");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    TestRedis { url: format!("redis://127.0.0.1:{port}/0"), port, dir }
+}
+
+/// The process-wide test Redis (AOF on, noeviction, like production).
+pub fn redis() -> &'static TestRedis {
+    static REDIS: OnceLock<TestRedis> = OnceLock::new();
+    REDIS.get_or_init(|| spawn_redis(&["--appendonly", "yes", "--maxmemory-policy", "noeviction"]))
+}
+
+/// A random namespace for one test.
+pub fn namespace() -> String {
+    format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+}
+
+/// A store on the test Redis under a fresh namespace, migrated.
+pub async fn store() -> Store {
+    let store = Store::connect(&redis().url, &namespace()).await.expect("connect to test redis");
+    store.migrate(0).await.expect("migrate");
+    store
+}
