@@ -23,7 +23,10 @@ pub fn var(name: &str) -> Option<String> {
 pub fn u64_var(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| ConfigError::NotInteger { name, value: v }),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| ConfigError::NotInteger { name, value: v }),
     }
 }
 

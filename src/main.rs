@@ -5,7 +5,9 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("MN_LOG_LEVEL")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn,mirror_neuron=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if mirror_neuron::config::var("MN_LOG_FORMAT").as_deref() == Some("json") {
         builder.json().init();
     } else {

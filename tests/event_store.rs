@@ -26,14 +26,26 @@ async fn create(store: &Store, job: &str) {
 }
 
 fn note(i: u64) -> JobEvent {
-    JobEvent::AgentEventRecorded { agent_id: "a".into(), name: "n".into(), payload: json!(i) }
+    JobEvent::AgentEventRecorded {
+        agent_id: "a".into(),
+        name: "n".into(),
+        payload: json!(i),
+    }
 }
 
 #[tokio::test]
 async fn appends_are_numbered_from_one_and_read_back_identically() {
     let store = common::store().await;
     create(&store, "j1").await;
-    let batch = seal("j1", 1, 0, 5, Some("cause"), Some("corr"), vec![note(1), note(2)]);
+    let batch = seal(
+        "j1",
+        1,
+        0,
+        5,
+        Some("cause"),
+        Some("corr"),
+        vec![note(1), note(2)],
+    );
     let out = store.append("j1", 1, 0, &batch).await.unwrap();
     assert_eq!(out, AppendOutcome::Appended { first: 2, last: 3 });
     let history = store.history("j1", 1, None).await.unwrap();
@@ -48,36 +60,64 @@ async fn appends_are_numbered_from_one_and_read_back_identically() {
 async fn fenced_append_rejects_a_stale_epoch() {
     let store = common::store().await;
     create(&store, "j").await;
-    let LeaseGrant::Granted { epoch: e1 } = store.acquire_job_lease("j", "node-a", 100).await.unwrap() else {
+    let LeaseGrant::Granted { epoch: e1 } =
+        store.acquire_job_lease("j", "node-a", 100).await.unwrap()
+    else {
         panic!("lease should be free")
     };
     assert_eq!(e1, 1);
     // The pre-lease writer (epoch 0) is now fenced off.
     let stale = seal("j", 1, 0, 2, None, None, vec![note(0)]);
     match store.append("j", 1, 0, &stale).await {
-        Err(AppendError::StaleEpoch { writer: 0, current: 1 }) => {}
+        Err(AppendError::StaleEpoch {
+            writer: 0,
+            current: 1,
+        }) => {}
         other => panic!("expected StaleEpoch, got {other:?}"),
     }
     // Another node cannot take a live lease...
     assert_eq!(
         store.acquire_job_lease("j", "node-b", 100).await.unwrap(),
-        LeaseGrant::HeldBy { owner: "node-a".into() }
+        LeaseGrant::HeldBy {
+            owner: "node-a".into()
+        }
     );
     // ...but can once it expired, with a new epoch; node-a's writes then fail.
     tokio::time::sleep(std::time::Duration::from_millis(150)).await;
-    assert_eq!(store.acquire_job_lease("j", "node-b", 5000).await.unwrap(), LeaseGrant::Granted { epoch: 2 });
+    assert_eq!(
+        store.acquire_job_lease("j", "node-b", 5000).await.unwrap(),
+        LeaseGrant::Granted { epoch: 2 }
+    );
     let late = seal("j", 1, e1, 3, None, None, vec![note(1)]);
     match store.append("j", 1, e1, &late).await {
-        Err(AppendError::StaleEpoch { writer: 1, current: 2 }) => {}
+        Err(AppendError::StaleEpoch {
+            writer: 1,
+            current: 2,
+        }) => {}
         other => panic!("expected StaleEpoch, got {other:?}"),
     }
-    assert!(!store.renew_job_lease("j", "node-a", e1, 1000).await.unwrap());
+    assert!(
+        !store
+            .renew_job_lease("j", "node-a", e1, 1000)
+            .await
+            .unwrap()
+    );
     let fresh = seal("j", 1, 2, 4, None, None, vec![note(2)]);
     assert!(store.append("j", 1, 2, &fresh).await.is_ok());
     // An epoch that was never issued is a caller bug, reported as such.
     let future = seal("j", 2, 9, 5, None, None, vec![note(3)]);
-    assert!(matches!(store.append("j", 2, 9, &future).await, Err(AppendError::FutureEpoch { writer: 9, current: 2 })));
-    assert_eq!(store.version("j").await.unwrap(), 2, "no rejected write reached the history");
+    assert!(matches!(
+        store.append("j", 2, 9, &future).await,
+        Err(AppendError::FutureEpoch {
+            writer: 9,
+            current: 2
+        })
+    ));
+    assert_eq!(
+        store.version("j").await.unwrap(),
+        2,
+        "no rejected write reached the history"
+    );
 }
 
 #[tokio::test]
@@ -97,7 +137,10 @@ async fn concurrent_appends_with_the_same_expected_version_have_one_winner() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(AppendOutcome::Appended { first: 2, last: 2 }) => wins += 1,
-            Err(AppendError::Conflict { expected: 1, actual: 2 }) => conflicts += 1,
+            Err(AppendError::Conflict {
+                expected: 1,
+                actual: 2,
+            }) => conflicts += 1,
             other => panic!("unexpected {other:?}"),
         }
     }
@@ -136,9 +179,16 @@ async fn sequences_stay_gapless_under_concurrent_writers() {
         let env = h.event.as_ref().unwrap();
         assert_eq!(env.seq, i as u64 + 1, "gap or reorder at position {i}");
     }
-    let ids: HashSet<_> = history.iter().map(|h| h.event.as_ref().unwrap().event_id.clone()).collect();
+    let ids: HashSet<_> = history
+        .iter()
+        .map(|h| h.event.as_ref().unwrap().event_id.clone())
+        .collect();
     assert_eq!(ids.len() as u64, total, "every event id is unique");
-    assert_eq!(store.feed_len().await.unwrap(), total, "the feed mirrors every event once");
+    assert_eq!(
+        store.feed_len().await.unwrap(),
+        total,
+        "the feed mirrors every event once"
+    );
 }
 
 #[tokio::test]
@@ -146,21 +196,39 @@ async fn a_retried_batch_is_recognised_not_duplicated() {
     let store = common::store().await;
     create(&store, "retry").await;
     let batch = seal("retry", 1, 0, 2, None, None, vec![note(1), note(2)]);
-    assert_eq!(store.append("retry", 1, 0, &batch).await.unwrap(), AppendOutcome::Appended { first: 2, last: 3 });
+    assert_eq!(
+        store.append("retry", 1, 0, &batch).await.unwrap(),
+        AppendOutcome::Appended { first: 2, last: 3 }
+    );
     // The reply was "lost"; the writer sends the same batch again.
-    assert_eq!(store.append("retry", 1, 0, &batch).await.unwrap(), AppendOutcome::AlreadyAppended { first: 2, last: 3 });
+    assert_eq!(
+        store.append("retry", 1, 0, &batch).await.unwrap(),
+        AppendOutcome::AlreadyAppended { first: 2, last: 3 }
+    );
     assert_eq!(store.version("retry").await.unwrap(), 3);
     // A different batch at the same position is a real conflict.
     let other = seal("retry", 1, 0, 2, None, None, vec![note(9)]);
-    assert!(matches!(store.append("retry", 1, 0, &other).await, Err(AppendError::Conflict { expected: 1, actual: 3 })));
+    assert!(matches!(
+        store.append("retry", 1, 0, &other).await,
+        Err(AppendError::Conflict {
+            expected: 1,
+            actual: 3
+        })
+    ));
 }
 
 #[tokio::test]
 async fn malformed_batches_are_refused_before_reaching_redis() {
     let store = common::store().await;
     let batch = seal("x", 5, 0, 1, None, None, vec![note(1)]);
-    assert!(matches!(store.append("x", 0, 0, &batch).await, Err(AppendError::InvalidBatch(_))));
-    assert!(matches!(store.append("x", 0, 0, &[]).await, Err(AppendError::InvalidBatch(_))));
+    assert!(matches!(
+        store.append("x", 0, 0, &batch).await,
+        Err(AppendError::InvalidBatch(_))
+    ));
+    assert!(matches!(
+        store.append("x", 0, 0, &[]).await,
+        Err(AppendError::InvalidBatch(_))
+    ));
 }
 
 #[tokio::test]
@@ -173,11 +241,20 @@ async fn commands_follow_the_decider_and_retry_on_conflict() {
         bundle_path: None,
         now_ms: 1,
     };
-    commands::execute(&store, "cmd", &submit, None).await.unwrap();
-    let started = commands::execute(&store, "cmd", &JobCommand::Start { seeds: vec![] }, None).await.unwrap();
+    commands::execute(&store, "cmd", &submit, None)
+        .await
+        .unwrap();
+    let started = commands::execute(&store, "cmd", &JobCommand::Start { seeds: vec![] }, None)
+        .await
+        .unwrap();
     assert_eq!(started.state.status, Some(JobStatus::Running));
     // Concurrent pause + cancel: both are decided against fresh state; the loser retries.
-    let (pause, cancel) = (JobCommand::Pause { reason: None }, JobCommand::Cancel { reason: "stop".into() });
+    let (pause, cancel) = (
+        JobCommand::Pause { reason: None },
+        JobCommand::Cancel {
+            reason: "stop".into(),
+        },
+    );
     let (a, b) = tokio::join!(
         commands::execute(&store, "cmd", &pause, None),
         commands::execute(&store, "cmd", &cancel, None),
@@ -189,8 +266,12 @@ async fn commands_follow_the_decider_and_retry_on_conflict() {
     if let Err(e) = a {
         assert!(e.to_string().contains("cancelled"), "{e}");
     }
-    let err = commands::execute(&store, "cmd", &JobCommand::Pause { reason: None }, None).await.unwrap_err();
+    let err = commands::execute(&store, "cmd", &JobCommand::Pause { reason: None }, None)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "cannot pause a job that is cancelled");
-    let missing = commands::execute(&store, "nope", &JobCommand::Resume, None).await.unwrap_err();
+    let missing = commands::execute(&store, "nope", &JobCommand::Resume, None)
+        .await
+        .unwrap_err();
     assert_eq!(missing.to_string(), "job was not found");
 }

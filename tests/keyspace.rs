@@ -9,7 +9,9 @@ use redis::AsyncCommands;
 
 #[tokio::test]
 async fn a_migration_runs_exactly_once_even_when_raced() {
-    let store = Store::connect(&common::redis().url, &common::namespace()).await.unwrap();
+    let store = Store::connect(&common::redis().url, &common::namespace())
+        .await
+        .unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 0);
     let mut tasks = Vec::new();
     for _ in 0..6 {
@@ -20,26 +22,48 @@ async fn a_migration_runs_exactly_once_even_when_raced() {
     for t in tasks {
         ran += t.await.unwrap().iter().filter(|a| a.ran).count();
     }
-    assert_eq!(ran, latest_version() as usize, "each migration ran once across all racers");
+    assert_eq!(
+        ran,
+        latest_version() as usize,
+        "each migration ran once across all racers"
+    );
     assert_eq!(store.schema_version().await.unwrap(), latest_version());
     let again = store.migrate(43).await.unwrap();
     assert!(again.iter().all(|a| !a.ran));
-    let applied: std::collections::HashMap<String, i64> =
-        store.conn().hgetall(store.keys().migrations_applied()).await.unwrap();
-    assert_eq!(applied.get("1"), Some(&42), "applied-at is from the run that applied it");
+    let applied: std::collections::HashMap<String, i64> = store
+        .conn()
+        .hgetall(store.keys().migrations_applied())
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.get("1"),
+        Some(&42),
+        "applied-at is from the run that applied it"
+    );
     // 0001 created the projection group on the feed.
-    let groups: redis::streams::StreamInfoGroupsReply = store.conn().xinfo_groups(store.keys().feed()).await.unwrap();
+    let groups: redis::streams::StreamInfoGroupsReply = store
+        .conn()
+        .xinfo_groups(store.keys().feed())
+        .await
+        .unwrap();
     assert!(groups.groups.iter().any(|g| g.name == "projections"));
 }
 
 #[tokio::test]
 async fn a_keyspace_newer_than_this_build_is_refused_with_a_clear_error() {
     let store = common::store().await;
-    let _: () = store.conn().set(store.keys().schema_version(), latest_version() + 1).await.unwrap();
+    let _: () = store
+        .conn()
+        .set(store.keys().schema_version(), latest_version() + 1)
+        .await
+        .unwrap();
     let err = store.check_not_newer().await.unwrap_err();
     assert!(matches!(err, SchemaError::TooNew { .. }));
     let text = err.to_string();
-    assert!(text.contains(&format!("schema version {}", latest_version() + 1)), "{text}");
+    assert!(
+        text.contains(&format!("schema version {}", latest_version() + 1)),
+        "{text}"
+    );
     assert!(text.contains("upgrade mirror-neuron"), "{text}");
     assert!(store.migrate(0).await.is_err(), "migrate refuses too");
 }
@@ -68,7 +92,10 @@ async fn the_embedded_redis_is_durable_reused_and_stopped() {
     let _: () = store.conn().set("emb:k", "v").await.unwrap();
 
     let second = EmbeddedRedis::start_or_reuse(home.path()).await.unwrap();
-    assert!(!second.owned(), "a running embedded server is reused, not doubled");
+    assert!(
+        !second.owned(),
+        "a running embedded server is reused, not doubled"
+    );
     assert_eq!(second.url(), first.url());
     drop(second);
     first.stop().await;

@@ -79,26 +79,41 @@ async fn run_with(backend: &Backend, cmd: AdminCmd) -> anyhow::Result<i32> {
                 for (job, reason) in &report.differences {
                     println!("{job}: {reason}");
                 }
-                println!("{} job(s) checked, {} difference(s)", report.jobs, report.differences.len());
+                println!(
+                    "{} job(s) checked, {} difference(s)",
+                    report.jobs,
+                    report.differences.len()
+                );
             } else {
                 println!("{} job(s) rebuilt from history", report.written);
             }
-            Ok(if check && !report.differences.is_empty() { 1 } else { 0 })
+            Ok(if check && !report.differences.is_empty() {
+                1
+            } else {
+                0
+            })
         }
         AdminCmd::TrimFeed { json } => {
             let report = store.trim_feed(None).await?;
             if json {
-                print_json(&serde_json::json!({"trimmed": report.trimmed, "min_id": report.min_id}))?;
+                print_json(
+                    &serde_json::json!({"trimmed": report.trimmed, "min_id": report.min_id}),
+                )?;
             } else {
-                println!("trimmed {} feed entries (kept from {})", report.trimmed, report.min_id);
+                println!(
+                    "trimmed {} feed entries (kept from {})",
+                    report.trimmed, report.min_id
+                );
             }
             Ok(0)
         }
         AdminCmd::Status { json } => {
             let version = store.schema_version().await?;
             let feed_len = store.feed_len().await?;
-            let backlog = store.feed_backlog(crate::runtime::projector::PROJECTION_GROUP).await?;
-            let dead = store.feed_dead_letters().await?;
+            let backlog = store
+                .feed_backlog(crate::runtime::projector::PROJECTION_GROUP)
+                .await?;
+            let dead = store.event_dead_letters().await?;
             let jobs = store.job_ids().await?.len();
             if json {
                 print_json(&serde_json::json!({
@@ -108,11 +123,18 @@ async fn run_with(backend: &Backend, cmd: AdminCmd) -> anyhow::Result<i32> {
                     "jobs": jobs,
                     "feed_length": feed_len,
                     "projection_backlog": backlog,
-                    "feed_dead_letters": dead,
+                    "event_dead_letters": dead,
                 }))?;
             } else {
                 print_table(
-                    &["namespace", "schema", "jobs", "feed", "backlog", "dead letters"],
+                    &[
+                        "namespace",
+                        "schema",
+                        "jobs",
+                        "feed",
+                        "backlog",
+                        "dead letters",
+                    ],
                     &[vec![
                         store.keys().namespace().to_string(),
                         version.to_string(),

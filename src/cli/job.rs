@@ -81,7 +81,11 @@ pub async fn run(cmd: JobCmd) -> anyhow::Result<i32> {
 /// Makes sure the views reflect every appended event (the in-process runtime has no
 /// always-on projection workers, so it runs them until the feed is drained).
 pub async fn catch_up(store: &Store) -> anyhow::Result<()> {
-    if store.feed_backlog(crate::runtime::projector::PROJECTION_GROUP).await? == 0 {
+    if store
+        .feed_backlog(crate::runtime::projector::PROJECTION_GROUP)
+        .await?
+        == 0
+    {
         return Ok(());
     }
     let workers = Projectors::start(store, "cli", 1);
@@ -107,7 +111,11 @@ fn not_found(job_id: &str) -> anyhow::Error {
 async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
     catch_up(store).await?;
     match cmd {
-        JobCmd::List { status, limit, json } => {
+        JobCmd::List {
+            status,
+            limit,
+            json,
+        } => {
             let status = match status.as_deref() {
                 None => None,
                 Some(s) => Some(JobStatus::parse(s).ok_or_else(|| {
@@ -119,19 +127,34 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
                 print_json(&jobs)?;
             } else {
                 let rows: Vec<Vec<String>> = jobs.iter().map(job_row).collect();
-                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &rows);
+                print_table(
+                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
+                    &rows,
+                );
             }
             Ok(0)
         }
         JobCmd::Inspect { job_id, json } => {
             validate_job_id(&job_id)?;
-            let view = store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            let view = store
+                .job_view(&job_id)
+                .await?
+                .ok_or_else(|| not_found(&job_id))?;
             if json {
                 print_json(&view)?;
             } else {
-                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[job_row(&view)]);
-                println!("events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
-                    view.last_seq, view.messages_sent, view.steps_finished, view.steps_failed, view.dead_letters);
+                print_table(
+                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
+                    &[job_row(&view)],
+                );
+                println!(
+                    "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
+                    view.last_seq,
+                    view.messages_sent,
+                    view.steps_finished,
+                    view.steps_failed,
+                    view.dead_letters
+                );
                 if let Some(owner) = &view.lease_owner {
                     println!("lease: {owner} (epoch {})", view.lease_epoch);
                 }
@@ -143,16 +166,30 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
         }
         JobCmd::Agents { job_id, json } => {
             validate_job_id(&job_id)?;
-            store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            store
+                .job_view(&job_id)
+                .await?
+                .ok_or_else(|| not_found(&job_id))?;
             let agents = store.agent_views(&job_id).await?;
             if json {
                 print_json(&agents)?;
             } else {
                 let rows: Vec<Vec<String>> = agents
                     .iter()
-                    .map(|a| vec![a.agent_id.clone(), a.status.clone(), a.queued.to_string(), a.processed.to_string(), a.failed_attempts.to_string()])
+                    .map(|a| {
+                        vec![
+                            a.agent_id.clone(),
+                            a.status.clone(),
+                            a.queued.to_string(),
+                            a.processed.to_string(),
+                            a.failed_attempts.to_string(),
+                        ]
+                    })
                     .collect();
-                print_table(&["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"], &rows);
+                print_table(
+                    &["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"],
+                    &rows,
+                );
             }
             Ok(0)
         }
@@ -179,9 +216,14 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
                             env.seq,
                             iso_ms(env.timestamp_ms).unwrap_or_default(),
                             env.event_type,
-                            short_json(&serde_json::to_value(&env.payload).unwrap_or_default()["data"], 120)
+                            short_json(
+                                &serde_json::to_value(&env.payload).unwrap_or_default()["data"],
+                                120
+                            )
                         ),
-                        Err(e) => println!("{:>5}  (undecodable entry {}: {e})", h.seq, h.stream_id),
+                        Err(e) => {
+                            println!("{:>5}  (undecodable entry {}: {e})", h.seq, h.stream_id)
+                        }
                     }
                 }
             }
@@ -189,22 +231,36 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
         }
         JobCmd::DeadLetters { job_id, json } => {
             validate_job_id(&job_id)?;
-            store.job_view(&job_id).await?.ok_or_else(|| not_found(&job_id))?;
+            store
+                .job_view(&job_id)
+                .await?
+                .ok_or_else(|| not_found(&job_id))?;
             let rows = store.dead_letter_views(&job_id).await?;
             if json {
                 print_json(&rows)?;
             } else {
                 let table: Vec<Vec<String>> = rows
                     .iter()
-                    .map(|d| vec![d.seq.to_string(), d.agent_id.clone().unwrap_or("-".into()), d.reason.clone(), short_json(&d.message, 80)])
+                    .map(|d| {
+                        vec![
+                            d.seq.to_string(),
+                            d.agent_id.clone().unwrap_or("-".into()),
+                            d.reason.clone(),
+                            short_json(&d.message, 80),
+                        ]
+                    })
                     .collect();
                 print_table(&["SEQ", "AGENT", "REASON", "MESSAGE"], &table);
             }
             Ok(0)
         }
-        JobCmd::Pause { job_id } => control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await,
+        JobCmd::Pause { job_id } => {
+            control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await
+        }
         JobCmd::Resume { job_id } => control(store, &job_id, JobCommand::Resume, "resumed").await,
-        JobCmd::Cancel { job_id, reason } => control(store, &job_id, JobCommand::Cancel { reason }, "cancelled").await,
+        JobCmd::Cancel { job_id, reason } => {
+            control(store, &job_id, JobCommand::Cancel { reason }, "cancelled").await
+        }
     }
 }
 

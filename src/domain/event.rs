@@ -39,6 +39,9 @@ pub struct EventEnvelope {
 }
 
 /// The facts of a job's life. Variants are named in the past tense.
+// Events are built once and moved into an envelope; boxing the big variants would only make
+// every match noisier.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
 pub enum JobEvent {
@@ -63,9 +66,17 @@ pub enum JobEvent {
     /// A message was put on an agent's queue.
     MessageSent { message: Message },
     /// An agent took the next message off its queue; the message is now in flight.
-    AgentStepStarted { agent_id: String, message_id: String, attempt: u32 },
+    AgentStepStarted {
+        agent_id: String,
+        message_id: String,
+        attempt: u32,
+    },
     /// An agent finished a message; `state` is its local state afterwards.
-    AgentStepFinished { agent_id: String, message_id: String, state: Value },
+    AgentStepFinished {
+        agent_id: String,
+        message_id: String,
+        state: Value,
+    },
     /// An agent's step failed; `will_retry` says whether the message stays in flight.
     AgentStepFailed {
         agent_id: String,
@@ -75,9 +86,17 @@ pub enum JobEvent {
         will_retry: bool,
     },
     /// An agent reported something worth keeping (e.g. `aggregator_received`).
-    AgentEventRecorded { agent_id: String, name: String, payload: Value },
+    AgentEventRecorded {
+        agent_id: String,
+        name: String,
+        payload: Value,
+    },
     /// A message that could not be delivered or routed, kept with its reason.
-    DeadLettered { agent_id: Option<String>, reason: String, message: Value },
+    DeadLettered {
+        agent_id: Option<String>,
+        reason: String,
+        message: Value,
+    },
 }
 
 /// Payload of [`JobEvent::JobSubmitted`].
@@ -118,7 +137,9 @@ impl JobEvent {
     pub fn is_terminal(&self) -> bool {
         matches!(
             self,
-            JobEvent::JobCancelled { .. } | JobEvent::JobCompleted { .. } | JobEvent::JobFailed { .. }
+            JobEvent::JobCancelled { .. }
+                | JobEvent::JobCompleted { .. }
+                | JobEvent::JobFailed { .. }
         )
     }
 }
@@ -149,7 +170,10 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     let probe: VersionProbe =
         rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
     if probe.schema_version > SCHEMA_VERSION {
-        return Err(DecodeError::UnknownVersion { found: probe.schema_version, supported: SCHEMA_VERSION });
+        return Err(DecodeError::UnknownVersion {
+            found: probe.schema_version,
+            supported: SCHEMA_VERSION,
+        });
     }
     rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
@@ -177,7 +201,9 @@ mod tests {
     fn round_trips_every_shape() {
         let events = vec![
             JobEvent::JobStarted,
-            JobEvent::JobCompleted { result: serde_json::json!({"a": [1, 2.5, null, "x"]}) },
+            JobEvent::JobCompleted {
+                result: serde_json::json!({"a": [1, 2.5, null, "x"]}),
+            },
             JobEvent::JobPaused { reason: None },
             JobEvent::AgentStepFailed {
                 agent_id: "a".into(),
@@ -205,6 +231,9 @@ mod tests {
 
     #[test]
     fn garbage_is_corrupt() {
-        assert!(matches!(decode(b"\xc1\xff not msgpack"), Err(DecodeError::Corrupt(_))));
+        assert!(matches!(
+            decode(b"\xc1\xff not msgpack"),
+            Err(DecodeError::Corrupt(_))
+        ));
     }
 }

@@ -103,14 +103,22 @@ impl JobProjection {
         job.updated_at = iso_ms(env.timestamp_ms);
         self.apply_job(&env.payload);
         if let Some(agent_id) = agents_touched(&env.payload) {
-            let row = self.agents.entry(agent_id.to_string()).or_insert_with(|| AgentView {
-                agent_id: agent_id.to_string(),
-                status: "idle".into(),
-                ..Default::default()
-            });
+            let row = self
+                .agents
+                .entry(agent_id.to_string())
+                .or_insert_with(|| AgentView {
+                    agent_id: agent_id.to_string(),
+                    status: "idle".into(),
+                    ..Default::default()
+                });
             apply_agent(row, env);
         }
-        if let JobEvent::DeadLettered { agent_id, reason, message } = &env.payload {
+        if let JobEvent::DeadLettered {
+            agent_id,
+            reason,
+            message,
+        } = &env.payload
+        {
             self.new_dead_letters.push(DeadLetterView {
                 seq: env.seq,
                 agent_id: agent_id.clone(),
@@ -120,6 +128,12 @@ impl JobProjection {
             });
         }
         true
+    }
+
+    /// Steps over a history entry that could not be decoded (it was dead-lettered), so the
+    /// view's seq keeps pace with the history. Rebuilds do the same, so views still agree.
+    pub fn skip_undecodable(&mut self, seq: u64) {
+        self.job.last_seq = self.job.last_seq.max(seq);
     }
 
     fn apply_job(&mut self, event: &JobEvent) {
@@ -186,7 +200,9 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
             row.processed += 1;
             row.last_error = None;
         }
-        JobEvent::AgentStepFailed { error, will_retry, .. } => {
+        JobEvent::AgentStepFailed {
+            error, will_retry, ..
+        } => {
             row.failed_attempts += 1;
             row.last_error = Some(error.clone());
             if !will_retry {

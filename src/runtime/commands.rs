@@ -34,29 +34,54 @@ pub struct Executed {
 /// Current fencing epoch of a job (0 if no lease was ever taken).
 pub async fn current_epoch(store: &Store, job_id: &str) -> Result<u64, StoreError> {
     use redis::AsyncCommands;
-    let epoch: Option<u64> = store.conn().get(store.keys().job_lease_epoch(job_id)).await?;
+    let epoch: Option<u64> = store
+        .conn()
+        .get(store.keys().job_lease_epoch(job_id))
+        .await?;
     Ok(epoch.unwrap_or(0))
 }
 
 /// Executes an operator command. Operator writes are ordered by the version check, not by a
 /// lease: they use the job's current epoch, and a lease change in between is just a retry.
-pub async fn execute(store: &Store, job_id: &str, command: &JobCommand, correlation_id: Option<&str>) -> Result<Executed, CommandError> {
+pub async fn execute(
+    store: &Store,
+    job_id: &str,
+    command: &JobCommand,
+    correlation_id: Option<&str>,
+) -> Result<Executed, CommandError> {
     for _ in 0..MAX_ATTEMPTS {
         let state = store.load_state(job_id).await?;
         let events = decide(&state, command)?;
         if events.is_empty() {
-            return Ok(Executed { events: vec![], state });
+            return Ok(Executed {
+                events: vec![],
+                state,
+            });
         }
         let epoch = current_epoch(store, job_id).await?;
-        let sealed = crate::store::seal(job_id, state.seq, epoch, now_ms(), None, correlation_id, events);
+        let sealed = crate::store::seal(
+            job_id,
+            state.seq,
+            epoch,
+            now_ms(),
+            None,
+            correlation_id,
+            events,
+        );
         match store.append(job_id, state.seq, epoch, &sealed).await {
             Ok(AppendOutcome::Appended { .. } | AppendOutcome::AlreadyAppended { .. }) => {
                 let state = sealed.iter().fold(state, evolve);
-                return Ok(Executed { events: sealed, state });
+                return Ok(Executed {
+                    events: sealed,
+                    state,
+                });
             }
             Err(AppendError::Conflict { .. } | AppendError::StaleEpoch { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
     }
-    Err(CommandError::Contended { job_id: job_id.to_string(), attempts: MAX_ATTEMPTS })
+    Err(CommandError::Contended {
+        job_id: job_id.to_string(),
+        attempts: MAX_ATTEMPTS,
+    })
 }

@@ -26,7 +26,10 @@ pub enum EmbeddedRedisError {
     )]
     NotInstalled(String),
     #[error("could not prepare {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("redis-server did not become ready within {0:?}; see {1}")]
     NotReady(Duration, PathBuf),
 }
@@ -37,25 +40,52 @@ impl EmbeddedRedis {
     /// Reuses the embedded server of `home` if it is running, else starts one.
     pub async fn start_or_reuse(home: &Path) -> Result<EmbeddedRedis, EmbeddedRedisError> {
         let data_dir = home.join("redis");
-        std::fs::create_dir_all(&data_dir)
-            .map_err(|source| EmbeddedRedisError::Io { path: data_dir.clone(), source })?;
+        std::fs::create_dir_all(&data_dir).map_err(|source| EmbeddedRedisError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
         let port_file = data_dir.join("redis.port");
-        if let Some(port) = std::fs::read_to_string(&port_file).ok().and_then(|p| p.trim().parse::<u16>().ok()) {
+        if let Some(port) = std::fs::read_to_string(&port_file)
+            .ok()
+            .and_then(|p| p.trim().parse::<u16>().ok())
+        {
             let url = format!("redis://127.0.0.1:{port}/0");
             if ping(&url).await {
                 tracing::debug!(%url, "reusing the embedded redis-server of this MN_HOME");
-                return Ok(EmbeddedRedis { child: None, url, data_dir });
+                return Ok(EmbeddedRedis {
+                    child: None,
+                    url,
+                    data_dir,
+                });
             }
         }
-        let bin = crate::config::var("MN_REDIS_SERVER_BIN").unwrap_or_else(|| "redis-server".into());
-        let port = free_port().map_err(|source| EmbeddedRedisError::Io { path: data_dir.clone(), source })?;
+        let bin =
+            crate::config::var("MN_REDIS_SERVER_BIN").unwrap_or_else(|| "redis-server".into());
+        let port = free_port().map_err(|source| EmbeddedRedisError::Io {
+            path: data_dir.clone(),
+            source,
+        })?;
         let log = data_dir.join("redis.log");
         let child = Command::new(&bin)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--protected-mode", "yes"])
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--protected-mode",
+                "yes",
+            ])
             .arg("--dir")
             .arg(&data_dir)
             .args(["--appendonly", "yes", "--appendfsync", "everysec"])
-            .args(["--maxmemory-policy", "noeviction", "--save", "", "--daemonize", "no"])
+            .args([
+                "--maxmemory-policy",
+                "noeviction",
+                "--save",
+                "",
+                "--daemonize",
+                "no",
+            ])
             .arg("--logfile")
             .arg(&log)
             .stdin(Stdio::null())
@@ -65,7 +95,11 @@ impl EmbeddedRedis {
             .spawn()
             .map_err(|e| EmbeddedRedisError::NotInstalled(format!("{bin}: {e}")))?;
         let url = format!("redis://127.0.0.1:{port}/0");
-        let mut me = EmbeddedRedis { child: Some(child), url, data_dir };
+        let mut me = EmbeddedRedis {
+            child: Some(child),
+            url,
+            data_dir,
+        };
         let deadline = Instant::now() + READY_TIMEOUT;
         while !ping(&me.url).await {
             if Instant::now() > deadline {
@@ -74,8 +108,10 @@ impl EmbeddedRedis {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        std::fs::write(&port_file, port.to_string())
-            .map_err(|source| EmbeddedRedisError::Io { path: port_file, source })?;
+        std::fs::write(&port_file, port.to_string()).map_err(|source| EmbeddedRedisError::Io {
+            path: port_file,
+            source,
+        })?;
         tracing::info!(url = %me.url, dir = %me.data_dir.display(), "started embedded redis-server");
         Ok(me)
     }
@@ -92,12 +128,17 @@ impl EmbeddedRedis {
 
     /// Stops the server if this process started it: SIGTERM lets Redis flush its AOF.
     pub async fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else { return };
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
         if let Some(pid) = child.id() {
             // SAFETY: kill(2) with a pid we spawned and still own; no memory is touched.
             unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
         }
-        if tokio::time::timeout(Duration::from_secs(10), child.wait()).await.is_err() {
+        if tokio::time::timeout(Duration::from_secs(10), child.wait())
+            .await
+            .is_err()
+        {
             let _ = child.kill().await;
         }
         let _ = std::fs::remove_file(self.data_dir.join("redis.port"));
@@ -122,10 +163,18 @@ fn free_port() -> std::io::Result<u16> {
 }
 
 async fn ping(url: &str) -> bool {
-    let Ok(client) = redis::Client::open(url) else { return false };
+    let Ok(client) = redis::Client::open(url) else {
+        return false;
+    };
     let fut = async {
         let mut conn = client.get_multiplexed_async_connection().await.ok()?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await.ok()
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .ok()
     };
-    matches!(tokio::time::timeout(Duration::from_millis(500), fut).await, Ok(Some(_)))
+    matches!(
+        tokio::time::timeout(Duration::from_millis(500), fut).await,
+        Ok(Some(_))
+    )
 }

@@ -73,10 +73,19 @@ impl Projectors {
         let handles = (0..n)
             .map(|i| {
                 let cfg = ProjectorConfig::new(format!("{node}-{}-{i}", std::process::id()));
-                tokio::spawn(projector::run(store.clone(), cfg, stats.clone(), rx.clone()))
+                tokio::spawn(projector::run(
+                    store.clone(),
+                    cfg,
+                    stats.clone(),
+                    rx.clone(),
+                ))
             })
             .collect();
-        Projectors { shutdown: tx, handles, stats }
+        Projectors {
+            shutdown: tx,
+            handles,
+            stats,
+        }
     }
 
     /// Stops the workers and waits for them (they finish the batch in hand first).
@@ -89,7 +98,10 @@ impl Projectors {
 }
 
 /// Waits until the projection group has acknowledged everything on the feed (or `timeout`).
-pub async fn wait_projections_caught_up(store: &Store, timeout: std::time::Duration) -> anyhow::Result<()> {
+pub async fn wait_projections_caught_up(
+    store: &Store,
+    timeout: std::time::Duration,
+) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         if store.feed_backlog(projector::PROJECTION_GROUP).await? == 0 {

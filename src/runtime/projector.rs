@@ -61,7 +61,12 @@ pub struct ProjectorStats {
 const CAS_ATTEMPTS: usize = 8;
 
 /// Runs a worker until `shutdown` turns true. Errors from Redis are logged and retried.
-pub async fn run(store: Store, cfg: ProjectorConfig, stats: Arc<ProjectorStats>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    cfg: ProjectorConfig,
+    stats: Arc<ProjectorStats>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     if let Err(e) = store.ensure_feed_group(&cfg.group).await {
         tracing::error!(error = %e, "cannot create the projection consumer group");
     }
@@ -70,7 +75,15 @@ pub async fn run(store: Store, cfg: ProjectorConfig, stats: Arc<ProjectorStats>,
     let mut backoff = Duration::from_millis(100);
     while !*shutdown.borrow() {
         let step = async {
-            let reclaimed = store.reclaim_feed(&cfg.group, &cfg.consumer, cfg.claim_idle, &claim_from, cfg.batch).await?;
+            let reclaimed = store
+                .reclaim_feed(
+                    &cfg.group,
+                    &cfg.consumer,
+                    cfg.claim_idle,
+                    &claim_from,
+                    cfg.batch,
+                )
+                .await?;
             claim_from = reclaimed.next_start;
             if !reclaimed.entries.is_empty() {
                 process_and_ack(&store, &cfg.group, reclaimed.entries, &stats).await?;
@@ -79,7 +92,9 @@ pub async fn run(store: Store, cfg: ProjectorConfig, stats: Arc<ProjectorStats>,
                 conn = Some(store.blocking_conn(cfg.block).await?);
             }
             let c = conn.as_mut().expect("connection set just above");
-            let entries = store.read_feed_group(c, &cfg.group, &cfg.consumer, cfg.batch, cfg.block).await?;
+            let entries = store
+                .read_feed_group(c, &cfg.group, &cfg.consumer, cfg.batch, cfg.block)
+                .await?;
             process_and_ack(&store, &cfg.group, entries, &stats).await
         };
         tokio::select! {
@@ -98,7 +113,12 @@ pub async fn run(store: Store, cfg: ProjectorConfig, stats: Arc<ProjectorStats>,
 }
 
 /// Applies a batch to the views, then acknowledges it.
-pub async fn process_and_ack(store: &Store, group: &str, entries: Vec<FeedEntry>, stats: &ProjectorStats) -> Result<(), StoreError> {
+pub async fn process_and_ack(
+    store: &Store,
+    group: &str,
+    entries: Vec<FeedEntry>,
+    stats: &ProjectorStats,
+) -> Result<(), StoreError> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -109,80 +129,131 @@ pub async fn process_and_ack(store: &Store, group: &str, entries: Vec<FeedEntry>
 
 /// Applies a batch to the views without acknowledging it (a worker that dies here leaves the
 /// entries pending; whoever reclaims them finds the views already past them and skips).
-pub async fn apply_batch(store: &Store, entries: Vec<FeedEntry>, stats: &ProjectorStats) -> Result<(), StoreError> {
-    stats.entries.fetch_add(entries.len() as u64, Ordering::Relaxed);
-    let mut by_job: BTreeMap<String, Vec<EventEnvelope>> = BTreeMap::new();
-    for entry in entries {
-        match &entry.event {
-            Ok(env) => by_job.entry(env.job_id.clone()).or_default().push(env.clone()),
-            Err(e) => {
-                tracing::warn!(stream_id = %entry.stream_id, job_id = %entry.job_id, error = %e, "dead-lettering undecodable feed entry");
-                store.dead_letter_feed_entry(&entry, &e.to_string()).await?;
+pub async fn apply_batch(
+    store: &Store,
+    entries: Vec<FeedEntry>,
+    stats: &ProjectorStats,
+) -> Result<(), StoreError> {
+    stats
+        .entries
+        .fetch_add(entries.len() as u64, Ordering::Relaxed);
+    // Per job, only the highest announced seq matters: the events come from the history.
+    let mut upto: BTreeMap<String, u64> = BTreeMap::new();
+    for entry in &entries {
+        match entry.range() {
+            Some((job, _, last)) => {
+                let e = upto.entry(job.to_string()).or_default();
+                *e = (*e).max(last);
+            }
+            None => {
+                tracing::warn!(stream_id = %entry.stream_id, "dead-lettering malformed feed entry");
+                let reason = format!(
+                    "malformed feed entry (j={:?}, f={:?}, l={:?}): needs a valid job id and seq range",
+                    entry.job_id, entry.first_seq, entry.last_seq
+                );
+                store
+                    .dead_letter_event(None, &entry.stream_id, None, &reason)
+                    .await?;
                 stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
             }
         }
     }
-    let mut pending: Vec<(String, Vec<EventEnvelope>)> = by_job.into_iter().collect();
+    let mut pending: Vec<(String, u64)> = upto.into_iter().collect();
     for _ in 0..CAS_ATTEMPTS {
         if pending.is_empty() {
             return Ok(());
         }
-        let mut loaded = Vec::with_capacity(pending.len());
-        let mut changed = Vec::with_capacity(pending.len());
-        for (job_id, events) in pending {
-            let l = project(store, &job_id, &events, stats).await?;
-            // Everything was already applied (a redelivery): nothing to write.
-            if l.projection.job.last_seq > l.loaded_seq {
+        // Concurrent requests on the multiplexed connection are pipelined by the client.
+        let projected = futures::future::try_join_all(
+            pending
+                .iter()
+                .map(|(job, upto)| project(store, job, *upto, stats)),
+        )
+        .await?;
+        let mut jobs = Vec::new();
+        let mut loaded = Vec::new();
+        let mut counts = Vec::new();
+        for ((job, upto), p) in pending.into_iter().zip(projected) {
+            if let Some((l, applied)) = p {
+                jobs.push((job, upto));
                 loaded.push(l);
-                changed.push((job_id, events));
+                counts.push(applied);
             }
         }
         let results = store.write_projections(&loaded).await?;
-        pending = changed
-            .into_iter()
-            .zip(results)
-            .filter_map(|(job, moved)| moved.map(|_| job))
-            .collect();
-        stats.cas_retries.fetch_add(pending.len() as u64, Ordering::Relaxed);
+        let mut retry = Vec::new();
+        for ((job, applied), moved) in jobs.into_iter().zip(counts).zip(results) {
+            match moved {
+                // Counted only once written: a reapplication after a lost CAS is not new work.
+                None => {
+                    stats.applied.fetch_add(applied, Ordering::Relaxed);
+                }
+                Some(_) => retry.push(job),
+            }
+        }
+        stats
+            .cas_retries
+            .fetch_add(retry.len() as u64, Ordering::Relaxed);
+        pending = retry;
     }
     Err(StoreError::Protocol {
         script: "apply_job",
-        detail: format!("views of {} job(s) kept moving after {CAS_ATTEMPTS} attempts", pending.len()),
+        detail: format!(
+            "views of {} job(s) kept moving after {CAS_ATTEMPTS} attempts",
+            pending.len()
+        ),
     })
 }
 
-/// Loads a job's views and applies `events` (plus any gap filled from history).
-async fn project(store: &Store, job_id: &str, events: &[EventEnvelope], stats: &ProjectorStats) -> Result<LoadedProjection, StoreError> {
-    let agent_ids = touched(events.iter());
-    let mut loaded = store.load_projection(job_id, &agent_ids).await?;
-    let mut queue: Vec<EventEnvelope> = events.to_vec();
-    queue.sort_by_key(|e| e.seq);
-    let first_new = queue.iter().find(|e| e.seq > loaded.projection.job.last_seq).map(|e| e.seq);
-    if let Some(first) = first_new
-        && first > loaded.projection.job.last_seq + 1
-    {
-        let gap = store.history(job_id, loaded.projection.job.last_seq + 1, Some(first - 1)).await?;
-        let gap: Vec<EventEnvelope> = gap.into_iter().filter_map(|h| h.event.ok()).collect();
-        let extra: Vec<String> =
-            touched(gap.iter()).into_iter().filter(|a| !loaded.projection.agents.contains_key(a)).collect();
-        if !extra.is_empty() {
-            let more = store.load_projection(job_id, &extra).await?;
-            loaded.projection.agents.extend(more.projection.agents);
-        }
-        queue.splice(0..0, gap);
+/// Loads a job's views and applies its history after the view's seq, up to `upto`.
+/// Returns `None` when the view is already there (a redelivered entry), else the projection
+/// and the number of events applied.
+async fn project(
+    store: &Store,
+    job_id: &str,
+    upto: u64,
+    stats: &ProjectorStats,
+) -> Result<Option<(LoadedProjection, u64)>, StoreError> {
+    let mut loaded = store.load_projection(job_id, &[]).await?;
+    let from = loaded.projection.job.last_seq + 1;
+    if from > upto {
+        stats.skipped.fetch_add(1, Ordering::Relaxed);
+        return Ok(None);
     }
-    for env in &queue {
-        if loaded.projection.apply(env) {
-            stats.applied.fetch_add(1, Ordering::Relaxed);
-        } else {
-            stats.skipped.fetch_add(1, Ordering::Relaxed);
+    let history = store.history(job_id, from, Some(upto)).await?;
+    let agent_ids = touched(history.iter().filter_map(|h| h.event.as_ref().ok()));
+    loaded.projection.agents = store.load_agent_rows(job_id, &agent_ids).await?;
+    let mut applied = 0;
+    for item in history {
+        match item.event {
+            Ok(env) => {
+                if loaded.projection.apply(&env) {
+                    applied += 1;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "dead-lettering undecodable event");
+                store
+                    .dead_letter_event(
+                        Some(job_id),
+                        &item.stream_id,
+                        Some(item.seq),
+                        &e.to_string(),
+                    )
+                    .await?;
+                stats.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                loaded.projection.skip_undecodable(item.seq);
+            }
         }
     }
-    Ok(loaded)
+    Ok(Some((loaded, applied)))
 }
 
 fn touched<'a>(events: impl Iterator<Item = &'a EventEnvelope>) -> Vec<String> {
-    let mut ids: Vec<String> = events.filter_map(|e| agents_touched(&e.payload)).map(str::to_string).collect();
+    let mut ids: Vec<String> = events
+        .filter_map(|e| agents_touched(&e.payload))
+        .map(str::to_string)
+        .collect();
     ids.sort();
     ids.dedup();
     ids

@@ -21,7 +21,10 @@ pub async fn rebuild_job(store: &Store, job_id: &str) -> Result<JobProjection, S
             Ok(env) => {
                 projection.apply(&env);
             }
-            Err(e) => tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event"),
+            Err(e) => {
+                tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event");
+                projection.skip_undecodable(item.seq);
+            }
         }
     }
     Ok(projection)
@@ -37,7 +40,9 @@ fn full(projection: JobProjection) -> FullViews {
 
 /// Reads a job's live views.
 pub async fn live_views(store: &Store, job_id: &str) -> Result<Option<FullViews>, StoreError> {
-    let Some(job) = store.job_view(job_id).await? else { return Ok(None) };
+    let Some(job) = store.job_view(job_id).await? else {
+        return Ok(None);
+    };
     Ok(Some(FullViews {
         job,
         agents: store.agent_views(job_id).await?,
@@ -61,7 +66,10 @@ pub async fn rebuild_all(
     mut progress: impl FnMut(usize, usize),
 ) -> Result<RebuildReport, StoreError> {
     let ids = store.job_ids().await?;
-    let mut report = RebuildReport { jobs: ids.len(), ..Default::default() };
+    let mut report = RebuildReport {
+        jobs: ids.len(),
+        ..Default::default()
+    };
     for (i, job_id) in ids.iter().enumerate() {
         let rebuilt = rebuild_job(store, job_id).await?;
         if write {
@@ -72,14 +80,22 @@ pub async fn rebuild_all(
             let live = live_views(store, job_id).await?;
             let rebuilt = full(rebuilt);
             match live {
-                None => report.differences.push((job_id.clone(), "no live view".into())),
-                Some(live) if live.job != rebuilt.job => {
-                    report.differences.push((job_id.clone(), format!("job row differs (live seq {}, history seq {})", live.job.last_seq, rebuilt.job.last_seq)))
-                }
-                Some(live) if live.agents != rebuilt.agents => report.differences.push((job_id.clone(), "agent rows differ".into())),
-                Some(live) if live.dead_letters != rebuilt.dead_letters => {
-                    report.differences.push((job_id.clone(), "dead letters differ".into()))
-                }
+                None => report
+                    .differences
+                    .push((job_id.clone(), "no live view".into())),
+                Some(live) if live.job != rebuilt.job => report.differences.push((
+                    job_id.clone(),
+                    format!(
+                        "job row differs (live seq {}, history seq {})",
+                        live.job.last_seq, rebuilt.job.last_seq
+                    ),
+                )),
+                Some(live) if live.agents != rebuilt.agents => report
+                    .differences
+                    .push((job_id.clone(), "agent rows differ".into())),
+                Some(live) if live.dead_letters != rebuilt.dead_letters => report
+                    .differences
+                    .push((job_id.clone(), "dead letters differ".into())),
                 Some(_) => {}
             }
         }

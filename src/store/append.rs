@@ -19,7 +19,9 @@ impl AppendOutcome {
     /// The stream version after the append.
     pub fn last_seq(self) -> u64 {
         match self {
-            AppendOutcome::Appended { last, .. } | AppendOutcome::AlreadyAppended { last, .. } => last,
+            AppendOutcome::Appended { last, .. } | AppendOutcome::AlreadyAppended { last, .. } => {
+                last
+            }
         }
     }
 }
@@ -89,7 +91,10 @@ impl Store {
             keys.feed(),
             keys.jobs_registry(),
         );
-        let mut cmd = self.scripts().append.evalsha(&[&stream, &epoch_key, &feed, &registry]);
+        let mut cmd = self
+            .scripts()
+            .append
+            .evalsha(&[&stream, &epoch_key, &feed, &registry]);
         cmd.arg(job_id).arg(expected).arg(epoch).arg(events.len());
         for env in events {
             cmd.arg(&env.event_id).arg(&env.event_type).arg(encode(env));
@@ -99,7 +104,12 @@ impl Store {
     }
 }
 
-fn check_batch(job_id: &str, expected: u64, epoch: u64, events: &[EventEnvelope]) -> Result<(), AppendError> {
+fn check_batch(
+    job_id: &str,
+    expected: u64,
+    epoch: u64,
+    events: &[EventEnvelope],
+) -> Result<(), AppendError> {
     if events.is_empty() {
         return Err(AppendError::InvalidBatch("no events".into()));
     }
@@ -124,18 +134,45 @@ fn parse_reply(reply: &[Value]) -> Result<AppendOutcome, AppendError> {
     let num = |i: usize| -> Result<u64, AppendError> {
         match reply.get(i) {
             Some(Value::Int(n)) if *n >= 0 => Ok(*n as u64),
-            other => Err(StoreError::Protocol { script: "append", detail: format!("{other:?}") }.into()),
+            other => Err(StoreError::Protocol {
+                script: "append",
+                detail: format!("{other:?}"),
+            }
+            .into()),
         }
     };
     let Some(status) = reply.first().map(word) else {
-        return Err(StoreError::Protocol { script: "append", detail: "empty reply".into() }.into());
+        return Err(StoreError::Protocol {
+            script: "append",
+            detail: "empty reply".into(),
+        }
+        .into());
     };
     match status.as_str() {
-        "OK" => Ok(AppendOutcome::Appended { first: num(1)?, last: num(2)? }),
-        "DUPLICATE" => Ok(AppendOutcome::AlreadyAppended { first: num(1)?, last: num(2)? }),
-        "CONFLICT" => Err(AppendError::Conflict { expected: num(1)?, actual: num(2)? }),
-        "STALE_EPOCH" => Err(AppendError::StaleEpoch { writer: num(1)?, current: num(2)? }),
-        "FUTURE_EPOCH" => Err(AppendError::FutureEpoch { writer: num(1)?, current: num(2)? }),
-        other => Err(StoreError::Protocol { script: "append", detail: other.to_string() }.into()),
+        "OK" => Ok(AppendOutcome::Appended {
+            first: num(1)?,
+            last: num(2)?,
+        }),
+        "DUPLICATE" => Ok(AppendOutcome::AlreadyAppended {
+            first: num(1)?,
+            last: num(2)?,
+        }),
+        "CONFLICT" => Err(AppendError::Conflict {
+            expected: num(1)?,
+            actual: num(2)?,
+        }),
+        "STALE_EPOCH" => Err(AppendError::StaleEpoch {
+            writer: num(1)?,
+            current: num(2)?,
+        }),
+        "FUTURE_EPOCH" => Err(AppendError::FutureEpoch {
+            writer: num(1)?,
+            current: num(2)?,
+        }),
+        other => Err(StoreError::Protocol {
+            script: "append",
+            detail: other.to_string(),
+        }
+        .into()),
     }
 }

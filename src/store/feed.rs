@@ -1,4 +1,7 @@
 //! The global feed and its consumer groups: read, reclaim, acknowledge, trim safely.
+//!
+//! A feed entry announces one append: job `j` now has events `f..=l`. Consumers read the
+//! events from the job's history, which keeps the feed small and the append cheap.
 
 use std::time::Duration;
 
@@ -6,18 +9,30 @@ use redis::AsyncCommands;
 use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
-use super::history::seq_of;
 use super::{Store, StoreError};
-use crate::domain::event::{DecodeError, EventEnvelope, decode};
 
-/// One feed entry: which job and seq it announces, and the event itself.
-#[derive(Debug)]
+/// One feed entry: which job advanced, over which seqs. `None` fields mean a malformed entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {
     /// The feed's own stream id (what gets acknowledged).
     pub stream_id: String,
-    pub job_id: String,
-    pub seq: u64,
-    pub event: Result<EventEnvelope, DecodeError>,
+    pub job_id: Option<String>,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+}
+
+impl FeedEntry {
+    /// The job and seq range, when the entry is well-formed.
+    pub fn range(&self) -> Option<(&str, u64, u64)> {
+        match (&self.job_id, self.first_seq, self.last_seq) {
+            (Some(j), Some(f), Some(l))
+                if f >= 1 && l >= f && crate::store::validate_job_id(j).is_ok() =>
+            {
+                Some((j, f, l))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The result of a reclaim pass.
@@ -46,21 +61,28 @@ fn field_str(entry: &StreamId, name: &str) -> Option<String> {
 }
 
 fn to_feed_entry(entry: StreamId) -> FeedEntry {
-    let job_id = field_str(&entry, "j").unwrap_or_default();
-    let seq = field_str(&entry, "s").and_then(|s| s.parse().ok()).unwrap_or(0);
-    let event = match entry.map.get("e") {
-        Some(redis::Value::BulkString(bytes)) => decode(bytes),
-        _ => Err(DecodeError::Corrupt("feed entry has no event field".into())),
-    };
-    FeedEntry { stream_id: entry.id, job_id, seq, event }
+    FeedEntry {
+        job_id: field_str(&entry, "j"),
+        first_seq: field_str(&entry, "f").and_then(|s| s.parse().ok()),
+        last_seq: field_str(&entry, "l").and_then(|s| s.parse().ok()),
+        stream_id: entry.id,
+    }
+}
+
+/// Orders stream ids numerically (`ms-seq`).
+pub(crate) fn id_key(id: &str) -> (u64, u64) {
+    let mut parts = id.splitn(2, '-').map(|p| p.parse::<u64>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
 impl Store {
     /// Creates consumer group `group` on the feed if it does not exist. A new group starts at
-    /// the beginning of the feed, so a projection created late still sees every retained event.
+    /// the beginning of the feed, so a consumer created late still sees every retained entry.
     pub async fn ensure_feed_group(&self, group: &str) -> Result<(), StoreError> {
-        let res: redis::RedisResult<()> =
-            self.conn().xgroup_create_mkstream(self.keys().feed(), group, "0").await;
+        let res: redis::RedisResult<()> = self
+            .conn()
+            .xgroup_create_mkstream(self.keys().feed(), group, "0")
+            .await;
         match res {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
             other => Ok(other?),
@@ -81,7 +103,9 @@ impl Store {
             .group(group, consumer)
             .count(count)
             .block(block.as_millis() as usize);
-        let reply: Option<StreamReadReply> = conn.xread_options(&[self.keys().feed()], &[">"], &opts).await?;
+        let reply: Option<StreamReadReply> = conn
+            .xread_options(&[self.keys().feed()], &[">"], &opts)
+            .await?;
         Ok(reply
             .into_iter()
             .flat_map(|r| r.keys)
@@ -103,7 +127,14 @@ impl Store {
         let opts = StreamAutoClaimOptions::default().count(count);
         let reply: redis::streams::StreamAutoClaimReply = self
             .conn()
-            .xautoclaim_options(self.keys().feed(), group, consumer, min_idle.as_millis() as u64, start, opts)
+            .xautoclaim_options(
+                self.keys().feed(),
+                group,
+                consumer,
+                min_idle.as_millis() as u64,
+                start,
+                opts,
+            )
             .await?;
         Ok(FeedRead {
             entries: reply.claimed.into_iter().map(to_feed_entry).collect(),
@@ -133,7 +164,8 @@ impl Store {
 
     /// Entries of the feed not yet acknowledged by `group`: pending plus not yet delivered.
     pub async fn feed_backlog(&self, group: &str) -> Result<u64, StoreError> {
-        let groups: redis::streams::StreamInfoGroupsReply = self.conn().xinfo_groups(self.keys().feed()).await?;
+        let groups: redis::streams::StreamInfoGroupsReply =
+            self.conn().xinfo_groups(self.keys().feed()).await?;
         Ok(groups
             .groups
             .iter()
@@ -146,33 +178,47 @@ impl Store {
         Ok(self.conn().xlen(self.keys().feed()).await?)
     }
 
-    /// Records an undecodable feed entry in the feed's dead-letter view (idempotent by id).
-    pub async fn dead_letter_feed_entry(&self, entry: &FeedEntry, reason: &str) -> Result<(), StoreError> {
+    /// Records an undecodable feed entry or history event (idempotent by `source`).
+    pub async fn dead_letter_event(
+        &self,
+        job_id: Option<&str>,
+        stream_id: &str,
+        seq: Option<u64>,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let source = match job_id {
+            Some(j) => format!("job:{j}/{stream_id}"),
+            None => format!("feed/{stream_id}"),
+        };
         let record = serde_json::json!({
-            "stream_id": entry.stream_id,
-            "job_id": entry.job_id,
-            "seq": entry.seq,
+            "source": source,
+            "stream_id": stream_id,
+            "job_id": job_id,
+            "seq": seq,
             "reason": reason,
         });
         let _: () = self
             .conn()
-            .hset(self.keys().feed_dead_letters(), &entry.stream_id, record.to_string())
+            .hset(
+                self.keys().event_dead_letters(),
+                &source,
+                record.to_string(),
+            )
             .await?;
         Ok(())
     }
 
-    /// The feed's dead letters (undecodable entries), oldest stream id first.
-    pub async fn feed_dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
-        let map: std::collections::BTreeMap<String, String> =
-            self.conn().hgetall(self.keys().feed_dead_letters()).await?;
-        let mut rows: Vec<(u64, serde_json::Value)> = map
-            .into_iter()
-            .map(|(id, json)| {
-                let v = serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json));
-                (seq_of(&id), v)
-            })
+    /// Every dead-lettered entry (feed entries and history events that could not be decoded).
+    pub async fn event_dead_letters(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let map: std::collections::BTreeMap<String, String> = self
+            .conn()
+            .hgetall(self.keys().event_dead_letters())
+            .await?;
+        let mut rows: Vec<serde_json::Value> = map
+            .into_values()
+            .map(|json| serde_json::from_str(&json).unwrap_or(serde_json::Value::String(json)))
             .collect();
-        rows.sort_by_key(|(k, _)| *k);
-        Ok(rows.into_iter().map(|(_, v)| v).collect())
+        rows.sort_by_key(|r| id_key(r["stream_id"].as_str().unwrap_or("")));
+        Ok(rows)
     }
 }

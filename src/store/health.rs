@@ -34,12 +34,17 @@ impl DurabilityReport {
 }
 
 async fn config_get(store: &Store, name: &str) -> Result<Option<String>, StoreError> {
-    let reply: redis::RedisResult<Vec<String>> =
-        redis::cmd("CONFIG").arg("GET").arg(name).query_async(&mut store.conn()).await;
+    let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg(name)
+        .query_async(&mut store.conn())
+        .await;
     match reply {
         Ok(kv) => Ok(kv.get(1).cloned()),
         // Managed Redis services often forbid CONFIG; that is not a reason to refuse to run.
-        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => Ok(None),
+        Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::ResponseError) => {
+            Ok(None)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -20,20 +20,30 @@ pub struct HistoryItem {
 
 /// Seq of an entry id `<seq>-0`.
 pub(crate) fn seq_of(stream_id: &str) -> u64 {
-    stream_id.split('-').next().and_then(|s| s.parse().ok()).unwrap_or(0)
+    stream_id
+        .split('-')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
 }
 
 impl Store {
     /// Reads events `from..=to` (inclusive seqs; `to = None` for "to the end").
-    pub async fn history(&self, job_id: &str, from: u64, to: Option<u64>) -> Result<Vec<HistoryItem>, StoreError> {
+    pub async fn history(
+        &self,
+        job_id: &str,
+        from: u64,
+        to: Option<u64>,
+    ) -> Result<Vec<HistoryItem>, StoreError> {
         let key = self.keys().job_events(job_id);
         let mut conn = self.conn();
         let mut out = Vec::new();
         let mut start = from.max(1);
         let end = to.map_or("+".to_string(), |t| format!("{t}-0"));
         loop {
-            let reply: StreamRangeReply =
-                conn.xrange_count(&key, format!("{start}-0"), &end, PAGE).await?;
+            let reply: StreamRangeReply = conn
+                .xrange_count(&key, format!("{start}-0"), &end, PAGE)
+                .await?;
             let n = reply.ids.len();
             for entry in reply.ids {
                 let seq = seq_of(&entry.id);
@@ -42,7 +52,11 @@ impl Store {
                     _ => Err(DecodeError::Corrupt("entry has no event field".into())),
                 };
                 start = seq + 1;
-                out.push(HistoryItem { stream_id: entry.id, seq, event });
+                out.push(HistoryItem {
+                    stream_id: entry.id,
+                    seq,
+                    event,
+                });
             }
             if n < PAGE {
                 return Ok(out);
@@ -57,7 +71,9 @@ impl Store {
         for item in self.history(job_id, 1, None).await? {
             match &item.event {
                 Ok(env) => state = evolve(state, env),
-                Err(e) => tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event"),
+                Err(e) => {
+                    tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event")
+                }
             }
             state.seq = state.seq.max(item.seq);
         }

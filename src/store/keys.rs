@@ -31,7 +31,10 @@ pub fn validate_job_id(job_id: &str) -> Result<(), JobIdError> {
     if job_id.len() > MAX_JOB_ID_LEN {
         return Err(JobIdError::TooLong);
     }
-    match job_id.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))) {
+    match job_id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')))
+    {
         Some(c) => Err(JobIdError::BadChar(c)),
         None => Ok(()),
     }
@@ -39,7 +42,9 @@ pub fn validate_job_id(job_id: &str) -> Result<(), JobIdError> {
 
 impl Keyspace {
     pub fn new(namespace: impl Into<String>) -> Self {
-        Keyspace { ns: namespace.into() }
+        Keyspace {
+            ns: namespace.into(),
+        }
     }
 
     pub fn namespace(&self) -> &str {
@@ -82,9 +87,9 @@ impl Keyspace {
     pub fn feed(&self) -> String {
         format!("{}:feed", self.ns)
     }
-    /// Feed entries that could not be decoded, by feed stream id.
-    pub fn feed_dead_letters(&self) -> String {
-        format!("{}:feed:dead_letters", self.ns)
+    /// Feed entries and history events that could not be decoded, by `<job>/<stream id>`.
+    pub fn event_dead_letters(&self) -> String {
+        format!("{}:events:dead_letters", self.ns)
     }
     /// Set of every job id that has a history (written by the append script).
     pub fn jobs_registry(&self) -> String {

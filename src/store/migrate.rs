@@ -13,8 +13,11 @@ pub struct Migration {
 }
 
 /// Every migration this build knows, in order. Numbers are gapless from 1.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { number: 1, name: "init", body: include_str!("../../migrations/0001_init.lua") }];
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    number: 1,
+    name: "init",
+    body: include_str!("../../migrations/0001_init.lua"),
+}];
 
 /// The schema version this build writes and understands.
 pub fn latest_version() -> u32 {
@@ -43,7 +46,11 @@ pub enum SchemaError {
         "the Redis keyspace '{namespace}' has schema version {found}, newer than the newest this \
          mirror-neuron understands ({supported}); upgrade mirror-neuron or point MN_REDIS_NAMESPACE elsewhere"
     )]
-    TooNew { namespace: String, found: u32, supported: u32 },
+    TooNew {
+        namespace: String,
+        found: u32,
+        supported: u32,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -83,7 +90,11 @@ impl Store {
                 .invoke_async(&mut self.conn())
                 .await
                 .map_err(StoreError::from)?;
-            out.push(Applied { number: m.number, name: m.name, ran: ran == 1 });
+            out.push(Applied {
+                number: m.number,
+                name: m.name,
+                ran: ran == 1,
+            });
         }
         Ok(out)
     }
@@ -109,7 +120,12 @@ mod tests {
     #[test]
     fn migrations_are_numbered_from_one_without_gaps() {
         for (i, m) in MIGRATIONS.iter().enumerate() {
-            assert_eq!(m.number as usize, i + 1, "migration {} is out of order", m.name);
+            assert_eq!(
+                m.number as usize,
+                i + 1,
+                "migration {} is out of order",
+                m.name
+            );
         }
     }
 
@@ -122,8 +138,10 @@ mod tests {
             .filter(|n| n.ends_with(".lua"))
             .collect();
         files.sort();
-        let registered: Vec<String> =
-            MIGRATIONS.iter().map(|m| format!("{:04}_{}.lua", m.number, m.name)).collect();
+        let registered: Vec<String> = MIGRATIONS
+            .iter()
+            .map(|m| format!("{:04}_{}.lua", m.number, m.name))
+            .collect();
         assert_eq!(files, registered);
     }
 }

@@ -34,7 +34,10 @@ pub enum StoreError {
     Redis(#[from] redis::RedisError),
     /// A script answered something this build does not understand (version skew).
     #[error("unexpected reply from {script}: {detail}")]
-    Protocol { script: &'static str, detail: String },
+    Protocol {
+        script: &'static str,
+        detail: String,
+    },
     /// A stored JSON view could not be parsed.
     #[error("corrupt view {key}: {detail}")]
     CorruptView { key: String, detail: String },
@@ -74,7 +77,12 @@ impl Store {
         let mut conn = client.get_connection_manager_with_config(config).await?;
         let scripts = Arc::new(Scripts::new());
         scripts.load_all(&mut conn).await?;
-        Ok(Store { client, conn, keys: Keyspace::new(namespace), scripts })
+        Ok(Store {
+            client,
+            conn,
+            keys: Keyspace::new(namespace),
+            scripts,
+        })
     }
 
     pub fn keys(&self) -> &Keyspace {
@@ -92,11 +100,17 @@ impl Store {
 
     /// A dedicated connection for blocking reads (`XREADGROUP ... BLOCK`): blocking on the
     /// shared connection would stall every other command, and its response timeout would fire.
-    pub async fn blocking_conn(&self, block: Duration) -> Result<MultiplexedConnection, StoreError> {
+    pub async fn blocking_conn(
+        &self,
+        block: Duration,
+    ) -> Result<MultiplexedConnection, StoreError> {
         let config = AsyncConnectionConfig::new()
             .set_response_timeout(Some(block + Duration::from_secs(5)))
             .set_connection_timeout(Some(Duration::from_secs(5)));
-        Ok(self.client.get_multiplexed_async_connection_with_config(&config).await?)
+        Ok(self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?)
     }
 
     /// Runs a script call built by [`LuaScript::evalsha`], reloading scripts once on NOSCRIPT.
@@ -112,7 +126,10 @@ impl Store {
     }
 
     /// Runs a pipeline of script calls, reloading scripts once on NOSCRIPT.
-    pub async fn eval_pipeline<T: FromRedisValue>(&self, pipe: &redis::Pipeline) -> Result<T, StoreError> {
+    pub async fn eval_pipeline<T: FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn();
         match pipe.query_async(&mut conn).await {
             Err(e) if is_noscript(&e) => {

@@ -33,7 +33,11 @@ impl LuaScript {
 
     /// Makes the server know the script (idempotent).
     pub async fn load<C: ConnectionLike>(&self, conn: &mut C) -> redis::RedisResult<()> {
-        let _: String = redis::cmd("SCRIPT").arg("LOAD").arg(self.source).query_async(conn).await?;
+        let _: String = redis::cmd("SCRIPT")
+            .arg("LOAD")
+            .arg(self.source)
+            .query_async(conn)
+            .await?;
         Ok(())
     }
 }
@@ -63,7 +67,10 @@ impl Scripts {
                 "lease_acquire",
                 include_str!("../../streams/lease_acquire.lua"),
             ),
-            lease_renew: LuaScript::new("lease_renew", include_str!("../../streams/lease_renew.lua")),
+            lease_renew: LuaScript::new(
+                "lease_renew",
+                include_str!("../../streams/lease_renew.lua"),
+            ),
             lease_release: LuaScript::new(
                 "lease_release",
                 include_str!("../../streams/lease_release.lua"),

@@ -25,7 +25,10 @@ pub struct JobListFilter {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(key: &str, json: &str) -> Result<T, StoreError> {
-    serde_json::from_str(json).map_err(|e| StoreError::CorruptView { key: key.to_string(), detail: e.to_string() })
+    serde_json::from_str(json).map_err(|e| StoreError::CorruptView {
+        key: key.to_string(),
+        detail: e.to_string(),
+    })
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> String {
@@ -35,32 +38,58 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
 
 impl Store {
     /// Loads the views of one job: the job row and the named agent rows.
-    pub async fn load_projection(&self, job_id: &str, agent_ids: &[String]) -> Result<LoadedProjection, StoreError> {
+    pub async fn load_projection(
+        &self,
+        job_id: &str,
+        agent_ids: &[String],
+    ) -> Result<LoadedProjection, StoreError> {
         let k = self.keys();
         let view_key = k.job_view(job_id);
         let mut conn = self.conn();
-        let (seq, json): (Option<u64>, Option<String>) =
-            redis::cmd("HMGET").arg(&view_key).arg("seq").arg("json").query_async(&mut conn).await?;
+        let (seq, json): (Option<u64>, Option<String>) = redis::cmd("HMGET")
+            .arg(&view_key)
+            .arg("seq")
+            .arg("json")
+            .query_async(&mut conn)
+            .await?;
         let job: JobView = match json {
             Some(j) => parse(&view_key, &j)?,
             None => JobView::default(),
         };
-        let mut agents = BTreeMap::new();
-        if !agent_ids.is_empty() {
-            let agents_key = k.job_agents(job_id);
-            let rows: Vec<Option<String>> =
-                redis::cmd("HMGET").arg(&agents_key).arg(agent_ids).query_async(&mut conn).await?;
-            for (id, row) in agent_ids.iter().zip(rows) {
-                if let Some(json) = row {
-                    agents.insert(id.clone(), parse::<AgentView>(&agents_key, &json)?);
-                }
-            }
-        }
+        let agents = self.load_agent_rows(job_id, agent_ids).await?;
         Ok(LoadedProjection {
             loaded_seq: seq.unwrap_or(0),
             loaded_status: job.status,
-            projection: JobProjection { job, agents, new_dead_letters: Vec::new() },
+            projection: JobProjection {
+                job,
+                agents,
+                new_dead_letters: Vec::new(),
+            },
         })
+    }
+
+    /// Loads the named agent rows of a job (missing rows are left out).
+    pub async fn load_agent_rows(
+        &self,
+        job_id: &str,
+        agent_ids: &[String],
+    ) -> Result<BTreeMap<String, AgentView>, StoreError> {
+        let mut agents = BTreeMap::new();
+        if agent_ids.is_empty() {
+            return Ok(agents);
+        }
+        let agents_key = self.keys().job_agents(job_id);
+        let rows: Vec<Option<String>> = redis::cmd("HMGET")
+            .arg(&agents_key)
+            .arg(agent_ids)
+            .query_async(&mut self.conn())
+            .await?;
+        for (id, row) in agent_ids.iter().zip(rows) {
+            if let Some(json) = row {
+                agents.insert(id.clone(), parse::<AgentView>(&agents_key, &json)?);
+            }
+        }
+        Ok(agents)
     }
 
     /// Builds the CAS script call that writes a projection (see projections/apply_job.lua).
@@ -70,16 +99,25 @@ impl Store {
         let job_id = &p.job.job_id;
         let new_status = p.job.status.unwrap_or(JobStatus::Pending);
         let old_status = loaded.loaded_status.unwrap_or(new_status);
-        let (view, agents, dead, by_time) =
-            (k.job_view(job_id), k.job_agents(job_id), k.job_dead_letters(job_id), k.jobs_by_time());
+        let (view, agents, dead, by_time) = (
+            k.job_view(job_id),
+            k.job_agents(job_id),
+            k.job_dead_letters(job_id),
+            k.jobs_by_time(),
+        );
         let (old_key, new_key) = (k.jobs_by_status(old_status), k.jobs_by_status(new_status));
-        let all_status: Vec<String> = JobStatus::ALL.iter().map(|s| k.jobs_by_status(*s)).collect();
+        let all_status: Vec<String> = JobStatus::ALL
+            .iter()
+            .map(|s| k.jobs_by_status(*s))
+            .collect();
         let mut cmd = if replace {
             let mut keys: Vec<&str> = vec![&view, &agents, &dead, &by_time, &new_key];
             keys.extend(all_status.iter().map(String::as_str));
             self.scripts().replace_job.evalsha(&keys)
         } else {
-            self.scripts().apply_job.evalsha(&[&view, &agents, &dead, &by_time, &old_key, &new_key])
+            self.scripts()
+                .apply_job
+                .evalsha(&[&view, &agents, &dead, &by_time, &old_key, &new_key])
         };
         cmd.arg(job_id)
             .arg(loaded.loaded_seq)
@@ -98,7 +136,10 @@ impl Store {
 
     /// Writes several projections in one pipeline. Returns, per projection, `None` when it was
     /// written or `Some(current_seq)` when the view had moved on (reload and reapply).
-    pub async fn write_projections(&self, loaded: &[LoadedProjection]) -> Result<Vec<Option<u64>>, StoreError> {
+    pub async fn write_projections(
+        &self,
+        loaded: &[LoadedProjection],
+    ) -> Result<Vec<Option<u64>>, StoreError> {
         if loaded.is_empty() {
             return Ok(Vec::new());
         }
@@ -107,13 +148,20 @@ impl Store {
             pipe.add_command(self.projection_cmd(l, false));
         }
         let replies: Vec<(i64, u64)> = self.eval_pipeline(&pipe).await?;
-        Ok(replies.into_iter().map(|(ok, seq)| if ok == 1 { None } else { Some(seq) }).collect())
+        Ok(replies
+            .into_iter()
+            .map(|(ok, seq)| if ok == 1 { None } else { Some(seq) })
+            .collect())
     }
 
     /// Replaces a job's views wholesale with a rebuilt projection (agents and dead letters
     /// complete). Returns false if the live view is already newer than the rebuilt one.
     pub async fn replace_projection(&self, projection: JobProjection) -> Result<bool, StoreError> {
-        let loaded = LoadedProjection { loaded_seq: 0, loaded_status: None, projection };
+        let loaded = LoadedProjection {
+            loaded_seq: 0,
+            loaded_status: None,
+            projection,
+        };
         let (ok, _): (i64, u64) = self.eval(&self.projection_cmd(&loaded, true)).await?;
         Ok(ok == 1)
     }
@@ -144,7 +192,11 @@ impl Store {
             Some(s) => self.keys().jobs_by_status(s),
             None => self.keys().jobs_by_time(),
         };
-        let stop = if filter.limit == 0 { -1 } else { filter.limit as isize - 1 };
+        let stop = if filter.limit == 0 {
+            -1
+        } else {
+            filter.limit as isize - 1
+        };
         let ids: Vec<String> = self.conn().zrevrange(index, 0, stop).await?;
         self.job_views(&ids).await
     }

@@ -19,7 +19,11 @@ pub struct TestRedis {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().expect("local addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind an ephemeral port")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// Starts a redis-server with the given extra arguments; it dies with the test process.
@@ -34,12 +38,19 @@ pub fn spawn_redis(extra: &[&str]) -> TestRedis {
     let dir2 = dir.clone();
     std::thread::spawn(move || {
         let mut cmd = Command::new("redis-server");
-        cmd.args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
-            .arg("--dir")
-            .arg(&dir2)
-            .args(&args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        cmd.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+        ])
+        .arg("--dir")
+        .arg(&dir2)
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
         // SAFETY: prctl in the child before exec only sets its parent-death signal.
         unsafe {
             cmd.pre_exec(|| {
@@ -47,19 +58,27 @@ pub fn spawn_redis(extra: &[&str]) -> TestRedis {
                 Ok(())
             });
         }
-        let child = cmd.spawn().expect("redis-server must be installed (apt-get install redis-server)");
+        let mut child = cmd
+            .spawn()
+            .expect("redis-server must be installed (apt-get install redis-server)");
         tx.send(child.id()).ok();
-        loop {
-            std::thread::park();
-        }
+        // Reaps the server if it ever exits; otherwise blocks until the test process ends.
+        let _ = child.wait();
     });
     rx.recv().expect("redis spawned");
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "redis-server did not start on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "redis-server did not start on port {port}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
-    TestRedis { url: format!("redis://127.0.0.1:{port}/0"), port, dir }
+    TestRedis {
+        url: format!("redis://127.0.0.1:{port}/0"),
+        port,
+        dir,
+    }
 }
 
 /// The process-wide test Redis (AOF on, noeviction, like production).
@@ -75,7 +94,9 @@ pub fn namespace() -> String {
 
 /// A store on the test Redis under a fresh namespace, migrated.
 pub async fn store() -> Store {
-    let store = Store::connect(&redis().url, &namespace()).await.expect("connect to test redis");
+    let store = Store::connect(&redis().url, &namespace())
+        .await
+        .expect("connect to test redis");
     store.migrate(0).await.expect("migrate");
     store
 }

@@ -11,15 +11,19 @@ use crate::domain::event::{JobEvent, JobSubmitted};
 pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, DomainError> {
     let Some(status) = state.status else {
         return match command {
-            JobCommand::Submit { graph_id, job_name, manifest, bundle_path, now_ms } => {
-                Ok(vec![JobEvent::JobSubmitted(JobSubmitted {
-                    graph_id: graph_id.clone(),
-                    job_name: job_name.clone(),
-                    manifest: manifest.clone(),
-                    bundle_path: bundle_path.clone(),
-                    submitted_at_ms: *now_ms,
-                })])
-            }
+            JobCommand::Submit {
+                graph_id,
+                job_name,
+                manifest,
+                bundle_path,
+                now_ms,
+            } => Ok(vec![JobEvent::JobSubmitted(JobSubmitted {
+                graph_id: graph_id.clone(),
+                job_name: job_name.clone(),
+                manifest: manifest.clone(),
+                bundle_path: bundle_path.clone(),
+                submitted_at_ms: *now_ms,
+            })]),
             _ => Err(DomainError::NotFound),
         };
     };
@@ -31,26 +35,41 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 return wrong("acquire the lease of");
             }
             if *epoch <= state.lease_epoch {
-                return Err(DomainError::StaleLease { offered: *epoch, recorded: state.lease_epoch });
+                return Err(DomainError::StaleLease {
+                    offered: *epoch,
+                    recorded: state.lease_epoch,
+                });
             }
-            Ok(vec![JobEvent::LeaseAcquired { owner: owner.clone(), epoch: *epoch }])
+            Ok(vec![JobEvent::LeaseAcquired {
+                owner: owner.clone(),
+                epoch: *epoch,
+            }])
         }
         JobCommand::ReleaseLease { owner } => {
             if state.lease_owner.as_deref() != Some(owner.as_str()) {
                 return Ok(vec![]);
             }
-            Ok(vec![JobEvent::LeaseReleased { owner: owner.clone(), epoch: state.lease_epoch }])
+            Ok(vec![JobEvent::LeaseReleased {
+                owner: owner.clone(),
+                epoch: state.lease_epoch,
+            }])
         }
         JobCommand::Start { seeds } => match status {
             JobStatus::Pending => {
                 let mut events = vec![JobEvent::JobStarted];
-                events.extend(seeds.iter().map(|m| JobEvent::MessageSent { message: m.clone() }));
+                events.extend(
+                    seeds
+                        .iter()
+                        .map(|m| JobEvent::MessageSent { message: m.clone() }),
+                );
                 Ok(events)
             }
             _ => wrong("start"),
         },
         JobCommand::Pause { reason } => match status {
-            JobStatus::Running => Ok(vec![JobEvent::JobPaused { reason: reason.clone() }]),
+            JobStatus::Running => Ok(vec![JobEvent::JobPaused {
+                reason: reason.clone(),
+            }]),
             _ => wrong("pause"),
         },
         JobCommand::Resume => match status {
@@ -60,17 +79,21 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
         },
         JobCommand::Cancel { reason } => match status {
             s if s.is_terminal() => wrong("cancel"),
-            _ => Ok(vec![JobEvent::JobCancelled { reason: reason.clone() }]),
+            _ => Ok(vec![JobEvent::JobCancelled {
+                reason: reason.clone(),
+            }]),
         },
         JobCommand::Complete { result } => match status {
-            JobStatus::Running | JobStatus::Paused => {
-                Ok(vec![JobEvent::JobCompleted { result: result.clone() }])
-            }
+            JobStatus::Running | JobStatus::Paused => Ok(vec![JobEvent::JobCompleted {
+                result: result.clone(),
+            }]),
             _ => wrong("complete"),
         },
         JobCommand::Fail { result } => match status {
             s if s.is_terminal() => wrong("fail"),
-            _ => Ok(vec![JobEvent::JobFailed { result: result.clone() }]),
+            _ => Ok(vec![JobEvent::JobFailed {
+                result: result.clone(),
+            }]),
         },
     }
 }

@@ -14,13 +14,19 @@ pub enum DomainError {
     /// The command is not allowed in the current status (e.g. pause a completed job).
     /// Caller: report FAILED_PRECONDITION with this text.
     #[error("cannot {action} a job that is {status}")]
-    WrongStatus { action: &'static str, status: JobStatus },
+    WrongStatus {
+        action: &'static str,
+        status: JobStatus,
+    },
     /// A lease command from a stale or foreign owner. Caller: stop acting for this job.
     #[error("lease epoch {offered} is not newer than recorded epoch {recorded}")]
     StaleLease { offered: u64, recorded: u64 },
     /// The message an agent step refers to is not the one in flight. Caller: drop the step.
     #[error("message {message_id} is not in flight for agent {agent_id}")]
-    NotInFlight { agent_id: String, message_id: String },
+    NotInFlight {
+        agent_id: String,
+        message_id: String,
+    },
     /// The message names an agent the manifest does not have.
     #[error("unknown agent {0}")]
     UnknownAgent(String),

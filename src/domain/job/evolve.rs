@@ -58,9 +58,16 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             }
         }
         JobEvent::MessageSent { message } => {
-            state.agent_mut(&message.to).queue.push_back(message.clone());
+            state
+                .agent_mut(&message.to)
+                .queue
+                .push_back(message.clone());
         }
-        JobEvent::AgentStepStarted { agent_id, message_id, attempt } => {
+        JobEvent::AgentStepStarted {
+            agent_id,
+            message_id,
+            attempt,
+        } => {
             let agent = state.agent_mut(agent_id);
             let taken = match agent.inflight.take() {
                 // A retry or a redo after a crash: the same message stays in flight.
@@ -72,22 +79,43 @@ fn apply(state: &mut JobState, event: &JobEvent) {
                 }
             };
             if let Some(message) = taken {
-                agent.inflight = Some(InFlight { message, attempt: *attempt });
+                agent.inflight = Some(InFlight {
+                    message,
+                    attempt: *attempt,
+                });
             }
         }
-        JobEvent::AgentStepFinished { agent_id, message_id, state: new_state } => {
+        JobEvent::AgentStepFinished {
+            agent_id,
+            message_id,
+            state: new_state,
+        } => {
             let agent = state.agent_mut(agent_id);
-            if agent.inflight.as_ref().is_some_and(|f| &f.message.message_id == message_id) {
+            if agent
+                .inflight
+                .as_ref()
+                .is_some_and(|f| &f.message.message_id == message_id)
+            {
                 agent.inflight = None;
             }
             agent.state = new_state.clone();
             agent.processed += 1;
         }
-        JobEvent::AgentStepFailed { agent_id, message_id, error, will_retry, .. } => {
+        JobEvent::AgentStepFailed {
+            agent_id,
+            message_id,
+            error,
+            will_retry,
+            ..
+        } => {
             let agent = state.agent_mut(agent_id);
             agent.failed_attempts += 1;
             agent.last_error = Some(error.clone());
-            if !will_retry && agent.inflight.as_ref().is_some_and(|f| &f.message.message_id == message_id)
+            if !will_retry
+                && agent
+                    .inflight
+                    .as_ref()
+                    .is_some_and(|f| &f.message.message_id == message_id)
             {
                 agent.inflight = None;
             }

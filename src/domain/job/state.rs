@@ -53,7 +53,10 @@ pub struct InFlight {
 impl JobState {
     /// An empty state for a job id (before any event).
     pub fn new(job_id: impl Into<String>) -> Self {
-        JobState { job_id: job_id.into(), ..Default::default() }
+        JobState {
+            job_id: job_id.into(),
+            ..Default::default()
+        }
     }
 
     /// True once the job reached completed, failed or cancelled.

@@ -30,7 +30,10 @@ impl JobStatus {
 
     /// True once nothing more can happen to the job.
     pub fn is_terminal(self) -> bool {
-        matches!(self, JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled)
+        matches!(
+            self,
+            JobStatus::Completed | JobStatus::Failed | JobStatus::Cancelled
+        )
     }
 
     /// The lowercase name used on the wire and in keys.

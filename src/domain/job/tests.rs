@@ -29,7 +29,9 @@ struct Spec {
 }
 
 fn given(events: Vec<JobEvent>) -> Spec {
-    Spec { state: fold("job", &envelopes(events)) }
+    Spec {
+        state: fold("job", &envelopes(events)),
+    }
 }
 
 impl Spec {
@@ -73,17 +75,25 @@ fn submit_twice_is_refused() {
         bundle_path: None,
         now_ms: 1,
     };
-    assert_eq!(given(vec![submitted()]).when(cmd), Err(DomainError::AlreadyExists));
+    assert_eq!(
+        given(vec![submitted()]).when(cmd),
+        Err(DomainError::AlreadyExists)
+    );
 }
 
 #[test]
 fn commands_on_a_missing_job_are_not_found() {
-    assert_eq!(given(vec![]).when(JobCommand::Resume), Err(DomainError::NotFound));
+    assert_eq!(
+        given(vec![]).when(JobCommand::Resume),
+        Err(DomainError::NotFound)
+    );
 }
 
 #[test]
 fn start_queues_seeds_after_the_transition() {
-    let events = given(vec![submitted()]).when(JobCommand::Start { seeds: vec![] }).unwrap();
+    let events = given(vec![submitted()])
+        .when(JobCommand::Start { seeds: vec![] })
+        .unwrap();
     assert_eq!(events, vec![JobEvent::JobStarted]);
 }
 
@@ -92,9 +102,13 @@ fn pause_only_from_running() {
     let then = given(vec![submitted()]).when(JobCommand::Pause { reason: None });
     assert_eq!(
         then,
-        Err(DomainError::WrongStatus { action: "pause", status: JobStatus::Pending })
+        Err(DomainError::WrongStatus {
+            action: "pause",
+            status: JobStatus::Pending
+        })
     );
-    let then = given(vec![submitted(), JobEvent::JobStarted]).when(JobCommand::Pause { reason: None });
+    let then =
+        given(vec![submitted(), JobEvent::JobStarted]).when(JobCommand::Pause { reason: None });
     assert_eq!(then, Ok(vec![JobEvent::JobPaused { reason: None }]));
 }
 
@@ -106,7 +120,11 @@ fn resume_of_a_running_job_is_a_no_op() {
 
 #[test]
 fn nothing_changes_a_terminal_job() {
-    let done = vec![submitted(), JobEvent::JobStarted, JobEvent::JobCompleted { result: json!(1) }];
+    let done = vec![
+        submitted(),
+        JobEvent::JobStarted,
+        JobEvent::JobCompleted { result: json!(1) },
+    ];
     for cmd in [
         JobCommand::Pause { reason: None },
         JobCommand::Resume,
@@ -116,7 +134,13 @@ fn nothing_changes_a_terminal_job() {
     ] {
         let then = given(done.clone()).when(cmd.clone());
         assert!(
-            matches!(then, Err(DomainError::WrongStatus { status: JobStatus::Completed, .. })),
+            matches!(
+                then,
+                Err(DomainError::WrongStatus {
+                    status: JobStatus::Completed,
+                    ..
+                })
+            ),
             "{} on a completed job gave {then:?}",
             cmd.name()
         );
@@ -125,7 +149,13 @@ fn nothing_changes_a_terminal_job() {
 
 #[test]
 fn cancel_records_the_reason_as_result() {
-    let events = vec![submitted(), JobEvent::JobStarted, JobEvent::JobCancelled { reason: "op".into() }];
+    let events = vec![
+        submitted(),
+        JobEvent::JobStarted,
+        JobEvent::JobCancelled {
+            reason: "op".into(),
+        },
+    ];
     let state = fold("job", &envelopes(events));
     assert_eq!(state.status, Some(JobStatus::Cancelled));
     assert_eq!(state.result, Some(json!({"reason": "op"})));
@@ -133,11 +163,35 @@ fn cancel_records_the_reason_as_result() {
 
 #[test]
 fn lease_epochs_only_move_forward() {
-    let base = vec![submitted(), JobEvent::LeaseAcquired { owner: "a".into(), epoch: 3 }];
-    let then = given(base.clone()).when(JobCommand::AcquireLease { owner: "b".into(), epoch: 3 });
-    assert_eq!(then, Err(DomainError::StaleLease { offered: 3, recorded: 3 }));
-    let then = given(base).when(JobCommand::AcquireLease { owner: "b".into(), epoch: 4 });
-    assert_eq!(then, Ok(vec![JobEvent::LeaseAcquired { owner: "b".into(), epoch: 4 }]));
+    let base = vec![
+        submitted(),
+        JobEvent::LeaseAcquired {
+            owner: "a".into(),
+            epoch: 3,
+        },
+    ];
+    let then = given(base.clone()).when(JobCommand::AcquireLease {
+        owner: "b".into(),
+        epoch: 3,
+    });
+    assert_eq!(
+        then,
+        Err(DomainError::StaleLease {
+            offered: 3,
+            recorded: 3
+        })
+    );
+    let then = given(base).when(JobCommand::AcquireLease {
+        owner: "b".into(),
+        epoch: 4,
+    });
+    assert_eq!(
+        then,
+        Ok(vec![JobEvent::LeaseAcquired {
+            owner: "b".into(),
+            epoch: 4
+        }])
+    );
 }
 
 #[test]
