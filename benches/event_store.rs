@@ -5,6 +5,7 @@
 //! - fenced single-event appends/s (one event per script call; 1 writer, then 64 concurrent jobs);
 //! - fenced batched appends, events/s (100 events per script call, 64 concurrent jobs);
 //! - projection throughput, events/s applied (1 and 2 workers, catching up on a full feed);
+//!
 //! and the fenced/raw ratios. Set `MN_BENCH_SCALE` (default 1.0) to scale the event counts.
 
 use std::process::{Child, Command, Stdio};
