@@ -1,5 +1,6 @@
 //! The pure core: types and rules with no I/O, no async and no clock (time is an input).
 
+pub mod agents;
 pub mod event;
 pub mod job;
 pub mod message;

@@ -1,0 +1,38 @@
+//! The result of one agent step: new local state, messages to emit, events, completion.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// A message an agent wants sent. Without `to` it is routed along the agent's edges by
+/// `message_type`; with `to` it goes straight to that agent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Emit {
+    pub to: Option<String>,
+    pub message_type: String,
+    pub body: Value,
+    /// Overrides the class inherited from the incoming message.
+    pub class: Option<String>,
+    /// Merged over the headers inherited from the incoming message.
+    #[serde(default)]
+    pub headers: Map<String, Value>,
+    pub content_type: Option<String>,
+}
+
+impl Emit {
+    /// A routed emit of `message_type` with `body`.
+    pub fn routed(message_type: impl Into<String>, body: Value) -> Emit {
+        Emit { to: None, message_type: message_type.into(), body, class: None, headers: Map::new(), content_type: None }
+    }
+}
+
+/// Everything one step decided.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    /// The agent's local state after the step (replaces the old one).
+    pub state: Value,
+    pub emits: Vec<Emit>,
+    /// Agent events `(name, payload)`, e.g. `aggregator_received`.
+    pub events: Vec<(String, Value)>,
+    /// Complete the job with this output.
+    pub complete: Option<Value>,
+}
