@@ -2,5 +2,7 @@
 
 pub mod event;
 pub mod job;
+pub mod manifest;
 pub mod message;
+pub mod routing;
 pub mod view;
