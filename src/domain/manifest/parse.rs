@@ -59,16 +59,16 @@ struct ParsedGraph {
 fn parse_graph(root: &Map<String, Value>, graph: &Graph<'_>, errs: &mut Errors) -> ParsedGraph {
     let nodes_path = graph.layout.nodes_path();
     let raw_nodes: &[Value] = match graph.container.get("nodes") {
+        Some(Value::Array(items)) if items.is_empty() => {
+            errs.push(nodes_path, "nodes must not be empty");
+            &[]
+        }
         Some(Value::Array(items)) => items,
         other => {
-            let got = other.map_or("nothing", kind);
-            errs.push(nodes_path, format!("nodes must be a list, got {got}"));
+            errs.push(nodes_path, format!("nodes must be a list, got {}", other.map_or("nothing", kind)));
             &[]
         }
     };
-    if raw_nodes.is_empty() {
-        errs.push(nodes_path, "nodes must not be empty");
-    }
     let node_ids = node_ids(raw_nodes, nodes_path, errs);
     let nodes: Vec<NodeSpec> =
         raw_nodes.iter().enumerate().filter_map(|(i, n)| node::parse(n, &format!("{nodes_path}[{i}]"), errs)).collect();
