@@ -3,5 +3,7 @@
 pub mod agents;
 pub mod event;
 pub mod job;
+pub mod manifest;
 pub mod message;
+pub mod routing;
 pub mod view;

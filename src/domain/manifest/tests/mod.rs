@@ -1,0 +1,57 @@
+//! Manifest tests: table-driven validation cases (one per rule, exact path and message) and
+//! normalisation of the accepted layouts and aliases.
+
+mod normalise;
+mod validation;
+
+use serde_json::{Value, json};
+
+use super::{Manifest, parse_manifest};
+
+/// A small valid flat manifest: router `a` (root) -> aggregator `b`.
+fn base() -> Value {
+    json!({
+        "manifest_version": "1.0",
+        "graph_id": "g",
+        "nodes": [
+            {"node_id": "a", "agent_type": "router", "role": "root"},
+            {"node_id": "b", "agent_type": "aggregator", "type": "reduce"}
+        ],
+        "edges": [{"edge_id": "e1", "from_node": "a", "to_node": "b", "message_type": "m"}]
+    })
+}
+
+/// Sets the value at a JSON pointer, creating the last key (or appending with `-`).
+fn set(doc: &mut Value, pointer: &str, value: Value) {
+    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    match doc.pointer_mut(parent).expect("test pointer parent exists") {
+        Value::Object(map) => {
+            map.insert(last.to_string(), value);
+        }
+        Value::Array(items) if last == "-" => items.push(value),
+        Value::Array(items) => items[last.parse::<usize>().expect("array index")] = value,
+        other => panic!("cannot set {pointer} in {other}"),
+    }
+}
+
+/// Removes the key at a JSON pointer.
+fn remove(doc: &mut Value, pointer: &str) {
+    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    if let Some(Value::Object(map)) = doc.pointer_mut(parent) {
+        map.remove(last);
+    }
+}
+
+fn ok(doc: &Value) -> Manifest {
+    match parse_manifest(doc) {
+        Ok(m) => m,
+        Err(errs) => panic!("expected a valid manifest, got {errs:#?}"),
+    }
+}
+
+fn errors(doc: &Value) -> Vec<String> {
+    match parse_manifest(doc) {
+        Ok(_) => Vec::new(),
+        Err(errs) => errs.iter().map(ToString::to_string).collect(),
+    }
+}
