@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+use crate::domain::agents::StepOutcome;
 use crate::domain::message::Message;
 
 /// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
@@ -31,6 +32,12 @@ pub enum JobCommand {
     Complete { result: Value },
     /// The job failed for good.
     Fail { result: Value },
+    /// An agent takes a message (the head of its queue, or the one in flight on a redo).
+    BeginStep { agent_id: String, message_id: String, attempt: u32 },
+    /// An agent finished a message with this outcome.
+    FinishStep { agent_id: String, message_id: String, outcome: StepOutcome, now_ms: i64 },
+    /// An agent's attempt at a message failed.
+    FailStep { agent_id: String, message_id: String, attempt: u32, error: Value, will_retry: bool },
 }
 
 impl JobCommand {
@@ -46,6 +53,9 @@ impl JobCommand {
             JobCommand::Cancel { .. } => "cancel",
             JobCommand::Complete { .. } => "complete",
             JobCommand::Fail { .. } => "fail",
+            JobCommand::BeginStep { .. } => "begin_step",
+            JobCommand::FinishStep { .. } => "finish_step",
+            JobCommand::FailStep { .. } => "fail_step",
         }
     }
 }

@@ -4,6 +4,7 @@ use super::command::JobCommand;
 use super::error::DomainError;
 use super::state::JobState;
 use super::status::JobStatus;
+use super::step;
 use crate::domain::event::{JobEvent, JobSubmitted};
 
 /// Decides which events a command produces against the current state, or refuses it.
@@ -95,5 +96,13 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 result: result.clone(),
             }]),
         },
+        JobCommand::BeginStep { agent_id, message_id, attempt } => step::begin(state, agent_id, message_id, *attempt),
+        JobCommand::FinishStep { agent_id, message_id, outcome, now_ms } => {
+            let manifest = state.graph.as_ref().ok_or(DomainError::UnreadableManifest)?;
+            step::finish(state, manifest, agent_id, message_id, outcome, *now_ms)
+        }
+        JobCommand::FailStep { agent_id, message_id, attempt, error, will_retry } => {
+            step::fail(state, agent_id, message_id, *attempt, error, *will_retry)
+        }
     }
 }

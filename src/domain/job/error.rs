@@ -27,6 +27,9 @@ pub enum DomainError {
         agent_id: String,
         message_id: String,
     },
+    /// The job's stored manifest could not be read back (written by an incompatible build).
+    #[error("the job's manifest could not be read")]
+    UnreadableManifest,
     /// The message names an agent the manifest does not have.
     #[error("unknown agent {0}")]
     UnknownAgent(String),

@@ -31,6 +31,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.graph_id = s.graph_id.clone();
             state.job_name = s.job_name.clone();
             state.manifest = s.manifest.clone();
+            state.graph = crate::domain::manifest::Manifest::from_normalised(&s.manifest).ok();
             state.bundle_path = s.bundle_path.clone();
             state.submitted_at_ms = s.submitted_at_ms;
         }

@@ -5,13 +5,16 @@ mod command;
 mod decide;
 mod error;
 mod evolve;
+mod seeds;
 mod state;
 mod status;
+mod step;
 
 pub use command::JobCommand;
 pub use decide::decide;
 pub use error::DomainError;
 pub use evolve::{evolve, fold};
+pub use seeds::seed_messages;
 pub use state::{AgentRuntime, InFlight, JobState};
 pub use status::JobStatus;
 

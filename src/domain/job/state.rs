@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::status::JobStatus;
+use crate::domain::manifest::Manifest;
 use crate::domain::message::Message;
 
 /// A job's state as of `seq`. `status == None` means the job has no history yet.
@@ -18,6 +19,9 @@ pub struct JobState {
     pub graph_id: String,
     pub job_name: String,
     pub manifest: Value,
+    /// The manifest parsed from `manifest` (routing needs it); `None` if it cannot be read.
+    #[serde(skip)]
+    pub graph: Option<Manifest>,
     pub bundle_path: Option<String>,
     pub submitted_at_ms: i64,
     pub updated_at_ms: i64,

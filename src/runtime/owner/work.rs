@@ -1,0 +1,153 @@
+//! Work that runs outside the owner loop: executor processes and process-module calls. Each
+//! runs in its own task and reports back on a channel; the owner records the result.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::outcome::{executor_outcome, module_outcome};
+use crate::domain::agents::StepOutcome;
+use crate::domain::manifest::NodeSpec;
+use crate::domain::message::Message;
+use crate::runtime::executor::{self, ExecRequest, ExecutorConfig, ExecutorPools, parse_command};
+use crate::runtime::module_process::ModuleProcess;
+
+/// What a finished piece of work reports.
+#[derive(Debug)]
+pub struct WorkDone {
+    pub agent_id: String,
+    pub message_id: String,
+    pub attempt: u32,
+    pub result: Result<StepOutcome, Value>,
+    /// A process module hands its (still running) process back for the next message.
+    pub module: Option<ModuleProcess>,
+}
+
+/// Everything the work tasks need from the job.
+#[derive(Clone)]
+pub struct WorkContext {
+    pub job_id: String,
+    pub payloads_dir: PathBuf,
+    pub temp_root: PathBuf,
+    pub pools: Arc<ExecutorPools>,
+    pub done: mpsc::UnboundedSender<WorkDone>,
+}
+
+/// The owner's running work, by agent (an agent handles one message at a time).
+#[derive(Default)]
+pub struct Running {
+    tasks: HashMap<String, JoinHandle<()>>,
+    /// Idle module processes, kept between messages.
+    pub modules: HashMap<String, ModuleProcess>,
+}
+
+impl Running {
+    pub fn is_busy(&self, agent_id: &str) -> bool {
+        self.tasks.contains_key(agent_id)
+    }
+
+    pub fn finished(&mut self, agent_id: &str) {
+        self.tasks.remove(agent_id);
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// Stops everything (cancel, lease lost): aborting a task drops its child process, whose
+    /// guard kills the whole process group.
+    pub fn abort_all(&mut self) {
+        for (_, t) in self.tasks.drain() {
+            t.abort();
+        }
+        self.modules.clear();
+    }
+
+    /// Starts an executor run for `message`.
+    pub fn start_executor(&mut self, ctx: &WorkContext, node: &NodeSpec, message: Message, prev_state: Value, attempt: u32, first_run: bool) {
+        let agent_id = node.node_id.clone();
+        let ctx2 = ctx.clone();
+        let node = node.clone();
+        let handle = tokio::spawn(async move {
+            let message_id = message.message_id.clone();
+            let result = run_executor(&ctx2, &node, &message, &prev_state, first_run).await;
+            let _ = ctx2.done.send(WorkDone { agent_id: node.node_id.clone(), message_id, attempt, result, module: None });
+        });
+        self.tasks.insert(agent_id, handle);
+    }
+
+    /// Sends `message` to the agent's module process (started on first use).
+    pub fn start_module(&mut self, ctx: &WorkContext, node: &NodeSpec, message: Message, prev_state: Value, attempt: u32) {
+        let agent_id = node.node_id.clone();
+        let existing = self.modules.remove(&agent_id);
+        let ctx2 = ctx.clone();
+        let node = node.clone();
+        let handle = tokio::spawn(async move {
+            let message_id = message.message_id.clone();
+            let (result, module) = run_module(&ctx2, &node, existing, &message, &prev_state).await;
+            let _ = ctx2.done.send(WorkDone { agent_id: node.node_id.clone(), message_id, attempt, result, module });
+        });
+        self.tasks.insert(agent_id, handle);
+    }
+}
+
+async fn run_executor(ctx: &WorkContext, node: &NodeSpec, message: &Message, prev_state: &Value, first_run: bool) -> Result<StepOutcome, Value> {
+    let config = ExecutorConfig::from_node_config(&node.config)
+        .map_err(|e| json!({ "error": format!("invalid executor config for {}: {e}", node.node_id), "kind": "config" }))?;
+    let req = ExecRequest {
+        job_id: ctx.job_id.clone(),
+        agent_id: node.node_id.clone(),
+        agent_type: node.agent_type.as_str().to_string(),
+        template: node.template.as_str().to_string(),
+        config: config.clone(),
+        payloads_dir: ctx.payloads_dir.clone(),
+        message: message.to_wire_json(),
+        body: message.body.clone(),
+        agent_state: prev_state.get("agent_state").cloned().unwrap_or(Value::Null),
+        pools: ctx.pools.clone(),
+        first_run,
+        temp_root: ctx.temp_root.clone(),
+    };
+    match executor::run_executor(req).await {
+        Ok(ok) => Ok(executor_outcome(&config, &node.node_id, prev_state, message, &ok)),
+        Err(failure) => Err(serde_json::to_value(&failure).unwrap_or_else(|_| json!({ "error": failure.error }))),
+    }
+}
+
+async fn run_module(
+    ctx: &WorkContext,
+    node: &NodeSpec,
+    existing: Option<ModuleProcess>,
+    message: &Message,
+    prev_state: &Value,
+) -> (Result<StepOutcome, Value>, Option<ModuleProcess>) {
+    let mut module = match existing {
+        Some(m) => m,
+        None => {
+            let command = match parse_command(node.config.get("command")) {
+                Ok(c) => c,
+                Err(e) => return (Err(json!({ "error": format!("module {}: {e}", node.node_id) })), None),
+            };
+            let env = vec![
+                ("MIRROR_NEURON_JOB_ID".to_string(), ctx.job_id.clone()),
+                ("MIRROR_NEURON_AGENT_ID".to_string(), node.node_id.clone()),
+            ];
+            match ModuleProcess::spawn(command, ctx.payloads_dir.clone(), env) {
+                Ok(m) => m,
+                Err(e) => return (Err(json!({ "error": e.to_string() })), None),
+            }
+        }
+    };
+    match module.handle(message.to_wire_json(), prev_state.clone()).await {
+        Ok(reply) => (Ok(module_outcome(&reply, prev_state)), Some(module)),
+        Err(e) => (Err(json!({ "error": e.to_string() })), Some(module)),
+    }
+}
