@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod commands;
 pub mod embedded_redis;
+pub mod executor;
 pub mod projector;
 pub mod rebuild;
 
