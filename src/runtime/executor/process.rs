@@ -128,20 +128,24 @@ async fn capture<R: AsyncRead + Unpin>(reader: Option<R>, cap: usize, mut stop: 
     Captured { bytes, total, truncated }
 }
 
-/// The child's process group; killed with SIGKILL when dropped (covers cancelled futures).
-struct ProcessGroup {
+/// A child's process group; killed with SIGKILL when dropped (covers cancelled futures).
+/// The child must have been spawned with `process_group(0)`.
+#[derive(Debug)]
+pub struct ProcessGroup {
     pgid: Option<libc::pid_t>,
 }
 
 impl ProcessGroup {
-    fn of(child: &Child) -> ProcessGroup {
+    /// The group led by `child`.
+    pub fn of(child: &Child) -> ProcessGroup {
         // `process_group(0)` makes the child's pid its group id. Ids <= 1 would address our own
         // group or every process, so they are never signalled.
         let pgid = child.id().and_then(|id| libc::pid_t::try_from(id).ok()).filter(|&id| id > 1);
         ProcessGroup { pgid }
     }
 
-    fn signal(&self, sig: libc::c_int) {
+    /// Sends `sig` to every process in the group.
+    pub fn signal(&self, sig: libc::c_int) {
         if let Some(pgid) = self.pgid {
             // SAFETY: killpg only sends a signal; a stale group id yields ESRCH, which is ignored.
             unsafe {
