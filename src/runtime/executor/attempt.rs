@@ -2,13 +2,15 @@
 
 use std::sync::Arc;
 
-use super::command::{Prepared, base_env, command_length, placeholders, program_and_args, set, substitute};
+use super::ExecRequest;
+use super::command::{
+    Prepared, base_env, command_length, placeholders, program_and_args, set, substitute,
+};
 use super::outcome::{ExecFailure, FailureKind};
 use super::process::{Captured, ProcessResult, Termination, run_process};
 use super::retry::{transient_marker, transient_spawn_error};
 use super::staging::{Staged, stage};
 use super::structured::{StructuredOutput, parse_structured};
-use super::ExecRequest;
 
 /// Appended to a stream cut at the output cap, so readers of events see it was cut.
 pub const TRUNCATION_MARKER: &str = "\n[truncated by host local output cap]";
@@ -58,8 +60,14 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         ("MIRROR_NEURON_CONTEXT_FILE", path(&staged.context_file)),
         ("MIRROR_NEURON_MESSAGE_FILE", path(&staged.message_file)),
         ("MIRROR_NEURON_BODY_FILE", path(&staged.body_file)),
-        ("MIRROR_NEURON_BODY_CONTENT_TYPE", staged.content_type.clone()),
-        ("MIRROR_NEURON_BODY_CONTENT_ENCODING", staged.content_encoding.clone()),
+        (
+            "MIRROR_NEURON_BODY_CONTENT_TYPE",
+            staged.content_type.clone(),
+        ),
+        (
+            "MIRROR_NEURON_BODY_CONTENT_ENCODING",
+            staged.content_encoding.clone(),
+        ),
         ("MIRROR_NEURON_AGENT_TYPE", req.agent_type.clone()),
         ("MIRROR_NEURON_AGENT_TEMPLATE", req.template.clone()),
         ("MIRROR_NEURON_JOB_ID", req.job_id.clone()),
@@ -68,11 +76,19 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
     ] {
         set(&mut env, k, &v);
     }
-    Ok(Prepared { program, args, env, cwd: staged.workdir.clone() })
+    Ok(Prepared {
+        program,
+        args,
+        env,
+        cwd: staged.workdir.clone(),
+    })
 }
 
 fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {
-    let mut f = ExecFailure::new(FailureKind::Spawn, format!("cannot start {:?}: {e}", cmd.program));
+    let mut f = ExecFailure::new(
+        FailureKind::Spawn,
+        format!("cannot start {:?}: {e}", cmd.program),
+    );
     f.transient = transient_spawn_error(e);
     f
 }
@@ -82,7 +98,10 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
     let truncated = result.stdout.truncated || result.stderr.truncated;
     let raw_stdout = String::from_utf8_lossy(&result.stdout.bytes).into_owned();
     let stdout = with_marker(&result.stdout, raw_stdout.clone());
-    let stderr = with_marker(&result.stderr, String::from_utf8_lossy(&result.stderr.bytes).into_owned());
+    let stderr = with_marker(
+        &result.stderr,
+        String::from_utf8_lossy(&result.stderr.bytes).into_owned(),
+    );
     let duration_ms = result.duration.as_millis() as u64;
     let failure = |kind, error: String, exit_code| ExecFailure {
         error,
@@ -99,23 +118,43 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
             let structured = if result.stdout.truncated {
                 None
             } else {
-                parse_structured(&raw_stdout).map_err(|e| failure(FailureKind::BadOutput, e, Some(0)))?
+                parse_structured(&raw_stdout)
+                    .map_err(|e| failure(FailureKind::BadOutput, e, Some(0)))?
             };
-            Ok(AttemptSuccess { exit_code: 0, stdout, stderr, structured, duration_ms, truncated })
+            Ok(AttemptSuccess {
+                exit_code: 0,
+                stdout,
+                stderr,
+                structured,
+                duration_ms,
+                truncated,
+            })
         }
         Termination::Exited(code) => {
-            let mut f = failure(FailureKind::Exit, exit_error(&format!("exited with status {code}"), &stderr), Some(code));
+            let mut f = failure(
+                FailureKind::Exit,
+                exit_error(&format!("exited with status {code}"), &stderr),
+                Some(code),
+            );
             f.transient = transient_marker(&stdout, &stderr).is_some();
             Err(f)
         }
         Termination::Signaled(sig) => {
-            let mut f = failure(FailureKind::Exit, exit_error(&format!("killed by signal {sig}"), &stderr), None);
+            let mut f = failure(
+                FailureKind::Exit,
+                exit_error(&format!("killed by signal {sig}"), &stderr),
+                None,
+            );
             f.transient = transient_marker(&stdout, &stderr).is_some();
             Err(f)
         }
         Termination::TimedOut => {
             let secs = req.config.timeout.map_or(0.0, |t| t.as_secs_f64());
-            let mut f = failure(FailureKind::Timeout, format!("command timed out after {secs}s"), None);
+            let mut f = failure(
+                FailureKind::Timeout,
+                format!("command timed out after {secs}s"),
+                None,
+            );
             f.transient = req.config.retry_on_timeout;
             Err(f)
         }
@@ -123,7 +162,11 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
 }
 
 fn with_marker(captured: &Captured, text: String) -> String {
-    if captured.truncated { text + TRUNCATION_MARKER } else { text }
+    if captured.truncated {
+        text + TRUNCATION_MARKER
+    } else {
+        text
+    }
 }
 
 /// `command <what>`, plus the last line of stderr so events are readable on their own.

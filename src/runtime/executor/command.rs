@@ -27,7 +27,11 @@ pub struct Prepared {
 /// The minimal host set plus `pass_env` plus `environment`, in that order of precedence (later wins).
 pub fn base_env(pass_env: &[String], environment: &[(String, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
-    for name in INHERITED_ENV.iter().copied().chain(pass_env.iter().map(String::as_str)) {
+    for name in INHERITED_ENV
+        .iter()
+        .copied()
+        .chain(pass_env.iter().map(String::as_str))
+    {
         if let Ok(value) = std::env::var(name) {
             set(&mut env, name, &value);
         }
@@ -54,7 +58,9 @@ pub fn program_and_args(command: &CommandSpec) -> (String, Vec<String>) {
     match command {
         CommandSpec::Shell(script) => ("bash".to_string(), vec!["-lc".to_string(), script.clone()]),
         CommandSpec::Argv(argv) => {
-            let (first, rest) = argv.split_first().map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+            let (first, rest) = argv
+                .split_first()
+                .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
             (first.to_string(), rest.to_vec())
         }
     }
@@ -76,16 +82,23 @@ pub fn substitute(command: &CommandSpec, vars: &[(&str, String)]) -> Result<Comm
             }
             Ok(CommandSpec::Shell(replace_all(script, vars)))
         }
-        CommandSpec::Argv(argv) => Ok(CommandSpec::Argv(argv.iter().map(|a| replace_all(a, vars)).collect())),
+        CommandSpec::Argv(argv) => Ok(CommandSpec::Argv(
+            argv.iter().map(|a| replace_all(a, vars)).collect(),
+        )),
     }
 }
 
 fn replace_all(text: &str, vars: &[(&str, String)]) -> String {
-    vars.iter().fold(text.to_string(), |acc, (name, value)| acc.replace(&format!("{{{name}}}"), value))
+    vars.iter().fold(text.to_string(), |acc, (name, value)| {
+        acc.replace(&format!("{{{name}}}"), value)
+    })
 }
 
 fn shell_safe(value: &str) -> bool {
-    !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "._/:@+=,-".contains(c))
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@+=,-".contains(c))
 }
 
 /// The expanded command's length, as the shell or `execve` would see it.

@@ -81,7 +81,8 @@ impl ExecutorConfig {
             uploads: parse_uploads(config)?,
             timeout: parse_timeout(config.get("timeout_seconds"))?,
             retry_on_timeout: opt_bool(config, "retry_on_timeout")?.unwrap_or(false),
-            max_output_bytes: positive(config, "max_output_bytes")?.map_or(Ok(env_cap), to_usize)?,
+            max_output_bytes: positive(config, "max_output_bytes")?
+                .map_or(Ok(env_cap), to_usize)?,
             max_command_length: env_usize("MN_MAX_COMMAND_LENGTH", DEFAULT_MAX_COMMAND_LENGTH)?,
             pool: opt_string(config, "pool")?.unwrap_or_else(|| "default".to_string()),
             pool_slots: positive(config, "pool_slots")?.map_or(Ok(1), to_u32)?,
@@ -100,11 +101,16 @@ pub fn parse_command(value: Option<&Value>) -> Result<CommandSpec, String> {
         Some(Value::String(s)) if !s.trim().is_empty() => Ok(CommandSpec::Shell(s.clone())),
         Some(Value::Array(items)) if !items.is_empty() => items
             .iter()
-            .map(|v| scalar_string(v).ok_or_else(|| "command list items must be strings or numbers".to_string()))
+            .map(|v| {
+                scalar_string(v)
+                    .ok_or_else(|| "command list items must be strings or numbers".to_string())
+            })
             .collect::<Result<Vec<_>, _>>()
             .map(CommandSpec::Argv),
         None | Some(Value::Null) => Err("executor requires config.command".to_string()),
-        Some(_) => Err("command must be a non-empty string or a non-empty list of strings".to_string()),
+        Some(_) => {
+            Err("command must be a non-empty string or a non-empty list of strings".to_string())
+        }
     }
 }
 
@@ -128,7 +134,9 @@ pub fn parse_environment(value: Option<&Value>) -> Result<Vec<(String, String)>,
     map.iter()
         .map(|(k, v)| {
             if !valid_env_name(k) {
-                return Err(format!("environment name {k:?} is not a valid variable name"));
+                return Err(format!(
+                    "environment name {k:?} is not a valid variable name"
+                ));
             }
             scalar_string(v)
                 .map(|s| (k.clone(), s))
@@ -150,7 +158,11 @@ pub fn parse_string_list(config: &Map<String, Value>, key: &str) -> Result<Vec<S
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items
             .iter()
-            .map(|v| v.as_str().map(str::to_string).ok_or_else(|| format!("{key} must be a list of strings")))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{key} must be a list of strings"))
+            })
             .collect(),
         Some(_) => Err(format!("{key} must be a list of strings")),
     }
@@ -160,7 +172,10 @@ pub fn parse_string_list(config: &Map<String, Value>, key: &str) -> Result<Vec<S
 fn parse_uploads(config: &Map<String, Value>) -> Result<Vec<UploadSpec>, String> {
     let mut uploads = Vec::new();
     if let Some(source) = opt_string(config, "upload_path")? {
-        uploads.push(UploadSpec { source, target: opt_string(config, "upload_as")? });
+        uploads.push(UploadSpec {
+            source,
+            target: opt_string(config, "upload_as")?,
+        });
     }
     let entries = match config.get("upload_paths") {
         None | Some(Value::Null) => return Ok(uploads),
@@ -169,12 +184,20 @@ fn parse_uploads(config: &Map<String, Value>) -> Result<Vec<UploadSpec>, String>
     };
     for (i, entry) in entries.iter().enumerate() {
         uploads.push(match entry {
-            Value::String(s) => UploadSpec { source: s.clone(), target: None },
+            Value::String(s) => UploadSpec {
+                source: s.clone(),
+                target: None,
+            },
             Value::Object(m) => UploadSpec {
-                source: opt_string(m, "source")?.ok_or_else(|| format!("upload_paths[{i}] requires source"))?,
+                source: opt_string(m, "source")?
+                    .ok_or_else(|| format!("upload_paths[{i}] requires source"))?,
                 target: opt_string(m, "target")?,
             },
-            _ => return Err(format!("upload_paths[{i}] must be an object {{source, target?}}")),
+            _ => {
+                return Err(format!(
+                    "upload_paths[{i}] must be an object {{source, target?}}"
+                ));
+            }
         });
     }
     Ok(uploads)
@@ -185,7 +208,9 @@ fn parse_timeout(value: Option<&Value>) -> Result<Option<Duration>, String> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Number(n)) => match n.as_f64() {
-            Some(s) if s.is_finite() && s > 0.0 && s < 1.0e9 => Ok(Some(Duration::from_secs_f64(s))),
+            Some(s) if s.is_finite() && s > 0.0 && s < 1.0e9 => {
+                Ok(Some(Duration::from_secs_f64(s)))
+            }
             _ => Err(format!("timeout_seconds must be a number > 0, got {n}")),
         },
         Some(other) => Err(format!("timeout_seconds must be a number > 0, got {other}")),

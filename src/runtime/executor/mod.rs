@@ -64,15 +64,23 @@ pub struct ExecRequest {
 
 /// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.
 pub fn temp_root_from_env() -> PathBuf {
-    crate::config::var("MN_TEMP_DIR").map_or_else(|| PathBuf::from(DEFAULT_TEMP_ROOT), PathBuf::from)
+    crate::config::var("MN_TEMP_DIR")
+        .map_or_else(|| PathBuf::from(DEFAULT_TEMP_ROOT), PathBuf::from)
 }
 
 /// Runs the request's command, retrying transient failures; never panics on bad input.
 pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
     if req.first_run && req.config.startup_delay_ms > 0 {
-        tokio::time::sleep(std::time::Duration::from_millis(req.config.startup_delay_ms)).await;
+        tokio::time::sleep(std::time::Duration::from_millis(
+            req.config.startup_delay_ms,
+        ))
+        .await;
     }
-    let lease = req.pools.acquire(&req.config.pool, req.config.pool_slots).await.map_err(ExecFailure::pool)?;
+    let lease = req
+        .pools
+        .acquire(&req.config.pool, req.config.pool_slots)
+        .await
+        .map_err(ExecFailure::pool)?;
     let req = Arc::new(req);
     let mut attempt = 1;
     loop {

@@ -61,9 +61,14 @@ pub struct PoolLease {
 
 impl ExecutorPools {
     /// Pool `default` with `default_capacity` slots plus the named extra pools.
-    pub fn new(default_capacity: u32, extra: impl IntoIterator<Item = (String, u32)>) -> ExecutorPools {
+    pub fn new(
+        default_capacity: u32,
+        extra: impl IntoIterator<Item = (String, u32)>,
+    ) -> ExecutorPools {
         let mut pools = BTreeMap::new();
-        for (name, capacity) in std::iter::once(("default".to_string(), default_capacity)).chain(extra) {
+        for (name, capacity) in
+            std::iter::once(("default".to_string(), default_capacity)).chain(extra)
+        {
             let slots = Arc::new(Semaphore::new(capacity as usize));
             pools.insert(name, Pool { capacity, slots });
         }
@@ -81,8 +86,10 @@ impl ExecutorPools {
         };
         let extra = match crate::config::var("MN_EXECUTOR_POOL_CAPACITIES") {
             None => Vec::new(),
-            Some(v) => parse_pool_capacities(&v)
-                .map_err(|reason| PoolConfigError { name: "MN_EXECUTOR_POOL_CAPACITIES", reason })?,
+            Some(v) => parse_pool_capacities(&v).map_err(|reason| PoolConfigError {
+                name: "MN_EXECUTOR_POOL_CAPACITIES",
+                reason,
+            })?,
         };
         Ok(ExecutorPools::new(default, extra))
     }
@@ -95,12 +102,17 @@ impl ExecutorPools {
     /// Waits (FIFO) for `slots` slots of `pool`. Impossible requests fail at once instead of
     /// queueing forever.
     pub async fn acquire(&self, pool: &str, slots: u32) -> Result<PoolLease, PoolError> {
-        let entry = self.pools.get(pool).ok_or_else(|| PoolError::UnknownPool { pool: pool.to_string() })?;
+        let entry = self.pools.get(pool).ok_or_else(|| PoolError::UnknownPool {
+            pool: pool.to_string(),
+        })?;
         if slots == 0 {
             return Err(PoolError::NotPositive);
         }
         if slots > entry.capacity {
-            return Err(PoolError::TooManySlots { slots, capacity: entry.capacity });
+            return Err(PoolError::TooManySlots {
+                slots,
+                capacity: entry.capacity,
+            });
         }
         let started = Instant::now();
         // The semaphores are never closed, so acquisition only fails if that invariant breaks.
@@ -109,14 +121,19 @@ impl ExecutorPools {
             .clone()
             .acquire_many_owned(slots)
             .await
-            .map_err(|_| PoolError::UnknownPool { pool: pool.to_string() })?;
+            .map_err(|_| PoolError::UnknownPool {
+                pool: pool.to_string(),
+            })?;
         let info = LeaseInfo {
             lease_id: uuid::Uuid::now_v7().to_string(),
             pool: pool.to_string(),
             slots,
             queue_wait_ms: started.elapsed().as_millis() as u64,
         };
-        Ok(PoolLease { info, _permit: permit })
+        Ok(PoolLease {
+            info,
+            _permit: permit,
+        })
     }
 }
 
@@ -125,7 +142,9 @@ impl ExecutorPools {
 pub fn parse_pool_capacities(text: &str) -> Result<Vec<(String, u32)>, String> {
     let mut out: Vec<(String, u32)> = Vec::new();
     for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, value) = item.split_once('=').ok_or_else(|| format!("expected name=N, got {item:?}"))?;
+        let (name, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("expected name=N, got {item:?}"))?;
         let name = name.trim();
         if name.is_empty() {
             return Err(format!("empty pool name in {item:?}"));
@@ -144,6 +163,9 @@ pub fn parse_pool_capacities(text: &str) -> Result<Vec<(String, u32)>, String> {
 fn parse_capacity(value: &str) -> Result<u32, String> {
     match value.trim().parse::<u32>() {
         Ok(n) if n > 0 => Ok(n),
-        _ => Err(format!("capacity must be a positive integer, got {:?}", value.trim())),
+        _ => Err(format!(
+            "capacity must be a positive integer, got {:?}",
+            value.trim()
+        )),
     }
 }

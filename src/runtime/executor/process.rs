@@ -48,7 +48,11 @@ pub struct ProcessResult {
 }
 
 /// Spawns `cmd` and waits for it. `Err` means it could not be started (or waited on).
-pub async fn run_process(cmd: &Prepared, timeout: Option<Duration>, cap: usize) -> std::io::Result<ProcessResult> {
+pub async fn run_process(
+    cmd: &Prepared,
+    timeout: Option<Duration>,
+    cap: usize,
+) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
     let mut child = Command::new(&cmd.program)
         .args(&cmd.args)
@@ -78,17 +82,31 @@ pub async fn run_process(cmd: &Prepared, timeout: Option<Duration>, cap: usize) 
             readers.await
         }
     };
-    Ok(ProcessResult { termination, stdout, stderr, duration: started.elapsed() })
+    Ok(ProcessResult {
+        termination,
+        stdout,
+        stderr,
+        duration: started.elapsed(),
+    })
 }
 
 /// Waits for the child, enforcing `timeout` with SIGTERM, then SIGKILL after [`KILL_GRACE`].
-async fn wait(child: &mut Child, group: &ProcessGroup, timeout: Option<Duration>) -> std::io::Result<Termination> {
-    let Some(limit) = timeout else { return child.wait().await.map(termination) };
+async fn wait(
+    child: &mut Child,
+    group: &ProcessGroup,
+    timeout: Option<Duration>,
+) -> std::io::Result<Termination> {
+    let Some(limit) = timeout else {
+        return child.wait().await.map(termination);
+    };
     match tokio::time::timeout(limit, child.wait()).await {
         Ok(status) => status.map(termination),
         Err(_) => {
             group.signal(libc::SIGTERM);
-            if tokio::time::timeout(KILL_GRACE, child.wait()).await.is_err() {
+            if tokio::time::timeout(KILL_GRACE, child.wait())
+                .await
+                .is_err()
+            {
                 group.signal(libc::SIGKILL);
                 child.wait().await?;
             }
@@ -107,8 +125,14 @@ fn termination(status: std::process::ExitStatus) -> Termination {
 }
 
 /// Reads `reader` to the end (or until `stop`), keeping the first `cap` bytes.
-async fn capture<R: AsyncRead + Unpin>(reader: Option<R>, cap: usize, mut stop: watch::Receiver<bool>) -> Captured {
-    let Some(mut reader) = reader else { return Captured::default() };
+async fn capture<R: AsyncRead + Unpin>(
+    reader: Option<R>,
+    cap: usize,
+    mut stop: watch::Receiver<bool>,
+) -> Captured {
+    let Some(mut reader) = reader else {
+        return Captured::default();
+    };
     let mut bytes = Vec::with_capacity(cap.min(CHUNK));
     let mut chunk = vec![0u8; CHUNK];
     let mut total = 0u64;
@@ -125,7 +149,11 @@ async fn capture<R: AsyncRead + Unpin>(reader: Option<R>, cap: usize, mut stop: 
         bytes.extend_from_slice(&chunk[..n.min(room)]);
     }
     let truncated = total > bytes.len() as u64;
-    Captured { bytes, total, truncated }
+    Captured {
+        bytes,
+        total,
+        truncated,
+    }
 }
 
 /// A child's process group; killed with SIGKILL when dropped (covers cancelled futures).
@@ -140,7 +168,10 @@ impl ProcessGroup {
     pub fn of(child: &Child) -> ProcessGroup {
         // `process_group(0)` makes the child's pid its group id. Ids <= 1 would address our own
         // group or every process, so they are never signalled.
-        let pgid = child.id().and_then(|id| libc::pid_t::try_from(id).ok()).filter(|&id| id > 1);
+        let pgid = child
+            .id()
+            .and_then(|id| libc::pid_t::try_from(id).ok())
+            .filter(|&id| id > 1);
         ProcessGroup { pgid }
     }
 

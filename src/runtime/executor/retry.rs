@@ -31,7 +31,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// The first transient marker found in the output, if any.
 pub fn transient_marker(stdout: &str, stderr: &str) -> Option<&'static str> {
     let (out, err) = (stdout.to_lowercase(), stderr.to_lowercase());
-    TRANSIENT_MARKERS.iter().copied().find(|m| out.contains(m) || err.contains(m))
+    TRANSIENT_MARKERS
+        .iter()
+        .copied()
+        .find(|m| out.contains(m) || err.contains(m))
 }
 
 /// Whether a spawn error is a passing resource shortage.
@@ -44,6 +47,8 @@ pub fn transient_spawn_error(e: &std::io::Error) -> bool {
 
 /// `base_ms * 2^(attempt-1)`, capped at five minutes.
 pub fn backoff(base_ms: u64, attempt: u32) -> Duration {
-    let factor = 1u64.checked_shl(attempt.saturating_sub(1)).unwrap_or(u64::MAX);
+    let factor = 1u64
+        .checked_shl(attempt.saturating_sub(1))
+        .unwrap_or(u64::MAX);
     Duration::from_millis(base_ms.saturating_mul(factor)).min(MAX_BACKOFF)
 }

@@ -59,7 +59,10 @@ pub fn stage(req: &ExecRequest) -> Result<Staged, String> {
     let root = dir.path().to_path_buf();
     if !req.config.uploads.is_empty() {
         let payloads = req.payloads_dir.canonicalize().map_err(|e| {
-            format!("payloads directory {} is not usable: {e}", req.payloads_dir.display())
+            format!(
+                "payloads directory {} is not usable: {e}",
+                req.payloads_dir.display()
+            )
         })?;
         for upload in &req.config.uploads {
             copy_upload(&payloads, &root, upload)?;
@@ -81,9 +84,13 @@ pub fn stage(req: &ExecRequest) -> Result<Staged, String> {
 
 /// `<temp_root>/mirror_neuron_host_local_<name>_<unique>`, created exclusively.
 fn create_run_dir(temp_root: &Path, job_id: &str, agent_id: &str) -> Result<RunDir, String> {
-    fs::create_dir_all(temp_root).map_err(|e| format!("cannot create {}: {e}", temp_root.display()))?;
+    fs::create_dir_all(temp_root)
+        .map_err(|e| format!("cannot create {}: {e}", temp_root.display()))?;
     let name = runner_name(job_id, agent_id);
-    let path = temp_root.join(format!("mirror_neuron_host_local_{name}_{}", uuid::Uuid::new_v4().simple()));
+    let path = temp_root.join(format!(
+        "mirror_neuron_host_local_{name}_{}",
+        uuid::Uuid::new_v4().simple()
+    ));
     fs::create_dir(&path).map_err(|e| format!("cannot create run dir {}: {e}", path.display()))?;
     Ok(RunDir { path })
 }
@@ -94,17 +101,26 @@ pub fn runner_name(job_id: &str, agent_id: &str) -> String {
     format!("host-local-{job_id}-{agent_id}")
         .to_lowercase()
         .chars()
-        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(96)
         .collect()
 }
 
 /// The working directory: the run dir, or `workdir` inside it (created if missing).
 fn resolve_workdir(root: &Path, workdir: Option<&str>) -> Result<PathBuf, String> {
-    let Some(w) = workdir else { return Ok(root.to_path_buf()) };
+    let Some(w) = workdir else {
+        return Ok(root.to_path_buf());
+    };
     let rel = confined_relative(strip_sandbox_prefix(w), "workdir")?;
     let path = root.join(rel);
-    fs::create_dir_all(&path).map_err(|e| format!("cannot create workdir {}: {e}", path.display()))?;
+    fs::create_dir_all(&path)
+        .map_err(|e| format!("cannot create workdir {}: {e}", path.display()))?;
     Ok(path)
 }
 
@@ -144,14 +160,23 @@ fn declared_content_type(message: &Value) -> String {
 /// body is split into its items), `application/octet-stream` with a string body gives its raw
 /// bytes, and everything else (JSON types included) gives the JSON document.
 pub fn encode_body(body: &Value, content_type: &str) -> Vec<u8> {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     match essence.as_str() {
         "application/x-ndjson" | "application/jsonl" | "application/ndjson" => {
             let items: Vec<&Value> = match body {
                 Value::Array(items) => items.iter().collect(),
                 other => vec![other],
             };
-            items.into_iter().flat_map(|v| [to_json(v), b"\n".to_vec()]).flatten().collect()
+            items
+                .into_iter()
+                .flat_map(|v| [to_json(v), b"\n".to_vec()])
+                .flatten()
+                .collect()
         }
         "application/octet-stream" => match body {
             Value::String(s) => s.as_bytes().to_vec(),

@@ -11,7 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Keys whose presence makes a stdout object structured output.
-pub const STRUCTURED_KEYS: &[&str] = &["emit_messages", "events", "next_state", "complete_job", "complete_job?"];
+pub const STRUCTURED_KEYS: &[&str] = &[
+    "emit_messages",
+    "events",
+    "next_state",
+    "complete_job",
+    "complete_job?",
+];
 
 /// What the worker asked for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -55,7 +61,10 @@ pub fn parse_structured(stdout: &str) -> Result<Option<StructuredOutput>, String
         return parse_object(&object).map(Some);
     }
     let last = trimmed.lines().map(str::trim).rfind(|l| !l.is_empty());
-    match last.filter(|l| l.len() < trimmed.len()).and_then(structured_object) {
+    match last
+        .filter(|l| l.len() < trimmed.len())
+        .and_then(structured_object)
+    {
         Some(object) => parse_object(&object).map(Some),
         None => Ok(None),
     }
@@ -78,7 +87,11 @@ fn parse_object(m: &Map<String, Value>) -> Result<StructuredOutput, String> {
             .enumerate()
             .map(|(i, v)| parse_emit(i, v))
             .collect::<Result<_, _>>()?,
-        events: list(m, "events")?.iter().enumerate().map(|(i, v)| parse_event(i, v)).collect::<Result<_, _>>()?,
+        events: list(m, "events")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| parse_event(i, v))
+            .collect::<Result<_, _>>()?,
         next_state: m.get("next_state").filter(|v| !v.is_null()).cloned(),
         complete_job: m.get("complete_job").filter(|v| !v.is_null()).cloned(),
         complete_job_default: match m.get("complete_job?") {
@@ -98,7 +111,9 @@ fn list<'a>(m: &'a Map<String, Value>, key: &str) -> Result<&'a [Value], String>
 }
 
 fn parse_event(i: usize, v: &Value) -> Result<(String, Value), String> {
-    let m = v.as_object().ok_or_else(|| format!("structured output: events[{i}] must be an object"))?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| format!("structured output: events[{i}] must be an object"))?;
     let event_type = text(m, "type", &format!("events[{i}]"))?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("structured output: events[{i}].type must be a non-empty string"))?;
@@ -107,7 +122,9 @@ fn parse_event(i: usize, v: &Value) -> Result<(String, Value), String> {
 
 fn parse_emit(i: usize, v: &Value) -> Result<EmitSpec, String> {
     let at = format!("emit_messages[{i}]");
-    let m = v.as_object().ok_or_else(|| format!("structured output: {at} must be an object"))?;
+    let m = v
+        .as_object()
+        .ok_or_else(|| format!("structured output: {at} must be an object"))?;
     let message_type = text(m, "type", &at)?
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("structured output: {at}.type must be a non-empty string"))?;
@@ -124,7 +141,11 @@ fn parse_emit(i: usize, v: &Value) -> Result<EmitSpec, String> {
     Ok(EmitSpec {
         to: text(m, "to", &at)?,
         message_type,
-        body: m.get("body").or_else(|| m.get("payload")).cloned().unwrap_or(Value::Null),
+        body: m
+            .get("body")
+            .or_else(|| m.get("payload"))
+            .cloned()
+            .unwrap_or(Value::Null),
         body_base64: text(m, "body_base64", &at)?,
         class: text(m, "class", &at)?,
         correlation_id: text(m, "correlation_id", &at)?,

@@ -25,6 +25,11 @@ use super::executor::CommandSpec;
 use super::executor::command::program_and_args;
 use super::executor::process::ProcessGroup;
 
+mod protocol;
+
+use protocol::read_reply_line;
+pub use protocol::{ModuleAction, ModuleReply, parse_reply};
+
 /// Tunables with sensible defaults ([`ModuleOptions::default`]).
 #[derive(Debug, Clone)]
 pub struct ModuleOptions {
@@ -49,29 +54,16 @@ impl Default for ModuleOptions {
     }
 }
 
-/// What a module asked for.
-#[derive(Debug, Clone, PartialEq)]
-pub enum ModuleAction {
-    Emit { message_type: String, body: Value },
-    EmitTo { to: String, message_type: String, body: Value },
-    Event { event_type: String, payload: Value },
-    CompleteJob(Value),
-}
-
-/// One reply: its actions and the module's new state (`None`: unchanged).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ModuleReply {
-    pub actions: Vec<ModuleAction>,
-    pub state: Option<Value>,
-}
-
 /// Why a message could not be handled. All but `GaveUp` leave the agent usable: the next call
 /// runs on a fresh process.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
     /// The program could not be started; check `command` and the bundle.
     #[error("cannot start module {command:?}: {source}")]
-    Spawn { command: String, source: std::io::Error },
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
     /// The process exited or closed its pipes during the exchange.
     #[error("module process died: {detail}")]
     Died { detail: String },
@@ -108,7 +100,11 @@ struct Live {
 impl ModuleProcess {
     /// Starts the module with default options. `env` is the child's whole environment (build it
     /// with `executor::command::base_env` to get the same minimal host set as executors).
-    pub fn spawn(command: CommandSpec, cwd: PathBuf, env: Vec<(String, String)>) -> Result<ModuleProcess, ModuleError> {
+    pub fn spawn(
+        command: CommandSpec,
+        cwd: PathBuf,
+        env: Vec<(String, String)>,
+    ) -> Result<ModuleProcess, ModuleError> {
         Self::spawn_with(command, cwd, env, ModuleOptions::default())
     }
 
@@ -144,12 +140,18 @@ impl ModuleProcess {
     }
 
     /// Sends one message and waits for the reply.
-    pub async fn handle(&mut self, message: Value, state: Value) -> Result<ModuleReply, ModuleError> {
+    pub async fn handle(
+        &mut self,
+        message: Value,
+        state: Value,
+    ) -> Result<ModuleReply, ModuleError> {
         let line = format!("{}\n", json!({ "message": message, "state": state }));
         let result = match self.send(&line).await {
             Err(ModuleError::Died { .. }) => {
                 // Never delivered, so resending to a fresh process cannot duplicate work.
-                self.fail(ModuleError::Died { detail: "stdin closed".to_string() });
+                self.fail(ModuleError::Died {
+                    detail: "stdin closed".to_string(),
+                });
                 self.send(&line).await
             }
             ok => ok,
@@ -174,7 +176,9 @@ impl ModuleProcess {
             live.stdin.write_all(line.as_bytes()).await?;
             live.stdin.flush().await
         };
-        write.await.map_err(|e| ModuleError::Died { detail: format!("write failed: {e}") })
+        write.await.map_err(|e| ModuleError::Died {
+            detail: format!("write failed: {e}"),
+        })
     }
 
     /// The live process, restarting a dead one within the restart budget.
@@ -197,14 +201,18 @@ impl ModuleProcess {
             tracing::warn!(module = %self.options.label, restart = self.restarts_total, "restarting module process");
             self.live = Some(self.start()?);
         }
-        self.live.as_mut().ok_or_else(|| ModuleError::Died { detail: "not running".to_string() })
+        self.live.as_mut().ok_or_else(|| ModuleError::Died {
+            detail: "not running".to_string(),
+        })
     }
 
     /// Reads and parses one reply line within the timeout.
     async fn receive(&mut self) -> Result<ModuleReply, ModuleError> {
         let after = self.options.reply_timeout;
         let max = self.options.max_reply_bytes;
-        let live = self.live.as_mut().ok_or_else(|| ModuleError::Died { detail: "not running".to_string() })?;
+        let live = self.live.as_mut().ok_or_else(|| ModuleError::Died {
+            detail: "not running".to_string(),
+        })?;
         let line = tokio::time::timeout(after, read_reply_line(&mut live.stdout, max))
             .await
             .map_err(|_| ModuleError::Timeout { after })??;
@@ -233,39 +241,28 @@ impl ModuleProcess {
             .process_group(0)
             .kill_on_drop(true)
             .spawn()
-            .map_err(|source| ModuleError::Spawn { command: program.clone(), source })?;
+            .map_err(|source| ModuleError::Spawn {
+                command: program.clone(),
+                source,
+            })?;
         let group = ProcessGroup::of(&child);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            return Err(ModuleError::Died { detail: "pipes unavailable".to_string() });
+            return Err(ModuleError::Died {
+                detail: "pipes unavailable".to_string(),
+            });
         };
         if let Some(stderr) = child.stderr.take() {
-            tokio::spawn(log_stderr(BufReader::new(stderr), self.options.label.clone()));
+            tokio::spawn(log_stderr(
+                BufReader::new(stderr),
+                self.options.label.clone(),
+            ));
         }
-        Ok(Live { child, stdin, stdout: BufReader::new(stdout), _group: group })
-    }
-}
-
-/// Reads the next non-blank line, at most `max` bytes.
-async fn read_reply_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) -> Result<Vec<u8>, ModuleError> {
-    loop {
-        let mut buf = Vec::new();
-        let n = (&mut *reader)
-            .take(max as u64 + 1)
-            .read_until(b'\n', &mut buf)
-            .await
-            .map_err(|e| ModuleError::Died { detail: format!("read failed: {e}") })?;
-        if n == 0 {
-            return Err(ModuleError::Died { detail: "stdout closed before a reply".to_string() });
-        }
-        if buf.last() != Some(&b'\n') {
-            if buf.len() > max {
-                return Err(bad_reply(format!("reply longer than {max} bytes"), &buf));
-            }
-            return Err(ModuleError::Died { detail: "stdout closed in the middle of a reply".to_string() });
-        }
-        if !buf.iter().all(u8::is_ascii_whitespace) {
-            return Ok(buf);
-        }
+        Ok(Live {
+            child,
+            stdin,
+            stdout: BufReader::new(stdout),
+            _group: group,
+        })
     }
 }
 
@@ -273,7 +270,11 @@ async fn read_reply_line<R: AsyncBufRead + Unpin>(reader: &mut R, max: usize) ->
 async fn log_stderr<R: AsyncBufRead + Unpin>(mut reader: R, label: String) {
     loop {
         let mut buf = Vec::new();
-        match (&mut reader).take(64 * 1024).read_until(b'\n', &mut buf).await {
+        match (&mut reader)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut buf)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let line = String::from_utf8_lossy(&buf);
@@ -282,46 +283,3 @@ async fn log_stderr<R: AsyncBufRead + Unpin>(mut reader: R, label: String) {
         }
     }
 }
-
-fn bad_reply(reason: impl Into<String>, raw: &[u8]) -> ModuleError {
-    let excerpt: String = String::from_utf8_lossy(raw).trim_end().chars().take(200).collect();
-    ModuleError::BadReply { reason: reason.into(), excerpt }
-}
-
-/// Parses `{"actions": [...], "state": ...}`; both keys are optional.
-pub fn parse_reply(raw: &[u8]) -> Result<ModuleReply, ModuleError> {
-    let value: Value = serde_json::from_slice(raw).map_err(|e| bad_reply(format!("not JSON: {e}"), raw))?;
-    let Value::Object(m) = value else { return Err(bad_reply("not a JSON object", raw)) };
-    let actions = match m.get("actions") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(items)) => items
-            .iter()
-            .enumerate()
-            .map(|(i, a)| parse_action(a).map_err(|reason| bad_reply(format!("actions[{i}]: {reason}"), raw)))
-            .collect::<Result<_, _>>()?,
-        Some(_) => return Err(bad_reply("actions must be a list", raw)),
-    };
-    Ok(ModuleReply { actions, state: m.get("state").filter(|s| !s.is_null()).cloned() })
-}
-
-fn parse_action(action: &Value) -> Result<ModuleAction, String> {
-    let m = action.as_object().filter(|m| m.len() == 1).ok_or("must be an object with exactly one key")?;
-    let (kind, spec) = m.iter().next().ok_or("empty action")?;
-    let field = |name: &str| -> Result<String, String> {
-        spec.get(name)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(str::to_string)
-            .ok_or_else(|| format!("{kind}.{name} must be a non-empty string"))
-    };
-    let body = |name: &str| spec.get(name).cloned().unwrap_or(Value::Null);
-    match kind.as_str() {
-        "complete_job" => Ok(ModuleAction::CompleteJob(spec.clone())),
-        _ if !spec.is_object() => Err(format!("{kind} must be an object")),
-        "emit" => Ok(ModuleAction::Emit { message_type: field("type")?, body: body("body") }),
-        "emit_to" => Ok(ModuleAction::EmitTo { to: field("to")?, message_type: field("type")?, body: body("body") }),
-        "event" => Ok(ModuleAction::Event { event_type: field("type")?, payload: body("payload") }),
-        other => Err(format!("unknown action {other:?}")),
-    }
-}
-
