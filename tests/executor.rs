@@ -396,7 +396,10 @@ async fn timeout_kills_the_whole_process_group() {
     let elapsed = started.elapsed();
     assert_eq!(f.kind, FailureKind::Timeout);
     assert_eq!(f.error, "command timed out after 1s");
-    assert!(elapsed < Duration::from_secs(5), "took {elapsed:?}");
+    assert!(
+        elapsed < Duration::from_secs(4),
+        "timeout + grace + slack, took {elapsed:?}"
+    );
     let pid: i32 = env
         .read_out("grandchild")
         .trim()

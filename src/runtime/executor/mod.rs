@@ -40,7 +40,7 @@ pub use structured::{EmitSpec, StructuredOutput};
 pub const DEFAULT_TEMP_ROOT: &str = "/tmp/mirror_neuron";
 
 /// Everything one executor run needs.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct ExecRequest {
     pub job_id: String,
     pub agent_id: String,

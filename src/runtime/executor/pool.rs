@@ -43,6 +43,18 @@ pub struct ExecutorPools {
     pools: BTreeMap<String, Pool>,
 }
 
+impl std::fmt::Debug for ExecutorPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map()
+            .entries(
+                self.pools
+                    .iter()
+                    .map(|(name, p)| (name, (p.capacity, p.slots.available_permits()))),
+            )
+            .finish()
+    }
+}
+
 /// What a held lease looks like in events (`executor_lease_acquired` and the output payload).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseInfo {

@@ -6,6 +6,7 @@
 //! at least one of [`STRUCTURED_KEYS`]; any other stdout is plain output. Once an object counts,
 //! every field must be well-formed: a malformed one is an error, never a silently dropped emit.
 //! A `null` `next_state` or `complete_job` means "not set".
+//! Stdout cut at the output cap is never parsed: a cut object cannot be trusted.
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
