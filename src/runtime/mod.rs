@@ -3,6 +3,8 @@
 pub mod clock;
 pub mod commands;
 pub mod embedded_redis;
+pub mod executor;
+pub mod module_process;
 pub mod projector;
 pub mod rebuild;
 

@@ -1,0 +1,181 @@
+//! One attempt: stage, spawn, wait, classify. The retry loop around it lives in `mod.rs`.
+
+use std::sync::Arc;
+
+use super::ExecRequest;
+use super::command::{
+    Prepared, base_env, command_length, placeholders, program_and_args, set, substitute,
+};
+use super::outcome::{ExecFailure, FailureKind};
+use super::process::{Captured, ProcessResult, Termination, run_process};
+use super::retry::{transient_marker, transient_spawn_error};
+use super::staging::{Staged, stage};
+use super::structured::{StructuredOutput, parse_structured};
+
+/// Appended to a stream cut at the output cap, so readers of events see it was cut.
+pub const TRUNCATION_MARKER: &str = "\n[truncated by host local output cap]";
+
+/// What a successful attempt yields before the caller adds lease and attempt counts.
+pub struct AttemptSuccess {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub structured: Option<StructuredOutput>,
+    pub duration_ms: u64,
+    pub truncated: bool,
+}
+
+/// Runs the command once in a fresh run directory (removed before returning).
+pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFailure> {
+    let staging_req = Arc::clone(req);
+    let staged = tokio::task::spawn_blocking(move || stage(&staging_req))
+        .await
+        .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
+        .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
+    let prepared = prepare(req, &staged).map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
+    let result = run_process(&prepared, req.config.timeout, req.config.max_output_bytes)
+        .await
+        .map_err(|e| spawn_failure(&prepared, &e))?;
+    // Removing a large run dir blocks; keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(staged)).await;
+    judge(req, result)
+}
+
+/// Builds program, arguments, environment and working directory for this run.
+fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
+    let vars = placeholders(staged, &req.job_id, &req.agent_id);
+    let command = substitute(&req.config.command, &vars)?;
+    let length = command_length(&command);
+    if length > req.config.max_command_length {
+        return Err(format!(
+            "command exceeds MN_MAX_COMMAND_LENGTH ({length} > {})",
+            req.config.max_command_length
+        ));
+    }
+    let (program, args) = program_and_args(&command);
+    let mut env = base_env(&req.config.pass_env, &req.config.environment);
+    let path = |p: &std::path::Path| p.display().to_string();
+    for (k, v) in [
+        ("MIRROR_NEURON_INPUT_FILE", path(&staged.input_file)),
+        ("MIRROR_NEURON_CONTEXT_FILE", path(&staged.context_file)),
+        ("MIRROR_NEURON_MESSAGE_FILE", path(&staged.message_file)),
+        ("MIRROR_NEURON_BODY_FILE", path(&staged.body_file)),
+        (
+            "MIRROR_NEURON_BODY_CONTENT_TYPE",
+            staged.content_type.clone(),
+        ),
+        (
+            "MIRROR_NEURON_BODY_CONTENT_ENCODING",
+            staged.content_encoding.clone(),
+        ),
+        ("MIRROR_NEURON_AGENT_TYPE", req.agent_type.clone()),
+        ("MIRROR_NEURON_AGENT_TEMPLATE", req.template.clone()),
+        ("MIRROR_NEURON_JOB_ID", req.job_id.clone()),
+        ("MIRROR_NEURON_AGENT_ID", req.agent_id.clone()),
+        ("MIRROR_NEURON_WORKDIR", path(&staged.workdir)),
+    ] {
+        set(&mut env, k, &v);
+    }
+    Ok(Prepared {
+        program,
+        args,
+        env,
+        cwd: staged.workdir.clone(),
+    })
+}
+
+fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {
+    let mut f = ExecFailure::new(
+        FailureKind::Spawn,
+        format!("cannot start {:?}: {e}", cmd.program),
+    );
+    f.transient = transient_spawn_error(e);
+    f
+}
+
+/// Turns a finished process into success or a classified failure.
+fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, ExecFailure> {
+    let truncated = result.stdout.truncated || result.stderr.truncated;
+    let raw_stdout = String::from_utf8_lossy(&result.stdout.bytes).into_owned();
+    let stdout = with_marker(&result.stdout, raw_stdout.clone());
+    let stderr = with_marker(
+        &result.stderr,
+        String::from_utf8_lossy(&result.stderr.bytes).into_owned(),
+    );
+    let duration_ms = result.duration.as_millis() as u64;
+    let failure = |kind, error: String, exit_code| ExecFailure {
+        error,
+        kind,
+        exit_code,
+        stdout: stdout.clone(),
+        stderr: stderr.clone(),
+        attempts: 0,
+        transient: false,
+    };
+    match result.termination {
+        Termination::Exited(0) => {
+            // A cut stdout cannot be trusted to hold a complete object; it is plain output.
+            let structured = if result.stdout.truncated {
+                None
+            } else {
+                parse_structured(&raw_stdout)
+                    .map_err(|e| failure(FailureKind::BadOutput, e, Some(0)))?
+            };
+            Ok(AttemptSuccess {
+                exit_code: 0,
+                stdout,
+                stderr,
+                structured,
+                duration_ms,
+                truncated,
+            })
+        }
+        Termination::Exited(code) => {
+            let mut f = failure(
+                FailureKind::Exit,
+                exit_error(&format!("exited with status {code}"), &stderr),
+                Some(code),
+            );
+            f.transient = transient_marker(&stdout, &stderr).is_some();
+            Err(f)
+        }
+        Termination::Signaled(sig) => {
+            let mut f = failure(
+                FailureKind::Exit,
+                exit_error(&format!("killed by signal {sig}"), &stderr),
+                None,
+            );
+            f.transient = transient_marker(&stdout, &stderr).is_some();
+            Err(f)
+        }
+        Termination::TimedOut => {
+            let secs = req.config.timeout.map_or(0.0, |t| t.as_secs_f64());
+            let mut f = failure(
+                FailureKind::Timeout,
+                format!("command timed out after {secs}s"),
+                None,
+            );
+            f.transient = req.config.retry_on_timeout;
+            Err(f)
+        }
+    }
+}
+
+fn with_marker(captured: &Captured, text: String) -> String {
+    if captured.truncated {
+        text + TRUNCATION_MARKER
+    } else {
+        text
+    }
+}
+
+/// `command <what>`, plus the last line of stderr so events are readable on their own.
+fn exit_error(what: &str, stderr: &str) -> String {
+    match stderr.lines().map(str::trim).rfind(|l| !l.is_empty()) {
+        Some(line) => {
+            let line: String = line.chars().take(300).collect();
+            format!("command {what}: {line}")
+        }
+        None => format!("command {what}"),
+    }
+}

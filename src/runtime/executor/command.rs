@@ -1,0 +1,128 @@
+//! Turns a [`CommandSpec`] into a concrete program, arguments and environment.
+//!
+//! Environment policy (spec weakness 11): the child starts from an EMPTY environment. Only
+//! `PATH`, `HOME`, `LANG` and `TMPDIR` are inherited from the host (tools break without them and
+//! they carry no secrets), then the variables named in `pass_env`, then the node's
+//! `environment`, then the `MIRROR_NEURON_*` variables, which are set last so a manifest cannot
+//! spoof them. Anything else on the host (tokens, Redis passwords) never reaches a worker.
+
+use std::path::Path;
+
+use super::config::CommandSpec;
+
+/// Host variables every child inherits.
+pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR"];
+/// Used when the host itself has no `PATH`.
+const FALLBACK_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
+
+/// A command ready to spawn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepared {
+    pub program: String,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub cwd: std::path::PathBuf,
+}
+
+/// The minimal host set plus `pass_env` plus `environment`, in that order of precedence (later wins).
+pub fn base_env(pass_env: &[String], environment: &[(String, String)]) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = Vec::new();
+    for name in INHERITED_ENV
+        .iter()
+        .copied()
+        .chain(pass_env.iter().map(String::as_str))
+    {
+        if let Ok(value) = std::env::var(name) {
+            set(&mut env, name, &value);
+        }
+    }
+    if !env.iter().any(|(k, _)| k == "PATH") {
+        set(&mut env, "PATH", FALLBACK_PATH);
+    }
+    for (k, v) in environment {
+        set(&mut env, k, v);
+    }
+    env
+}
+
+/// Inserts or replaces `key`.
+pub fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
+    match env.iter_mut().find(|(k, _)| k == key) {
+        Some(slot) => slot.1 = value.to_string(),
+        None => env.push((key.to_string(), value.to_string())),
+    }
+}
+
+/// A string command runs under `bash -lc`; a list is executed as given.
+pub fn program_and_args(command: &CommandSpec) -> (String, Vec<String>) {
+    match command {
+        CommandSpec::Shell(script) => ("bash".to_string(), vec!["-lc".to_string(), script.clone()]),
+        CommandSpec::Argv(argv) => {
+            let (first, rest) = argv
+                .split_first()
+                .map_or(("", &[][..]), |(f, r)| (f.as_str(), r));
+            (first.to_string(), rest.to_vec())
+        }
+    }
+}
+
+/// Replaces `{name}` placeholders. In shell commands a value is substituted only if it holds
+/// no shell metacharacters: a job or agent id like `a;rm -rf ~` must not become shell code.
+/// Such values stay reachable through the `MIRROR_NEURON_*` variables.
+pub fn substitute(command: &CommandSpec, vars: &[(&str, String)]) -> Result<CommandSpec, String> {
+    match command {
+        CommandSpec::Shell(script) => {
+            for (name, value) in vars {
+                if script.contains(&format!("{{{name}}}")) && !shell_safe(value) {
+                    return Err(format!(
+                        "refusing to put {{{name}}} = {value:?} into a shell command (it has shell \
+                         metacharacters); use an argv list or the MIRROR_NEURON_* variables"
+                    ));
+                }
+            }
+            Ok(CommandSpec::Shell(replace_all(script, vars)))
+        }
+        CommandSpec::Argv(argv) => Ok(CommandSpec::Argv(
+            argv.iter().map(|a| replace_all(a, vars)).collect(),
+        )),
+    }
+}
+
+fn replace_all(text: &str, vars: &[(&str, String)]) -> String {
+    vars.iter().fold(text.to_string(), |acc, (name, value)| {
+        acc.replace(&format!("{{{name}}}"), value)
+    })
+}
+
+fn shell_safe(value: &str) -> bool {
+    !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/:@+=,-".contains(c))
+}
+
+/// The expanded command's length, as the shell or `execve` would see it.
+pub fn command_length(command: &CommandSpec) -> usize {
+    match command {
+        CommandSpec::Shell(script) => script.len(),
+        CommandSpec::Argv(argv) => argv.iter().map(|a| a.len() + 1).sum(),
+    }
+}
+
+/// The run's placeholder values.
+pub fn placeholders<'a>(
+    staged: &super::staging::Staged,
+    job_id: &'a str,
+    agent_id: &'a str,
+) -> Vec<(&'static str, String)> {
+    let p = |path: &Path| path.display().to_string();
+    vec![
+        ("input_file", p(&staged.input_file)),
+        ("context_file", p(&staged.context_file)),
+        ("message_file", p(&staged.message_file)),
+        ("body_file", p(&staged.body_file)),
+        ("workdir", p(&staged.workdir)),
+        ("job_id", job_id.to_string()),
+        ("agent_id", agent_id.to_string()),
+    ]
+}

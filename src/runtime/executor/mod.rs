@@ -1,0 +1,116 @@
+//! The executor agent's runner: runs a bundle's script on this host, bounded in time, memory
+//! and concurrency, and reports what it printed.
+//!
+//! # Layout
+//! - [`config`]: `ExecutorConfig` parsed from a node's `config` map.
+//! - [`pool`]: node-local FIFO execution slots (`MN_EXECUTOR_*`).
+//! - [`upload`], [`staging`]: the per-run directory, confined to the bundle's `payloads/`.
+//! - [`command`]: placeholders and the (minimal) child environment.
+//! - [`process`]: spawn in a process group, capped capture, timeout kill.
+//! - [`structured`]: worker requests printed on stdout.
+//! - [`retry`]: transient vs terminal failures; [`outcome`]: result types.
+//!
+//! Flow of [`run_executor`]: startup delay (first run only) → acquire slots → per attempt:
+//! stage a fresh run dir, run, judge → retry transient failures with exponential backoff while
+//! holding the same slots (a retry is part of the same run, and re-queueing would let it starve
+//! behind later work) → release the slots.
+
+pub mod attempt;
+pub mod command;
+pub mod config;
+pub mod outcome;
+pub mod pool;
+pub mod process;
+pub mod retry;
+pub mod staging;
+pub mod structured;
+pub mod upload;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use config::{CommandSpec, ExecutorConfig, OutputType, UploadSpec};
+pub use outcome::{ExecFailure, ExecOutcome, ExecSuccess, FailureKind};
+pub use pool::{ExecutorPools, LeaseInfo, PoolConfigError, PoolError};
+pub use structured::{EmitSpec, StructuredOutput};
+
+/// Default for `MN_TEMP_DIR`.
+pub const DEFAULT_TEMP_ROOT: &str = "/tmp/mirror_neuron";
+
+/// Everything one executor run needs.
+#[derive(Debug, Clone)]
+pub struct ExecRequest {
+    pub job_id: String,
+    pub agent_id: String,
+    pub agent_type: String,
+    /// The node's template label (`generic`, `map`, ...).
+    pub template: String,
+    pub config: ExecutorConfig,
+    /// The bundle's `payloads/`; uploads may not leave it.
+    pub payloads_dir: PathBuf,
+    /// The incoming message in `mn-msg/1` wire form (`Message::to_wire_json`).
+    pub message: Value,
+    pub body: Value,
+    /// Opaque state carried between runs (structured `next_state`).
+    pub agent_state: Value,
+    pub pools: Arc<ExecutorPools>,
+    /// Whether this is the agent's first run (applies `startup_delay_ms`).
+    pub first_run: bool,
+    /// Parent of run directories (`MN_TEMP_DIR`, see [`temp_root_from_env`]).
+    pub temp_root: PathBuf,
+}
+
+/// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.
+pub fn temp_root_from_env() -> PathBuf {
+    crate::config::var("MN_TEMP_DIR")
+        .map_or_else(|| PathBuf::from(DEFAULT_TEMP_ROOT), PathBuf::from)
+}
+
+/// Runs the request's command, retrying transient failures; never panics on bad input.
+pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
+    if req.first_run && req.config.startup_delay_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(
+            req.config.startup_delay_ms,
+        ))
+        .await;
+    }
+    let lease = req
+        .pools
+        .acquire(&req.config.pool, req.config.pool_slots)
+        .await
+        .map_err(ExecFailure::pool)?;
+    let req = Arc::new(req);
+    let mut attempt = 1;
+    loop {
+        match attempt::run_once(&req).await {
+            Ok(s) => {
+                return Ok(ExecSuccess {
+                    exit_code: s.exit_code,
+                    stdout: s.stdout,
+                    stderr: s.stderr,
+                    structured: s.structured,
+                    attempts: attempt,
+                    pool: lease.info.pool.clone(),
+                    lease: lease.info.clone(),
+                    duration_ms: s.duration_ms,
+                    truncated: s.truncated,
+                });
+            }
+            Err(mut failure) => {
+                failure.attempts = attempt;
+                if !failure.transient || attempt >= req.config.max_attempts {
+                    return Err(failure);
+                }
+                let wait = retry::backoff(req.config.retry_backoff_ms, attempt);
+                tracing::warn!(
+                    job_id = %req.job_id, agent_id = %req.agent_id, attempt, error = %failure.error,
+                    "transient executor failure; retrying in {wait:?}"
+                );
+                tokio::time::sleep(wait).await;
+                attempt += 1;
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! What a run produced. Both sides serialise to JSON because they end up in job events.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::pool::{LeaseInfo, PoolError};
+use super::structured::StructuredOutput;
+
+/// `Ok` for exit status 0 with well-formed output, `Err` otherwise.
+pub type ExecOutcome = Result<ExecSuccess, ExecFailure>;
+
+/// A run that exited 0.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecSuccess {
+    pub exit_code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Set when stdout asked for emits, events, a new state or completion.
+    pub structured: Option<StructuredOutput>,
+    /// 1 for a first-time success; more when transient failures were retried.
+    pub attempts: u32,
+    pub pool: String,
+    pub lease: LeaseInfo,
+    /// Wall time of the successful attempt's process.
+    pub duration_ms: u64,
+    /// Whether stdout or stderr was cut at `max_output_bytes`.
+    pub truncated: bool,
+}
+
+/// Why a run failed, in a form callers can match on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Non-zero exit, or killed by a signal we did not send.
+    Exit,
+    /// Killed after `timeout_seconds`.
+    Timeout,
+    /// The program could not be started.
+    Spawn,
+    /// The run directory, uploads or command could not be prepared (a manifest problem).
+    Staging,
+    /// Exit 0 but malformed structured stdout.
+    BadOutput,
+    /// No execution slot could be had.
+    Pool,
+}
+
+/// A failed run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecFailure {
+    pub error: String,
+    pub kind: FailureKind,
+    pub exit_code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    /// Attempts made (0 when no slot was acquired).
+    pub attempts: u32,
+    /// Whether the last attempt's failure was classified transient (see `retry`).
+    pub transient: bool,
+}
+
+impl ExecFailure {
+    /// A failure with no process output.
+    pub fn new(kind: FailureKind, error: impl Into<String>) -> ExecFailure {
+        ExecFailure {
+            error: error.into(),
+            kind,
+            exit_code: None,
+            stdout: String::new(),
+            stderr: String::new(),
+            attempts: 0,
+            transient: false,
+        }
+    }
+
+    pub(super) fn pool(e: PoolError) -> ExecFailure {
+        ExecFailure::new(FailureKind::Pool, e.to_string())
+    }
+}
+
+impl ExecSuccess {
+    /// The default result message body: `{agent_id, sandbox:{...}, input}`.
+    pub fn output_payload(&self, agent_id: &str, input_body: &Value) -> Value {
+        json!({
+            "agent_id": agent_id,
+            "sandbox": {
+                "exit_code": self.exit_code,
+                "stdout": self.stdout,
+                "stderr": self.stderr,
+                "attempts": self.attempts,
+                "pool": self.pool,
+                "lease_id": self.lease.lease_id,
+                "runner": "host_local",
+                "duration_ms": self.duration_ms,
+                "truncated": self.truncated,
+            },
+            "input": input_body,
+        })
+    }
+}
