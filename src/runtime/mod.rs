@@ -3,6 +3,7 @@
 pub mod clock;
 pub mod commands;
 pub mod embedded_redis;
+pub mod owner;
 pub mod executor;
 pub mod module_process;
 pub mod projector;

@@ -14,12 +14,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 
 use crate::domain::agents;
 use crate::domain::event::EventEnvelope;
-use crate::domain::job::{DomainError, JobCommand, JobState, JobStatus, decide, evolve, seed_messages};
+use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve, seed_messages};
 use crate::domain::manifest::{AgentType, Manifest};
 use crate::runtime::clock::now_ms;
 use crate::runtime::executor::ExecutorPools;
@@ -390,12 +389,3 @@ impl Owner {
     }
 }
 
-/// Convenience for callers that only need to know whether a refused command was "not found".
-pub fn is_not_found(e: &DomainError) -> bool {
-    matches!(e, DomainError::NotFound)
-}
-
-#[allow(dead_code)]
-fn _assert_value_send(v: Value) -> impl Send {
-    v
-}

@@ -13,11 +13,12 @@ use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
 use crate::domain::manifest::NodeSpec;
 use crate::domain::message::Message;
-use crate::runtime::executor::{self, ExecRequest, ExecutorConfig, ExecutorPools, parse_command};
+use crate::runtime::executor::command::base_env;
+use crate::runtime::executor::config::parse_command;
+use crate::runtime::executor::{self, ExecRequest, ExecutorConfig, ExecutorPools};
 use crate::runtime::module_process::ModuleProcess;
 
 /// What a finished piece of work reports.
-#[derive(Debug)]
 pub struct WorkDone {
     pub agent_id: String,
     pub message_id: String,
@@ -52,14 +53,6 @@ impl Running {
 
     pub fn finished(&mut self, agent_id: &str) {
         self.tasks.remove(agent_id);
-    }
-
-    pub fn len(&self) -> usize {
-        self.tasks.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
     }
 
     /// Stops everything (cancel, lease lost): aborting a task drops its child process, whose
@@ -136,10 +129,11 @@ async fn run_module(
                 Ok(c) => c,
                 Err(e) => return (Err(json!({ "error": format!("module {}: {e}", node.node_id) })), None),
             };
-            let env = vec![
-                ("MIRROR_NEURON_JOB_ID".to_string(), ctx.job_id.clone()),
-                ("MIRROR_NEURON_AGENT_ID".to_string(), node.node_id.clone()),
-            ];
+            let pass_env = executor::config::parse_string_list(&node.config, "pass_env").unwrap_or_default();
+            let environment = executor::config::parse_environment(node.config.get("environment")).unwrap_or_default();
+            let mut env = base_env(&pass_env, &environment);
+            env.push(("MIRROR_NEURON_JOB_ID".to_string(), ctx.job_id.clone()));
+            env.push(("MIRROR_NEURON_AGENT_ID".to_string(), node.node_id.clone()));
             match ModuleProcess::spawn(command, ctx.payloads_dir.clone(), env) {
                 Ok(m) => m,
                 Err(e) => return (Err(json!({ "error": e.to_string() })), None),
