@@ -23,7 +23,9 @@ fn base() -> Value {
 
 /// Sets the value at a JSON pointer, creating the last key (or appending with `-`).
 fn set(doc: &mut Value, pointer: &str, value: Value) {
-    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    let (parent, last) = pointer
+        .rsplit_once('/')
+        .expect("test pointers start with /");
     match doc.pointer_mut(parent).expect("test pointer parent exists") {
         Value::Object(map) => {
             map.insert(last.to_string(), value);
@@ -36,7 +38,9 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
 
 /// Removes the key at a JSON pointer.
 fn remove(doc: &mut Value, pointer: &str) {
-    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    let (parent, last) = pointer
+        .rsplit_once('/')
+        .expect("test pointers start with /");
     if let Some(Value::Object(map)) = doc.pointer_mut(parent) {
         map.remove(last);
     }
