@@ -3,6 +3,7 @@
 mod admin;
 mod job;
 mod output;
+mod validate;
 
 use clap::{Parser, Subcommand};
 

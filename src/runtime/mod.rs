@@ -1,5 +1,6 @@
 //! The node: everything that does I/O over time. Composes `domain` and `store`.
 
+pub mod bundle;
 pub mod clock;
 pub mod commands;
 pub mod embedded_redis;

@@ -10,11 +10,26 @@ use super::model::EdgeSpec;
 use crate::domain::routing::{Condition, RoutingMode};
 
 /// Keys read into [`EdgeSpec`]; every other key is kept in `extensions`.
-const KNOWN_KEYS: [&str; 10] =
-    ["edge_id", "id", "from_node", "from", "to_node", "to", "message_type", "event", "routing_mode", "conditions"];
+const KNOWN_KEYS: [&str; 10] = [
+    "edge_id",
+    "id",
+    "from_node",
+    "from",
+    "to_node",
+    "to",
+    "message_type",
+    "event",
+    "routing_mode",
+    "conditions",
+];
 
 /// Parses the edge at `path`; `node_ids` are every node id the manifest declares.
-pub(crate) fn parse(value: &Value, path: &str, node_ids: &HashSet<&str>, errs: &mut Errors) -> Option<EdgeSpec> {
+pub(crate) fn parse(
+    value: &Value,
+    path: &str,
+    node_ids: &HashSet<&str>,
+    errs: &mut Errors,
+) -> Option<EdgeSpec> {
     let Value::Object(map) = value else {
         errs.push(path, format!("edge must be an object, got {}", kind(value)));
         return None;
@@ -30,7 +45,10 @@ pub(crate) fn parse(value: &Value, path: &str, node_ids: &HashSet<&str>, errs: &
     let conditions = match Condition::parse(map.get("conditions").unwrap_or(&Value::Null)) {
         Ok(c) => Some(c),
         Err(reason) => {
-            errs.push(join(path, "conditions"), format!("edge {label} has invalid conditions: {reason}"));
+            errs.push(
+                join(path, "conditions"),
+                format!("edge {label} has invalid conditions: {reason}"),
+            );
             None
         }
     };
@@ -44,7 +62,11 @@ pub(crate) fn parse(value: &Value, path: &str, node_ids: &HashSet<&str>, errs: &
         message_type: message_type?,
         routing_mode: routing_mode?,
         conditions: conditions?,
-        extensions: map.iter().filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        extensions: map
+            .iter()
+            .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -63,7 +85,10 @@ fn endpoint(
     match value {
         Value::String(s) if node_ids.contains(s.as_str()) => Some(s.clone()),
         Value::String(s) if !s.is_empty() => {
-            errs.push(field, format!("edge {label} references missing {canonical} {s}"));
+            errs.push(
+                field,
+                format!("edge {label} references missing {canonical} {s}"),
+            );
             None
         }
         Value::Null | Value::String(_) => {
@@ -71,27 +96,47 @@ fn endpoint(
             None
         }
         other => {
-            errs.push(field, format!("{canonical} must be a string, got {}", kind(other)));
+            errs.push(
+                field,
+                format!("{canonical} must be a string, got {}", kind(other)),
+            );
             None
         }
     }
 }
 
-fn message_type(map: &Map<String, Value>, path: &str, label: &str, errs: &mut Errors) -> Option<String> {
-    let (key, value) = aliased(map, &["message_type", "event"]).unwrap_or(("message_type", &Value::Null));
+fn message_type(
+    map: &Map<String, Value>,
+    path: &str,
+    label: &str,
+    errs: &mut Errors,
+) -> Option<String> {
+    let (key, value) =
+        aliased(map, &["message_type", "event"]).unwrap_or(("message_type", &Value::Null));
     match value {
         Value::String(s) if !s.trim().is_empty() => Some(s.clone()),
         _ => {
-            errs.push(join(path, key), format!("edge {label} must define message_type"));
+            errs.push(
+                join(path, key),
+                format!("edge {label} must define message_type"),
+            );
             None
         }
     }
 }
 
-fn routing_mode(map: &Map<String, Value>, path: &str, label: &str, errs: &mut Errors) -> Option<RoutingMode> {
+fn routing_mode(
+    map: &Map<String, Value>,
+    path: &str,
+    label: &str,
+    errs: &mut Errors,
+) -> Option<RoutingMode> {
     let field = join(path, "routing_mode");
     let Some(name) = opt_str(map.get("routing_mode"), &field, errs) else {
-        return map.get("routing_mode").is_none_or(Value::is_null).then_some(RoutingMode::Broadcast);
+        return map
+            .get("routing_mode")
+            .is_none_or(Value::is_null)
+            .then_some(RoutingMode::Broadcast);
     };
     let mode = RoutingMode::parse(name);
     if mode.is_none() {

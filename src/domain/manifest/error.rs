@@ -17,7 +17,10 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        ValidationError { path: path.into(), message: message.into() }
+        ValidationError {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -53,7 +56,11 @@ impl Errors {
 
 /// Joins a parent path and a key: `join("policies", "restart")` is `policies.restart`.
 pub(crate) fn join(parent: &str, key: &str) -> String {
-    if parent.is_empty() { key.to_string() } else { format!("{parent}.{key}") }
+    if parent.is_empty() {
+        key.to_string()
+    } else {
+        format!("{parent}.{key}")
+    }
 }
 
 /// A JSON type name for messages (`got a number`).

@@ -18,26 +18,53 @@ pub(crate) struct Graph<'a> {
 
 /// Top-level keys read into typed [`Manifest`](super::Manifest) fields.
 const CONSUMED: [&str; 10] = [
-    "manifest_version", "graph_id", "job_name", "type", "nodes", "edges", "entrypoints", "initial_inputs", "policies",
+    "manifest_version",
+    "graph_id",
+    "job_name",
+    "type",
+    "nodes",
+    "edges",
+    "entrypoints",
+    "initial_inputs",
+    "policies",
     "metadata",
 ];
 
 /// Finds the graph; reports a missing or doubly-defined one.
 pub(crate) fn locate<'a>(root: &'a Map<String, Value>, errs: &mut Errors) -> Option<Graph<'a>> {
-    let nested = |key: &str| root.get(key).and_then(Value::as_object).filter(|m| m.contains_key("nodes"));
+    let nested = |key: &str| {
+        root.get(key)
+            .and_then(Value::as_object)
+            .filter(|m| m.contains_key("nodes"))
+    };
     let mut found = Vec::new();
     if root.contains_key("nodes") {
-        found.push(Graph { layout: GraphLayout::Flat, container: root });
+        found.push(Graph {
+            layout: GraphLayout::Flat,
+            container: root,
+        });
     }
     if let Some(c) = nested("agents") {
-        found.push(Graph { layout: GraphLayout::Agents, container: c });
+        found.push(Graph {
+            layout: GraphLayout::Agents,
+            container: c,
+        });
     }
     if let Some(c) = nested("flow") {
-        found.push(Graph { layout: GraphLayout::Flow, container: c });
+        found.push(Graph {
+            layout: GraphLayout::Flow,
+            container: c,
+        });
     }
     if found.len() > 1 {
         let places: Vec<&str> = found.iter().map(|g| g.layout.nodes_path()).collect();
-        errs.push(found[1].layout.nodes_path(), format!("the node graph is defined in {}; keep one", places.join(" and ")));
+        errs.push(
+            found[1].layout.nodes_path(),
+            format!(
+                "the node graph is defined in {}; keep one",
+                places.join(" and ")
+            ),
+        );
     }
     if found.is_empty() {
         let hint = if root.get("kind").and_then(Value::as_str) == Some("WorkflowSource") {
@@ -67,9 +94,19 @@ pub(crate) fn entrypoints(
     let listed: Vec<(String, &Value)> = match value {
         Value::Null => Vec::new(),
         Value::String(_) => vec![(path.clone(), value)],
-        Value::Array(items) => items.iter().enumerate().map(|(i, v)| (format!("{path}[{i}]"), v)).collect(),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (format!("{path}[{i}]"), v))
+            .collect(),
         other => {
-            errs.push(&path, format!("entrypoints must be a list of node ids, got {}", kind(other)));
+            errs.push(
+                &path,
+                format!(
+                    "entrypoints must be a list of node ids, got {}",
+                    kind(other)
+                ),
+            );
             Vec::new()
         }
     };
@@ -81,8 +118,14 @@ pub(crate) fn entrypoints(
                     out.push(id.to_string());
                 }
             }
-            Some(id) => errs.push(item_path, format!("entrypoint {id} does not reference a known node")),
-            None => errs.push(item_path, format!("entrypoint must be a node id string, got {}", kind(item))),
+            Some(id) => errs.push(
+                item_path,
+                format!("entrypoint {id} does not reference a known node"),
+            ),
+            None => errs.push(
+                item_path,
+                format!("entrypoint must be a node id string, got {}", kind(item)),
+            ),
         }
     }
     if out.is_empty() {
@@ -115,13 +158,25 @@ pub(crate) fn initial_inputs(
         Value::Null => BTreeMap::new(),
         Value::Array(items) => BTreeMap::from([(ENTRYPOINTS_KEY.to_string(), items.clone())]),
         Value::Object(map) => {
-            for key in map.keys().filter(|k| *k != ENTRYPOINTS_KEY && !node_ids.contains(k.as_str())) {
-                errs.push(join(path, key), format!("initial input targets unknown node {key}"));
+            for key in map
+                .keys()
+                .filter(|k| *k != ENTRYPOINTS_KEY && !node_ids.contains(k.as_str()))
+            {
+                errs.push(
+                    join(path, key),
+                    format!("initial input targets unknown node {key}"),
+                );
             }
             map.iter().map(|(k, v)| (k.clone(), as_list(v))).collect()
         }
         other => {
-            errs.push(path, format!("initial_inputs must be an object of node id to payloads, or a list, got {}", kind(other)));
+            errs.push(
+                path,
+                format!(
+                    "initial_inputs must be an object of node id to payloads, or a list, got {}",
+                    kind(other)
+                ),
+            );
             BTreeMap::new()
         }
     }
@@ -129,18 +184,26 @@ pub(crate) fn initial_inputs(
 
 /// Top-level keys not read into typed fields, minus what was lifted out of `agents`/`flow`/
 /// `runtime`, so a round trip neither loses data nor stores the graph twice.
-pub(crate) fn extensions(root: &Map<String, Value>, layout: Option<GraphLayout>) -> Map<String, Value> {
+pub(crate) fn extensions(
+    root: &Map<String, Value>,
+    layout: Option<GraphLayout>,
+) -> Map<String, Value> {
     let mut out = Map::new();
     for (key, value) in root.iter().filter(|(k, _)| !CONSUMED.contains(&k.as_str())) {
         let lifted: &[&str] = match (key.as_str(), layout) {
-            ("agents", Some(GraphLayout::Agents)) | ("flow", Some(GraphLayout::Flow)) => &["nodes", "edges", "entrypoints"],
+            ("agents", Some(GraphLayout::Agents)) | ("flow", Some(GraphLayout::Flow)) => {
+                &["nodes", "edges", "entrypoints"]
+            }
             ("runtime", _) if !root.contains_key("initial_inputs") => &["initial_inputs"],
             _ => &[],
         };
         match value {
             Value::Object(map) if !lifted.is_empty() => {
-                let rest: Map<String, Value> =
-                    map.iter().filter(|(k, _)| !lifted.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let rest: Map<String, Value> = map
+                    .iter()
+                    .filter(|(k, _)| !lifted.contains(&k.as_str()))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 if !rest.is_empty() {
                     out.insert(key.clone(), Value::Object(rest));
                 }

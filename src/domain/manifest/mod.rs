@@ -25,7 +25,9 @@ mod resources;
 mod tests;
 
 pub use error::ValidationError;
-pub use model::{AgentType, ENTRYPOINTS_KEY, EdgeSpec, GraphLayout, JobType, Manifest, NodeSpec, Template};
+pub use model::{
+    AgentType, ENTRYPOINTS_KEY, EdgeSpec, GraphLayout, JobType, Manifest, NodeSpec, Template,
+};
 pub use module_node::PROCESS_MODULE_HOWTO;
 pub use parse::parse_manifest;
 pub use payload_paths::{PayloadRef, is_confined, payload_refs};

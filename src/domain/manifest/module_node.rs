@@ -12,20 +12,34 @@ such as [\"python3\", \"agent.py\"]) to a long-lived program in payloads/ that r
 stdin and writes one JSON line {\"actions\": [...], \"state\": ...} per message on stdout";
 
 /// Checks a module node's config: it must run a command, not name Elixir code.
-pub(crate) fn check(config: &Map<String, Value>, config_path: &str, node_id: &str, errs: &mut Errors) {
+pub(crate) fn check(
+    config: &Map<String, Value>,
+    config_path: &str,
+    node_id: &str,
+    errs: &mut Errors,
+) {
     if let Some(module) = config.get("module").filter(|v| !v.is_null()) {
-        let name = module.as_str().map_or_else(|| module.to_string(), |s| format!("{s:?}"));
+        let name = module
+            .as_str()
+            .map_or_else(|| module.to_string(), |s| format!("{s:?}"));
         errs.push(
             join(config_path, "module"),
             format!("node {node_id} names Elixir module {name}, which this runtime cannot load; {PROCESS_MODULE_HOWTO}"),
         );
-    } else if let Some(source) = config.get("module_source").and_then(Value::as_str).filter(|s| is_elixir(s)) {
+    } else if let Some(source) = config
+        .get("module_source")
+        .and_then(Value::as_str)
+        .filter(|s| is_elixir(s))
+    {
         errs.push(
             join(config_path, "module_source"),
             format!("node {node_id} points at Elixir source {source:?}, which this runtime cannot load; {PROCESS_MODULE_HOWTO}"),
         );
     } else if !config.contains_key("command") {
-        errs.push(join(config_path, "command"), format!("module node {node_id} needs config.command; {PROCESS_MODULE_HOWTO}"));
+        errs.push(
+            join(config_path, "command"),
+            format!("module node {node_id} needs config.command; {PROCESS_MODULE_HOWTO}"),
+        );
     }
 }
 
@@ -34,7 +48,12 @@ fn is_elixir(path: &str) -> bool {
 }
 
 /// `config.command`, when present, must be a non-empty string or a non-empty list of strings.
-pub(crate) fn check_command(config: &Map<String, Value>, config_path: &str, node_id: &str, errs: &mut Errors) {
+pub(crate) fn check_command(
+    config: &Map<String, Value>,
+    config_path: &str,
+    node_id: &str,
+    errs: &mut Errors,
+) {
     let ok = match config.get("command") {
         None | Some(Value::Null) => return,
         Some(Value::String(s)) => !s.trim().is_empty(),

@@ -8,13 +8,26 @@ use super::model::{AgentType, NodeSpec, Template};
 use super::{module_node, payload_paths, policies, resources};
 
 /// Keys read into [`NodeSpec`]; every other key is kept in `extensions`.
-const KNOWN_KEYS: [&str; 10] =
-    ["node_id", "id", "agent_type", "agentType", "type", "kind", "role", "config", "resources", "policies"];
+const KNOWN_KEYS: [&str; 10] = [
+    "node_id",
+    "id",
+    "agent_type",
+    "agentType",
+    "type",
+    "kind",
+    "role",
+    "config",
+    "resources",
+    "policies",
+];
 
 /// The node's id as written, if it is a non-empty string (used to build the id set early).
 pub(crate) fn raw_id(value: &Value) -> Option<&str> {
     let map = value.as_object()?;
-    aliased(map, &["node_id", "id"])?.1.as_str().filter(|s| !s.trim().is_empty())
+    aliased(map, &["node_id", "id"])?
+        .1
+        .as_str()
+        .filter(|s| !s.trim().is_empty())
 }
 
 /// Parses the node at `path`; reports every problem and returns `None` if there was one.
@@ -33,7 +46,13 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
     let config_path = join(path, "config");
     let resources = match map.get("resources").filter(|v| !v.is_null()) {
         Some(r) => (r.clone(), join(path, "resources")),
-        None => (config.get("resources").cloned().unwrap_or_else(|| Value::Object(Map::new())), join(&config_path, "resources")),
+        None => (
+            config
+                .get("resources")
+                .cloned()
+                .unwrap_or_else(|| Value::Object(Map::new())),
+            join(&config_path, "resources"),
+        ),
     };
     resources::check(&resources.0, &resources.1, &label, errs);
     policies::check_node_policies(map.get("policies"), &join(path, "policies"), errs);
@@ -52,8 +71,16 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
         role,
         config,
         resources: resources.0,
-        policies: map.get("policies").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| Value::Object(Map::new())),
-        extensions: map.iter().filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+        policies: map
+            .get("policies")
+            .filter(|v| !v.is_null())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+        extensions: map
+            .iter()
+            .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -65,7 +92,10 @@ fn node_id(map: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<St
             None
         }
         Some((key, other)) => {
-            errs.push(join(path, key), format!("node_id must be a string, got {}", kind(other)));
+            errs.push(
+                join(path, key),
+                format!("node_id must be a string, got {}", kind(other)),
+            );
             None
         }
         None => {
@@ -75,27 +105,44 @@ fn node_id(map: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<St
     }
 }
 
-fn agent_type(map: &Map<String, Value>, path: &str, label: &str, errs: &mut Errors) -> Option<AgentType> {
-    let (key, value) = aliased(map, &["agent_type", "agentType"]).unwrap_or(("agent_type", &Value::Null));
+fn agent_type(
+    map: &Map<String, Value>,
+    path: &str,
+    label: &str,
+    errs: &mut Errors,
+) -> Option<AgentType> {
+    let (key, value) =
+        aliased(map, &["agent_type", "agentType"]).unwrap_or(("agent_type", &Value::Null));
     let field = join(path, key);
     match value {
         Value::String(s) => {
             let parsed = AgentType::parse(s);
             if parsed.is_none() {
-                errs.push(field, format!("unsupported agent_type {s:?} for node {label}"));
+                errs.push(
+                    field,
+                    format!("unsupported agent_type {s:?} for node {label}"),
+                );
             }
             parsed
         }
         Value::Null => {
             let hint = match map.get("uses").and_then(Value::as_str) {
-                Some(uses) => format!(" (it only references template {uses:?} via uses/with; expand it into agent_type and config first)"),
+                Some(uses) => format!(
+                    " (it only references template {uses:?} via uses/with; expand it into agent_type and config first)"
+                ),
                 None => String::new(),
             };
-            errs.push(field, format!("agent_type is required for node {label}{hint}"));
+            errs.push(
+                field,
+                format!("agent_type is required for node {label}{hint}"),
+            );
             None
         }
         other => {
-            errs.push(field, format!("agent_type must be a string, got {}", kind(other)));
+            errs.push(
+                field,
+                format!("agent_type must be a string, got {}", kind(other)),
+            );
             None
         }
     }
@@ -116,7 +163,10 @@ fn template(
         Value::String(s) if s.is_empty() => return Some(Template::Generic),
         Value::String(s) => s,
         other => {
-            errs.push(field, format!("template type must be a string, got {}", kind(other)));
+            errs.push(
+                field,
+                format!("template type must be a string, got {}", kind(other)),
+            );
             return None;
         }
     };
@@ -128,18 +178,35 @@ fn template(
         return None;
     };
     if let Some(agent) = agent_type.filter(|a| !a.allows(template)) {
-        errs.push(field, format!("template type {name:?} is not supported for agent_type {:?} on node {label}", agent.as_str()));
+        errs.push(
+            field,
+            format!(
+                "template type {name:?} is not supported for agent_type {:?} on node {label}",
+                agent.as_str()
+            ),
+        );
         return None;
     }
     Some(template)
 }
 
-fn config(map: &Map<String, Value>, path: &str, label: &str, errs: &mut Errors) -> Map<String, Value> {
+fn config(
+    map: &Map<String, Value>,
+    path: &str,
+    label: &str,
+    errs: &mut Errors,
+) -> Map<String, Value> {
     match map.get("config") {
         None | Some(Value::Null) => Map::new(),
         Some(Value::Object(c)) => c.clone(),
         Some(other) => {
-            errs.push(join(path, "config"), format!("config for node {label} must be an object, got {}", kind(other)));
+            errs.push(
+                join(path, "config"),
+                format!(
+                    "config for node {label} must be an object, got {}",
+                    kind(other)
+                ),
+            );
             Map::new()
         }
     }

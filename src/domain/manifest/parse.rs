@@ -14,7 +14,10 @@ use super::{edge, node, policies};
 /// Parses and validates a manifest in any accepted layout.
 pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
     let Value::Object(root) = value else {
-        return Err(vec![ValidationError::new("manifest", format!("manifest must be a JSON object, got {}", kind(value)))]);
+        return Err(vec![ValidationError::new(
+            "manifest",
+            format!("manifest must be a JSON object, got {}", kind(value)),
+        )]);
     };
     let mut errs = Errors::default();
     let manifest_version = manifest_version(root, &mut errs);
@@ -28,10 +31,14 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
     if !errs.is_empty() {
         return Err(errs.into_vec());
     }
-    let (Some(manifest_version), Some(graph_id), Some(graph), Some(parsed)) = (manifest_version, graph_id, graph, parsed)
+    let (Some(manifest_version), Some(graph_id), Some(graph), Some(parsed)) =
+        (manifest_version, graph_id, graph, parsed)
     else {
         // Every `None` above was reported; this is unreachable while that holds.
-        return Err(vec![ValidationError::new("manifest", "manifest is incomplete")]);
+        return Err(vec![ValidationError::new(
+            "manifest",
+            "manifest is incomplete",
+        )]);
     };
     Ok(Manifest {
         manifest_version,
@@ -43,8 +50,16 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
         edges: parsed.edges,
         entrypoints: parsed.entrypoints,
         initial_inputs: parsed.initial_inputs,
-        policies: root.get("policies").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| Value::Object(Map::new())),
-        metadata: root.get("metadata").filter(|v| !v.is_null()).cloned().unwrap_or_else(|| Value::Object(Map::new())),
+        policies: root
+            .get("policies")
+            .filter(|v| !v.is_null())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
+        metadata: root
+            .get("metadata")
+            .filter(|v| !v.is_null())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new())),
         extensions: layout::extensions(root, Some(graph.layout)),
     })
 }
@@ -65,32 +80,58 @@ fn parse_graph(root: &Map<String, Value>, graph: &Graph<'_>, errs: &mut Errors) 
         }
         Some(Value::Array(items)) => items,
         other => {
-            errs.push(nodes_path, format!("nodes must be a list, got {}", other.map_or("nothing", kind)));
+            errs.push(
+                nodes_path,
+                format!(
+                    "nodes must be a list, got {}",
+                    other.map_or("nothing", kind)
+                ),
+            );
             &[]
         }
     };
     let node_ids = node_ids(raw_nodes, nodes_path, errs);
-    let nodes: Vec<NodeSpec> =
-        raw_nodes.iter().enumerate().filter_map(|(i, n)| node::parse(n, &format!("{nodes_path}[{i}]"), errs)).collect();
+    let nodes: Vec<NodeSpec> = raw_nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| node::parse(n, &format!("{nodes_path}[{i}]"), errs))
+        .collect();
     let edges = parse_edges(graph, &node_ids, errs);
     check_terminal_sinks(raw_nodes, &edges, nodes_path, errs);
     let roots = raw_nodes
         .iter()
-        .filter(|n| matches!(n.get("role").and_then(Value::as_str), Some("root" | "root_coordinator")))
+        .filter(|n| {
+            matches!(
+                n.get("role").and_then(Value::as_str),
+                Some("root" | "root_coordinator")
+            )
+        })
         .filter_map(|n| node::raw_id(n).map(str::to_string))
         .collect();
     let entrypoints = layout::entrypoints(root, graph, &node_ids, roots, errs);
     let initial_inputs = layout::initial_inputs(root, &node_ids, errs);
-    ParsedGraph { nodes, edges, entrypoints, initial_inputs }
+    ParsedGraph {
+        nodes,
+        edges,
+        entrypoints,
+        initial_inputs,
+    }
 }
 
 /// Every declared node id, reporting duplicates. Nodes with other problems still count, so a
 /// bad `agent_type` does not also make every edge to that node "missing".
 fn node_ids<'a>(raw_nodes: &'a [Value], nodes_path: &str, errs: &mut Errors) -> HashSet<&'a str> {
     let mut ids = HashSet::new();
-    for (i, id) in raw_nodes.iter().enumerate().filter_map(|(i, n)| node::raw_id(n).map(|id| (i, id))) {
+    for (i, id) in raw_nodes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| node::raw_id(n).map(|id| (i, id)))
+    {
         if !ids.insert(id) {
-            errs.push(format!("{nodes_path}[{i}].node_id"), format!("duplicate node_id {id}"));
+            errs.push(
+                format!("{nodes_path}[{i}].node_id"),
+                format!("duplicate node_id {id}"),
+            );
         }
     }
     ids
@@ -102,27 +143,50 @@ fn parse_edges(graph: &Graph<'_>, node_ids: &HashSet<&str>, errs: &mut Errors) -
         None | Some(Value::Null) => &[],
         Some(Value::Array(items)) => items,
         Some(other) => {
-            errs.push(edges_path, format!("edges must be a list, got {}", kind(other)));
+            errs.push(
+                edges_path,
+                format!("edges must be a list, got {}", kind(other)),
+            );
             &[]
         }
     };
     let mut seen = HashSet::new();
     for (i, id) in raw.iter().enumerate().filter_map(|(i, e)| {
         let map = e.as_object()?;
-        aliased(map, &["edge_id", "id"])?.1.as_str().map(|id| (i, id))
+        aliased(map, &["edge_id", "id"])?
+            .1
+            .as_str()
+            .map(|id| (i, id))
     }) {
         if !seen.insert(id) {
-            errs.push(format!("{edges_path}[{i}].edge_id"), format!("duplicate edge_id {id}"));
+            errs.push(
+                format!("{edges_path}[{i}].edge_id"),
+                format!("duplicate edge_id {id}"),
+            );
         }
     }
-    raw.iter().enumerate().filter_map(|(i, e)| edge::parse(e, &format!("{edges_path}[{i}]"), node_ids, errs)).collect()
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, e)| edge::parse(e, &format!("{edges_path}[{i}]"), node_ids, errs))
+        .collect()
 }
 
 /// A `terminal_sink` ends the run, so anything it emitted would go nowhere.
-fn check_terminal_sinks(raw_nodes: &[Value], edges: &[EdgeSpec], nodes_path: &str, errs: &mut Errors) {
+fn check_terminal_sinks(
+    raw_nodes: &[Value],
+    edges: &[EdgeSpec],
+    nodes_path: &str,
+    errs: &mut Errors,
+) {
     for (i, n) in raw_nodes.iter().enumerate() {
-        let is_sink = n.get("config").and_then(|c| c.get("terminal_sink")).and_then(Value::as_bool) == Some(true);
-        if let Some(id) = node::raw_id(n).filter(|id| is_sink && edges.iter().any(|e| e.from_node == *id)) {
+        let is_sink = n
+            .get("config")
+            .and_then(|c| c.get("terminal_sink"))
+            .and_then(Value::as_bool)
+            == Some(true);
+        if let Some(id) =
+            node::raw_id(n).filter(|id| is_sink && edges.iter().any(|e| e.from_node == *id))
+        {
             errs.push(
                 format!("{nodes_path}[{i}].config.terminal_sink"),
                 format!("terminal_sink node {id} must not have outgoing edges"),
@@ -140,7 +204,10 @@ fn manifest_version(root: &Map<String, Value>, errs: &mut Errors) -> Option<Stri
             None
         }
         Some(other) => {
-            errs.push("manifest_version", format!("manifest_version must be a string, got {}", kind(other)));
+            errs.push(
+                "manifest_version",
+                format!("manifest_version must be a string, got {}", kind(other)),
+            );
             None
         }
     }
@@ -169,21 +236,39 @@ fn graph_id(root: &Map<String, Value>, errs: &mut Errors) -> Option<String> {
 /// `daemon: true` (the v1 spelling of a service); batch when none is given. Accepting all four
 /// types in both places fixes the drift between runtime generations (core-spec 13.18); naming
 /// two different types is an error.
-fn job_type(root: &Map<String, Value>, from_policies: Option<(JobType, String)>, errs: &mut Errors) -> JobType {
+fn job_type(
+    root: &Map<String, Value>,
+    from_policies: Option<(JobType, String)>,
+    errs: &mut Errors,
+) -> JobType {
     let top = opt_str(root.get("type"), "type", errs).and_then(|s| {
         let parsed = JobType::parse(s);
         if parsed.is_none() {
-            errs.push("type", format!("unsupported job type {s:?}; expected batch, service, system or sysbatch"));
+            errs.push(
+                "type",
+                format!("unsupported job type {s:?}; expected batch, service, system or sysbatch"),
+            );
         }
         parsed
     });
     if let (Some(top), Some((policy, path))) = (top, &from_policies)
         && top != *policy
     {
-        errs.push(path, format!("job type {:?} conflicts with type {:?}", policy.as_str(), top.as_str()));
+        errs.push(
+            path,
+            format!(
+                "job type {:?} conflicts with type {:?}",
+                policy.as_str(),
+                top.as_str()
+            ),
+        );
     }
     let daemon = root.get("daemon").and_then(Value::as_bool) == Some(true);
-    top.or(from_policies.map(|(t, _)| t)).unwrap_or(if daemon { JobType::Service } else { JobType::Batch })
+    top.or(from_policies.map(|(t, _)| t)).unwrap_or(if daemon {
+        JobType::Service
+    } else {
+        JobType::Batch
+    })
 }
 
 /// Type checks on the remaining documented top-level fields (core-spec 1.2).
@@ -198,11 +283,17 @@ fn check_top_level(root: &Map<String, Value>, errs: &mut Errors) {
         && let Some(rules) = v.as_object().and_then(|m| m.get("rules"))
         && !rules.is_array()
     {
-        errs.push(join(key, "rules"), format!("rules must be a list, got {}", kind(rules)));
+        errs.push(
+            join(key, "rules"),
+            format!("rules must be a list, got {}", kind(rules)),
+        );
     }
     if let Some(key) = root.get("deployment").and_then(|d| d.get("key"))
-        && !key.as_str().is_some_and(|k| !k.trim().is_empty())
+        && key.as_str().is_none_or(|k| k.trim().is_empty())
     {
-        errs.push("deployment.key", "deployment.key must be a non-blank string");
+        errs.push(
+            "deployment.key",
+            "deployment.key must be a non-blank string",
+        );
     }
 }

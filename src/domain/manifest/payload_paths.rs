@@ -27,18 +27,33 @@ const STRING_FIELDS: [&str; 3] = ["upload_path", "module_source", "policy"];
 pub fn payload_refs(manifest: &Manifest) -> Vec<PayloadRef> {
     let mut refs = Vec::new();
     for (i, node) in manifest.nodes.iter().enumerate() {
-        scan(&node.config, &join(&manifest.node_path(i), "config"), &mut refs, &mut Errors::default());
+        scan(
+            &node.config,
+            &join(&manifest.node_path(i), "config"),
+            &mut refs,
+            &mut Errors::default(),
+        );
     }
     refs
 }
 
 /// Validates the payload path fields of one node config and returns them.
-pub(crate) fn check(config: &Map<String, Value>, config_path: &str, errs: &mut Errors) -> Vec<PayloadRef> {
+pub(crate) fn check(
+    config: &Map<String, Value>,
+    config_path: &str,
+    errs: &mut Errors,
+) -> Vec<PayloadRef> {
     let mut refs = Vec::new();
     scan(config, config_path, &mut refs, errs);
     for r in &refs {
         if !is_confined(&r.rel) {
-            errs.push(&r.path, format!("payload path must be relative and stay inside payloads/: {:?}", r.rel));
+            errs.push(
+                &r.path,
+                format!(
+                    "payload path must be relative and stay inside payloads/: {:?}",
+                    r.rel
+                ),
+            );
         }
     }
     refs
@@ -48,15 +63,25 @@ pub(crate) fn check(config: &Map<String, Value>, config_path: &str, errs: &mut E
 pub fn is_confined(rel: &str) -> bool {
     !rel.trim().is_empty()
         && !rel.starts_with('\\')
-        && Path::new(rel).components().all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+        && Path::new(rel)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
 }
 
-fn scan(config: &Map<String, Value>, config_path: &str, refs: &mut Vec<PayloadRef>, errs: &mut Errors) {
+fn scan(
+    config: &Map<String, Value>,
+    config_path: &str,
+    refs: &mut Vec<PayloadRef>,
+    errs: &mut Errors,
+) {
     for key in STRING_FIELDS {
         let path = join(config_path, key);
         match config.get(key) {
             None | Some(Value::Null) => {}
-            Some(Value::String(rel)) => refs.push(PayloadRef { path, rel: rel.clone() }),
+            Some(Value::String(rel)) => refs.push(PayloadRef {
+                path,
+                rel: rel.clone(),
+            }),
             Some(other) => errs.push(path, format!("{key} must be a string, got {}", kind(other))),
         }
     }
@@ -67,11 +92,17 @@ fn scan(config: &Map<String, Value>, config_path: &str, refs: &mut Vec<PayloadRe
             for (i, item) in items.iter().enumerate() {
                 let path = format!("{list_path}[{i}].source");
                 match item.get("source") {
-                    Some(Value::String(rel)) => refs.push(PayloadRef { path, rel: rel.clone() }),
+                    Some(Value::String(rel)) => refs.push(PayloadRef {
+                        path,
+                        rel: rel.clone(),
+                    }),
                     _ => errs.push(path, "every upload_paths entry needs a source string"),
                 }
             }
         }
-        Some(other) => errs.push(list_path, format!("upload_paths must be a list, got {}", kind(other))),
+        Some(other) => errs.push(
+            list_path,
+            format!("upload_paths must be a list, got {}", kind(other)),
+        ),
     }
 }

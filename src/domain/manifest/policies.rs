@@ -13,7 +13,10 @@ const DELAY_FUNCTIONS: [&str; 3] = ["constant", "exponential", "fibonacci"];
 const RESTART_MODES: [&str; 2] = ["fail", "delay"];
 
 /// Validates job-level `policies`; returns the job type it names, with the field's path.
-pub(crate) fn check_job_policies(policies: Option<&Value>, errs: &mut Errors) -> Option<(JobType, String)> {
+pub(crate) fn check_job_policies(
+    policies: Option<&Value>,
+    errs: &mut Errors,
+) -> Option<(JobType, String)> {
     let map = as_object(policies, "policies", errs)?;
     expect_one_of(map, "recovery_mode", &RECOVERY_MODES, "policies", errs);
     expect_one_of(map, "scheduler_strategy", &STRATEGIES, "policies", errs);
@@ -21,7 +24,13 @@ pub(crate) fn check_job_policies(policies: Option<&Value>, errs: &mut Errors) ->
     expect_constraints(map, "policies", errs);
     let mut job_type = job_type_field(map, "policies", errs);
     if let Some(scheduler) = as_object(map.get("scheduler"), "policies.scheduler", errs) {
-        expect_one_of(scheduler, "strategy", &STRATEGIES, "policies.scheduler", errs);
+        expect_one_of(
+            scheduler,
+            "strategy",
+            &STRATEGIES,
+            "policies.scheduler",
+            errs,
+        );
         expect_constraints(scheduler, "policies.scheduler", errs);
         job_type = job_type.or_else(|| job_type_field(scheduler, "policies.scheduler", errs));
     }
@@ -31,15 +40,25 @@ pub(crate) fn check_job_policies(policies: Option<&Value>, errs: &mut Errors) ->
 
 /// Validates a node's `policies` (`restart`, `reschedule`, `scheduler.preferred_node`).
 pub(crate) fn check_node_policies(policies: Option<&Value>, path: &str, errs: &mut Errors) {
-    let Some(map) = as_object(policies, path, errs) else { return };
+    let Some(map) = as_object(policies, path, errs) else {
+        return;
+    };
     check_lifecycle(map, path, errs);
     let scheduler_path = join(path, "scheduler");
     if let Some(scheduler) = as_object(map.get("scheduler"), &scheduler_path, errs) {
-        opt_str(scheduler.get("preferred_node"), &join(&scheduler_path, "preferred_node"), errs);
+        opt_str(
+            scheduler.get("preferred_node"),
+            &join(&scheduler_path, "preferred_node"),
+            errs,
+        );
     }
 }
 
-fn as_object<'a>(value: Option<&'a Value>, path: &str, errs: &mut Errors) -> Option<&'a Map<String, Value>> {
+fn as_object<'a>(
+    value: Option<&'a Value>,
+    path: &str,
+    errs: &mut Errors,
+) -> Option<&'a Map<String, Value>> {
     match value {
         None | Some(Value::Null) => None,
         Some(Value::Object(map)) => Some(map),
@@ -50,13 +69,20 @@ fn as_object<'a>(value: Option<&'a Value>, path: &str, errs: &mut Errors) -> Opt
     }
 }
 
-fn job_type_field(map: &Map<String, Value>, parent: &str, errs: &mut Errors) -> Option<(JobType, String)> {
+fn job_type_field(
+    map: &Map<String, Value>,
+    parent: &str,
+    errs: &mut Errors,
+) -> Option<(JobType, String)> {
     let path = join(parent, "job_type");
     let s = opt_str(map.get("job_type"), &path, errs)?;
     match JobType::parse(s) {
         Some(t) => Some((t, path)),
         None => {
-            errs.push(path, format!("unsupported job_type {s:?}; expected batch, service, system or sysbatch"));
+            errs.push(
+                path,
+                format!("unsupported job_type {s:?}; expected batch, service, system or sysbatch"),
+            );
             None
         }
     }
@@ -66,7 +92,9 @@ fn job_type_field(map: &Map<String, Value>, parent: &str, errs: &mut Errors) -> 
 fn check_lifecycle(map: &Map<String, Value>, parent: &str, errs: &mut Errors) {
     for kind_key in ["restart", "reschedule"] {
         let path = join(parent, kind_key);
-        let Some(policy) = as_object(map.get(kind_key), &path, errs) else { continue };
+        let Some(policy) = as_object(map.get(kind_key), &path, errs) else {
+            continue;
+        };
         for key in ["attempts", "interval_ms", "delay_ms", "max_delay_ms"] {
             expect_non_negative_int(policy, key, &path, errs);
         }
@@ -89,7 +117,10 @@ fn expect_max_restart_attempts(map: &Map<String, Value>, errs: &mut Errors) {
         Some(v) => v.as_u64().is_some(),
     };
     if !ok {
-        errs.push(join("policies", key), format!("{key} must be a non-negative integer"));
+        errs.push(
+            join("policies", key),
+            format!("{key} must be a non-negative integer"),
+        );
     }
 }
 

@@ -21,7 +21,11 @@ pub enum Condition {
     Any(Vec<Condition>),
     Not(Box<Condition>),
     /// Compares the value at `path` (dot-separated; list indices are integers) with `value`.
-    Compare { path: String, op: Op, value: Value },
+    Compare {
+        path: String,
+        op: Op,
+        value: Value,
+    },
 }
 
 /// Comparison operators.
@@ -56,11 +60,18 @@ impl Op {
     ];
 
     pub fn parse(s: &str) -> Option<Op> {
-        Op::ALL.iter().find(|(_, name)| *name == s).map(|(op, _)| *op)
+        Op::ALL
+            .iter()
+            .find(|(_, name)| *name == s)
+            .map(|(op, _)| *op)
     }
 
     pub fn as_str(self) -> &'static str {
-        Op::ALL.iter().find(|(op, _)| *op == self).map(|(_, name)| *name).unwrap_or("==")
+        Op::ALL
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map(|(_, name)| *name)
+            .unwrap_or("==")
     }
 }
 
@@ -80,18 +91,32 @@ impl Condition {
     pub fn to_value(&self) -> Value {
         match self {
             Condition::Always => json!({}),
-            Condition::All(cs) => json!({ "all": cs.iter().map(Condition::to_value).collect::<Vec<_>>() }),
-            Condition::Any(cs) => json!({ "any": cs.iter().map(Condition::to_value).collect::<Vec<_>>() }),
+            Condition::All(cs) => {
+                json!({ "all": cs.iter().map(Condition::to_value).collect::<Vec<_>>() })
+            }
+            Condition::Any(cs) => {
+                json!({ "any": cs.iter().map(Condition::to_value).collect::<Vec<_>>() })
+            }
             Condition::Not(c) => json!({ "not": c.to_value() }),
-            Condition::Compare { path, op: Op::Exists, .. } => json!({ "path": path, "op": "exists" }),
-            Condition::Compare { path, op, value } => json!({ "path": path, "op": op.as_str(), "value": value }),
+            Condition::Compare {
+                path,
+                op: Op::Exists,
+                ..
+            } => json!({ "path": path, "op": "exists" }),
+            Condition::Compare { path, op, value } => {
+                json!({ "path": path, "op": op.as_str(), "value": value })
+            }
         }
     }
 }
 
 fn parse_object(map: &Map<String, Value>) -> Result<Condition, String> {
     const FORMS: [&str; 5] = ["all", "any", "not", "expr", "path"];
-    let present: Vec<&str> = FORMS.iter().copied().filter(|k| map.contains_key(*k)).collect();
+    let present: Vec<&str> = FORMS
+        .iter()
+        .copied()
+        .filter(|k| map.contains_key(*k))
+        .collect();
     match present.as_slice() {
         ["all"] => parse_list(&map["all"], "all").map(Condition::All),
         ["any"] => parse_list(&map["any"], "any").map(Condition::Any),
@@ -103,9 +128,13 @@ fn parse_object(map: &Map<String, Value>) -> Result<Condition, String> {
         ["path"] => parse_path_form(map),
         [] => {
             let keys: Vec<&str> = map.keys().map(String::as_str).collect();
-            Err(format!("unknown condition keys {keys:?}; expected one of all, any, not, expr, path"))
+            Err(format!(
+                "unknown condition keys {keys:?}; expected one of all, any, not, expr, path"
+            ))
         }
-        several => Err(format!("a condition must use exactly one of all, any, not, expr, path (found {several:?})")),
+        several => Err(format!(
+            "a condition must use exactly one of all, any, not, expr, path (found {several:?})"
+        )),
     }
 }
 
@@ -133,7 +162,12 @@ fn parse_path_form(map: &Map<String, Value>) -> Result<Condition, String> {
     let value = match (op, map.get("value")) {
         (Op::Exists, v) => v.cloned().unwrap_or(Value::Null),
         (_, Some(v)) => v.clone(),
-        (_, None) => return Err(format!("condition on {path} with op {} requires a value", op.as_str())),
+        (_, None) => {
+            return Err(format!(
+                "condition on {path} with op {} requires a value",
+                op.as_str()
+            ));
+        }
     };
     compare(path, op, value)
 }
@@ -150,7 +184,11 @@ pub(crate) fn compare(path: String, op: Op, value: Value) -> Result<Condition, S
 /// Strips an optional `${...}` wrapper and checks the path has no empty segment.
 pub(crate) fn normalise_path(raw: &str) -> Result<String, String> {
     let trimmed = raw.trim();
-    let inner = trimmed.strip_prefix("${").and_then(|s| s.strip_suffix('}')).unwrap_or(trimmed).trim();
+    let inner = trimmed
+        .strip_prefix("${")
+        .and_then(|s| s.strip_suffix('}'))
+        .unwrap_or(trimmed)
+        .trim();
     if inner.is_empty() || inner.split('.').any(str::is_empty) {
         return Err(format!("invalid path {raw:?}"));
     }

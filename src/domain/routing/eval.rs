@@ -54,7 +54,9 @@ fn loose_eq(a: &Value, b: &Value) -> bool {
         return x == y;
     }
     match (a, b) {
-        (Value::String(s), Value::Bool(v)) | (Value::Bool(v), Value::String(s)) => s == if *v { "true" } else { "false" },
+        (Value::String(s), Value::Bool(v)) | (Value::Bool(v), Value::String(s)) => {
+            s == if *v { "true" } else { "false" }
+        }
         _ => false,
     }
 }

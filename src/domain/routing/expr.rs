@@ -10,12 +10,17 @@ use super::condition::{Condition, Op, compare, normalise_path, unknown_op};
 /// Parses one expression into a comparison.
 pub(crate) fn parse(expr: &str) -> Result<Condition, String> {
     let text = expr.trim();
-    let (path, rest) = split_path(text).ok_or_else(|| format!("expr {expr:?} must start with ${{path}} or a path"))?;
+    let (path, rest) = split_path(text)
+        .ok_or_else(|| format!("expr {expr:?} must start with ${{path}} or a path"))?;
     let path = normalise_path(path)?;
     let rest = rest.trim_start();
     let (op, rest) = split_op(rest).ok_or_else(|| {
         let word = rest.split_whitespace().next().unwrap_or("");
-        if word.is_empty() { format!("expr {expr:?} has no operator") } else { unknown_op(word) }
+        if word.is_empty() {
+            format!("expr {expr:?} has no operator")
+        } else {
+            unknown_op(word)
+        }
     })?;
     let raw_value = rest.trim();
     if op == Op::Exists {
@@ -25,7 +30,10 @@ pub(crate) fn parse(expr: &str) -> Result<Condition, String> {
         return compare(path, op, Value::Null);
     }
     if raw_value.is_empty() {
-        return Err(format!("expr {expr:?} is missing a value after {}", op.as_str()));
+        return Err(format!(
+            "expr {expr:?} is missing a value after {}",
+            op.as_str()
+        ));
     }
     compare(path, op, parse_value(raw_value))
 }

@@ -70,16 +70,27 @@ impl RouteDecision {
         }
         let (from, ty) = (&self.from_agent, &self.message_type);
         if self.evaluations.is_empty() {
-            return Some(format!("no outbound edge from {from:?} carries message type {ty:?}"));
+            return Some(format!(
+                "no outbound edge from {from:?} carries message type {ty:?}"
+            ));
         }
-        let ids: Vec<&str> = self.evaluations.iter().map(|e| e.edge_id.as_str()).collect();
-        let partial_all_match = self.evaluations.iter().any(|e| e.routing_mode == RoutingMode::AllMatch && e.matched);
+        let ids: Vec<&str> = self
+            .evaluations
+            .iter()
+            .map(|e| e.edge_id.as_str())
+            .collect();
+        let partial_all_match = self
+            .evaluations
+            .iter()
+            .any(|e| e.routing_mode == RoutingMode::AllMatch && e.matched);
         let why = if partial_all_match {
             "no condition matched, and all_match edges deliver only when every one of them matches"
         } else {
             "no condition matched"
         };
-        Some(format!("edges {ids:?} from {from:?} carry message type {ty:?} but {why}"))
+        Some(format!(
+            "edges {ids:?} from {from:?} carry message type {ty:?} but {why}"
+        ))
     }
 }
 
@@ -92,13 +103,21 @@ pub fn route_context(message: &Value, payload: &Value, state: &Value) -> Value {
 }
 
 /// Selects the edges an emission of `message_type` by `from_agent` travels along.
-pub fn route(manifest: &Manifest, from_agent: &str, message_type: &str, ctx: &Value) -> RouteDecision {
+pub fn route(
+    manifest: &Manifest,
+    from_agent: &str,
+    message_type: &str,
+    ctx: &Value,
+) -> RouteDecision {
     let candidates: Vec<(&EdgeSpec, bool)> = manifest
         .outbound(from_agent)
         .filter(|e| e.message_type == message_type || e.message_type == "*")
         .map(|e| (e, e.conditions.matches(ctx)))
         .collect();
-    let all_match_ok = candidates.iter().filter(|(e, _)| e.routing_mode == RoutingMode::AllMatch).all(|(_, m)| *m);
+    let all_match_ok = candidates
+        .iter()
+        .filter(|(e, _)| e.routing_mode == RoutingMode::AllMatch)
+        .all(|(_, m)| *m);
     let mut first_match_taken = false;
     let mut targets = Vec::new();
     for (edge, matched) in &candidates {
@@ -112,7 +131,10 @@ pub fn route(manifest: &Manifest, from_agent: &str, message_type: &str, ctx: &Va
             RoutingMode::AllMatch => all_match_ok,
         };
         if deliver {
-            targets.push(RouteTarget { edge_id: edge.label(), to_node: edge.to_node.clone() });
+            targets.push(RouteTarget {
+                edge_id: edge.label(),
+                to_node: edge.to_node.clone(),
+            });
         }
     }
     let evaluations = candidates
@@ -124,5 +146,10 @@ pub fn route(manifest: &Manifest, from_agent: &str, message_type: &str, ctx: &Va
             matched: *matched,
         })
         .collect();
-    RouteDecision { from_agent: from_agent.to_string(), message_type: message_type.to_string(), targets, evaluations }
+    RouteDecision {
+        from_agent: from_agent.to_string(),
+        message_type: message_type.to_string(),
+        targets,
+        evaluations,
+    }
 }

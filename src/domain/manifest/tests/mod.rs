@@ -3,10 +3,36 @@
 
 mod normalise;
 mod validation;
+mod validation_node;
 
 use serde_json::{Value, json};
 
 use super::{Manifest, parse_manifest};
+
+pub(super) type Mutation = fn(&mut Value);
+
+/// Adds node `n3` (index 2) with the given body merged over `{"node_id": "n3"}`.
+pub(super) fn add_node(doc: &mut Value, body: Value) {
+    let mut node = json!({"node_id": "n3"});
+    if let (Some(n), Value::Object(extra)) = (node.as_object_mut(), body) {
+        n.extend(extra);
+    }
+    set(doc, "/nodes/-", node);
+}
+
+pub(super) fn add_edge(doc: &mut Value, edge: Value) {
+    set(doc, "/edges/-", edge);
+}
+
+pub(super) fn check(cases: &[(&str, Mutation, &[&str])]) {
+    for (name, mutate, expected) in cases {
+        let mut doc = base();
+        mutate(&mut doc);
+        let got = errors(&doc);
+        let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, expected, "case {name}");
+    }
+}
 
 /// A small valid flat manifest: router `a` (root) -> aggregator `b`.
 fn base() -> Value {
@@ -23,7 +49,9 @@ fn base() -> Value {
 
 /// Sets the value at a JSON pointer, creating the last key (or appending with `-`).
 fn set(doc: &mut Value, pointer: &str, value: Value) {
-    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    let (parent, last) = pointer
+        .rsplit_once('/')
+        .expect("test pointers start with /");
     match doc.pointer_mut(parent).expect("test pointer parent exists") {
         Value::Object(map) => {
             map.insert(last.to_string(), value);
@@ -36,7 +64,9 @@ fn set(doc: &mut Value, pointer: &str, value: Value) {
 
 /// Removes the key at a JSON pointer.
 fn remove(doc: &mut Value, pointer: &str) {
-    let (parent, last) = pointer.rsplit_once('/').expect("test pointers start with /");
+    let (parent, last) = pointer
+        .rsplit_once('/')
+        .expect("test pointers start with /");
     if let Some(Value::Object(map)) = doc.pointer_mut(parent) {
         map.remove(last);
     }

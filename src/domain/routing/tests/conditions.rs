@@ -7,7 +7,11 @@ fn parse(v: Value) -> Result<Condition, String> {
 }
 
 fn cmp(path: &str, op: Op, value: Value) -> Condition {
-    Condition::Compare { path: path.to_string(), op, value }
+    Condition::Compare {
+        path: path.to_string(),
+        op,
+        value,
+    }
 }
 
 #[test]
@@ -15,23 +19,71 @@ fn parses_every_form() {
     let cases: Vec<(Value, Condition)> = vec![
         (json!(null), Condition::Always),
         (json!({}), Condition::Always),
-        (json!({"expr": "${payload.a} == 1"}), cmp("payload.a", Op::Eq, json!(1))),
-        (json!({"expr": "${payload.a}==\"x y\""}), cmp("payload.a", Op::Eq, json!("x y"))),
-        (json!({"expr": "${payload.a} != 'low'"}), cmp("payload.a", Op::Ne, json!("low"))),
-        (json!({"expr": "${payload.a} >= 2.5"}), cmp("payload.a", Op::Ge, json!(2.5))),
-        (json!({"expr": "${payload.a} <= -1"}), cmp("payload.a", Op::Le, json!(-1))),
-        (json!({"expr": "${payload.a} > 0"}), cmp("payload.a", Op::Gt, json!(0))),
-        (json!({"expr": "${payload.a} < 0"}), cmp("payload.a", Op::Lt, json!(0))),
-        (json!({"expr": "${payload.tags} contains urgent"}), cmp("payload.tags", Op::Contains, json!("urgent"))),
-        (json!({"expr": "${payload.a} in [\"x\", 2]"}), cmp("payload.a", Op::In, json!(["x", 2]))),
-        (json!({"expr": "${state.seen} exists"}), cmp("state.seen", Op::Exists, Value::Null)),
-        (json!({"expr": "  payload.flag == true  "}), cmp("payload.flag", Op::Eq, json!(true))),
-        (json!({"path": "payload.a", "value": {"k": 1}}), cmp("payload.a", Op::Eq, json!({"k": 1}))),
-        (json!({"path": "${payload.a}", "op": "!=", "value": null}), cmp("payload.a", Op::Ne, Value::Null)),
-        (json!({"path": "payload.a", "op": "exists"}), cmp("payload.a", Op::Exists, Value::Null)),
+        (
+            json!({"expr": "${payload.a} == 1"}),
+            cmp("payload.a", Op::Eq, json!(1)),
+        ),
+        (
+            json!({"expr": "${payload.a}==\"x y\""}),
+            cmp("payload.a", Op::Eq, json!("x y")),
+        ),
+        (
+            json!({"expr": "${payload.a} != 'low'"}),
+            cmp("payload.a", Op::Ne, json!("low")),
+        ),
+        (
+            json!({"expr": "${payload.a} >= 2.5"}),
+            cmp("payload.a", Op::Ge, json!(2.5)),
+        ),
+        (
+            json!({"expr": "${payload.a} <= -1"}),
+            cmp("payload.a", Op::Le, json!(-1)),
+        ),
+        (
+            json!({"expr": "${payload.a} > 0"}),
+            cmp("payload.a", Op::Gt, json!(0)),
+        ),
+        (
+            json!({"expr": "${payload.a} < 0"}),
+            cmp("payload.a", Op::Lt, json!(0)),
+        ),
+        (
+            json!({"expr": "${payload.tags} contains urgent"}),
+            cmp("payload.tags", Op::Contains, json!("urgent")),
+        ),
+        (
+            json!({"expr": "${payload.a} in [\"x\", 2]"}),
+            cmp("payload.a", Op::In, json!(["x", 2])),
+        ),
+        (
+            json!({"expr": "${state.seen} exists"}),
+            cmp("state.seen", Op::Exists, Value::Null),
+        ),
+        (
+            json!({"expr": "  payload.flag == true  "}),
+            cmp("payload.flag", Op::Eq, json!(true)),
+        ),
+        (
+            json!({"path": "payload.a", "value": {"k": 1}}),
+            cmp("payload.a", Op::Eq, json!({"k": 1})),
+        ),
+        (
+            json!({"path": "${payload.a}", "op": "!=", "value": null}),
+            cmp("payload.a", Op::Ne, Value::Null),
+        ),
+        (
+            json!({"path": "payload.a", "op": "exists"}),
+            cmp("payload.a", Op::Exists, Value::Null),
+        ),
         (json!({"all": []}), Condition::All(vec![])),
-        (json!({"any": [{}, {"path": "p", "value": 1}]}), Condition::Any(vec![Condition::Always, cmp("p", Op::Eq, json!(1))])),
-        (json!({"not": {"expr": "${p} exists"}}), Condition::Not(Box::new(cmp("p", Op::Exists, Value::Null)))),
+        (
+            json!({"any": [{}, {"path": "p", "value": 1}]}),
+            Condition::Any(vec![Condition::Always, cmp("p", Op::Eq, json!(1))]),
+        ),
+        (
+            json!({"not": {"expr": "${p} exists"}}),
+            Condition::Not(Box::new(cmp("p", Op::Exists, Value::Null))),
+        ),
     ];
     for (input, expected) in cases {
         assert_eq!(parse(input.clone()), Ok(expected), "{input}");
@@ -83,8 +135,14 @@ fn evaluates_every_operator() {
     });
     let cases: Vec<(Value, bool)> = vec![
         (json!({}), true),
-        (json!({"expr": "${payload.outputs.selected_branch} == \"high_risk\""}), true),
-        (json!({"expr": "${payload.outputs.selected_branch} == \"low_risk\""}), false),
+        (
+            json!({"expr": "${payload.outputs.selected_branch} == \"high_risk\""}),
+            true,
+        ),
+        (
+            json!({"expr": "${payload.outputs.selected_branch} == \"low_risk\""}),
+            false,
+        ),
         (json!({"expr": "${payload.score} == 7"}), true),
         (json!({"expr": "${payload.score} == \"7\""}), true),
         (json!({"expr": "${payload.score_text} == 7"}), true),
@@ -109,7 +167,10 @@ fn evaluates_every_operator() {
         (json!({"expr": "${payload.meta} contains k"}), true),
         (json!({"expr": "${payload.meta} contains z"}), false),
         (json!({"expr": "${payload.score} contains 7"}), false),
-        (json!({"expr": "${payload.name} in [\"alpha-beta\", \"x\"]"}), true),
+        (
+            json!({"expr": "${payload.name} in [\"alpha-beta\", \"x\"]"}),
+            true,
+        ),
         (json!({"expr": "${payload.score} in [\"7\"]"}), true),
         (json!({"expr": "${payload.name} in []"}), false),
         (json!({"expr": "${payload.flag} exists"}), true),
@@ -117,15 +178,33 @@ fn evaluates_every_operator() {
         (json!({"expr": "${payload.missing} exists"}), false),
         (json!({"path": "payload.items.1.id", "value": "y"}), true),
         (json!({"path": "payload.items.5.id", "op": "exists"}), false),
-        (json!({"path": "payload.items.first", "op": "exists"}), false),
+        (
+            json!({"path": "payload.items.first", "op": "exists"}),
+            false,
+        ),
         (json!({"path": "payload.name.0", "op": "exists"}), false),
-        (json!({"path": "message.headers.level", "op": "in", "value": ["high", "critical"]}), true),
-        (json!({"path": "message.body.score", "op": ">=", "value": 7}), true),
+        (
+            json!({"path": "message.headers.level", "op": "in", "value": ["high", "critical"]}),
+            true,
+        ),
+        (
+            json!({"path": "message.body.score", "op": ">=", "value": 7}),
+            true,
+        ),
         (json!({"path": "state.count", "op": "<", "value": 2}), false),
-        (json!({"all": [{"expr": "${payload.score} > 1"}, {"expr": "${state.count} == 2"}]}), true),
-        (json!({"all": [{"expr": "${payload.score} > 1"}, {"expr": "${state.count} == 3"}]}), false),
+        (
+            json!({"all": [{"expr": "${payload.score} > 1"}, {"expr": "${state.count} == 2"}]}),
+            true,
+        ),
+        (
+            json!({"all": [{"expr": "${payload.score} > 1"}, {"expr": "${state.count} == 3"}]}),
+            false,
+        ),
         (json!({"all": []}), true),
-        (json!({"any": [{"expr": "${payload.score} > 100"}, {"expr": "${state.count} == 2"}]}), true),
+        (
+            json!({"any": [{"expr": "${payload.score} > 100"}, {"expr": "${state.count} == 2"}]}),
+            true,
+        ),
         (json!({"any": []}), false),
         (json!({"not": {"expr": "${payload.flag} exists"}}), false),
         (json!({"not": {}}), false),

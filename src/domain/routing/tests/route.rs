@@ -27,7 +27,11 @@ fn level_is(level: &str) -> Value {
 }
 
 fn ctx(level: &str) -> Value {
-    route_context(&json!({"type": "in", "body": {}}), &json!({"level": level}), &json!({}))
+    route_context(
+        &json!({"type": "in", "body": {}}),
+        &json!({"level": level}),
+        &json!({}),
+    )
 }
 
 fn targets(d: &RouteDecision) -> Vec<&str> {
@@ -43,12 +47,29 @@ fn broadcast_delivers_to_every_matching_edge_including_wildcards() {
         edge("e_other", "c", "other", "broadcast", json!({}))
     ]));
     let d = route(&m, "src", "alert", &ctx("high"));
-    assert_eq!(d.targets, vec![
-        RouteTarget { edge_id: "e_a".into(), to_node: "a".into() },
-        RouteTarget { edge_id: "e_b".into(), to_node: "b".into() },
-    ]);
-    let evaluated: Vec<(&str, bool)> = d.evaluations.iter().map(|e| (e.edge_id.as_str(), e.matched)).collect();
-    assert_eq!(evaluated, vec![("e_a", true), ("e_b", true), ("e_c", false)], "non-candidates are not evaluated");
+    assert_eq!(
+        d.targets,
+        vec![
+            RouteTarget {
+                edge_id: "e_a".into(),
+                to_node: "a".into()
+            },
+            RouteTarget {
+                edge_id: "e_b".into(),
+                to_node: "b".into()
+            },
+        ]
+    );
+    let evaluated: Vec<(&str, bool)> = d
+        .evaluations
+        .iter()
+        .map(|e| (e.edge_id.as_str(), e.matched))
+        .collect();
+    assert_eq!(
+        evaluated,
+        vec![("e_a", true), ("e_b", true), ("e_c", false)],
+        "non-candidates are not evaluated"
+    );
     assert_eq!(d.no_match_reason(), None);
 }
 
@@ -59,9 +80,18 @@ fn first_match_takes_the_first_matching_edge_in_manifest_order() {
         edge("high", "b", "route_done", "first_match", level_is("high")),
         edge("fallback", "c", "route_done", "first_match", json!({}))
     ]));
-    assert_eq!(targets(&route(&m, "src", "route_done", &ctx("high"))), vec!["high"]);
-    assert_eq!(targets(&route(&m, "src", "route_done", &ctx("low"))), vec!["low"]);
-    assert_eq!(targets(&route(&m, "src", "route_done", &ctx("other"))), vec!["fallback"]);
+    assert_eq!(
+        targets(&route(&m, "src", "route_done", &ctx("high"))),
+        vec!["high"]
+    );
+    assert_eq!(
+        targets(&route(&m, "src", "route_done", &ctx("low"))),
+        vec!["low"]
+    );
+    assert_eq!(
+        targets(&route(&m, "src", "route_done", &ctx("other"))),
+        vec!["fallback"]
+    );
 }
 
 #[test]
@@ -72,8 +102,14 @@ fn a_first_match_edge_does_not_swallow_broadcast_edges() {
         edge("high", "b", "x", "first_match", level_is("high")),
         edge("any", "c", "x", "first_match", json!({}))
     ]));
-    assert_eq!(targets(&route(&m, "src", "x", &ctx("high"))), vec!["audit", "high"]);
-    assert_eq!(targets(&route(&m, "src", "x", &ctx("low"))), vec!["audit", "any"]);
+    assert_eq!(
+        targets(&route(&m, "src", "x", &ctx("high"))),
+        vec!["audit", "high"]
+    );
+    assert_eq!(
+        targets(&route(&m, "src", "x", &ctx("low"))),
+        vec!["audit", "any"]
+    );
 }
 
 #[test]
@@ -83,7 +119,10 @@ fn all_match_delivers_along_all_or_none() {
         edge("always", "b", "x", "all_match", json!({})),
         edge("plain", "c", "x", "broadcast", json!({}))
     ]));
-    assert_eq!(targets(&route(&m, "src", "x", &ctx("high"))), vec!["needs_high", "always", "plain"]);
+    assert_eq!(
+        targets(&route(&m, "src", "x", &ctx("high"))),
+        vec!["needs_high", "always", "plain"]
+    );
     assert_eq!(targets(&route(&m, "src", "x", &ctx("low"))), vec!["plain"]);
 }
 
@@ -96,7 +135,10 @@ fn no_target_explains_why() {
     ]));
     let none = route(&m, "src", "unrouted", &ctx("high"));
     assert!(none.targets.is_empty() && none.evaluations.is_empty());
-    assert_eq!(none.no_match_reason().as_deref(), Some("no outbound edge from \"src\" carries message type \"unrouted\""));
+    assert_eq!(
+        none.no_match_reason().as_deref(),
+        Some("no outbound edge from \"src\" carries message type \"unrouted\"")
+    );
 
     let unmatched = route(&m, "src", "x", &ctx("low"));
     assert!(unmatched.targets.is_empty());
@@ -109,12 +151,21 @@ fn no_target_explains_why() {
     );
 
     let leaf = route(&m, "a", "x", &ctx("high"));
-    assert_eq!(leaf.no_match_reason().as_deref(), Some("no outbound edge from \"a\" carries message type \"x\""));
+    assert_eq!(
+        leaf.no_match_reason().as_deref(),
+        Some("no outbound edge from \"a\" carries message type \"x\"")
+    );
 }
 
 #[test]
 fn plain_no_match_reason_and_unknown_agents() {
-    let m = manifest(json!([edge("e1", "a", "x", "first_match", level_is("high"))]));
+    let m = manifest(json!([edge(
+        "e1",
+        "a",
+        "x",
+        "first_match",
+        level_is("high")
+    )]));
     let d = route(&m, "src", "x", &ctx("low"));
     assert_eq!(
         d.no_match_reason().as_deref(),
@@ -126,12 +177,41 @@ fn plain_no_match_reason_and_unknown_agents() {
 #[test]
 fn conditions_see_message_payload_and_state() {
     let m = manifest(json!([
-        edge("by_header", "a", "x", "broadcast", json!({"path": "message.headers.tenant", "value": "acme"})),
-        edge("by_state", "b", "x", "broadcast", json!({"expr": "${state.count} >= 3"})),
-        edge("by_type", "c", "x", "broadcast", json!({"expr": "${message.type} == in"}))
+        edge(
+            "by_header",
+            "a",
+            "x",
+            "broadcast",
+            json!({"path": "message.headers.tenant", "value": "acme"})
+        ),
+        edge(
+            "by_state",
+            "b",
+            "x",
+            "broadcast",
+            json!({"expr": "${state.count} >= 3"})
+        ),
+        edge(
+            "by_type",
+            "c",
+            "x",
+            "broadcast",
+            json!({"expr": "${message.type} == in"})
+        )
     ]));
-    let c = route_context(&json!({"type": "in", "headers": {"tenant": "acme"}}), &json!({}), &json!({"count": 3}));
-    assert_eq!(targets(&route(&m, "src", "x", &c)), vec!["by_header", "by_state", "by_type"]);
-    let c = route_context(&json!({"type": "other", "headers": {}}), &json!({}), &json!({"count": 1}));
+    let c = route_context(
+        &json!({"type": "in", "headers": {"tenant": "acme"}}),
+        &json!({}),
+        &json!({"count": 3}),
+    );
+    assert_eq!(
+        targets(&route(&m, "src", "x", &c)),
+        vec!["by_header", "by_state", "by_type"]
+    );
+    let c = route_context(
+        &json!({"type": "other", "headers": {}}),
+        &json!({}),
+        &json!({"count": 1}),
+    );
     assert!(route(&m, "src", "x", &c).targets.is_empty());
 }
