@@ -3,6 +3,7 @@
 mod admin;
 mod job;
 mod output;
+mod run;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -17,6 +18,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check a job bundle without running it (exit 0 valid, 2 invalid).
+    Validate {
+        bundle: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a job bundle and run it to its end in this process.
+    Run(run::RunArgs),
     /// Inspect and control jobs.
     #[command(subcommand)]
     Job(job::JobCmd),
@@ -29,6 +38,8 @@ enum Command {
 pub async fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Validate { bundle, json } => validate::run(bundle, json).await,
+        Command::Run(args) => run::run(args).await,
         Command::Job(cmd) => job::run(cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
     };

@@ -19,7 +19,6 @@ struct Report {
 }
 
 /// Loads and validates the bundle, prints the outcome on stdout, and returns the exit code.
-#[allow(dead_code)] // The subcommand is wired into `cli::Command` by the integrating change.
 pub async fn run(bundle: PathBuf, json: bool) -> anyhow::Result<i32> {
     let report =
         tokio::task::spawn_blocking(move || report(load_bundle(&bundle).map(|_| ()))).await??;

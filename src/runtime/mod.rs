@@ -6,6 +6,7 @@ pub mod commands;
 pub mod embedded_redis;
 pub mod owner;
 pub mod executor;
+pub mod local;
 pub mod module_process;
 pub mod projector;
 pub mod rebuild;

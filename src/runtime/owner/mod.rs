@@ -94,11 +94,12 @@ struct Owner {
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
 pub async fn run(
     store: Store,
-    job_id: &str,
+    job_id: String,
     cfg: OwnerConfig,
     pools: Arc<ExecutorPools>,
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<OwnerExit, OwnerError> {
+    let job_id = job_id.as_str();
     let epoch = match store.acquire_job_lease(job_id, &cfg.node, cfg.lease_ttl.as_millis() as u64).await? {
         LeaseGrant::Granted { epoch } => epoch,
         LeaseGrant::HeldBy { owner } => return Ok(OwnerExit::NotOwner { holder: Some(owner) }),

@@ -1,0 +1,97 @@
+//! `mirror-neuron run <bundle>`: validate, submit, run the job in this process, report.
+//! Exit 0 completed; 1 failed, cancelled or timed out; 2 invalid bundle.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::output::{print_json, short_json};
+use crate::domain::job::JobStatus;
+use crate::domain::view::JobView;
+use crate::runtime::bundle::{BundleError, load_bundle};
+use crate::runtime::{Backend, local};
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// The job bundle folder (manifest.json + payloads/).
+    pub bundle: PathBuf,
+    /// Show live progress until the job ends (the in-process runtime always runs the job to
+    /// its end; this only controls the progress display).
+    #[arg(long)]
+    pub wait: bool,
+    /// Give up after this many seconds (the job stays active for a later runtime).
+    #[arg(long)]
+    pub timeout: Option<u64>,
+    /// Print the final job record as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
+    let path = args.bundle.clone();
+    let bundle = match tokio::task::spawn_blocking(move || load_bundle(&path)).await? {
+        Ok(b) => b,
+        Err(BundleError::Invalid(errors)) => {
+            for e in errors {
+                eprintln!("{e}");
+            }
+            return Ok(super::validate::EXIT_INVALID);
+        }
+        Err(e) => {
+            eprintln!("bundle: {e}");
+            return Ok(super::validate::EXIT_INVALID);
+        }
+    };
+    let backend = Backend::open().await?;
+    let result = submit_and_run(&backend, &bundle, &args).await;
+    backend.close().await;
+    result
+}
+
+async fn submit_and_run(backend: &Backend, bundle: &crate::runtime::bundle::Bundle, args: &RunArgs) -> anyhow::Result<i32> {
+    let store = &backend.store;
+    let job_id = local::submit(store, bundle).await?;
+    eprintln!("submitted job {job_id}");
+    let show = args.wait && !args.json && std::io::stderr().is_terminal();
+    let bar = show.then(|| {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        bar.enable_steady_tick(Duration::from_millis(120));
+        bar
+    });
+    let node = format!("local-{}", std::process::id());
+    let report = local::run_job(store, &job_id, &node, args.timeout.map(Duration::from_secs), |v: &JobView| {
+        if let Some(bar) = &bar {
+            bar.set_message(format!(
+                "{} {}  steps {} ok / {} failed  messages {}  dead letters {}",
+                v.job_id,
+                v.status.map_or("-".into(), |s| s.to_string()),
+                v.steps_finished,
+                v.steps_failed,
+                v.messages_sent,
+                v.dead_letters
+            ));
+        }
+    })
+    .await?;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let Some(view) = report.view else {
+        anyhow::bail!("job {job_id} disappeared");
+    };
+    if args.json {
+        print_json(&view)?;
+    } else {
+        println!("job {}  {}", view.job_id, view.status.map_or("-".into(), |s| s.to_string()));
+        if let Some(result) = &view.result {
+            println!("result: {}", short_json(result, 2000));
+        }
+    }
+    if report.timed_out {
+        eprintln!("timed out after {}s; job {job_id} is still {}", args.timeout.unwrap_or(0), view.status.map_or("-".into(), |s| s.to_string()));
+        return Ok(1);
+    }
+    Ok(if view.status == Some(JobStatus::Completed) { 0 } else { 1 })
+}

@@ -1,0 +1,93 @@
+//! The in-process runtime used when no `--target` is given: submit a bundle, own the job in
+//! this process, keep the views current, and report the final job record.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::domain::job::JobCommand;
+use crate::domain::view::JobView;
+use crate::runtime::bundle::Bundle;
+use crate::runtime::clock::now_ms;
+use crate::runtime::commands::{self, CommandError};
+use crate::runtime::executor::ExecutorPools;
+use crate::runtime::owner::{self, OwnerConfig, OwnerExit};
+use crate::runtime::{Projectors, wait_projections_caught_up};
+use crate::store::Store;
+
+/// A job id `<graph_id>-<unix_ms>-<12 hex>`; characters a key cannot hold become `-`.
+pub fn new_job_id(graph_id: &str, now_ms: i64) -> String {
+    let safe: String = graph_id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .take(120)
+        .collect();
+    let hex = &uuid::Uuid::new_v4().simple().to_string()[..12];
+    format!("{safe}-{now_ms}-{hex}")
+}
+
+/// Submits a loaded bundle; returns the new job id.
+pub async fn submit(store: &Store, bundle: &Bundle) -> Result<String, CommandError> {
+    let now = now_ms();
+    let job_id = new_job_id(&bundle.manifest.graph_id, now);
+    let command = JobCommand::Submit {
+        graph_id: bundle.manifest.graph_id.clone(),
+        job_name: bundle.manifest.job_name.clone(),
+        manifest: bundle.manifest.to_value(),
+        bundle_path: Some(bundle.root.display().to_string()),
+        now_ms: now,
+    };
+    commands::execute(store, &job_id, &command, Some(&job_id)).await?;
+    Ok(job_id)
+}
+
+/// How a local run ended.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub exit: OwnerExit,
+    /// The job's view once the projections caught up (absent only if the job vanished).
+    pub view: Option<JobView>,
+    pub timed_out: bool,
+}
+
+/// Owns `job_id` in this process until it ends or `timeout` passes, calling `progress` with
+/// the job view every `tick` (views come from the in-process projection worker).
+pub async fn run_job(
+    store: &Store,
+    job_id: &str,
+    node: &str,
+    timeout: Option<Duration>,
+    mut progress: impl FnMut(&JobView),
+) -> anyhow::Result<RunReport> {
+    let pools = Arc::new(ExecutorPools::from_env()?);
+    let cfg = OwnerConfig::from_env(node)?;
+    let projectors = Projectors::start(store, node, 1);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let owner = tokio::spawn(owner::run(store.clone(), job_id.to_string(), cfg, pools, stop_rx));
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut timed_out = false;
+    let mut owner = owner;
+    let exit = loop {
+        tokio::select! {
+            res = &mut owner => break res??,
+            _ = tokio::time::sleep(Duration::from_millis(150)) => {
+                if let Some(view) = store.job_view(job_id).await? {
+                    progress(&view);
+                }
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) && !timed_out {
+                    timed_out = true;
+                    let _ = stop_tx.send(true);
+                }
+            }
+        }
+    };
+    let caught_up = wait_projections_caught_up(store, Duration::from_secs(30)).await;
+    projectors.stop().await;
+    caught_up?;
+    let view = store.job_view(job_id).await?;
+    if let Some(v) = &view {
+        progress(v);
+    }
+    Ok(RunReport { exit, view, timed_out })
+}
