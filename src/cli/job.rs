@@ -51,6 +51,16 @@ pub enum JobCmd {
     Pause { job_id: String },
     /// Resume a paused job.
     Resume { job_id: String },
+    /// Take over an active job whose runtime is gone and run it to its end in this process
+    /// (waits for the previous owner's lease to expire).
+    Recover {
+        job_id: String,
+        /// Give up waiting for the lease after this many seconds.
+        #[arg(long, default_value_t = 120)]
+        lease_wait: u64,
+        #[arg(long)]
+        json: bool,
+    },
     /// Cancel a job.
     Cancel {
         job_id: String,
@@ -254,6 +264,7 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
+        JobCmd::Recover { job_id, lease_wait, json } => recover(store, &job_id, lease_wait, json).await,
         JobCmd::Pause { job_id } => {
             control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await
         }
@@ -276,5 +287,35 @@ async fn control(store: &Store, job_id: &str, cmd: JobCommand, done: &str) -> an
             Ok(1)
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> anyhow::Result<i32> {
+    use crate::runtime::local;
+    use crate::runtime::owner::OwnerExit;
+    validate_job_id(job_id)?;
+    let node = format!("recover-{}", std::process::id());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(lease_wait);
+    loop {
+        let report = local::run_job(store, job_id, &node, None, |_| {}).await?;
+        match report.exit {
+            OwnerExit::NotFound => return Err(not_found(job_id)),
+            OwnerExit::NotOwner { holder } if tokio::time::Instant::now() < deadline => {
+                tracing::info!(?holder, "job lease is held; waiting for it to expire");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            OwnerExit::NotOwner { holder } => {
+                anyhow::bail!("job {job_id} is owned by {} and its lease did not expire", holder.unwrap_or_else(|| "another runtime".into()))
+            }
+            OwnerExit::Finished(_) | OwnerExit::Stopped => {
+                let view = report.view.ok_or_else(|| not_found(job_id))?;
+                if json {
+                    print_json(&view)?;
+                } else {
+                    print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[job_row(&view)]);
+                }
+                return Ok(if view.status == Some(JobStatus::Completed) { 0 } else { 1 });
+            }
+        }
     }
 }

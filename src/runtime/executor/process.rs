@@ -54,7 +54,9 @@ pub async fn run_process(
     cap: usize,
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
-    let mut child = Command::new(&cmd.program)
+    let mut command = Command::new(&cmd.program);
+    die_with_parent(&mut command);
+    let mut child = command
         .args(&cmd.args)
         .env_clear()
         .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -190,4 +192,21 @@ impl Drop for ProcessGroup {
     fn drop(&mut self) {
         self.signal(libc::SIGKILL);
     }
+}
+
+/// Makes the child get SIGKILL when the runtime dies, even by `kill -9`: otherwise its work
+/// would go on unrecorded while the next owner redoes it. (Linux only; elsewhere the group
+/// kill on drop still covers orderly exits.)
+pub fn die_with_parent(command: &mut Command) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the closure runs in the forked child before exec and only calls prctl(2), which
+    // is async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = command;
 }

@@ -230,7 +230,9 @@ impl ModuleProcess {
 
     fn start(&self) -> Result<Live, ModuleError> {
         let (program, args) = program_and_args(&self.command);
-        let mut child = Command::new(&program)
+        let mut command = Command::new(&program);
+        crate::runtime::executor::process::die_with_parent(&mut command);
+        let mut child = command
             .args(&args)
             .env_clear()
             .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -113,7 +113,9 @@ pub async fn run(
     let (tx, mut rx) = mpsc::unbounded_channel();
     let ctx = WorkContext { job_id: job_id.to_string(), payloads_dir, temp_root: cfg.temp_root.clone(), pools, done: tx };
     let (lost_tx, mut lost) = watch::channel(false);
-    let renewer = tokio::spawn(renew_lease(store.clone(), job_id.to_string(), cfg.clone(), epoch, lost_tx));
+    // Dropped with this future: an owner that dies must stop renewing, or its lease would
+    // outlive it and keep every other node away from the job.
+    let renewer = AbortOnDrop(tokio::spawn(renew_lease(store.clone(), job_id.to_string(), cfg.clone(), epoch, lost_tx)));
     let mut owner = Owner {
         store,
         job_id: job_id.to_string(),
@@ -127,12 +129,21 @@ pub async fn run(
         to_launch: vec![],
     };
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
-    renewer.abort();
+    drop(renewer);
     owner.running.abort_all();
     if !matches!(exit, Ok(OwnerExit::NotOwner { .. })) {
         let _ = owner.store.release_job_lease(job_id, &owner.cfg.node, epoch).await;
     }
     exit
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn renew_lease(store: Store, job_id: String, cfg: OwnerConfig, epoch: u64, lost: watch::Sender<bool>) {

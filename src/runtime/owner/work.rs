@@ -28,6 +28,14 @@ pub struct WorkDone {
     pub module: Option<ModuleProcess>,
 }
 
+impl Drop for Running {
+    /// An owner that goes away (crash of its task, shutdown) takes its processes with it:
+    /// work whose result can no longer be recorded must not keep running.
+    fn drop(&mut self) {
+        self.abort_all();
+    }
+}
+
 /// Everything the work tasks need from the job.
 #[derive(Clone)]
 pub struct WorkContext {
