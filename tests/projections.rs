@@ -75,7 +75,7 @@ fn script(job: &str, i: usize) -> Vec<JobEvent> {
         ev.push(JobEvent::AgentStepFinished {
             agent_id: to.into(),
             message_id: id,
-            state: json!({"count": m}),
+            state: Some(json!({"count": m})),
         });
     }
     ev.push(JobEvent::DeadLettered {

@@ -71,11 +71,13 @@ pub enum JobEvent {
         message_id: String,
         attempt: u32,
     },
-    /// An agent finished a message; `state` is its local state afterwards.
+    /// An agent finished a message. `state` is its local state afterwards when the agent
+    /// carries state explicitly (executors, modules); `None` for built-ins, whose state
+    /// replay re-derives from the message (so events stay small however much they collect).
     AgentStepFinished {
         agent_id: String,
         message_id: String,
-        state: Value,
+        state: Option<Value>,
     },
     /// An agent's step failed; `will_retry` says whether the message stays in flight.
     AgentStepFailed {

@@ -4,10 +4,12 @@
 //! Two fixes over the original runtime: the completion is latched (later messages are kept
 //! but never complete again), and duplicates are recognised by the sending agent's id when the
 //! body has one, else by the incoming message id, so a replayed result is never counted twice.
+//!
+//! State: `{count, seen: {key: true}, messages: [bodies], completed}`.
 
 use serde_json::{Map, Value, json};
 
-use super::{Emit, StepOutcome, config_bool, config_positive, config_str};
+use super::{Emit, StepOutcome, config_bool, config_positive, config_str, object};
 use crate::domain::message::Message;
 
 fn dedupe_key(message: &Message) -> String {
@@ -17,46 +19,78 @@ fn dedupe_key(message: &Message) -> String {
     }
 }
 
-pub fn handle(config: &Map<String, Value>, state: &Value, message: &Message) -> StepOutcome {
-    let mut messages: Vec<Value> = state.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
-    let mut seen: Vec<Value> = state.get("seen").and_then(Value::as_array).cloned().unwrap_or_default();
-    let completed = state.get("completed").and_then(Value::as_bool).unwrap_or(false);
+fn is_duplicate(state: &Value, key: &str) -> bool {
+    state.get("seen").and_then(Value::as_object).is_some_and(|seen| seen.contains_key(key))
+}
+
+fn is_due(config: &Map<String, Value>, count: u64) -> bool {
+    config_bool(config, "complete_on_message", false) || config_positive(config, "complete_after").is_some_and(|n| count >= n)
+}
+
+fn count(state: &Value) -> u64 {
+    state.get("count").and_then(Value::as_u64).unwrap_or(0)
+}
+
+fn completed(state: &Value) -> bool {
+    state.get("completed").and_then(Value::as_bool).unwrap_or(false)
+}
+
+pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) -> StepOutcome {
     let key = dedupe_key(message);
-    if seen.iter().any(|s| s.as_str() == Some(key.as_str())) {
+    if is_duplicate(state, &key) {
         return StepOutcome {
-            state: state.clone(),
             events: vec![("aggregator_duplicate_ignored".into(), json!({ "key": key }))],
             ..Default::default()
         };
     }
-    seen.push(Value::String(key));
-    messages.push(message.body.clone());
-    let count = messages.len() as u64;
-    let mut events = vec![("aggregator_received".into(), json!({ "count": count }))];
-    let due = config_bool(config, "complete_on_message", false)
-        || config_positive(config, "complete_after").is_some_and(|n| count >= n);
-    let mut outcome = StepOutcome::default();
-    if due && !completed {
-        let result = json!({ "messages": messages, "count": count, "last_message": message.body });
-        let output_type = config_str(config, "output_message_type");
-        if let Some(t) = output_type {
-            let mut emit = Emit::routed(t, result.clone());
-            emit.class = Some("event".into());
-            emit.headers.insert("schema_ref".into(), json!("com.mirrorneuron.aggregator.result"));
-            emit.headers.insert("schema_version".into(), json!("1.0.0"));
-            outcome.emits.push(emit);
-        }
-        // Completing the job is the default only for a sink (no output type to pass on).
-        if config_bool(config, "complete_job", output_type.is_none()) {
-            outcome.complete = Some(result);
-        }
-        events.push(("aggregator_completed".into(), json!({ "count": count })));
-    } else if completed {
-        events.push(("aggregator_late_message".into(), json!({ "count": count })));
+    let count = count(state) + 1;
+    let mut outcome = StepOutcome { events: vec![("aggregator_received".into(), json!({ "count": count }))], ..Default::default() };
+    if completed(state) {
+        outcome.events.push(("aggregator_late_message".into(), json!({ "count": count })));
+        return outcome;
     }
-    outcome.state = json!({ "messages": messages, "seen": seen, "completed": completed || due });
-    outcome.events = events;
+    if !is_due(config, count) {
+        return outcome;
+    }
+    // The only place the collection is copied: once, into the result.
+    let mut messages: Vec<Value> = state.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    messages.push(message.body.clone());
+    let result = json!({ "messages": messages, "count": count, "last_message": message.body });
+    let output_type = config_str(config, "output_message_type");
+    if let Some(t) = output_type {
+        let mut emit = Emit::routed(t, result.clone());
+        emit.class = Some("event".into());
+        emit.headers.insert("schema_ref".into(), json!("com.mirrorneuron.aggregator.result"));
+        emit.headers.insert("schema_version".into(), json!("1.0.0"));
+        outcome.emits.push(emit);
+    }
+    // Completing the job is the default only for a sink (no output type to pass on).
+    if config_bool(config, "complete_job", output_type.is_none()) {
+        outcome.complete = Some(result);
+    }
+    outcome.events.push(("aggregator_completed".into(), json!({ "count": count })));
     outcome
+}
+
+pub fn apply(config: &Map<String, Value>, state: &mut Value, message: &Message) {
+    let key = dedupe_key(message);
+    if is_duplicate(state, &key) {
+        return;
+    }
+    let count = count(state) + 1;
+    let due = is_due(config, count);
+    let map = object(state);
+    map.entry("seen").or_insert_with(|| Value::Object(Map::new()));
+    if let Some(seen) = map.get_mut("seen").and_then(Value::as_object_mut) {
+        seen.insert(key, Value::Bool(true));
+    }
+    map.entry("messages").or_insert_with(|| Value::Array(Vec::new()));
+    if let Some(messages) = map.get_mut("messages").and_then(Value::as_array_mut) {
+        messages.push(message.body.clone());
+    }
+    map.insert("count".into(), Value::from(count));
+    let was_completed = map.get("completed").and_then(Value::as_bool).unwrap_or(false);
+    map.insert("completed".into(), Value::Bool(was_completed || due));
 }
 
 #[cfg(test)]
@@ -87,25 +121,34 @@ mod tests {
         v.as_object().cloned().unwrap()
     }
 
+    /// Runs effects then apply, as the owner and replay do.
+    fn step(c: &Map<String, Value>, state: &mut Value, m: &Message) -> StepOutcome {
+        let out = effects(c, state, m);
+        apply(c, state, m);
+        out
+    }
+
     #[test]
     fn completes_after_n_distinct_results_once() {
         let c = cfg(json!({"complete_after": 2}));
-        let s1 = handle(&c, &Value::Null, &msg("m1", json!({"agent_id": "w1", "v": 1})));
-        assert!(s1.complete.is_none());
-        let dup = handle(&c, &s1.state, &msg("m2", json!({"agent_id": "w1", "v": 1})));
+        let mut s = Value::Null;
+        assert!(step(&c, &mut s, &msg("m1", json!({"agent_id": "w1", "v": 1}))).complete.is_none());
+        let dup = step(&c, &mut s, &msg("m2", json!({"agent_id": "w1", "v": 1})));
         assert!(dup.complete.is_none() && dup.events[0].0 == "aggregator_duplicate_ignored");
-        let s2 = handle(&c, &dup.state, &msg("m3", json!({"agent_id": "w2", "v": 2})));
-        let result = s2.complete.expect("completes at 2");
+        let done = step(&c, &mut s, &msg("m3", json!({"agent_id": "w2", "v": 2})));
+        let result = done.complete.expect("completes at 2");
         assert_eq!(result["count"], 2);
+        assert_eq!(result["messages"].as_array().unwrap().len(), 2);
         assert_eq!(result["last_message"], json!({"agent_id": "w2", "v": 2}));
-        let late = handle(&c, &s2.state, &msg("m4", json!({"agent_id": "w3"})));
+        let late = step(&c, &mut s, &msg("m4", json!({"agent_id": "w3"})));
         assert!(late.complete.is_none(), "latched: no second completion");
+        assert_eq!(s["count"], 3);
     }
 
     #[test]
     fn output_type_emits_instead_of_completing_by_default() {
         let c = cfg(json!({"complete_on_message": true, "output_message_type": "summary"}));
-        let out = handle(&c, &Value::Null, &msg("m1", json!({"x": 1})));
+        let out = step(&c, &mut Value::Null, &msg("m1", json!({"x": 1})));
         assert!(out.complete.is_none());
         assert_eq!(out.emits.len(), 1);
         assert_eq!(out.emits[0].message_type, "summary");
@@ -115,8 +158,9 @@ mod tests {
     #[test]
     fn bodies_without_agent_id_dedupe_by_message_id() {
         let c = cfg(json!({"complete_after": 3}));
-        let s = handle(&c, &Value::Null, &msg("m1", json!(1)));
-        let again = handle(&c, &s.state, &msg("m1", json!(1)));
-        assert_eq!(again.state["messages"].as_array().unwrap().len(), 1);
+        let mut s = Value::Null;
+        step(&c, &mut s, &msg("m1", json!(1)));
+        step(&c, &mut s, &msg("m1", json!(1)));
+        assert_eq!(s["messages"].as_array().unwrap().len(), 1);
     }
 }

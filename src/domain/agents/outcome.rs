@@ -28,8 +28,9 @@ impl Emit {
 /// Everything one step decided.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepOutcome {
-    /// The agent's local state after the step (replaces the old one).
-    pub state: Value,
+    /// The agent's local state after the step, for agents that carry it explicitly
+    /// (executors, modules). `None` for built-ins: replay derives it with `agents::apply`.
+    pub state: Option<Value>,
     pub emits: Vec<Emit>,
     /// Agent events `(name, payload)`, e.g. `aggregator_received`.
     pub events: Vec<(String, Value)>,

@@ -65,8 +65,13 @@ pub fn finish(
         "body": incoming.body, "headers": incoming.headers, "type": incoming.message_type,
         "class": incoming.class, "from": incoming.from, "to": incoming.to,
     });
+    // Conditions see the agent's state: the new one when the step carries it, else the
+    // state the built-in agent decided from.
+    let null = Value::Null;
+    let before = state.agents.get(agent_id).map_or(&null, |a| &a.state);
+    let agent_state = outcome.state.as_ref().unwrap_or(before);
     for (index, emit) in outcome.emits.iter().enumerate() {
-        events.extend(deliver(manifest, incoming, &incoming_json, &outcome.state, agent_id, index, emit, now_ms));
+        events.extend(deliver(manifest, incoming, &incoming_json, agent_state, agent_id, index, emit, now_ms));
     }
     if let Some(output) = &outcome.complete {
         events.push(JobEvent::JobCompleted { result: json!({ "agent_id": agent_id, "output": output }) });

@@ -296,7 +296,7 @@ impl Owner {
     fn run_builtin_steps(&mut self) -> bool {
         let ready = self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
         let mut progressed = false;
-        for (agent_id, kind) in ready {
+        for (agent_id, _) in ready {
             if self.pending.len() >= self.cfg.max_batch || self.state.status != Some(JobStatus::Running) {
                 break;
             }
@@ -304,16 +304,14 @@ impl Owner {
             let Some(message) = agent.inflight.as_ref().map(|f| f.message.clone()).or_else(|| agent.queue.front().cloned()) else {
                 continue;
             };
-            let prev = agent.state.clone();
-            let Some(config) = self.manifest().and_then(|m| m.node(&agent_id)).map(|n| n.config.clone()) else { continue };
+            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)) else { continue };
+            let Some(kind) = agents::Builtin::of(node.agent_type) else { continue };
+            // Effects are read off the current state without copying it; the state itself
+            // advances when the FinishStep event is applied.
+            let outcome = agents::effects(kind, &node.config, &agent.state, &message);
             if !self.decide_now(JobCommand::BeginStep { agent_id: agent_id.clone(), message_id: message.message_id.clone(), attempt: 1 }) {
                 continue;
             }
-            let outcome = match kind {
-                AgentType::Router => agents::router(&config, &prev, &message),
-                AgentType::Aggregator => agents::aggregator(&config, &prev, &message),
-                _ => agents::sensor(&config, &prev, &message),
-            };
             self.decide_now(JobCommand::FinishStep { agent_id, message_id: message.message_id, outcome, now_ms: now_ms() });
             progressed = true;
         }

@@ -52,7 +52,7 @@ pub fn executor_outcome(config: &ExecutorConfig, agent_id: &str, prev_state: &Va
             OutputType::None => {}
         }
     }
-    outcome.state = json!({ "runs": runs, "agent_state": agent_state });
+    outcome.state = Some(json!({ "runs": runs, "agent_state": agent_state }));
     outcome
 }
 
@@ -68,7 +68,7 @@ fn result_emit(message_type: &str, output: &Value) -> Emit {
 /// `prev_state` is kept when the module did not send a new state.
 pub fn module_outcome(reply: &ModuleReply, prev_state: &Value) -> StepOutcome {
     let state = reply.state.clone().unwrap_or_else(|| prev_state.clone());
-    let mut outcome = StepOutcome { state, ..Default::default() };
+    let mut outcome = StepOutcome { state: Some(state), ..Default::default() };
     for action in &reply.actions {
         match action {
             ModuleAction::Emit { message_type, body } => outcome.emits.push(Emit::routed(message_type.clone(), body.clone())),
