@@ -8,7 +8,6 @@
 //!
 //! and the fenced/raw ratios. Set `MN_BENCH_SCALE` (default 1.0) to scale the event counts.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,49 +16,7 @@ use mirror_neuron::runtime::{Projectors, wait_projections_caught_up};
 use mirror_neuron::store::{Store, seal};
 use serde_json::json;
 
-struct Redis(Child);
-impl Drop for Redis {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_redis() -> (Redis, String) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let dir = std::env::temp_dir().join(format!("mn-bench-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let child = Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-        ])
-        .args([
-            "--appendonly",
-            "yes",
-            "--appendfsync",
-            "everysec",
-            "--maxmemory-policy",
-            "noeviction",
-        ])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server on PATH");
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Redis(child), format!("redis://127.0.0.1:{port}/0"))
-}
+mod support;
 
 fn payload(i: u64) -> JobEvent {
     JobEvent::AgentEventRecorded {
@@ -187,7 +144,8 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(1.0);
     let n = |x: f64| (x * scale).max(1.0) as u64;
-    let (_redis, url) = start_redis();
+    let redis = support::start_redis();
+    let url = redis.url.clone();
     let store = Store::connect(&url, "bench").await.unwrap();
     store.migrate(0).await.unwrap();
 

@@ -37,7 +37,15 @@ fn bundle(dir: &Path, name: &str, command: &str, config: Value) -> std::path::Pa
 async fn run(store: &Store, root: &Path) -> (String, RunReport) {
     let b = load_bundle(root).unwrap();
     let job = local::submit(store, &b).await.unwrap();
-    let report = local::run_job(store, &job, &format!("n-{job}"), Some(Duration::from_secs(60)), |_| {}).await.unwrap();
+    let report = local::run_job(
+        store,
+        &job,
+        &format!("n-{job}"),
+        Some(Duration::from_secs(60)),
+        |_| {},
+    )
+    .await
+    .unwrap();
     (job, report)
 }
 
@@ -45,7 +53,12 @@ async fn run(store: &Store, root: &Path) -> (String, RunReport) {
 async fn a_hanging_command_times_out_while_another_job_completes() {
     let store = common::store().await;
     let dir = tempfile::tempdir().unwrap();
-    let hang = bundle(dir.path(), "hang", "sleep 600", json!({"timeout_seconds": 1}));
+    let hang = bundle(
+        dir.path(),
+        "hang",
+        "sleep 600",
+        json!({"timeout_seconds": 1}),
+    );
     let fine = bundle(dir.path(), "fine", "echo fine", json!({}));
     let (hung, ok) = tokio::join!(run(&store, &hang), run(&store, &fine));
 
@@ -56,26 +69,50 @@ async fn a_hanging_command_times_out_while_another_job_completes() {
     assert_eq!(result["agent_id"], "work");
     let reason = result["reason"].as_str().unwrap();
     assert!(reason.contains("timed out"), "{result}");
-    let failed = store.history(&job, 1, None).await.unwrap().into_iter().any(|h| {
-        matches!(h.event.unwrap().payload, JobEvent::AgentStepFailed { will_retry: false, .. })
-    });
+    let failed = store
+        .history(&job, 1, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|h| {
+            matches!(
+                h.event.unwrap().payload,
+                JobEvent::AgentStepFailed {
+                    will_retry: false,
+                    ..
+                }
+            )
+        });
     assert!(failed, "the failure is an event too");
 
     let view = ok.1.view.unwrap();
-    assert_eq!(view.status, Some(JobStatus::Completed), "the other job was not disturbed");
+    assert_eq!(
+        view.status,
+        Some(JobStatus::Completed),
+        "the other job was not disturbed"
+    );
 }
 
 #[tokio::test]
 async fn a_command_printing_hundreds_of_megabytes_is_capped() {
     let store = common::store().await;
     let dir = tempfile::tempdir().unwrap();
-    let flood = bundle(dir.path(), "flood", "yes | head -c 300000000", json!({"max_output_bytes": 65536}));
+    let flood = bundle(
+        dir.path(),
+        "flood",
+        "yes | head -c 300000000",
+        json!({"max_output_bytes": 65536}),
+    );
     let (_, report) = run(&store, &flood).await;
     let view = report.view.unwrap();
     assert_eq!(view.status, Some(JobStatus::Completed));
     let output = &view.result.unwrap()["output"]["last_message"]["sandbox"];
     let stdout = output["stdout"].as_str().unwrap();
-    assert!(stdout.len() <= 65536 + 200, "stdout kept to the cap, got {} bytes", stdout.len());
+    assert!(
+        stdout.len() <= 65536 + 200,
+        "stdout kept to the cap, got {} bytes",
+        stdout.len()
+    );
     assert_eq!(output["exit_code"], 0);
 }
 
@@ -83,7 +120,12 @@ async fn a_command_printing_hundreds_of_megabytes_is_capped() {
 async fn malformed_structured_output_fails_the_job_with_the_reason() {
     let store = common::store().await;
     let dir = tempfile::tempdir().unwrap();
-    let bad = bundle(dir.path(), "bad", r#"echo '{"emit_messages": "not a list"}'"#, json!({}));
+    let bad = bundle(
+        dir.path(),
+        "bad",
+        r#"echo '{"emit_messages": "not a list"}'"#,
+        json!({}),
+    );
     let (_, report) = run(&store, &bad).await;
     let view = report.view.unwrap();
     assert_eq!(view.status, Some(JobStatus::Failed));
@@ -128,7 +170,9 @@ async fn an_unroutable_message_becomes_a_dead_letter_with_its_reason() {
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
     let b = load_bundle(&root).unwrap();
     let job = local::submit(&store, &b).await.unwrap();
-    let report = local::run_job(&store, &job, "n", Some(Duration::from_secs(3)), |_| {}).await.unwrap();
+    let report = local::run_job(&store, &job, "n", Some(Duration::from_secs(3)), |_| {})
+        .await
+        .unwrap();
     assert!(report.timed_out, "nothing completes this job");
     let dead = store.dead_letter_views(&job).await.unwrap();
     assert_eq!(dead.len(), 2);

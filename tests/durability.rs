@@ -55,11 +55,21 @@ fn cfg(node: &str) -> OwnerConfig {
 }
 
 fn log_lines(log: &Path) -> Vec<String> {
-    std::fs::read_to_string(log).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 async fn events(store: &Store, job: &str) -> Vec<JobEvent> {
-    store.history(job, 1, None).await.unwrap().into_iter().map(|h| h.event.unwrap().payload).collect()
+    store
+        .history(job, 1, None)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|h| h.event.unwrap().payload)
+        .collect()
 }
 
 async fn wait_for_step2_in_flight(store: &Store, job: &str) {
@@ -82,7 +92,9 @@ async fn finish_with(store: &Store, job: &str, node: &str) -> OwnerExit {
     loop {
         let (_tx, rx) = tokio::sync::watch::channel(false);
         let pools = Arc::new(ExecutorPools::new(4, []));
-        let exit = owner::run(store.clone(), job.to_string(), cfg(node), pools, rx).await.unwrap();
+        let exit = owner::run(store.clone(), job.to_string(), cfg(node), pools, rx)
+            .await
+            .unwrap();
         if !matches!(exit, OwnerExit::NotOwner { .. }) {
             return exit;
         }
@@ -92,7 +104,11 @@ async fn finish_with(store: &Store, job: &str, node: &str) -> OwnerExit {
 }
 
 async fn check_resumed_history(store: &Store, job: &str, log: &Path) {
-    assert_eq!(log_lines(log), vec!["step1", "step2"], "step1 ran once; the killed step2 attempt never finished");
+    assert_eq!(
+        log_lines(log),
+        vec!["step1", "step2"],
+        "step1 ran once; the killed step2 attempt never finished"
+    );
     let history = events(store, job).await;
     let epochs: Vec<u64> = history
         .iter()
@@ -101,25 +117,44 @@ async fn check_resumed_history(store: &Store, job: &str, log: &Path) {
             _ => None,
         })
         .collect();
-    assert_eq!(epochs, vec![1, 2], "the lease changed hands once, with a new epoch");
+    assert_eq!(
+        epochs,
+        vec![1, 2],
+        "the lease changed hands once, with a new epoch"
+    );
     let starts = |agent: &str| {
         history
             .iter()
             .filter_map(|e| match e {
-                JobEvent::AgentStepStarted { agent_id, attempt, .. } if agent_id == agent => Some(*attempt),
+                JobEvent::AgentStepStarted {
+                    agent_id, attempt, ..
+                } if agent_id == agent => Some(*attempt),
                 _ => None,
             })
             .collect::<Vec<u32>>()
     };
-    assert_eq!(starts("step1"), vec![1], "a finished agent is not run again");
-    assert_eq!(starts("step2"), vec![1, 2], "the in-flight step is redone once");
+    assert_eq!(
+        starts("step1"),
+        vec![1],
+        "a finished agent is not run again"
+    );
+    assert_eq!(
+        starts("step2"),
+        vec![1, 2],
+        "the in-flight step is redone once"
+    );
     let finished_step2 = history
         .iter()
-        .filter(|e| matches!(e, JobEvent::AgentStepFinished { agent_id, .. } if agent_id == "step2"))
+        .filter(
+            |e| matches!(e, JobEvent::AgentStepFinished { agent_id, .. } if agent_id == "step2"),
+        )
         .count();
     assert_eq!(finished_step2, 1);
     assert_eq!(history.iter().filter(|e| e.is_terminal()).count(), 1);
-    assert!(history.last().unwrap().is_terminal(), "nothing after the terminal event");
+    assert!(
+        history.last().unwrap().is_terminal(),
+        "nothing after the terminal event"
+    );
 }
 
 #[tokio::test]
@@ -132,14 +167,27 @@ async fn an_owner_that_dies_mid_step_is_replaced_and_only_in_flight_work_is_redo
 
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let pools = Arc::new(ExecutorPools::new(4, []));
-    let first = tokio::spawn(owner::run(store.clone(), job.clone(), cfg("node-a"), pools, rx));
+    let first = tokio::spawn(owner::run(
+        store.clone(),
+        job.clone(),
+        cfg("node-a"),
+        pools,
+        rx,
+    ));
     wait_for_step2_in_flight(&store, &job).await;
     first.abort(); // the owner task dies: no cleanup code of its own runs
     let _ = first.await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    assert_eq!(log_lines(&log), vec!["step1"], "the dead owner's step2 process was killed with it");
+    assert_eq!(
+        log_lines(&log),
+        vec!["step1"],
+        "the dead owner's step2 process was killed with it"
+    );
 
-    assert_eq!(finish_with(&store, &job, "node-b").await, OwnerExit::Finished(JobStatus::Completed));
+    assert_eq!(
+        finish_with(&store, &job, "node-b").await,
+        OwnerExit::Finished(JobStatus::Completed)
+    );
     check_resumed_history(&store, &job, &log).await;
 }
 
@@ -158,7 +206,10 @@ async fn a_runtime_killed_with_sigkill_is_recovered_by_another_process() {
             .env("MN_TEMP_DIR", dir.path().join("runs"));
     };
     let mut cmd = std::process::Command::new(bin);
-    cmd.arg("run").arg(&bundle_dir).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    cmd.arg("run")
+        .arg(&bundle_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     with_env(&mut cmd);
     let mut child = cmd.spawn().unwrap();
     let job = loop {
@@ -171,13 +222,21 @@ async fn a_runtime_killed_with_sigkill_is_recovered_by_another_process() {
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(log_lines(&log), vec!["step1"], "step2's shell died with the killed runtime");
+    assert_eq!(
+        log_lines(&log),
+        vec!["step1"],
+        "step2's shell died with the killed runtime"
+    );
 
     let mut recover = std::process::Command::new(bin);
     recover.args(["job", "recover", &job, "--json"]);
     with_env(&mut recover);
     let out = recover.output().unwrap();
-    assert!(out.status.success(), "recover failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "recover failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(view["status"], "completed");
     assert_eq!(view["result"]["agent_id"], "sink");

@@ -264,7 +264,11 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        JobCmd::Recover { job_id, lease_wait, json } => recover(store, &job_id, lease_wait, json).await,
+        JobCmd::Recover {
+            job_id,
+            lease_wait,
+            json,
+        } => recover(store, &job_id, lease_wait, json).await,
         JobCmd::Pause { job_id } => {
             control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await
         }
@@ -305,16 +309,26 @@ async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> an
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
             OwnerExit::NotOwner { holder } => {
-                anyhow::bail!("job {job_id} is owned by {} and its lease did not expire", holder.unwrap_or_else(|| "another runtime".into()))
+                anyhow::bail!(
+                    "job {job_id} is owned by {} and its lease did not expire",
+                    holder.unwrap_or_else(|| "another runtime".into())
+                )
             }
             OwnerExit::Finished(_) | OwnerExit::Stopped => {
                 let view = report.view.ok_or_else(|| not_found(job_id))?;
                 if json {
                     print_json(&view)?;
                 } else {
-                    print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[job_row(&view)]);
+                    print_table(
+                        &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
+                        &[job_row(&view)],
+                    );
                 }
-                return Ok(if view.status == Some(JobStatus::Completed) { 0 } else { 1 });
+                return Ok(if view.status == Some(JobStatus::Completed) {
+                    0
+                } else {
+                    1
+                });
             }
         }
     }

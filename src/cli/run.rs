@@ -49,7 +49,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     result
 }
 
-async fn submit_and_run(backend: &Backend, bundle: &crate::runtime::bundle::Bundle, args: &RunArgs) -> anyhow::Result<i32> {
+async fn submit_and_run(
+    backend: &Backend,
+    bundle: &crate::runtime::bundle::Bundle,
+    args: &RunArgs,
+) -> anyhow::Result<i32> {
     let store = &backend.store;
     let job_id = local::submit(store, bundle).await?;
     eprintln!("submitted job {job_id}");
@@ -61,19 +65,25 @@ async fn submit_and_run(backend: &Backend, bundle: &crate::runtime::bundle::Bund
         bar
     });
     let node = format!("local-{}", std::process::id());
-    let report = local::run_job(store, &job_id, &node, args.timeout.map(Duration::from_secs), |v: &JobView| {
-        if let Some(bar) = &bar {
-            bar.set_message(format!(
-                "{} {}  steps {} ok / {} failed  messages {}  dead letters {}",
-                v.job_id,
-                v.status.map_or("-".into(), |s| s.to_string()),
-                v.steps_finished,
-                v.steps_failed,
-                v.messages_sent,
-                v.dead_letters
-            ));
-        }
-    })
+    let report = local::run_job(
+        store,
+        &job_id,
+        &node,
+        args.timeout.map(Duration::from_secs),
+        |v: &JobView| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!(
+                    "{} {}  steps {} ok / {} failed  messages {}  dead letters {}",
+                    v.job_id,
+                    v.status.map_or("-".into(), |s| s.to_string()),
+                    v.steps_finished,
+                    v.steps_failed,
+                    v.messages_sent,
+                    v.dead_letters
+                ));
+            }
+        },
+    )
     .await?;
     if let Some(bar) = bar {
         bar.finish_and_clear();
@@ -84,14 +94,26 @@ async fn submit_and_run(backend: &Backend, bundle: &crate::runtime::bundle::Bund
     if args.json {
         print_json(&view)?;
     } else {
-        println!("job {}  {}", view.job_id, view.status.map_or("-".into(), |s| s.to_string()));
+        println!(
+            "job {}  {}",
+            view.job_id,
+            view.status.map_or("-".into(), |s| s.to_string())
+        );
         if let Some(result) = &view.result {
             println!("result: {}", short_json(result, 2000));
         }
     }
     if report.timed_out {
-        eprintln!("timed out after {}s; job {job_id} is still {}", args.timeout.unwrap_or(0), view.status.map_or("-".into(), |s| s.to_string()));
+        eprintln!(
+            "timed out after {}s; job {job_id} is still {}",
+            args.timeout.unwrap_or(0),
+            view.status.map_or("-".into(), |s| s.to_string())
+        );
         return Ok(1);
     }
-    Ok(if view.status == Some(JobStatus::Completed) { 0 } else { 1 })
+    Ok(if view.status == Some(JobStatus::Completed) {
+        0
+    } else {
+        1
+    })
 }

@@ -20,7 +20,13 @@ use crate::store::Store;
 pub fn new_job_id(graph_id: &str, now_ms: i64) -> String {
     let safe: String = graph_id
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(120)
         .collect();
     let hex = &uuid::Uuid::new_v4().simple().to_string()[..12];
@@ -64,7 +70,13 @@ pub async fn run_job(
     let cfg = OwnerConfig::from_env(node)?;
     let projectors = Projectors::start(store, node, 1);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let owner = tokio::spawn(owner::run(store.clone(), job_id.to_string(), cfg, pools, stop_rx));
+    let owner = tokio::spawn(owner::run(
+        store.clone(),
+        job_id.to_string(),
+        cfg,
+        pools,
+        stop_rx,
+    ));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
     let mut timed_out = false;
     let mut owner = owner;
@@ -89,5 +101,9 @@ pub async fn run_job(
     if let Some(v) = &view {
         progress(v);
     }
-    Ok(RunReport { exit, view, timed_out })
+    Ok(RunReport {
+        exit,
+        view,
+        timed_out,
+    })
 }

@@ -4,10 +4,10 @@ pub mod bundle;
 pub mod clock;
 pub mod commands;
 pub mod embedded_redis;
-pub mod owner;
 pub mod executor;
 pub mod local;
 pub mod module_process;
+pub mod owner;
 pub mod projector;
 pub mod rebuild;
 

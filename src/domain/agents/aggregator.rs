@@ -20,11 +20,15 @@ fn dedupe_key(message: &Message) -> String {
 }
 
 fn is_duplicate(state: &Value, key: &str) -> bool {
-    state.get("seen").and_then(Value::as_object).is_some_and(|seen| seen.contains_key(key))
+    state
+        .get("seen")
+        .and_then(Value::as_object)
+        .is_some_and(|seen| seen.contains_key(key))
 }
 
 fn is_due(config: &Map<String, Value>, count: u64) -> bool {
-    config_bool(config, "complete_on_message", false) || config_positive(config, "complete_after").is_some_and(|n| count >= n)
+    config_bool(config, "complete_on_message", false)
+        || config_positive(config, "complete_after").is_some_and(|n| count >= n)
 }
 
 fn count(state: &Value) -> u64 {
@@ -32,7 +36,10 @@ fn count(state: &Value) -> u64 {
 }
 
 fn completed(state: &Value) -> bool {
-    state.get("completed").and_then(Value::as_bool).unwrap_or(false)
+    state
+        .get("completed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
 }
 
 pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) -> StepOutcome {
@@ -44,23 +51,35 @@ pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) ->
         };
     }
     let count = count(state) + 1;
-    let mut outcome = StepOutcome { events: vec![("aggregator_received".into(), json!({ "count": count }))], ..Default::default() };
+    let mut outcome = StepOutcome {
+        events: vec![("aggregator_received".into(), json!({ "count": count }))],
+        ..Default::default()
+    };
     if completed(state) {
-        outcome.events.push(("aggregator_late_message".into(), json!({ "count": count })));
+        outcome
+            .events
+            .push(("aggregator_late_message".into(), json!({ "count": count })));
         return outcome;
     }
     if !is_due(config, count) {
         return outcome;
     }
     // The only place the collection is copied: once, into the result.
-    let mut messages: Vec<Value> = state.get("messages").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut messages: Vec<Value> = state
+        .get("messages")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     messages.push(message.body.clone());
     let result = json!({ "messages": messages, "count": count, "last_message": message.body });
     let output_type = config_str(config, "output_message_type");
     if let Some(t) = output_type {
         let mut emit = Emit::routed(t, result.clone());
         emit.class = Some("event".into());
-        emit.headers.insert("schema_ref".into(), json!("com.mirrorneuron.aggregator.result"));
+        emit.headers.insert(
+            "schema_ref".into(),
+            json!("com.mirrorneuron.aggregator.result"),
+        );
         emit.headers.insert("schema_version".into(), json!("1.0.0"));
         outcome.emits.push(emit);
     }
@@ -68,7 +87,9 @@ pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) ->
     if config_bool(config, "complete_job", output_type.is_none()) {
         outcome.complete = Some(result);
     }
-    outcome.events.push(("aggregator_completed".into(), json!({ "count": count })));
+    outcome
+        .events
+        .push(("aggregator_completed".into(), json!({ "count": count })));
     outcome
 }
 
@@ -80,16 +101,21 @@ pub fn apply(config: &Map<String, Value>, state: &mut Value, message: &Message) 
     let count = count(state) + 1;
     let due = is_due(config, count);
     let map = object(state);
-    map.entry("seen").or_insert_with(|| Value::Object(Map::new()));
+    map.entry("seen")
+        .or_insert_with(|| Value::Object(Map::new()));
     if let Some(seen) = map.get_mut("seen").and_then(Value::as_object_mut) {
         seen.insert(key, Value::Bool(true));
     }
-    map.entry("messages").or_insert_with(|| Value::Array(Vec::new()));
+    map.entry("messages")
+        .or_insert_with(|| Value::Array(Vec::new()));
     if let Some(messages) = map.get_mut("messages").and_then(Value::as_array_mut) {
         messages.push(message.body.clone());
     }
     map.insert("count".into(), Value::from(count));
-    let was_completed = map.get("completed").and_then(Value::as_bool).unwrap_or(false);
+    let was_completed = map
+        .get("completed")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
     map.insert("completed".into(), Value::Bool(was_completed || due));
 }
 
@@ -132,7 +158,11 @@ mod tests {
     fn completes_after_n_distinct_results_once() {
         let c = cfg(json!({"complete_after": 2}));
         let mut s = Value::Null;
-        assert!(step(&c, &mut s, &msg("m1", json!({"agent_id": "w1", "v": 1}))).complete.is_none());
+        assert!(
+            step(&c, &mut s, &msg("m1", json!({"agent_id": "w1", "v": 1})))
+                .complete
+                .is_none()
+        );
         let dup = step(&c, &mut s, &msg("m2", json!({"agent_id": "w1", "v": 1})));
         assert!(dup.complete.is_none() && dup.events[0].0 == "aggregator_duplicate_ignored");
         let done = step(&c, &mut s, &msg("m3", json!({"agent_id": "w2", "v": 2})));
@@ -152,7 +182,10 @@ mod tests {
         assert!(out.complete.is_none());
         assert_eq!(out.emits.len(), 1);
         assert_eq!(out.emits[0].message_type, "summary");
-        assert_eq!(out.emits[0].headers["schema_ref"], "com.mirrorneuron.aggregator.result");
+        assert_eq!(
+            out.emits[0].headers["schema_ref"],
+            "com.mirrorneuron.aggregator.result"
+        );
     }
 
     #[test]

@@ -44,7 +44,12 @@ impl Builtin {
 }
 
 /// What handling `message` emits, records and completes. `state` is only read.
-pub fn effects(kind: Builtin, config: &Map<String, Value>, state: &Value, message: &Message) -> StepOutcome {
+pub fn effects(
+    kind: Builtin,
+    config: &Map<String, Value>,
+    state: &Value,
+    message: &Message,
+) -> StepOutcome {
     match kind {
         Builtin::Router => router::effects(config, message),
         Builtin::Aggregator => aggregator::effects(config, state, message),
@@ -63,7 +68,10 @@ pub fn apply(kind: Builtin, config: &Map<String, Value>, state: &mut Value, mess
 
 /// Reads a config key as a non-empty string.
 pub(crate) fn config_str<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    config.get(key).and_then(Value::as_str).filter(|s| !s.is_empty())
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
 }
 
 /// Reads a config key as a positive integer (numbers or numeric strings).

@@ -21,7 +21,14 @@ pub struct Emit {
 impl Emit {
     /// A routed emit of `message_type` with `body`.
     pub fn routed(message_type: impl Into<String>, body: Value) -> Emit {
-        Emit { to: None, message_type: message_type.into(), body, class: None, headers: Map::new(), content_type: None }
+        Emit {
+            to: None,
+            message_type: message_type.into(),
+            body,
+            class: None,
+            headers: Map::new(),
+            content_type: None,
+        }
     }
 }
 

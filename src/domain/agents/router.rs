@@ -8,7 +8,10 @@ use crate::domain::message::Message;
 /// Emits the incoming body as `emit_type` (or the incoming type).
 pub fn effects(config: &Map<String, Value>, message: &Message) -> StepOutcome {
     let message_type = config_str(config, "emit_type").unwrap_or(&message.message_type);
-    StepOutcome { emits: vec![Emit::routed(message_type, message.body.clone())], ..Default::default() }
+    StepOutcome {
+        emits: vec![Emit::routed(message_type, message.body.clone())],
+        ..Default::default()
+    }
 }
 
 /// Counts forwarded messages.

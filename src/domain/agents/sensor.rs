@@ -7,7 +7,11 @@ use super::{Emit, StepOutcome, bump, config_bool, config_positive, config_str};
 use crate::domain::message::Message;
 
 pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) -> StepOutcome {
-    let count = state.get("observations").and_then(Value::as_u64).unwrap_or(0) + 1;
+    let count = state
+        .get("observations")
+        .and_then(Value::as_u64)
+        .unwrap_or(0)
+        + 1;
     let output = config_str(config, "output_message_type").unwrap_or("sensor_ready");
     let after = config_positive(config, "complete_after").unwrap_or(1);
     let complete = (config_bool(config, "complete_job", false) && count >= after)

@@ -33,11 +33,26 @@ pub enum JobCommand {
     /// The job failed for good.
     Fail { result: Value },
     /// An agent takes a message (the head of its queue, or the one in flight on a redo).
-    BeginStep { agent_id: String, message_id: String, attempt: u32 },
+    BeginStep {
+        agent_id: String,
+        message_id: String,
+        attempt: u32,
+    },
     /// An agent finished a message with this outcome.
-    FinishStep { agent_id: String, message_id: String, outcome: StepOutcome, now_ms: i64 },
+    FinishStep {
+        agent_id: String,
+        message_id: String,
+        outcome: StepOutcome,
+        now_ms: i64,
+    },
     /// An agent's attempt at a message failed.
-    FailStep { agent_id: String, message_id: String, attempt: u32, error: Value, will_retry: bool },
+    FailStep {
+        agent_id: String,
+        message_id: String,
+        attempt: u32,
+        error: Value,
+        will_retry: bool,
+    },
 }
 
 impl JobCommand {

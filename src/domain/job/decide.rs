@@ -96,13 +96,29 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 result: result.clone(),
             }]),
         },
-        JobCommand::BeginStep { agent_id, message_id, attempt } => step::begin(state, agent_id, message_id, *attempt),
-        JobCommand::FinishStep { agent_id, message_id, outcome, now_ms } => {
-            let manifest = state.graph.as_ref().ok_or(DomainError::UnreadableManifest)?;
+        JobCommand::BeginStep {
+            agent_id,
+            message_id,
+            attempt,
+        } => step::begin(state, agent_id, message_id, *attempt),
+        JobCommand::FinishStep {
+            agent_id,
+            message_id,
+            outcome,
+            now_ms,
+        } => {
+            let manifest = state
+                .graph
+                .as_ref()
+                .ok_or(DomainError::UnreadableManifest)?;
             step::finish(state, manifest, agent_id, message_id, outcome, *now_ms)
         }
-        JobCommand::FailStep { agent_id, message_id, attempt, error, will_retry } => {
-            step::fail(state, agent_id, message_id, *attempt, error, *will_retry)
-        }
+        JobCommand::FailStep {
+            agent_id,
+            message_id,
+            attempt,
+            error,
+            will_retry,
+        } => step::fail(state, agent_id, message_id, *attempt, error, *will_retry),
     }
 }

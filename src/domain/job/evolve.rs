@@ -2,8 +2,8 @@
 //! fails, so a history that was accepted once can always be folded again.
 
 use super::state::{InFlight, JobState};
-use crate::domain::agents::{self, Builtin};
 use super::status::JobStatus;
+use crate::domain::agents::{self, Builtin};
 use crate::domain::event::{EventEnvelope, JobEvent};
 
 /// Applies one stored event. Events at or below `state.seq` are ignored (idempotent replay).
@@ -87,16 +87,24 @@ fn apply(state: &mut JobState, event: &JobEvent) {
                 });
             }
         }
-        JobEvent::AgentStepFinished { agent_id, message_id, state: new_state } => {
+        JobEvent::AgentStepFinished {
+            agent_id,
+            message_id,
+            state: new_state,
+        } => {
             let JobState { agents, graph, .. } = state;
             let agent = agents.entry(agent_id.clone()).or_default();
-            let finished = agent.inflight.take_if(|f| &f.message.message_id == message_id);
+            let finished = agent
+                .inflight
+                .take_if(|f| &f.message.message_id == message_id);
             match (new_state, finished) {
                 (Some(s), _) => agent.state = s.clone(),
                 // A built-in agent: re-derive its state from the message it handled.
                 (None, Some(f)) => {
                     let node = graph.as_ref().and_then(|m| m.node(agent_id));
-                    if let Some((kind, node)) = node.and_then(|n| Builtin::of(n.agent_type).map(|k| (k, n))) {
+                    if let Some((kind, node)) =
+                        node.and_then(|n| Builtin::of(n.agent_type).map(|k| (k, n)))
+                    {
                         agents::apply(kind, &node.config, &mut agent.state, &f.message);
                     }
                 }

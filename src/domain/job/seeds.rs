@@ -7,9 +7,26 @@ use crate::domain::message::Message;
 
 /// Envelope keys a legacy (flat) input may carry next to its body.
 const RESERVED: &[&str] = &[
-    "message_id", "job_id", "from", "to", "type", "class", "timestamp", "correlation_id", "causation_id",
-    "attempt", "priority", "ttl_ms", "content_type", "content_encoding", "headers", "artifacts", "stream",
-    "payload", "body", "envelope",
+    "message_id",
+    "job_id",
+    "from",
+    "to",
+    "type",
+    "class",
+    "timestamp",
+    "correlation_id",
+    "causation_id",
+    "attempt",
+    "priority",
+    "ttl_ms",
+    "content_type",
+    "content_encoding",
+    "headers",
+    "artifacts",
+    "stream",
+    "payload",
+    "body",
+    "envelope",
 ];
 
 /// Builds the seed messages, deterministically (ids derive from the job, node and index).
@@ -32,16 +49,27 @@ pub fn seed_messages(job_id: &str, manifest: &Manifest, now_ms: i64) -> Vec<Mess
 
 fn seed(job_id: &str, to: &str, index: usize, input: Value, now_ms: i64) -> Message {
     let obj = input.as_object();
-    let field = |k: &str| obj.and_then(|o| o.get(k)).and_then(Value::as_str).map(str::to_string);
+    let field = |k: &str| {
+        obj.and_then(|o| o.get(k))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
     let body = match obj {
         Some(o) if o.contains_key("body") => o["body"].clone(),
         Some(o) if o.contains_key("payload") => o["payload"].clone(),
-        Some(o) if o.keys().any(|k| RESERVED.contains(&k.as_str())) => {
-            Value::Object(o.iter().filter(|(k, _)| !RESERVED.contains(&k.as_str())).map(|(k, v)| (k.clone(), v.clone())).collect())
-        }
+        Some(o) if o.keys().any(|k| RESERVED.contains(&k.as_str())) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !RESERVED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
         _ => input.clone(),
     };
-    let headers = obj.and_then(|o| o.get("headers")).and_then(Value::as_object).cloned().unwrap_or_else(Map::new);
+    let headers = obj
+        .and_then(|o| o.get("headers"))
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_else(Map::new);
     Message {
         message_id: format!("seed-{to}-{index}"),
         job_id: job_id.to_string(),

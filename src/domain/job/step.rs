@@ -14,28 +14,60 @@ use crate::domain::routing::{route, route_context};
 
 /// `BeginStep`: the message at the head of the agent's queue (or the one already in flight,
 /// for a redo after a crash) becomes in flight.
-pub fn begin(state: &JobState, agent_id: &str, message_id: &str, attempt: u32) -> Result<Vec<JobEvent>, DomainError> {
+pub fn begin(
+    state: &JobState,
+    agent_id: &str,
+    message_id: &str,
+    attempt: u32,
+) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status != JobStatus::Running {
-        return Err(DomainError::WrongStatus { action: "start a step of", status });
+        return Err(DomainError::WrongStatus {
+            action: "start a step of",
+            status,
+        });
     }
-    let agent = state.agents.get(agent_id).ok_or_else(|| DomainError::UnknownAgent(agent_id.to_string()))?;
-    let is_inflight = agent.inflight.as_ref().is_some_and(|f| f.message.message_id == message_id);
-    let is_head = agent.inflight.is_none() && agent.queue.front().is_some_and(|m| m.message_id == message_id);
+    let agent = state
+        .agents
+        .get(agent_id)
+        .ok_or_else(|| DomainError::UnknownAgent(agent_id.to_string()))?;
+    let is_inflight = agent
+        .inflight
+        .as_ref()
+        .is_some_and(|f| f.message.message_id == message_id);
+    let is_head = agent.inflight.is_none()
+        && agent
+            .queue
+            .front()
+            .is_some_and(|m| m.message_id == message_id);
     if !(is_inflight || is_head) {
-        return Err(DomainError::NotInFlight { agent_id: agent_id.into(), message_id: message_id.into() });
+        return Err(DomainError::NotInFlight {
+            agent_id: agent_id.into(),
+            message_id: message_id.into(),
+        });
     }
-    Ok(vec![JobEvent::AgentStepStarted { agent_id: agent_id.into(), message_id: message_id.into(), attempt }])
+    Ok(vec![JobEvent::AgentStepStarted {
+        agent_id: agent_id.into(),
+        message_id: message_id.into(),
+        attempt,
+    }])
 }
 
-fn inflight<'a>(state: &'a JobState, agent_id: &str, message_id: &str) -> Result<&'a Message, DomainError> {
+fn inflight<'a>(
+    state: &'a JobState,
+    agent_id: &str,
+    message_id: &str,
+) -> Result<&'a Message, DomainError> {
     state
         .agents
         .get(agent_id)
         .and_then(|a| a.inflight.as_ref())
         .filter(|f| f.message.message_id == message_id)
         .map(|f| &f.message)
-        .ok_or_else(|| DomainError::NotInFlight { agent_id: agent_id.into(), message_id: message_id.into() })
+        .ok_or_else(|| DomainError::NotInFlight {
+            agent_id: agent_id.into(),
+            message_id: message_id.into(),
+        })
 }
 
 /// `FinishStep`: records the outcome, routes its emits, and completes the job if asked.
@@ -50,7 +82,10 @@ pub fn finish(
 ) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status.is_terminal() || status == JobStatus::Pending {
-        return Err(DomainError::WrongStatus { action: "finish a step of", status });
+        return Err(DomainError::WrongStatus {
+            action: "finish a step of",
+            status,
+        });
     }
     let incoming = inflight(state, agent_id, message_id)?;
     let mut events = vec![JobEvent::AgentStepFinished {
@@ -59,7 +94,11 @@ pub fn finish(
         state: outcome.state.clone(),
     }];
     for (name, payload) in &outcome.events {
-        events.push(JobEvent::AgentEventRecorded { agent_id: agent_id.into(), name: name.clone(), payload: payload.clone() });
+        events.push(JobEvent::AgentEventRecorded {
+            agent_id: agent_id.into(),
+            name: name.clone(),
+            payload: payload.clone(),
+        });
     }
     let incoming_json = json!({
         "body": incoming.body, "headers": incoming.headers, "type": incoming.message_type,
@@ -71,20 +110,41 @@ pub fn finish(
     let before = state.agents.get(agent_id).map_or(&null, |a| &a.state);
     let agent_state = outcome.state.as_ref().unwrap_or(before);
     for (index, emit) in outcome.emits.iter().enumerate() {
-        events.extend(deliver(manifest, incoming, &incoming_json, agent_state, agent_id, index, emit, now_ms));
+        events.extend(deliver(
+            manifest,
+            incoming,
+            &incoming_json,
+            agent_state,
+            agent_id,
+            index,
+            emit,
+            now_ms,
+        ));
     }
     if let Some(output) = &outcome.complete {
-        events.push(JobEvent::JobCompleted { result: json!({ "agent_id": agent_id, "output": output }) });
+        events.push(JobEvent::JobCompleted {
+            result: json!({ "agent_id": agent_id, "output": output }),
+        });
     }
     Ok(events)
 }
 
 /// `FailStep`: records a failed attempt; when it will not be retried the job fails with an
 /// error envelope naming the agent.
-pub fn fail(state: &JobState, agent_id: &str, message_id: &str, attempt: u32, error: &Value, will_retry: bool) -> Result<Vec<JobEvent>, DomainError> {
+pub fn fail(
+    state: &JobState,
+    agent_id: &str,
+    message_id: &str,
+    attempt: u32,
+    error: &Value,
+    will_retry: bool,
+) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status.is_terminal() {
-        return Err(DomainError::WrongStatus { action: "fail a step of", status });
+        return Err(DomainError::WrongStatus {
+            action: "fail a step of",
+            status,
+        });
     }
     inflight(state, agent_id, message_id)?;
     let mut events = vec![JobEvent::AgentStepFailed {
@@ -95,7 +155,11 @@ pub fn fail(state: &JobState, agent_id: &str, message_id: &str, attempt: u32, er
         will_retry,
     }];
     if !will_retry {
-        let reason = error.get("error").and_then(Value::as_str).unwrap_or("agent step failed").to_string();
+        let reason = error
+            .get("error")
+            .and_then(Value::as_str)
+            .unwrap_or("agent step failed")
+            .to_string();
         events.push(JobEvent::JobFailed {
             result: json!({
                 "agent_id": agent_id,
@@ -132,9 +196,12 @@ fn deliver(
             let ctx = route_context(incoming_json, &emit.body, agent_state);
             let decision = route(manifest, from, &emit.message_type, &ctx);
             if decision.targets.is_empty() {
-                let reason = decision
-                    .no_match_reason()
-                    .unwrap_or_else(|| format!("no edge from {from:?} for message type {:?}", emit.message_type));
+                let reason = decision.no_match_reason().unwrap_or_else(|| {
+                    format!(
+                        "no edge from {from:?} for message type {:?}",
+                        emit.message_type
+                    )
+                });
                 return vec![dead(reason)];
             }
             decision.targets.into_iter().map(|t| t.to_node).collect()
@@ -142,13 +209,22 @@ fn deliver(
     };
     targets
         .into_iter()
-        .map(|to| JobEvent::MessageSent { message: build(incoming, from, &to, index, emit, now_ms) })
+        .map(|to| JobEvent::MessageSent {
+            message: build(incoming, from, &to, index, emit, now_ms),
+        })
         .collect()
 }
 
 /// A new message derived from the one being handled: inherits correlation, class, content
 /// type and headers (overridable), and gets a deterministic id so a replay rebuilds the same.
-fn build(incoming: &Message, from: &str, to: &str, index: usize, emit: &Emit, now_ms: i64) -> Message {
+fn build(
+    incoming: &Message,
+    from: &str,
+    to: &str,
+    index: usize,
+    emit: &Emit,
+    now_ms: i64,
+) -> Message {
     let mut headers: Map<String, Value> = incoming.headers.clone();
     headers.extend(emit.headers.clone());
     Message {
@@ -158,9 +234,15 @@ fn build(incoming: &Message, from: &str, to: &str, index: usize, emit: &Emit, no
         to: to.to_string(),
         message_type: emit.message_type.clone(),
         class: emit.class.clone().unwrap_or_else(|| incoming.class.clone()),
-        correlation_id: incoming.correlation_id.clone().or_else(|| Some(incoming.message_id.clone())),
+        correlation_id: incoming
+            .correlation_id
+            .clone()
+            .or_else(|| Some(incoming.message_id.clone())),
         causation_id: Some(incoming.message_id.clone()),
-        content_type: emit.content_type.clone().unwrap_or_else(|| incoming.content_type.clone()),
+        content_type: emit
+            .content_type
+            .clone()
+            .unwrap_or_else(|| incoming.content_type.clone()),
         content_encoding: incoming.content_encoding.clone(),
         headers,
         body: emit.body.clone(),
@@ -173,7 +255,14 @@ fn build(incoming: &Message, from: &str, to: &str, index: usize, emit: &Emit, no
 /// FNV-1a over the causal path: short, stable, and unique per (parent, sender, emit, target).
 fn derive_id(parent: &str, from: &str, index: usize, to: &str) -> String {
     let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in parent.bytes().chain([0]).chain(from.bytes()).chain([0]).chain(index.to_le_bytes()).chain(to.bytes()) {
+    for byte in parent
+        .bytes()
+        .chain([0])
+        .chain(from.bytes())
+        .chain([0])
+        .chain(index.to_le_bytes())
+        .chain(to.bytes())
+    {
         hash ^= u64::from(byte);
         hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
     }

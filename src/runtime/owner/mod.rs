@@ -44,8 +44,14 @@ impl OwnerConfig {
     pub fn from_env(node: impl Into<String>) -> Result<OwnerConfig, crate::config::ConfigError> {
         Ok(OwnerConfig {
             node: node.into(),
-            lease_ttl: Duration::from_millis(crate::config::u64_var("MN_JOB_LEASE_DURATION_MS", 15_000)?),
-            renew_every: Duration::from_millis(crate::config::u64_var("MN_JOB_LEASE_RENEW_INTERVAL_MS", 3_000)?),
+            lease_ttl: Duration::from_millis(crate::config::u64_var(
+                "MN_JOB_LEASE_DURATION_MS",
+                15_000,
+            )?),
+            renew_every: Duration::from_millis(crate::config::u64_var(
+                "MN_JOB_LEASE_RENEW_INTERVAL_MS",
+                3_000,
+            )?),
             poll_every: Duration::from_millis(200),
             max_batch: 2_000,
             temp_root: crate::runtime::executor::temp_root_from_env(),
@@ -100,22 +106,45 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<OwnerExit, OwnerError> {
     let job_id = job_id.as_str();
-    let epoch = match store.acquire_job_lease(job_id, &cfg.node, cfg.lease_ttl.as_millis() as u64).await? {
+    let epoch = match store
+        .acquire_job_lease(job_id, &cfg.node, cfg.lease_ttl.as_millis() as u64)
+        .await?
+    {
         LeaseGrant::Granted { epoch } => epoch,
-        LeaseGrant::HeldBy { owner } => return Ok(OwnerExit::NotOwner { holder: Some(owner) }),
+        LeaseGrant::HeldBy { owner } => {
+            return Ok(OwnerExit::NotOwner {
+                holder: Some(owner),
+            });
+        }
     };
     let state = store.load_state(job_id).await?;
     if state.status.is_none() {
         store.release_job_lease(job_id, &cfg.node, epoch).await?;
         return Ok(OwnerExit::NotFound);
     }
-    let payloads_dir = state.bundle_path.as_deref().map(|b| PathBuf::from(b).join("payloads")).unwrap_or_default();
+    let payloads_dir = state
+        .bundle_path
+        .as_deref()
+        .map(|b| PathBuf::from(b).join("payloads"))
+        .unwrap_or_default();
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let ctx = WorkContext { job_id: job_id.to_string(), payloads_dir, temp_root: cfg.temp_root.clone(), pools, done: tx };
+    let ctx = WorkContext {
+        job_id: job_id.to_string(),
+        payloads_dir,
+        temp_root: cfg.temp_root.clone(),
+        pools,
+        done: tx,
+    };
     let (lost_tx, mut lost) = watch::channel(false);
     // Dropped with this future: an owner that dies must stop renewing, or its lease would
     // outlive it and keep every other node away from the job.
-    let renewer = AbortOnDrop(tokio::spawn(renew_lease(store.clone(), job_id.to_string(), cfg.clone(), epoch, lost_tx)));
+    let renewer = AbortOnDrop(tokio::spawn(renew_lease(
+        store.clone(),
+        job_id.to_string(),
+        cfg.clone(),
+        epoch,
+        lost_tx,
+    )));
     let mut owner = Owner {
         store,
         job_id: job_id.to_string(),
@@ -132,7 +161,10 @@ pub async fn run(
     drop(renewer);
     owner.running.abort_all();
     if !matches!(exit, Ok(OwnerExit::NotOwner { .. })) {
-        let _ = owner.store.release_job_lease(job_id, &owner.cfg.node, epoch).await;
+        let _ = owner
+            .store
+            .release_job_lease(job_id, &owner.cfg.node, epoch)
+            .await;
     }
     exit
 }
@@ -146,12 +178,21 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn renew_lease(store: Store, job_id: String, cfg: OwnerConfig, epoch: u64, lost: watch::Sender<bool>) {
+async fn renew_lease(
+    store: Store,
+    job_id: String,
+    cfg: OwnerConfig,
+    epoch: u64,
+    lost: watch::Sender<bool>,
+) {
     let mut tick = tokio::time::interval(cfg.renew_every);
     tick.tick().await;
     loop {
         tick.tick().await;
-        match store.renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64).await {
+        match store
+            .renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64)
+            .await
+        {
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(job_id, epoch, "job lease lost");
@@ -172,7 +213,10 @@ impl Owner {
         shutdown: &mut watch::Receiver<bool>,
         lost: &mut watch::Receiver<bool>,
     ) -> Result<OwnerExit, OwnerError> {
-        self.decide_now(JobCommand::AcquireLease { owner: self.cfg.node.clone(), epoch: self.epoch });
+        self.decide_now(JobCommand::AcquireLease {
+            owner: self.cfg.node.clone(),
+            epoch: self.epoch,
+        });
         loop {
             if *lost.borrow() {
                 return Ok(OwnerExit::NotOwner { holder: None });
@@ -184,7 +228,9 @@ impl Owner {
                     self.reload().await?;
                     continue;
                 }
-                Err(AppendError::StaleEpoch { .. }) => return Ok(OwnerExit::NotOwner { holder: None }),
+                Err(AppendError::StaleEpoch { .. }) => {
+                    return Ok(OwnerExit::NotOwner { holder: None });
+                }
                 Err(e) => return Err(e.into()),
             }
             if let Some(status) = self.state.status.filter(|s| s.is_terminal()) {
@@ -218,7 +264,15 @@ impl Owner {
         match decide(&self.state, &command) {
             Ok(events) if events.is_empty() => true,
             Ok(events) => {
-                let sealed = seal(&self.job_id, self.state.seq, self.epoch, now_ms(), None, None, events);
+                let sealed = seal(
+                    &self.job_id,
+                    self.state.seq,
+                    self.epoch,
+                    now_ms(),
+                    None,
+                    None,
+                    events,
+                );
                 for env in &sealed {
                     self.state = evolve(std::mem::take(&mut self.state), env);
                 }
@@ -235,7 +289,12 @@ impl Owner {
     /// Decides everything that can be decided now, in memory.
     fn plan(&mut self) {
         if self.state.status == Some(JobStatus::Pending) {
-            let seeds = self.state.graph.as_ref().map(|m| seed_messages(&self.job_id, m, now_ms())).unwrap_or_default();
+            let seeds = self
+                .state
+                .graph
+                .as_ref()
+                .map(|m| seed_messages(&self.job_id, m, now_ms()))
+                .unwrap_or_default();
             self.decide_now(JobCommand::Start { seeds });
         }
         for done in std::mem::take(&mut self.done) {
@@ -276,11 +335,15 @@ impl Owner {
 
     /// Agents with a message waiting and nothing in flight, in id order.
     fn ready_agents(&self, kinds: &[AgentType]) -> Vec<(String, AgentType)> {
-        let Some(m) = self.manifest() else { return vec![] };
+        let Some(m) = self.manifest() else {
+            return vec![];
+        };
         self.state
             .agents
             .iter()
-            .filter(|(id, a)| !self.running.is_busy(id) && (a.inflight.is_some() || !a.queue.is_empty()))
+            .filter(|(id, a)| {
+                !self.running.is_busy(id) && (a.inflight.is_some() || !a.queue.is_empty())
+            })
             .filter_map(|(id, _)| m.node(id).map(|n| (id.clone(), n.agent_type)))
             .filter(|(_, t)| kinds.contains(t))
             .collect()
@@ -289,30 +352,55 @@ impl Owner {
     fn has_ready_builtin(&self) -> bool {
         self.state.status == Some(JobStatus::Running)
             && self.pending.len() < self.cfg.max_batch
-            && !self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]).is_empty()
+            && !self
+                .ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor])
+                .is_empty()
     }
 
     /// Runs one message for every ready built-in agent. Returns whether anything ran.
     fn run_builtin_steps(&mut self) -> bool {
-        let ready = self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
+        let ready =
+            self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
         let mut progressed = false;
         for (agent_id, _) in ready {
-            if self.pending.len() >= self.cfg.max_batch || self.state.status != Some(JobStatus::Running) {
+            if self.pending.len() >= self.cfg.max_batch
+                || self.state.status != Some(JobStatus::Running)
+            {
                 break;
             }
-            let Some(agent) = self.state.agents.get(&agent_id) else { continue };
-            let Some(message) = agent.inflight.as_ref().map(|f| f.message.clone()).or_else(|| agent.queue.front().cloned()) else {
+            let Some(agent) = self.state.agents.get(&agent_id) else {
                 continue;
             };
-            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)) else { continue };
-            let Some(kind) = agents::Builtin::of(node.agent_type) else { continue };
+            let Some(message) = agent
+                .inflight
+                .as_ref()
+                .map(|f| f.message.clone())
+                .or_else(|| agent.queue.front().cloned())
+            else {
+                continue;
+            };
+            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)) else {
+                continue;
+            };
+            let Some(kind) = agents::Builtin::of(node.agent_type) else {
+                continue;
+            };
             // Effects are read off the current state without copying it; the state itself
             // advances when the FinishStep event is applied.
             let outcome = agents::effects(kind, &node.config, &agent.state, &message);
-            if !self.decide_now(JobCommand::BeginStep { agent_id: agent_id.clone(), message_id: message.message_id.clone(), attempt: 1 }) {
+            if !self.decide_now(JobCommand::BeginStep {
+                agent_id: agent_id.clone(),
+                message_id: message.message_id.clone(),
+                attempt: 1,
+            }) {
                 continue;
             }
-            self.decide_now(JobCommand::FinishStep { agent_id, message_id: message.message_id, outcome, now_ms: now_ms() });
+            self.decide_now(JobCommand::FinishStep {
+                agent_id,
+                message_id: message.message_id,
+                outcome,
+                now_ms: now_ms(),
+            });
             progressed = true;
         }
         progressed
@@ -325,14 +413,20 @@ impl Owner {
             if self.to_launch.iter().any(|(a, _, _)| a == &agent_id) {
                 continue;
             }
-            let Some(agent) = self.state.agents.get(&agent_id) else { continue };
+            let Some(agent) = self.state.agents.get(&agent_id) else {
+                continue;
+            };
             let (message_id, attempt) = match (&agent.inflight, agent.queue.front()) {
                 (Some(f), _) => (f.message.message_id.clone(), f.attempt + 1),
                 (None, Some(m)) => (m.message_id.clone(), 1),
                 (None, None) => continue,
             };
             let first_run = agent.processed == 0 && attempt == 1;
-            if self.decide_now(JobCommand::BeginStep { agent_id: agent_id.clone(), message_id, attempt }) {
+            if self.decide_now(JobCommand::BeginStep {
+                agent_id: agent_id.clone(),
+                message_id,
+                attempt,
+            }) {
                 self.to_launch.push((agent_id, attempt, first_run));
             }
         }
@@ -344,7 +438,9 @@ impl Owner {
             return Ok(());
         }
         let expected = self.pending[0].seq - 1;
-        self.store.append(&self.job_id, expected, self.epoch, &self.pending).await?;
+        self.store
+            .append(&self.job_id, expected, self.epoch, &self.pending)
+            .await?;
         self.pending.clear();
         self.done.clear();
         Ok(())
@@ -353,13 +449,23 @@ impl Owner {
     /// Starts the processes whose steps are now durably begun.
     fn launch(&mut self) {
         for (agent_id, attempt, first_run) in std::mem::take(&mut self.to_launch) {
-            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)).cloned() else { continue };
-            let Some(agent) = self.state.agents.get(&agent_id) else { continue };
-            let Some(inflight) = &agent.inflight else { continue };
+            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)).cloned() else {
+                continue;
+            };
+            let Some(agent) = self.state.agents.get(&agent_id) else {
+                continue;
+            };
+            let Some(inflight) = &agent.inflight else {
+                continue;
+            };
             let (message, prev) = (inflight.message.clone(), agent.state.clone());
             match node.agent_type {
-                AgentType::Module => self.running.start_module(&self.ctx, &node, message, prev, attempt),
-                _ => self.running.start_executor(&self.ctx, &node, message, prev, attempt, first_run),
+                AgentType::Module => self
+                    .running
+                    .start_module(&self.ctx, &node, message, prev, attempt),
+                _ => self
+                    .running
+                    .start_executor(&self.ctx, &node, message, prev, attempt, first_run),
             }
         }
     }
@@ -380,10 +486,16 @@ impl Owner {
         if !self.pending.is_empty() {
             return Ok(());
         }
-        for item in self.store.history(&self.job_id, self.state.seq + 1, None).await? {
+        for item in self
+            .store
+            .history(&self.job_id, self.state.seq + 1, None)
+            .await?
+        {
             match &item.event {
                 Ok(env) => self.state = evolve(std::mem::take(&mut self.state), env),
-                Err(e) => tracing::warn!(job_id = %self.job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event"),
+                Err(e) => {
+                    tracing::warn!(job_id = %self.job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event")
+                }
             }
             self.state.seq = self.state.seq.max(item.seq);
         }
@@ -398,4 +510,3 @@ impl Owner {
         }
     }
 }
-

@@ -22,10 +22,19 @@ fn emit_from_spec(spec: &EmitSpec) -> Emit {
 /// An executor's successful run. The agent state carries the script's `next_state` between
 /// runs; structured output that emits or completes takes over the agent's outputs, otherwise
 /// the configured default emission (`executor_result`, a named type, or nothing) applies.
-pub fn executor_outcome(config: &ExecutorConfig, agent_id: &str, prev_state: &Value, message: &Message, ok: &ExecSuccess) -> StepOutcome {
+pub fn executor_outcome(
+    config: &ExecutorConfig,
+    agent_id: &str,
+    prev_state: &Value,
+    message: &Message,
+    ok: &ExecSuccess,
+) -> StepOutcome {
     let output = ok.output_payload(agent_id, &message.body);
     let runs = prev_state.get("runs").and_then(Value::as_u64).unwrap_or(0) + 1;
-    let mut agent_state = prev_state.get("agent_state").cloned().unwrap_or(Value::Null);
+    let mut agent_state = prev_state
+        .get("agent_state")
+        .cloned()
+        .unwrap_or(Value::Null);
     let mut outcome = StepOutcome::default();
     outcome.events.push((
         "sandbox_job_completed".into(),
@@ -33,7 +42,9 @@ pub fn executor_outcome(config: &ExecutorConfig, agent_id: &str, prev_state: &Va
     ));
     let mut takes_over = false;
     if let Some(s) = &ok.structured {
-        outcome.emits.extend(s.emit_messages.iter().map(emit_from_spec));
+        outcome
+            .emits
+            .extend(s.emit_messages.iter().map(emit_from_spec));
         outcome.events.extend(s.events.iter().cloned());
         if let Some(next) = &s.next_state {
             agent_state = next.clone();
@@ -59,7 +70,10 @@ pub fn executor_outcome(config: &ExecutorConfig, agent_id: &str, prev_state: &Va
 fn result_emit(message_type: &str, output: &Value) -> Emit {
     let mut emit = Emit::routed(message_type, output.clone());
     emit.class = Some("event".into());
-    emit.headers.insert("schema_ref".into(), json!("com.mirrorneuron.executor.result"));
+    emit.headers.insert(
+        "schema_ref".into(),
+        json!("com.mirrorneuron.executor.result"),
+    );
     emit.headers.insert("schema_version".into(), json!("1.0.0"));
     emit
 }
@@ -68,16 +82,28 @@ fn result_emit(message_type: &str, output: &Value) -> Emit {
 /// `prev_state` is kept when the module did not send a new state.
 pub fn module_outcome(reply: &ModuleReply, prev_state: &Value) -> StepOutcome {
     let state = reply.state.clone().unwrap_or_else(|| prev_state.clone());
-    let mut outcome = StepOutcome { state: Some(state), ..Default::default() };
+    let mut outcome = StepOutcome {
+        state: Some(state),
+        ..Default::default()
+    };
     for action in &reply.actions {
         match action {
-            ModuleAction::Emit { message_type, body } => outcome.emits.push(Emit::routed(message_type.clone(), body.clone())),
-            ModuleAction::EmitTo { to, message_type, body } => {
+            ModuleAction::Emit { message_type, body } => outcome
+                .emits
+                .push(Emit::routed(message_type.clone(), body.clone())),
+            ModuleAction::EmitTo {
+                to,
+                message_type,
+                body,
+            } => {
                 let mut emit = Emit::routed(message_type.clone(), body.clone());
                 emit.to = Some(to.clone());
                 outcome.emits.push(emit);
             }
-            ModuleAction::Event { event_type, payload } => outcome.events.push((event_type.clone(), payload.clone())),
+            ModuleAction::Event {
+                event_type,
+                payload,
+            } => outcome.events.push((event_type.clone(), payload.clone())),
             ModuleAction::CompleteJob(value) => outcome.complete = Some(value.clone()),
         }
     }

@@ -73,20 +73,41 @@ impl Running {
     }
 
     /// Starts an executor run for `message`.
-    pub fn start_executor(&mut self, ctx: &WorkContext, node: &NodeSpec, message: Message, prev_state: Value, attempt: u32, first_run: bool) {
+    pub fn start_executor(
+        &mut self,
+        ctx: &WorkContext,
+        node: &NodeSpec,
+        message: Message,
+        prev_state: Value,
+        attempt: u32,
+        first_run: bool,
+    ) {
         let agent_id = node.node_id.clone();
         let ctx2 = ctx.clone();
         let node = node.clone();
         let handle = tokio::spawn(async move {
             let message_id = message.message_id.clone();
             let result = run_executor(&ctx2, &node, &message, &prev_state, first_run).await;
-            let _ = ctx2.done.send(WorkDone { agent_id: node.node_id.clone(), message_id, attempt, result, module: None });
+            let _ = ctx2.done.send(WorkDone {
+                agent_id: node.node_id.clone(),
+                message_id,
+                attempt,
+                result,
+                module: None,
+            });
         });
         self.tasks.insert(agent_id, handle);
     }
 
     /// Sends `message` to the agent's module process (started on first use).
-    pub fn start_module(&mut self, ctx: &WorkContext, node: &NodeSpec, message: Message, prev_state: Value, attempt: u32) {
+    pub fn start_module(
+        &mut self,
+        ctx: &WorkContext,
+        node: &NodeSpec,
+        message: Message,
+        prev_state: Value,
+        attempt: u32,
+    ) {
         let agent_id = node.node_id.clone();
         let existing = self.modules.remove(&agent_id);
         let ctx2 = ctx.clone();
@@ -94,13 +115,25 @@ impl Running {
         let handle = tokio::spawn(async move {
             let message_id = message.message_id.clone();
             let (result, module) = run_module(&ctx2, &node, existing, &message, &prev_state).await;
-            let _ = ctx2.done.send(WorkDone { agent_id: node.node_id.clone(), message_id, attempt, result, module });
+            let _ = ctx2.done.send(WorkDone {
+                agent_id: node.node_id.clone(),
+                message_id,
+                attempt,
+                result,
+                module,
+            });
         });
         self.tasks.insert(agent_id, handle);
     }
 }
 
-async fn run_executor(ctx: &WorkContext, node: &NodeSpec, message: &Message, prev_state: &Value, first_run: bool) -> Result<StepOutcome, Value> {
+async fn run_executor(
+    ctx: &WorkContext,
+    node: &NodeSpec,
+    message: &Message,
+    prev_state: &Value,
+    first_run: bool,
+) -> Result<StepOutcome, Value> {
     let config = ExecutorConfig::from_node_config(&node.config)
         .map_err(|e| json!({ "error": format!("invalid executor config for {}: {e}", node.node_id), "kind": "config" }))?;
     let req = ExecRequest {
@@ -112,14 +145,26 @@ async fn run_executor(ctx: &WorkContext, node: &NodeSpec, message: &Message, pre
         payloads_dir: ctx.payloads_dir.clone(),
         message: message.to_wire_json(),
         body: message.body.clone(),
-        agent_state: prev_state.get("agent_state").cloned().unwrap_or(Value::Null),
+        agent_state: prev_state
+            .get("agent_state")
+            .cloned()
+            .unwrap_or(Value::Null),
         pools: ctx.pools.clone(),
         first_run,
         temp_root: ctx.temp_root.clone(),
     };
     match executor::run_executor(req).await {
-        Ok(ok) => Ok(executor_outcome(&config, &node.node_id, prev_state, message, &ok)),
-        Err(failure) => Err(serde_json::to_value(&failure).unwrap_or_else(|_| json!({ "error": failure.error }))),
+        Ok(ok) => Ok(executor_outcome(
+            &config,
+            &node.node_id,
+            prev_state,
+            message,
+            &ok,
+        )),
+        Err(failure) => {
+            Err(serde_json::to_value(&failure)
+                .unwrap_or_else(|_| json!({ "error": failure.error })))
+        }
     }
 }
 
@@ -135,10 +180,17 @@ async fn run_module(
         None => {
             let command = match parse_command(node.config.get("command")) {
                 Ok(c) => c,
-                Err(e) => return (Err(json!({ "error": format!("module {}: {e}", node.node_id) })), None),
+                Err(e) => {
+                    return (
+                        Err(json!({ "error": format!("module {}: {e}", node.node_id) })),
+                        None,
+                    );
+                }
             };
-            let pass_env = executor::config::parse_string_list(&node.config, "pass_env").unwrap_or_default();
-            let environment = executor::config::parse_environment(node.config.get("environment")).unwrap_or_default();
+            let pass_env =
+                executor::config::parse_string_list(&node.config, "pass_env").unwrap_or_default();
+            let environment = executor::config::parse_environment(node.config.get("environment"))
+                .unwrap_or_default();
             let mut env = base_env(&pass_env, &environment);
             env.push(("MIRROR_NEURON_JOB_ID".to_string(), ctx.job_id.clone()));
             env.push(("MIRROR_NEURON_AGENT_ID".to_string(), node.node_id.clone()));
@@ -148,7 +200,10 @@ async fn run_module(
             }
         }
     };
-    match module.handle(message.to_wire_json(), prev_state.clone()).await {
+    match module
+        .handle(message.to_wire_json(), prev_state.clone())
+        .await
+    {
         Ok(reply) => (Ok(module_outcome(&reply, prev_state)), Some(module)),
         Err(e) => (Err(json!({ "error": e.to_string() })), Some(module)),
     }
