@@ -6,7 +6,7 @@ use clap::Subcommand;
 
 use super::output::{print_json, print_table, short_json};
 use crate::domain::job::{JobCommand, JobStatus};
-use crate::domain::view::{JobView, iso_ms};
+use crate::domain::view::JobView;
 use crate::runtime::commands::{self, CommandError};
 use crate::runtime::{Backend, Projectors, wait_projections_caught_up};
 use crate::store::{JobListFilter, Store, validate_job_id};
@@ -38,8 +38,12 @@ pub enum JobCmd {
     /// Print a job's event history.
     Events {
         job_id: String,
+        /// JSON: an array, or with --follow one object per line.
         #[arg(long)]
         json: bool,
+        /// Keep printing new events as they are appended, until the job ends.
+        #[arg(long)]
+        follow: bool,
     },
     /// Show a job's dead letters.
     DeadLetters {
@@ -203,41 +207,13 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        JobCmd::Events { job_id, json } => {
+        JobCmd::Events {
+            job_id,
+            json,
+            follow,
+        } => {
             validate_job_id(&job_id)?;
-            let history = store.history(&job_id, 1, None).await?;
-            if history.is_empty() {
-                return Err(not_found(&job_id));
-            }
-            if json {
-                let rows: Vec<serde_json::Value> = history
-                    .iter()
-                    .map(|h| match &h.event {
-                        Ok(env) => serde_json::to_value(env).unwrap_or_default(),
-                        Err(e) => serde_json::json!({"seq": h.seq, "stream_id": h.stream_id, "error": e.to_string()}),
-                    })
-                    .collect();
-                print_json(&rows)?;
-            } else {
-                for h in &history {
-                    match &h.event {
-                        Ok(env) => println!(
-                            "{:>5}  {}  {:<22} {}",
-                            env.seq,
-                            iso_ms(env.timestamp_ms).unwrap_or_default(),
-                            env.event_type,
-                            short_json(
-                                &serde_json::to_value(&env.payload).unwrap_or_default()["data"],
-                                120
-                            )
-                        ),
-                        Err(e) => {
-                            println!("{:>5}  (undecodable entry {}: {e})", h.seq, h.stream_id)
-                        }
-                    }
-                }
-            }
-            Ok(0)
+            super::events::print(store, &job_id, json, follow).await
         }
         JobCmd::DeadLetters { job_id, json } => {
             validate_job_id(&job_id)?;

@@ -1,6 +1,7 @@
 //! The `mirror-neuron` command line. Data goes to stdout, everything else to stderr.
 
 mod admin;
+mod events;
 mod job;
 mod output;
 mod run;

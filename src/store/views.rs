@@ -175,6 +175,9 @@ impl Store {
 
     /// Several job rows in one round trip (missing ones are skipped).
     pub async fn job_views(&self, job_ids: &[String]) -> Result<Vec<JobView>, StoreError> {
+        if job_ids.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut pipe = redis::pipe();
         for id in job_ids {
             pipe.hget(self.keys().job_view(id), "json");

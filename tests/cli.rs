@@ -1,0 +1,169 @@
+//! The `mirror-neuron` binary, driven as a user would, against a real Redis.
+
+mod common;
+
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+struct Cli {
+    namespace: String,
+}
+
+impl Cli {
+    fn new() -> Cli {
+        Cli {
+            namespace: common::namespace(),
+        }
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .args(args)
+            .env("MN_REDIS_URL", &common::redis().url)
+            .env("MN_REDIS_NAMESPACE", &self.namespace)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("run mirror-neuron")
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?} printed non-JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn validate_reports_every_error_with_its_path() {
+    let cli = Cli::new();
+    let ok = cli.run(&["validate", "examples/research_flow"]);
+    assert_eq!(ok.status.code(), Some(0));
+    assert_eq!(stdout(&ok).trim(), "valid");
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("payloads")).unwrap();
+    let bad = r#"{"nodes": [{"node_id": "a", "agent_type": "wizard"}, {"node_id": "a", "agent_type": "router"}],
+                 "edges": [{"from_node": "a", "to_node": "ghost", "message_type": "x"}]}"#;
+    std::fs::write(dir.path().join("manifest.json"), bad).unwrap();
+    let out = cli.run(&["validate", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let text = stdout(&out);
+    for needle in [
+        "manifest_version",
+        "graph_id",
+        "wizard",
+        "duplicate node_id",
+        "ghost",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+    assert!(text.lines().count() >= 5, "one error per line:\n{text}");
+    let run = cli.run(&["run", dir.path().to_str().unwrap()]);
+    assert_eq!(
+        run.status.code(),
+        Some(2),
+        "run refuses an invalid bundle with exit 2"
+    );
+}
+
+#[test]
+fn run_then_read_the_job_back_through_every_listing() {
+    let cli = Cli::new();
+    let job = cli.json(&["run", "examples/research_flow", "--json"]);
+    for field in [
+        "job_id",
+        "graph_id",
+        "status",
+        "result",
+        "submitted_at",
+        "updated_at",
+    ] {
+        assert!(
+            job.get(field).is_some(),
+            "final record lacks {field}: {job}"
+        );
+    }
+    assert_eq!(job["status"], "completed");
+    let id = job["job_id"].as_str().unwrap();
+    assert!(id.starts_with("research_flow_v1-"), "{id}");
+    let suffix: Vec<&str> = id.rsplitn(3, '-').collect();
+    assert_eq!(suffix[0].len(), 12, "12 hex chars: {id}");
+    assert!(suffix[1].parse::<u64>().is_ok(), "unix ms: {id}");
+
+    let list = cli.json(&["job", "list", "--json"]);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["job_id"], id);
+    let done = cli.json(&["job", "list", "--status", "completed", "--json"]);
+    assert_eq!(done.as_array().unwrap().len(), 1);
+    let running = cli.json(&["job", "list", "--status", "running", "--json"]);
+    assert!(running.as_array().unwrap().is_empty());
+    let inspect = cli.json(&["job", "inspect", id, "--json"]);
+    assert_eq!(inspect["result"]["agent_id"], "reviewer");
+    let agents = cli.json(&["job", "agents", id, "--json"]);
+    assert_eq!(agents.as_array().unwrap().len(), 3);
+    let events = cli.json(&["job", "events", id, "--json"]);
+    let types: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event_type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types.first(), Some(&"job_submitted"));
+    assert_eq!(types.last(), Some(&"job_completed"));
+    let follow = cli.run(&["job", "events", id, "--follow", "--json"]);
+    assert!(follow.status.success());
+    assert_eq!(
+        stdout(&follow).lines().count(),
+        types.len(),
+        "--follow ends at the terminal event"
+    );
+    let dead = cli.json(&["job", "dead-letters", id, "--json"]);
+    assert!(dead.as_array().unwrap().is_empty());
+
+    let pause = cli.run(&["job", "pause", id]);
+    assert_eq!(pause.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&pause.stderr).contains("cannot pause a job that is completed")
+    );
+    let missing = cli.run(&["job", "inspect", "nope-1-abc"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("was not found"));
+    let bad_id = cli.run(&["job", "inspect", "a}b"]);
+    assert!(String::from_utf8_lossy(&bad_id.stderr).contains("job_id may contain only"));
+
+    let check = cli.run(&["admin", "rebuild-projections", "--check"]);
+    assert!(check.status.success(), "{}", stdout(&check));
+    let status = cli.json(&["admin", "status", "--json"]);
+    assert_eq!(status["jobs"], 1);
+    assert_eq!(status["projection_backlog"], 0);
+    let migrate = cli.json(&["admin", "migrate", "--json"]);
+    assert_eq!(migrate["schema_version"], 1);
+}
+
+#[test]
+fn a_bad_setting_is_an_error_naming_the_variable() {
+    let cli = Cli::new();
+    let out = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .args(["job", "list"])
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", "bad{ns}")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("MN_REDIS_NAMESPACE"));
+    drop(cli);
+}
