@@ -30,7 +30,7 @@ fn write_bundle(dir: &Path, log: &Path, slow_secs: u32) -> PathBuf {
             {"node_id": "step1", "agent_type": "executor",
              "config": {"command": "echo step1 >> \"$MN_TEST_LOG\"", "environment": env, "output_message_type": "one_done"}},
             {"node_id": "step2", "agent_type": "executor",
-             "config": {"command": format!("sleep {slow_secs}; echo step2 >> \"$MN_TEST_LOG\""), "environment": env, "output_message_type": "two_done"}},
+             "config": {"command": format!("echo started >> \"${{MN_TEST_LOG%.txt}}.started\"; sleep {slow_secs}; echo step2 >> \"$MN_TEST_LOG\""), "environment": env, "output_message_type": "two_done"}},
             {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
         ],
         "edges": [
@@ -72,13 +72,16 @@ async fn events(store: &Store, job: &str) -> Vec<JobEvent> {
         .collect()
 }
 
-async fn wait_for_step2_in_flight(store: &Store, job: &str) {
+/// Waits until step2 is in flight in the history and its process is running its command
+/// (killing a shell still starting up proves nothing about the runtime).
+async fn wait_for_step2_in_flight(store: &Store, job: &str, log: &Path) {
+    let marker = log.with_extension("started");
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let started = events(store, job).await.iter().any(
             |e| matches!(e, JobEvent::AgentStepStarted { agent_id, .. } if agent_id == "step2"),
         );
-        if started {
+        if started && marker.exists() {
             return;
         }
         assert!(Instant::now() < deadline, "step2 never started");
@@ -161,7 +164,7 @@ async fn check_resumed_history(store: &Store, job: &str, log: &Path) {
 async fn an_owner_that_dies_mid_step_is_replaced_and_only_in_flight_work_is_redone() {
     let store = common::store().await;
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
+    let log = dir.path().join("log.txt");
     let bundle = load_bundle(&write_bundle(dir.path(), &log, 2)).unwrap();
     let job = local::submit(&store, &bundle).await.unwrap();
 
@@ -174,7 +177,7 @@ async fn an_owner_that_dies_mid_step_is_replaced_and_only_in_flight_work_is_redo
         pools,
         rx,
     ));
-    wait_for_step2_in_flight(&store, &job).await;
+    wait_for_step2_in_flight(&store, &job, &log).await;
     first.abort(); // the owner task dies: no cleanup code of its own runs
     let _ = first.await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -195,7 +198,7 @@ async fn an_owner_that_dies_mid_step_is_replaced_and_only_in_flight_work_is_redo
 async fn a_runtime_killed_with_sigkill_is_recovered_by_another_process() {
     let store = common::store().await;
     let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("log");
+    let log = dir.path().join("log.txt");
     let bundle_dir = write_bundle(dir.path(), &log, 3);
     let bin = env!("CARGO_BIN_EXE_mirror-neuron");
     let with_env = |cmd: &mut std::process::Command| {
@@ -218,7 +221,7 @@ async fn a_runtime_killed_with_sigkill_is_recovered_by_another_process() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    wait_for_step2_in_flight(&store, &job).await;
+    wait_for_step2_in_flight(&store, &job, &log).await;
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     tokio::time::sleep(Duration::from_millis(3500)).await;

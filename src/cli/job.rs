@@ -118,6 +118,15 @@ fn job_row(v: &JobView) -> Vec<String> {
     ]
 }
 
+/// Checks the id and that the job exists in the views.
+async fn require_job(store: &Store, job_id: &str) -> anyhow::Result<JobView> {
+    validate_job_id(job_id)?;
+    store
+        .job_view(job_id)
+        .await?
+        .ok_or_else(|| not_found(job_id))
+}
+
 fn not_found(job_id: &str) -> anyhow::Error {
     anyhow::anyhow!("job {job_id} was not found")
 }
@@ -179,11 +188,7 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         JobCmd::Agents { job_id, json } => {
-            validate_job_id(&job_id)?;
-            store
-                .job_view(&job_id)
-                .await?
-                .ok_or_else(|| not_found(&job_id))?;
+            require_job(store, &job_id).await?;
             let agents = store.agent_views(&job_id).await?;
             if json {
                 print_json(&agents)?;
@@ -216,11 +221,7 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
             super::events::print(store, &job_id, json, follow).await
         }
         JobCmd::DeadLetters { job_id, json } => {
-            validate_job_id(&job_id)?;
-            store
-                .job_view(&job_id)
-                .await?
-                .ok_or_else(|| not_found(&job_id))?;
+            require_job(store, &job_id).await?;
             let rows = store.dead_letter_views(&job_id).await?;
             if json {
                 print_json(&rows)?;

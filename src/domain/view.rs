@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::domain::event::{EventEnvelope, JobEvent};
-use crate::domain::job::JobStatus;
+use crate::domain::job::{JobStatus, lifecycle};
 
 /// What `job inspect` / `GetJob` / `job list` show about a job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -151,28 +151,16 @@ impl JobProjection {
                     .and_then(Value::as_array)
                     .map_or(0, Vec::len);
             }
-            JobEvent::JobStarted | JobEvent::JobResumed => job.status = Some(JobStatus::Running),
-            JobEvent::JobPaused { .. } => job.status = Some(JobStatus::Paused),
-            JobEvent::JobCancelled { reason } => {
-                job.status = Some(JobStatus::Cancelled);
-                job.result = Some(serde_json::json!({ "reason": reason }));
+            JobEvent::JobStarted
+            | JobEvent::JobResumed
+            | JobEvent::JobPaused { .. }
+            | JobEvent::JobCancelled { .. }
+            | JobEvent::JobCompleted { .. }
+            | JobEvent::JobFailed { .. } => {
+                lifecycle::apply_status(event, &mut job.status, &mut job.result);
             }
-            JobEvent::JobCompleted { result } => {
-                job.status = Some(JobStatus::Completed);
-                job.result = Some(result.clone());
-            }
-            JobEvent::JobFailed { result } => {
-                job.status = Some(JobStatus::Failed);
-                job.result = Some(result.clone());
-            }
-            JobEvent::LeaseAcquired { owner, epoch } => {
-                job.lease_owner = Some(owner.clone());
-                job.lease_epoch = *epoch;
-            }
-            JobEvent::LeaseReleased { owner, .. } => {
-                if job.lease_owner.as_deref() == Some(owner.as_str()) {
-                    job.lease_owner = None;
-                }
+            JobEvent::LeaseAcquired { .. } | JobEvent::LeaseReleased { .. } => {
+                lifecycle::apply_lease(event, &mut job.lease_owner, &mut job.lease_epoch);
             }
             JobEvent::MessageSent { .. } => job.messages_sent += 1,
             JobEvent::AgentStepFinished { .. } => job.steps_finished += 1,

@@ -74,14 +74,11 @@ pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) ->
     let result = json!({ "messages": messages, "count": count, "last_message": message.body });
     let output_type = config_str(config, "output_message_type");
     if let Some(t) = output_type {
-        let mut emit = Emit::routed(t, result.clone());
-        emit.class = Some("event".into());
-        emit.headers.insert(
-            "schema_ref".into(),
-            json!("com.mirrorneuron.aggregator.result"),
-        );
-        emit.headers.insert("schema_version".into(), json!("1.0.0"));
-        outcome.emits.push(emit);
+        outcome.emits.push(Emit::result(
+            t,
+            result.clone(),
+            "com.mirrorneuron.aggregator.result",
+        ));
     }
     // Completing the job is the default only for a sink (no output type to pass on).
     if config_bool(config, "complete_job", output_type.is_none()) {

@@ -19,6 +19,17 @@ pub struct Emit {
 }
 
 impl Emit {
+    /// A routed `event`-class emit of a result, tagged with its schema (`schema_ref`).
+    pub fn result(message_type: impl Into<String>, body: Value, schema_ref: &str) -> Emit {
+        let mut emit = Emit::routed(message_type, body);
+        emit.class = Some("event".into());
+        emit.headers
+            .insert("schema_ref".into(), Value::from(schema_ref));
+        emit.headers
+            .insert("schema_version".into(), Value::from("1.0.0"));
+        emit
+    }
+
     /// A routed emit of `message_type` with `body`.
     pub fn routed(message_type: impl Into<String>, body: Value) -> Emit {
         Emit {

@@ -1,8 +1,8 @@
 //! `evolve(state, event) -> state`: how each fact changes the job. Total and pure: it never
 //! fails, so a history that was accepted once can always be folded again.
 
+use super::lifecycle;
 use super::state::{InFlight, JobState};
-use super::status::JobStatus;
 use crate::domain::agents::{self, Builtin};
 use crate::domain::event::{EventEnvelope, JobEvent};
 
@@ -28,7 +28,7 @@ pub fn fold<'a>(job_id: &str, events: impl IntoIterator<Item = &'a EventEnvelope
 fn apply(state: &mut JobState, event: &JobEvent) {
     match event {
         JobEvent::JobSubmitted(s) => {
-            state.status = Some(JobStatus::Pending);
+            state.status = Some(super::JobStatus::Pending);
             state.graph_id = s.graph_id.clone();
             state.job_name = s.job_name.clone();
             state.manifest = s.manifest.clone();
@@ -36,28 +36,16 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.bundle_path = s.bundle_path.clone();
             state.submitted_at_ms = s.submitted_at_ms;
         }
-        JobEvent::JobStarted | JobEvent::JobResumed => state.status = Some(JobStatus::Running),
-        JobEvent::JobPaused { .. } => state.status = Some(JobStatus::Paused),
-        JobEvent::JobCancelled { reason } => {
-            state.status = Some(JobStatus::Cancelled);
-            state.result = Some(serde_json::json!({ "reason": reason }));
+        JobEvent::JobStarted
+        | JobEvent::JobResumed
+        | JobEvent::JobPaused { .. }
+        | JobEvent::JobCancelled { .. }
+        | JobEvent::JobCompleted { .. }
+        | JobEvent::JobFailed { .. } => {
+            lifecycle::apply_status(event, &mut state.status, &mut state.result);
         }
-        JobEvent::JobCompleted { result } => {
-            state.status = Some(JobStatus::Completed);
-            state.result = Some(result.clone());
-        }
-        JobEvent::JobFailed { result } => {
-            state.status = Some(JobStatus::Failed);
-            state.result = Some(result.clone());
-        }
-        JobEvent::LeaseAcquired { owner, epoch } => {
-            state.lease_owner = Some(owner.clone());
-            state.lease_epoch = *epoch;
-        }
-        JobEvent::LeaseReleased { owner, .. } => {
-            if state.lease_owner.as_deref() == Some(owner.as_str()) {
-                state.lease_owner = None;
-            }
+        JobEvent::LeaseAcquired { .. } | JobEvent::LeaseReleased { .. } => {
+            lifecycle::apply_lease(event, &mut state.lease_owner, &mut state.lease_epoch);
         }
         JobEvent::MessageSent { message } => {
             state

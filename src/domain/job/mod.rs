@@ -5,6 +5,7 @@ mod command;
 mod decide;
 mod error;
 mod evolve;
+pub mod lifecycle;
 mod seeds;
 mod state;
 mod status;

@@ -53,10 +53,14 @@ pub fn set(env: &mut Vec<(String, String)>, key: &str, value: &str) {
     }
 }
 
-/// A string command runs under `bash -lc`; a list is executed as given.
+/// A string command runs under `bash -c`; a list is executed as given.
+///
+/// Not a login shell (`-l`), unlike the original runtime: login profiles make every run slow,
+/// tie the result to the host's dotfiles, and can hang on their own locks. A manifest that
+/// wants them says so: `["bash", "-lc", "..."]`.
 pub fn program_and_args(command: &CommandSpec) -> (String, Vec<String>) {
     match command {
-        CommandSpec::Shell(script) => ("bash".to_string(), vec!["-lc".to_string(), script.clone()]),
+        CommandSpec::Shell(script) => ("bash".to_string(), vec!["-c".to_string(), script.clone()]),
         CommandSpec::Argv(argv) => {
             let (first, rest) = argv
                 .split_first()

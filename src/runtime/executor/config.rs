@@ -15,7 +15,7 @@ pub const SANDBOX_JOB_DIR: &str = "/sandbox/job";
 /// What to run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CommandSpec {
-    /// A script line, run through `bash -lc` (pipes, globs and `&&` work).
+    /// A script line, run through `bash -c` (pipes, globs and `&&` work).
     Shell(String),
     /// A program and its arguments, executed directly with no shell in between.
     Argv(Vec<String>),

@@ -68,14 +68,11 @@ pub fn executor_outcome(
 }
 
 fn result_emit(message_type: &str, output: &Value) -> Emit {
-    let mut emit = Emit::routed(message_type, output.clone());
-    emit.class = Some("event".into());
-    emit.headers.insert(
-        "schema_ref".into(),
-        json!("com.mirrorneuron.executor.result"),
-    );
-    emit.headers.insert("schema_version".into(), json!("1.0.0"));
-    emit
+    Emit::result(
+        message_type,
+        output.clone(),
+        "com.mirrorneuron.executor.result",
+    )
 }
 
 /// A process module's reply: its actions map one to one onto the outcome;

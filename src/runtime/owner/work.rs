@@ -2,6 +2,7 @@
 //! runs in its own task and reports back on a channel; the owner records the result.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -72,6 +73,32 @@ impl Running {
         self.modules.clear();
     }
 
+    /// Runs `work` in its own task and reports its result on the owner's channel.
+    fn spawn_step<F>(
+        &mut self,
+        ctx: &WorkContext,
+        agent_id: &str,
+        message_id: String,
+        attempt: u32,
+        work: F,
+    ) where
+        F: Future<Output = (Result<StepOutcome, Value>, Option<ModuleProcess>)> + Send + 'static,
+    {
+        let done = ctx.done.clone();
+        let id = agent_id.to_string();
+        let handle = tokio::spawn(async move {
+            let (result, module) = work.await;
+            let _ = done.send(WorkDone {
+                agent_id: id,
+                message_id,
+                attempt,
+                result,
+                module,
+            });
+        });
+        self.tasks.insert(agent_id.to_string(), handle);
+    }
+
     /// Starts an executor run for `message`.
     pub fn start_executor(
         &mut self,
@@ -82,21 +109,14 @@ impl Running {
         attempt: u32,
         first_run: bool,
     ) {
-        let agent_id = node.node_id.clone();
-        let ctx2 = ctx.clone();
-        let node = node.clone();
-        let handle = tokio::spawn(async move {
-            let message_id = message.message_id.clone();
-            let result = run_executor(&ctx2, &node, &message, &prev_state, first_run).await;
-            let _ = ctx2.done.send(WorkDone {
-                agent_id: node.node_id.clone(),
-                message_id,
-                attempt,
-                result,
-                module: None,
-            });
-        });
-        self.tasks.insert(agent_id, handle);
+        let (ctx2, node2, message_id) = (ctx.clone(), node.clone(), message.message_id.clone());
+        let work = async move {
+            (
+                run_executor(&ctx2, &node2, &message, &prev_state, first_run).await,
+                None,
+            )
+        };
+        self.spawn_step(ctx, &node.node_id, message_id, attempt, work);
     }
 
     /// Sends `message` to the agent's module process (started on first use).
@@ -108,22 +128,10 @@ impl Running {
         prev_state: Value,
         attempt: u32,
     ) {
-        let agent_id = node.node_id.clone();
-        let existing = self.modules.remove(&agent_id);
-        let ctx2 = ctx.clone();
-        let node = node.clone();
-        let handle = tokio::spawn(async move {
-            let message_id = message.message_id.clone();
-            let (result, module) = run_module(&ctx2, &node, existing, &message, &prev_state).await;
-            let _ = ctx2.done.send(WorkDone {
-                agent_id: node.node_id.clone(),
-                message_id,
-                attempt,
-                result,
-                module,
-            });
-        });
-        self.tasks.insert(agent_id, handle);
+        let existing = self.modules.remove(&node.node_id);
+        let (ctx2, node2, message_id) = (ctx.clone(), node.clone(), message.message_id.clone());
+        let work = async move { run_module(&ctx2, &node2, existing, &message, &prev_state).await };
+        self.spawn_step(ctx, &node.node_id, message_id, attempt, work);
     }
 }
 
