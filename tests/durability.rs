@@ -245,3 +245,51 @@ async fn a_runtime_killed_with_sigkill_is_recovered_by_another_process() {
     assert_eq!(view["result"]["agent_id"], "sink");
     check_resumed_history(&store, &job, &log).await;
 }
+
+#[tokio::test]
+async fn a_serving_node_adopts_a_job_whose_runtime_died() {
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("log.txt");
+    let bundle = load_bundle(&write_bundle(dir.path(), &log, 2)).unwrap();
+    let job = local::submit(&store, &bundle).await.unwrap();
+    // A runtime took the job and died before doing anything (its lease runs out in 1 s).
+    store
+        .acquire_job_lease(&job, "dead-node", 1000)
+        .await
+        .unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    let mut serve = std::process::Command::new(bin)
+        .arg("serve")
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", store.keys().namespace())
+        .env("MN_NODE_NAME", "survivor")
+        .env("MN_ADOPT_INTERVAL_MS", "200")
+        .env("MN_TEMP_DIR", dir.path().join("runs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let view = loop {
+        if let Some(v) = store
+            .job_view(&job)
+            .await
+            .unwrap()
+            .filter(|v| v.status.is_some_and(|s| s.is_terminal()))
+        {
+            break v;
+        }
+        assert!(Instant::now() < deadline, "the node never finished the job");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(view.status, Some(JobStatus::Completed));
+    assert_eq!(view.lease_owner.as_deref(), Some("survivor"));
+    assert_eq!(log_lines(&log), vec!["step1", "step2"]);
+    // SIGTERM: the node stops cleanly.
+    // SAFETY: kill(2) on the pid of a child we spawned.
+    unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
+    let status = serve.wait().unwrap();
+    assert!(status.success(), "serve exits 0 on SIGTERM, got {status:?}");
+}

@@ -5,6 +5,7 @@ mod events;
 mod job;
 mod output;
 mod run;
+mod serve;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +28,8 @@ enum Command {
     },
     /// Submit a job bundle and run it to its end in this process.
     Run(run::RunArgs),
+    /// Run a node: projection workers and job owners; resumes jobs whose runtime died.
+    Serve,
     /// Inspect and control jobs.
     #[command(subcommand)]
     Job(job::JobCmd),
@@ -41,6 +44,7 @@ pub async fn run() -> i32 {
     let result = match cli.command {
         Command::Validate { bundle, json } => validate::run(bundle, json).await,
         Command::Run(args) => run::run(args).await,
+        Command::Serve => serve::run().await,
         Command::Job(cmd) => job::run(cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
     };

@@ -7,6 +7,7 @@ pub mod embedded_redis;
 pub mod executor;
 pub mod local;
 pub mod module_process;
+pub mod node;
 pub mod owner;
 pub mod projector;
 pub mod rebuild;
