@@ -8,6 +8,7 @@
 //! - [`cli`]: the `mirror-neuron` command line.
 //! - [`config`]: environment settings.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
