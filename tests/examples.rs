@@ -1,0 +1,576 @@
+//! The bundles in `examples/` run end to end against a real Redis, and each result is checked
+//! against values computed here independently (primes, peaks) or fixed by the bundle's design
+//! (routes, attempts). Every run is bounded by [`RUN_LIMIT`] and every test by [`TEST_LIMIT`].
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use mirror_neuron::domain::job::JobStatus;
+use mirror_neuron::domain::view::JobView;
+use mirror_neuron::runtime::bundle::load_bundle;
+use mirror_neuron::runtime::local::{run_job, submit};
+use mirror_neuron::runtime::owner::OwnerExit;
+use mirror_neuron::runtime::projector::PROJECTION_GROUP;
+use mirror_neuron::store::Store;
+use serde_json::{Value, json};
+
+/// How long one job may run before the owner is told to stop.
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+/// Hard bound on a whole test (a run plus projection catch-up and setup).
+const TEST_LIMIT: Duration = Duration::from_secs(180);
+
+/// Every example that must exist, load and run.
+const EXAMPLES: [&str; 5] = [
+    "research_flow",
+    "prime_sweep",
+    "streaming_peaks",
+    "conditional_routing",
+    "flaky_retry",
+];
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+/// What one finished run left behind.
+struct Finished {
+    job_id: String,
+    exit: OwnerExit,
+    view: JobView,
+}
+
+impl Finished {
+    /// The job's `result.output`, after checking the job completed cleanly.
+    fn completed_output(&self, agent: &str) -> &Value {
+        assert_eq!(
+            self.exit,
+            OwnerExit::Finished(JobStatus::Completed),
+            "job {} did not complete: {:?}",
+            self.job_id,
+            self.view
+        );
+        assert_eq!(self.view.status, Some(JobStatus::Completed));
+        assert_eq!(self.view.dead_letters, 0, "no message may be dead-lettered");
+        assert_eq!(self.view.steps_failed, 0, "no step may fail");
+        let result = self
+            .view
+            .result
+            .as_ref()
+            .expect("a completed job has a result");
+        assert_eq!(result["agent_id"], agent, "completed by the wrong agent");
+        &result["output"]
+    }
+}
+
+/// Loads, submits and runs the bundle at `path` on a fresh namespace.
+async fn run_bundle(path: &Path) -> Finished {
+    run_bundle_on(&common::store().await, path).await
+}
+
+/// Loads, submits and runs the bundle at `path` on `store`.
+async fn run_bundle_on(store: &Store, path: &Path) -> Finished {
+    let bundle = load_bundle(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let store = store.clone();
+    let job_id = submit(&store, &bundle).await.expect("submit");
+    let report = run_job(&store, &job_id, "test-node", Some(RUN_LIMIT), |_| {})
+        .await
+        .expect("run the job");
+    assert!(!report.timed_out, "job {job_id} ran past {RUN_LIMIT:?}");
+    Finished {
+        job_id,
+        exit: report.exit,
+        view: report.view.expect("the job has a view"),
+    }
+}
+
+/// Runs `f` under [`TEST_LIMIT`].
+async fn bounded<F: std::future::Future<Output = ()>>(f: F) {
+    tokio::time::timeout(TEST_LIMIT, f)
+        .await
+        .expect("test ran past its time limit");
+}
+
+fn manifest(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path.join("manifest.json")).expect("read manifest");
+    serde_json::from_str(&text).expect("manifest is JSON")
+}
+
+#[test]
+fn every_example_validates() {
+    for name in EXAMPLES {
+        let bundle = load_bundle(&example(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!bundle.manifest.nodes.is_empty(), "{name} has nodes");
+    }
+    // Nothing in examples/ is left out of the list above (and so out of these tests).
+    let mut found: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("examples"))
+            .expect("list examples")
+            .map(|e| e.expect("entry"))
+            .filter(|e| e.path().is_dir())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+    found.sort();
+    let mut expected: Vec<String> = EXAMPLES.iter().map(|s| s.to_string()).collect();
+    expected.sort();
+    assert_eq!(found, expected);
+}
+
+#[tokio::test]
+async fn research_flow_collects_its_one_input() {
+    bounded(async {
+        let run = run_bundle(&example("research_flow")).await;
+        let input = json!({
+            "topic": "edge inference",
+            "text": "Small models on owned hardware are getting good enough."
+        });
+        let output = run.completed_output("reviewer");
+        assert_eq!(
+            output,
+            &json!({ "messages": [input], "count": 1, "last_message": input })
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// prime_sweep
+
+fn is_prime(n: u64) -> bool {
+    n >= 2
+        && (2..)
+            .take_while(|d| d * d <= n)
+            .all(|d| !n.is_multiple_of(d))
+}
+
+/// The summary the bundle must produce, computed here from first principles.
+fn expected_prime_summary(workers: u64, start: u64, chunk: u64) -> Value {
+    let end = start + workers * chunk - 1;
+    let primes: Vec<u64> = (start..=end).filter(|n| is_prime(*n)).collect();
+    let first: Vec<u64> = primes.iter().copied().take(10).collect();
+    let last: Vec<u64> = primes[primes.len().saturating_sub(10)..].to_vec();
+    json!({
+        "mode": "prime_sweep",
+        "worker_count": workers,
+        "checked_numbers": workers * chunk,
+        "prime_count": primes.len(),
+        "range_start": start,
+        "range_end": end,
+        "first_primes": first,
+        "last_primes": last,
+    })
+}
+
+/// Runs `generate.py` into `out`.
+fn generate_prime_sweep(out: &Path, args: &[&str]) {
+    let status = Command::new("python3")
+        .arg(example("prime_sweep").join("generate.py"))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "generate.py failed");
+}
+
+#[test]
+fn committed_prime_sweep_is_what_the_generator_writes() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    generate_prime_sweep(dir.path(), &["--workers", "4"]);
+    assert_eq!(manifest(dir.path()), manifest(&example("prime_sweep")));
+    assert!(
+        dir.path()
+            .join("payloads/scripts/check_prime_range.py")
+            .is_file()
+    );
+}
+
+#[tokio::test]
+async fn prime_sweep_four_workers() {
+    bounded(async {
+        let run = run_bundle(&example("prime_sweep")).await;
+        let output = run.completed_output("summarizer");
+        assert_eq!(output, &expected_prime_summary(4, 1_000_003, 100));
+        assert_eq!(output["prime_count"], 32);
+        // dispatcher x4, workers x4, collector x4, summarizer x1.
+        assert_eq!(run.view.steps_finished, 13);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn prime_sweep_generated_twenty_workers() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        generate_prime_sweep(
+            dir.path(),
+            &["--workers", "20", "--start", "2000000", "--chunk", "75"],
+        );
+        let graph = manifest(dir.path());
+        assert_eq!(graph["graph_id"], "prime_sweep_20_workers");
+        assert_eq!(
+            graph["initial_inputs"]["dispatcher"]
+                .as_array()
+                .map(Vec::len),
+            Some(20)
+        );
+        let run = run_bundle(dir.path()).await;
+        let output = run.completed_output("summarizer");
+        assert_eq!(output, &expected_prime_summary(20, 2_000_000, 75));
+        assert_eq!(run.view.steps_finished, 20 * 3 + 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// streaming_peaks
+
+/// Peaks of the whole series at once: strictly above the left neighbour, not below the right
+/// one, at least `threshold`; the two ends never count.
+fn peaks_of(samples: &[i64], threshold: i64) -> Vec<(usize, i64)> {
+    (1..samples.len().saturating_sub(1))
+        .filter(|&i| {
+            let v = samples[i];
+            samples[i - 1] < v && v >= samples[i + 1] && v >= threshold
+        })
+        .map(|i| (i, samples[i]))
+        .collect()
+}
+
+#[tokio::test]
+async fn streaming_peaks_carries_state_across_chunks() {
+    bounded(async {
+        let path = example("streaming_peaks");
+        let seed = manifest(&path)["initial_inputs"]["telemetry_source"][0].clone();
+        let samples: Vec<i64> = serde_json::from_value(seed["samples"].clone()).expect("samples");
+        let threshold = seed["threshold"].as_i64().expect("threshold");
+        let chunk = seed["chunk_size"].as_u64().expect("chunk_size") as usize;
+
+        let expected = peaks_of(&samples, threshold);
+        // The series is built so that peaks sit inside chunks, on a plateau, and on the last
+        // sample of a chunk (only detectable with the next chunk, i.e. from carried state).
+        assert_eq!(
+            expected,
+            vec![
+                (5, 55),
+                (9, 61),
+                (15, 80),
+                (19, 52),
+                (26, 91),
+                (29, 58),
+                (31, 60)
+            ]
+        );
+        assert!(expected.iter().any(|(i, _)| i % chunk == chunk - 1));
+
+        let run = run_bundle(&path).await;
+        let output = run.completed_output("peak_detector");
+        let (max_index, max_value) = samples.iter().enumerate().fold(
+            (0, i64::MIN),
+            |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+        );
+        let peaks: Vec<Value> = expected
+            .iter()
+            .map(|(i, v)| json!({ "index": i, "value": v }))
+            .collect();
+        assert_eq!(
+            output,
+            &json!({
+                "sensor": "pump-7/vibration",
+                "chunks": samples.len().div_ceil(chunk),
+                "samples": samples.len(),
+                "threshold": threshold,
+                "max": { "index": max_index, "value": max_value },
+                "peaks": peaks,
+            })
+        );
+        // One source run, then one detector run per chunk.
+        assert_eq!(run.view.steps_finished, 1 + 5);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// conditional_routing
+
+#[tokio::test]
+async fn conditional_routing_sends_each_ticket_down_one_branch() {
+    bounded(async {
+        let run = run_bundle(&example("conditional_routing")).await;
+        let output = run.completed_output("report");
+        assert_eq!(
+            output,
+            &json!({
+                "tickets": 6,
+                "routes": {
+                    "T-101": "escalate",
+                    "T-102": "archive",
+                    "T-103": "escalate",
+                    "T-104": "review",
+                    "T-105": "archive",
+                    "T-106": "archive",
+                },
+                "by_branch": {
+                    "escalate": ["T-101", "T-103"],
+                    "review": ["T-104"],
+                    "archive": ["T-102", "T-105", "T-106"],
+                },
+                "actions": {
+                    "T-101": "page on-call",
+                    "T-102": "file in backlog",
+                    "T-103": "page on-call",
+                    "T-104": "queue for next triage meeting",
+                    "T-105": "file in backlog",
+                    "T-106": "file in backlog",
+                },
+            })
+        );
+        // triage x6 + one branch step per ticket x6 + ledger x6 + report x1: first_match
+        // delivered each ticket exactly once, even where a later (default) edge also matched.
+        assert_eq!(run.view.steps_finished, 19);
+        assert_eq!(run.view.messages_sent, 6 + 6 + 6 + 1);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// flaky_retry
+
+#[tokio::test]
+async fn flaky_retry_succeeds_on_the_third_attempt() {
+    bounded(async {
+        let run = run_bundle(&example("flaky_retry")).await;
+        let output = run.completed_output("sink");
+        assert_eq!(output["count"], 1);
+        let result = &output["last_message"];
+        assert_eq!(result["agent_id"], "fetch_quote");
+        assert_eq!(result["input"], json!({ "symbol": "ACME" }));
+        let sandbox = &result["sandbox"];
+        assert_eq!(sandbox["exit_code"], 0);
+        assert_eq!(
+            sandbox["attempts"], 3,
+            "two transient failures, then success"
+        );
+        let printed: Value = serde_json::from_str(sandbox["stdout"].as_str().expect("stdout"))
+            .expect("the quote is JSON");
+        assert_eq!(
+            printed,
+            json!({ "symbol": "ACME", "price_cents": 18250, "served_on_attempt": 3 })
+        );
+        // The retries happened inside one step: nothing failed at the job level.
+        assert_eq!(run.view.steps_finished, 2);
+        let counter = std::env::temp_dir().join(format!("mn-flaky-{}", run.job_id));
+        assert!(
+            !counter.exists(),
+            "the script removes its counter on success"
+        );
+    })
+    .await;
+}
+
+/// A copy of `flaky_retry` whose script fails one time more than `max_attempts` allows.
+fn flaky_retry_exhausted() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = example("flaky_retry");
+    std::fs::create_dir_all(dir.path().join("payloads/scripts")).expect("mkdir");
+    std::fs::copy(
+        src.join("payloads/scripts/flaky_fetch.sh"),
+        dir.path().join("payloads/scripts/flaky_fetch.sh"),
+    )
+    .expect("copy script");
+    let mut graph = manifest(&src);
+    graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(3);
+    std::fs::write(dir.path().join("manifest.json"), graph.to_string()).expect("write manifest");
+    dir
+}
+
+/// Runs the exhausted variant; returns the job's failure result.
+async fn run_flaky_exhausted() -> Value {
+    let dir = flaky_retry_exhausted();
+    let run = run_bundle(dir.path()).await;
+    let _ = std::fs::remove_file(std::env::temp_dir().join(format!("mn-flaky-{}", run.job_id)));
+    assert_eq!(run.exit, OwnerExit::Finished(JobStatus::Failed));
+    assert_eq!(run.view.status, Some(JobStatus::Failed));
+    run.view.result.expect("a failed job has a result")
+}
+
+#[tokio::test]
+async fn flaky_retry_fails_the_job_once_attempts_run_out() {
+    bounded(async {
+        let result = run_flaky_exhausted().await;
+        assert_eq!(result["agent_id"], "fetch_quote");
+        let error = &result["error"];
+        assert_eq!(error["attempts"], 3);
+        assert_eq!(error["transient"], true);
+        assert_eq!(error["exit_code"], 1);
+        assert!(
+            error["stderr"]
+                .as_str()
+                .unwrap_or("")
+                .contains("attempt 3: upstream quote service: connection reset"),
+            "{error}"
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime bugs exposed while writing the examples (see the branch report).
+
+/// The job-level `status_reason` names the owner's step attempt (1), not the executor's
+/// attempts (3) that `error.attempts` reports.
+#[tokio::test]
+#[ignore = "runtime bug: status_reason says 'failed after 1 attempt(s)' after 3 executor attempts"]
+async fn exhausted_retries_status_reason_counts_executor_attempts() {
+    bounded(async {
+        let result = run_flaky_exhausted().await;
+        assert_eq!(result["error"]["attempts"], 3);
+        assert_eq!(
+            result["status_reason"],
+            "agent fetch_quote failed after 3 attempt(s)"
+        );
+    })
+    .await;
+}
+
+/// An aggregator counting results from ONE executor agent that handled several messages: each
+/// result body carries the same `agent_id`, so the aggregator's dedupe drops all but the first
+/// and `complete_after: 3` is never reached; the job hangs until the timeout.
+#[tokio::test]
+#[ignore = "runtime bug: aggregator dedupes distinct results of one executor by body agent_id"]
+async fn aggregator_counts_every_result_of_one_executor() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("payloads")).expect("payloads");
+        let bundle = json!({
+            "manifest_version": "1.0",
+            "graph_id": "agg_dedupe_bug",
+            "job_name": "agg-dedupe-bug",
+            "entrypoints": ["fanout"],
+            "initial_inputs": {"fanout": [{"n": 1}, {"n": 2}, {"n": 3}]},
+            "nodes": [
+                {"node_id": "fanout", "agent_type": "router", "config": {"emit_type": "work"}},
+                {"node_id": "worker", "agent_type": "executor", "config": {"command": ["true"]}},
+                {"node_id": "collect", "agent_type": "aggregator", "config": {"complete_after": 3}}
+            ],
+            "edges": [
+                {"edge_id": "a", "from_node": "fanout", "to_node": "worker", "message_type": "work"},
+                {"edge_id": "b", "from_node": "worker", "to_node": "collect", "message_type": "executor_result"}
+            ]
+        });
+        std::fs::write(dir.path().join("manifest.json"), bundle.to_string()).expect("write");
+        let loaded = load_bundle(dir.path()).expect("valid");
+        let store = common::store().await;
+        let job_id = submit(&store, &loaded).await.expect("submit");
+        let report = run_job(&store, &job_id, "test-node", Some(Duration::from_secs(20)), |_| {})
+            .await
+            .expect("run");
+        assert!(!report.timed_out, "never completed: 2 of 3 results were dropped as duplicates");
+        let view = report.view.expect("view");
+        assert_eq!(view.status, Some(JobStatus::Completed));
+        assert_eq!(view.result.expect("result")["output"]["count"], 3);
+    })
+    .await;
+}
+
+/// A redis-server with AOF on, in `dir` on `port`, killed on drop.
+struct AofRedis(std::process::Child);
+
+impl AofRedis {
+    fn start(dir: &Path, port: u16) -> AofRedis {
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--appendonly", "yes"])
+            .arg("--dir")
+            .arg(dir)
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        AofRedis(child)
+    }
+}
+
+impl Drop for AofRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// After an AOF rewrite, Redis restores a consumer group's `entries-read` from the rewrite and
+/// does not advance it while replaying the later deliveries, so `XINFO GROUPS` reports a `lag`
+/// for entries that were all delivered and acknowledged. `Store::feed_backlog` adds that lag,
+/// so `wait_projections_caught_up` (and every CLI `job` command, and the end of `run_job`)
+/// times out on such a store, forever.
+#[tokio::test]
+#[ignore = "runtime bug: feed_backlog trusts XINFO GROUPS lag, which is stale after an AOF rewrite and a restart"]
+async fn projection_backlog_is_zero_after_redis_restart() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let namespace = common::namespace();
+        let redis = AofRedis::start(dir.path(), port);
+        let store = Store::connect(&url, &namespace).await.expect("connect");
+        store.migrate(0).await.expect("migrate");
+        run_bundle_on(&store, &example("research_flow")).await;
+        let mut conn = store.conn();
+        let _: () = redis::cmd("BGREWRITEAOF")
+            .query_async(&mut conn)
+            .await
+            .expect("rewrite");
+        loop {
+            let info: String = redis::cmd("INFO")
+                .arg("persistence")
+                .query_async(&mut conn)
+                .await
+                .expect("info");
+            if info.contains("aof_rewrite_in_progress:0")
+                && !info.contains("aof_rewrite_scheduled:1")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        run_bundle_on(&store, &example("research_flow")).await;
+        assert_eq!(
+            store.feed_backlog(PROJECTION_GROUP).await.expect("backlog"),
+            0
+        );
+        drop(conn);
+        drop(store);
+        drop(redis);
+
+        let _redis = AofRedis::start(dir.path(), port);
+        let store = Store::connect(&url, &namespace).await.expect("reconnect");
+        assert_eq!(
+            store.feed_backlog(PROJECTION_GROUP).await.expect("backlog"),
+            0,
+            "every feed entry was delivered and acknowledged before the restart"
+        );
+    })
+    .await;
+}
