@@ -3,13 +3,25 @@
 
 use prost::Message;
 
-const PROTOS: &[&str] = &["job.proto", "job_v2.proto", "cluster.proto", "observability.proto", "operations.proto"];
+const PROTOS: &[&str] = &[
+    "job.proto",
+    "job_v2.proto",
+    "cluster.proto",
+    "observability.proto",
+    "operations.proto",
+];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed=proto");
     let fds = protox::compile(PROTOS, ["proto"])?;
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out.join("mirror_neuron_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().build_server(true).build_client(true).compile_fds(fds)?;
+    std::fs::write(
+        out.join("mirror_neuron_descriptor.bin"),
+        fds.encode_to_vec(),
+    )?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
     Ok(())
 }

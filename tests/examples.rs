@@ -425,7 +425,6 @@ async fn flaky_retry_fails_the_job_once_attempts_run_out() {
 /// The job-level `status_reason` names the owner's step attempt (1), not the executor's
 /// attempts (3) that `error.attempts` reports.
 #[tokio::test]
-#[ignore = "runtime bug: status_reason says 'failed after 1 attempt(s)' after 3 executor attempts"]
 async fn exhausted_retries_status_reason_counts_executor_attempts() {
     bounded(async {
         let result = run_flaky_exhausted().await;
@@ -442,7 +441,6 @@ async fn exhausted_retries_status_reason_counts_executor_attempts() {
 /// result body carries the same `agent_id`, so the aggregator's dedupe drops all but the first
 /// and `complete_after: 3` is never reached; the job hangs until the timeout.
 #[tokio::test]
-#[ignore = "runtime bug: aggregator dedupes distinct results of one executor by body agent_id"]
 async fn aggregator_counts_every_result_of_one_executor() {
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -523,7 +521,6 @@ impl Drop for AofRedis {
 /// so `wait_projections_caught_up` (and every CLI `job` command, and the end of `run_job`)
 /// times out on such a store, forever.
 #[tokio::test]
-#[ignore = "runtime bug: feed_backlog trusts XINFO GROUPS lag, which is stale after an AOF rewrite and a restart"]
 async fn projection_backlog_is_zero_after_redis_restart() {
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");

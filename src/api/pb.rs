@@ -24,4 +24,5 @@ pub mod operations {
 }
 
 /// The encoded descriptor set of every service, for gRPC reflection.
-pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/mirror_neuron_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/mirror_neuron_descriptor.bin"));

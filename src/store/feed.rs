@@ -11,6 +11,10 @@ use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, Stream
 
 use super::{Store, StoreError};
 
+/// How many undelivered entries `feed_backlog` counts at most (it only needs to tell
+/// "caught up" from "behind", and a rough size).
+pub const BACKLOG_SCAN_LIMIT: usize = 10_000;
+
 /// One feed entry: which job advanced, over which seqs. `None` fields mean a malformed entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FeedEntry {
@@ -162,15 +166,25 @@ impl Store {
         Ok(TrimReport { trimmed, min_id })
     }
 
-    /// Entries of the feed not yet acknowledged by `group`: pending plus not yet delivered.
+    /// Entries of the feed not yet acknowledged by `group`: pending plus not yet delivered
+    /// (counted up to [`BACKLOG_SCAN_LIMIT`]). XINFO's `lag` is not used: Redis 7.0 reports a
+    /// stale lag after an AOF rewrite and a restart, which would never drain.
     pub async fn feed_backlog(&self, group: &str) -> Result<u64, StoreError> {
-        let groups: redis::streams::StreamInfoGroupsReply =
-            self.conn().xinfo_groups(self.keys().feed()).await?;
-        Ok(groups
-            .groups
-            .iter()
-            .find(|g| g.name == group)
-            .map_or(0, |g| g.pending as u64 + g.lag.unwrap_or(0) as u64))
+        let feed = self.keys().feed();
+        let groups: redis::streams::StreamInfoGroupsReply = self.conn().xinfo_groups(&feed).await?;
+        let Some(g) = groups.groups.iter().find(|g| g.name == group) else {
+            return Ok(0);
+        };
+        let undelivered: redis::streams::StreamRangeReply = self
+            .conn()
+            .xrange_count(
+                &feed,
+                format!("({}", g.last_delivered_id),
+                "+",
+                BACKLOG_SCAN_LIMIT,
+            )
+            .await?;
+        Ok(g.pending as u64 + undelivered.ids.len() as u64)
     }
 
     /// Number of entries currently in the feed.

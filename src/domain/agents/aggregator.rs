@@ -2,8 +2,9 @@
 //! (`complete_on_message`) or after `complete_after` distinct results.
 //!
 //! Two fixes over the original runtime: the completion is latched (later messages are kept
-//! but never complete again), and duplicates are recognised by the sending agent's id when the
-//! body has one, else by the incoming message id, so a replayed result is never counted twice.
+//! but never complete again), and duplicates are recognised by the sending agent's id *and*
+//! the input it answered (else by message id), so a replayed result is never counted twice
+//! while an executor's results for different inputs all count.
 //!
 //! State: `{count, seen: {key: true}, messages: [bodies], completed}`.
 
@@ -12,10 +13,17 @@ use serde_json::{Map, Value, json};
 use super::{Emit, StepOutcome, config_bool, config_positive, config_str, object};
 use crate::domain::message::Message;
 
+/// A result is "the same" when the same agent sent it for the same input (its causation):
+/// a replayed executor result is a duplicate, one executor's results for different inputs
+/// are not. Bodies without an `agent_id` are keyed by message id.
 fn dedupe_key(message: &Message) -> String {
-    match message.body.get("agent_id").and_then(Value::as_str) {
-        Some(agent) => format!("agent:{agent}"),
-        None => format!("message:{}", message.message_id),
+    match (
+        message.body.get("agent_id").and_then(Value::as_str),
+        &message.causation_id,
+    ) {
+        (Some(agent), Some(cause)) => format!("agent:{agent}/{cause}"),
+        (Some(agent), None) => format!("agent:{agent}/{}", message.message_id),
+        (None, _) => format!("message:{}", message.message_id),
     }
 }
 

@@ -321,7 +321,11 @@ impl Owner {
             Err(error) => JobCommand::FailStep {
                 agent_id: done.agent_id.clone(),
                 message_id: done.message_id.clone(),
-                attempt: done.attempt,
+                // The executor retries inside one step; report the attempts it really made.
+                attempt: error
+                    .get("attempts")
+                    .and_then(serde_json::Value::as_u64)
+                    .map_or(done.attempt, |a| a as u32),
                 error,
                 will_retry: false,
             },
