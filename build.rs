@@ -19,9 +19,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.join("mirror_neuron_descriptor.bin"),
         fds.encode_to_vec(),
     )?;
+    // Default stubs answer UNIMPLEMENTED for an RPC a service does not override; services
+    // override every RPC of a feature not built yet with a message that names the feature.
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .generate_default_stubs(true)
         .compile_fds(fds)?;
     Ok(())
 }

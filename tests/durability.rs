@@ -262,6 +262,7 @@ async fn a_serving_node_adopts_a_job_whose_runtime_died() {
     let bin = env!("CARGO_BIN_EXE_mirror-neuron");
     let mut serve = std::process::Command::new(bin)
         .arg("serve")
+        .env("MN_GRPC_PORT", "0")
         .env("MN_REDIS_URL", &common::redis().url)
         .env("MN_REDIS_NAMESPACE", store.keys().namespace())
         .env("MN_NODE_NAME", "survivor")

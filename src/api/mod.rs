@@ -1,1 +1,18 @@
+//! The gRPC API, wire-compatible with the published MirrorNeuron clients. Handlers decode a
+//! request, read a projection or issue a command, and encode the answer; no business logic.
+//!
+//! # Layout
+//! - [`pb`]: generated code; [`server`]: wiring, limits, health, reflection; [`auth`]: tokens;
+//! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`;
+//! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
+
+pub mod auth;
+pub mod cluster;
+pub mod context;
+pub mod job_v1;
+pub mod job_v2;
+pub mod observability;
+pub mod operations;
 pub mod pb;
+pub mod server;
+pub mod status;

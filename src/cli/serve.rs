@@ -1,5 +1,10 @@
-//! `mirror-neuron serve`: run a node until SIGINT or SIGTERM, then hand its jobs back.
+//! `mirror-neuron serve`: run a node and its gRPC API until SIGINT or SIGTERM, then stop
+//! taking calls, hand the node's jobs back (leases released), and exit.
 
+use std::sync::Arc;
+
+use crate::api::context::ApiContext;
+use crate::api::server::{self, ServerConfig};
 use crate::runtime::Backend;
 use crate::runtime::node::{Node, NodeConfig};
 
@@ -16,15 +21,35 @@ pub fn node_name() -> String {
 }
 
 pub async fn run() -> anyhow::Result<i32> {
+    let cfg = ServerConfig::from_env()?;
     let backend = Backend::open().await?;
+    let listener = tokio::net::TcpListener::bind(cfg.addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let name = node_name();
-    let node = Node::start(backend.store.clone(), NodeConfig::from_env(&name)?)?;
-    eprintln!("mirror-neuron node {name} serving (Ctrl-C to stop)");
-    wait_for_signal().await?;
-    eprintln!("stopping: handing jobs back");
+    let node = Arc::new(Node::start(
+        backend.store.clone(),
+        NodeConfig::from_env(&name)?,
+    )?);
+    let ctx = ApiContext {
+        store: backend.store.clone(),
+        node: node.clone(),
+        bundles_dir: crate::config::home_dir().join("bundles"),
+    };
+    eprintln!(
+        "mirror-neuron node {name} serving gRPC on {} (Ctrl-C to stop)",
+        listener.local_addr()?
+    );
+    let result = server::serve(ctx, cfg, listener, async {
+        if let Err(e) = wait_for_signal().await {
+            tracing::error!(error = %e, "cannot wait for signals; stopping");
+        }
+        eprintln!("stopping: finishing calls, handing jobs back");
+    })
+    .await;
     node.shutdown().await;
     backend.close().await;
-    Ok(0)
+    result.map(|()| 0)
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

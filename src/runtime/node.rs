@@ -46,8 +46,8 @@ pub struct Node {
     pools: Arc<ExecutorPools>,
     owners: Owners,
     stop: watch::Sender<bool>,
-    sweeper: JoinHandle<()>,
-    projectors: Projectors,
+    sweeper: Mutex<Option<JoinHandle<()>>>,
+    projectors: Mutex<Option<Projectors>>,
 }
 
 impl Node {
@@ -73,8 +73,8 @@ impl Node {
             pools,
             owners,
             stop,
-            sweeper,
-            projectors,
+            sweeper: Mutex::new(Some(sweeper)),
+            projectors: Mutex::new(Some(projectors)),
         })
     }
 
@@ -109,9 +109,16 @@ impl Node {
 
     /// Stops adopting, asks every owner to stop (they release their leases so another node can
     /// take over at once), waits for them, then stops the projection workers.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        let _ = self.sweeper.await;
+        let sweeper = self
+            .sweeper
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(s) = sweeper {
+            let _ = s.await;
+        }
         let handles: Vec<JoinHandle<()>> = {
             let mut owners = self.owners.lock().unwrap_or_else(|e| e.into_inner());
             owners.drain().map(|(_, h)| h).collect()
@@ -119,7 +126,14 @@ impl Node {
         for h in handles {
             let _ = h.await;
         }
-        self.projectors.stop().await;
+        let projectors = self
+            .projectors
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(p) = projectors {
+            p.stop().await;
+        }
     }
 }
 

@@ -1,0 +1,64 @@
+//! One place that maps errors to gRPC status codes, exhaustively.
+
+use tonic::Status;
+
+use crate::domain::job::DomainError;
+use crate::runtime::bundle::BundleError;
+use crate::runtime::commands::CommandError;
+use crate::store::{AppendError, JobIdError, StoreError};
+
+/// Domain refusals: not found, wrong state, conflicts.
+pub fn domain(e: &DomainError) -> Status {
+    match e {
+        DomainError::NotFound => Status::not_found(e.to_string()),
+        DomainError::AlreadyExists => Status::already_exists(e.to_string()),
+        DomainError::WrongStatus { .. } => Status::failed_precondition(e.to_string()),
+        DomainError::StaleLease { .. }
+        | DomainError::NotInFlight { .. }
+        | DomainError::UnknownAgent(_) => Status::failed_precondition(e.to_string()),
+        DomainError::UnreadableManifest => Status::internal(e.to_string()),
+    }
+}
+
+/// Redis trouble: retryable ones are UNAVAILABLE (clients retry), the rest INTERNAL.
+pub fn store(e: &StoreError) -> Status {
+    if e.is_retryable() {
+        Status::unavailable(format!("event store unavailable: {e}"))
+    } else {
+        Status::internal(e.to_string())
+    }
+}
+
+/// A write that did not take effect.
+pub fn command(e: &CommandError) -> Status {
+    match e {
+        CommandError::Domain(d) => domain(d),
+        CommandError::Contended { .. } => Status::aborted(e.to_string()),
+        CommandError::Append(AppendError::Store(s)) | CommandError::Store(s) => store(s),
+        CommandError::Append(a) => Status::internal(a.to_string()),
+    }
+}
+
+/// A job id that cannot name a job.
+pub fn job_id(e: &JobIdError) -> Status {
+    Status::invalid_argument(e.to_string())
+}
+
+/// An uploaded bundle that cannot run: every validation error, one per line.
+pub fn bundle(e: &BundleError) -> Status {
+    match e {
+        BundleError::Invalid(errors) => {
+            let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+            Status::invalid_argument(format!("invalid bundle:\n{}", lines.join("\n")))
+        }
+        BundleError::Io { .. } => Status::internal(e.to_string()),
+        other => Status::invalid_argument(other.to_string()),
+    }
+}
+
+/// An RPC of a feature that arrives later: UNIMPLEMENTED, naming the feature.
+pub fn later(feature: &str) -> Status {
+    Status::unimplemented(format!(
+        "{feature} is not available in this mirror-neuron version yet"
+    ))
+}
