@@ -4,6 +4,7 @@ mod admin;
 mod events;
 mod job;
 mod output;
+mod remote;
 mod run;
 mod serve;
 mod validate;
@@ -14,6 +15,10 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mirror-neuron", version, about)]
 pub struct Cli {
+    /// Talk to a mirror-neuron server at HOST:PORT instead of running in this process
+    /// (the token comes from MN_GRPC_AUTH_TOKEN).
+    #[arg(long, global = true, env = "MN_GRPC_TARGET")]
+    target: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -26,7 +31,8 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Submit a job bundle and run it to its end in this process.
+    /// Submit a job bundle: run it to its end in this process, or with --target submit it to a
+    /// server (add --wait to follow it to its end).
     Run(run::RunArgs),
     /// Run a node: projection workers and job owners; resumes jobs whose runtime died.
     Serve,
@@ -43,9 +49,15 @@ pub async fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { bundle, json } => validate::run(bundle, json).await,
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => match &cli.target {
+            Some(t) => remote::run(t, args).await,
+            None => run::run(args).await,
+        },
         Command::Serve => serve::run().await,
-        Command::Job(cmd) => job::run(cmd).await,
+        Command::Job(cmd) => match &cli.target {
+            Some(t) => remote::job(t, cmd).await,
+            None => job::run(cmd).await,
+        },
         Command::Admin(cmd) => admin::run(cmd).await,
     };
     match result {

@@ -1,0 +1,225 @@
+//! The `job` and `run` commands against a server (`--target` / `MN_GRPC_TARGET`): the same
+//! output as the in-process runtime, read from the server's JSON answers.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tonic::Code;
+
+use super::job::JobCmd;
+use super::output::{print_json, print_table, short_json};
+use super::run::RunArgs;
+use crate::api::client::{Client, read_bundle, token_from_env};
+use crate::api::pb::job_v1 as v1;
+use crate::api::pb::observability::StreamEventsRequest;
+
+async fn connect(target: &str) -> anyhow::Result<Client> {
+    Client::connect(target, token_from_env()?.as_deref()).await
+}
+
+/// A gRPC failure as a CLI error (exit 1), keeping the server's message.
+fn failed(status: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}: {}", code_name(status.code()), status.message())
+}
+
+fn code_name(code: Code) -> &'static str {
+    match code {
+        Code::NotFound => "not found",
+        Code::InvalidArgument => "invalid argument",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Unauthenticated => "unauthenticated",
+        Code::PermissionDenied => "permission denied",
+        Code::Unavailable => "unavailable",
+        Code::Unimplemented => "unimplemented",
+        _ => "error",
+    }
+}
+
+fn parse(json: &str) -> anyhow::Result<Value> {
+    serde_json::from_str(json).map_err(|e| anyhow::anyhow!("server sent invalid JSON: {e}"))
+}
+
+/// A job record, unwrapping a `{job: ...}` envelope if the server sends one.
+fn job_of(v: Value) -> Value {
+    match v.get("job") {
+        Some(j) if j.is_object() => j.clone(),
+        _ => v,
+    }
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+fn row(job: &Value) -> Vec<String> {
+    ["job_id", "graph_id", "status", "submitted_at", "updated_at"].iter().map(|k| text(job, k)).collect()
+}
+
+async fn get_job(client: &mut Client, job_id: &str) -> anyhow::Result<Value> {
+    let reply = client
+        .jobs
+        .get_job(v1::GetJobRequest { job_id: job_id.into(), version: 1 })
+        .await
+        .map_err(failed)?;
+    Ok(job_of(parse(&reply.into_inner().job_json)?))
+}
+
+/// Streams a job's events (`follow` until the terminal one) into `each`.
+async fn stream_events(client: &mut Client, job_id: &str, follow: bool, mut each: impl FnMut(&Value)) -> anyhow::Result<()> {
+    let request = StreamEventsRequest { job_id: job_id.into(), follow, heartbeat_interval_ms: 5000, limit: 0, version: 1 };
+    let mut stream = client.events.stream_events(request).await.map_err(failed)?.into_inner();
+    while let Some(msg) = stream.message().await.map_err(failed)? {
+        let event = parse(&msg.event_json)?;
+        if event.get("type").and_then(Value::as_str) != Some("stream_heartbeat") {
+            each(&event);
+        }
+    }
+    Ok(())
+}
+
+/// Runs a `job` subcommand against the server at `target`.
+pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
+    let mut client = connect(target).await?;
+    match cmd {
+        JobCmd::List { status, limit, json } => {
+            let reply = client
+                .jobs
+                .list_jobs(v1::ListJobsRequest { limit: limit.min(i32::MAX as usize) as i32, include_terminal: true, version: 1 })
+                .await
+                .map_err(failed)?;
+            let all = parse(&reply.into_inner().jobs_json)?;
+            let jobs: Vec<Value> = all
+                .get("data")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|j| status.as_deref().is_none_or(|s| j.get("status").and_then(Value::as_str) == Some(s)))
+                .collect();
+            if json {
+                print_json(&jobs)?;
+            } else {
+                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &jobs.iter().map(row).collect::<Vec<_>>());
+            }
+        }
+        JobCmd::Inspect { job_id, json } => {
+            let job = get_job(&mut client, &job_id).await?;
+            if json {
+                print_json(&job)?;
+            } else {
+                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[row(&job)]);
+                if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
+                    println!("result: {}", short_json(result, 400));
+                }
+            }
+        }
+        JobCmd::Agents { job_id, json } => {
+            let job = get_job(&mut client, &job_id).await?;
+            let agents = job.get("agents").and_then(Value::as_array).cloned().unwrap_or_default();
+            if json {
+                print_json(&agents)?;
+            } else {
+                let rows: Vec<Vec<String>> = agents
+                    .iter()
+                    .map(|a| {
+                        let n = |k: &str| a.get(k).map_or(String::new(), |v| v.to_string());
+                        vec![text(a, "agent_id"), text(a, "status"), n("queued"), n("processed"), n("failed_attempts")]
+                    })
+                    .collect();
+                print_table(&["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"], &rows);
+            }
+        }
+        JobCmd::Events { job_id, json, follow } => {
+            let mut all = Vec::new();
+            stream_events(&mut client, &job_id, follow, |e| {
+                if json && !follow {
+                    all.push(e.clone());
+                } else if json {
+                    println!("{e}");
+                } else {
+                    println!("{:>5}  {}  {:<22} {}", e.get("seq").map_or(String::new(), |s| s.to_string()), text(e, "timestamp"), text(e, "type"), short_json(e, 120));
+                }
+            })
+            .await?;
+            if json && !follow {
+                print_json(&all)?;
+            }
+        }
+        JobCmd::DeadLetters { job_id, json } => {
+            let mut dead = Vec::new();
+            stream_events(&mut client, &job_id, false, |e| {
+                if e.get("type").and_then(Value::as_str) == Some("dead_letter") {
+                    dead.push(e.clone());
+                }
+            })
+            .await?;
+            if json {
+                print_json(&dead)?;
+            } else {
+                let rows: Vec<Vec<String>> =
+                    dead.iter().map(|d| vec![text(d, "agent_id"), text(d, "reason"), short_json(d.get("message").unwrap_or(&Value::Null), 80)]).collect();
+                print_table(&["AGENT", "REASON", "MESSAGE"], &rows);
+            }
+        }
+        JobCmd::Pause { job_id } => {
+            let r = client.jobs.pause_job(v1::PauseJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            println!("{}", r.into_inner().status);
+        }
+        JobCmd::Resume { job_id } => {
+            let r = client.jobs.resume_job(v1::ResumeJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            println!("{}", r.into_inner().status);
+        }
+        JobCmd::Cancel { job_id, .. } => {
+            let r = client.jobs.cancel_job(v1::CancelJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            println!("{}", r.into_inner().status);
+        }
+        JobCmd::Recover { .. } => anyhow::bail!("job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"),
+    }
+    Ok(0)
+}
+
+/// `run <bundle>` against a server: upload, then (with `--wait`) follow until the end.
+pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
+    let (manifest_json, payloads) = read_bundle(&args.bundle)?;
+    let mut client = connect(target).await?;
+    let submitted = client.jobs.submit_job(v1::SubmitJobRequest { manifest_json, payloads, version: 1 }).await;
+    let job_id = match submitted {
+        Ok(r) => r.into_inner().job_id,
+        Err(s) if s.code() == Code::InvalidArgument => {
+            eprintln!("{}", s.message());
+            return Ok(super::validate::EXIT_INVALID);
+        }
+        Err(s) => return Err(failed(s)),
+    };
+    eprintln!("submitted job {job_id}");
+    if !args.wait && !args.json {
+        println!("{job_id}");
+        return Ok(0);
+    }
+    let follow = stream_events(&mut client, &job_id, true, |e| {
+        if args.wait && !args.json {
+            eprintln!("  {} {}", text(e, "type"), text(e, "agent_id"));
+        }
+    });
+    let timed_out = match args.timeout {
+        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), follow).await.is_err(),
+        None => {
+            follow.await?;
+            false
+        }
+    };
+    let job = get_job(&mut client, &job_id).await?;
+    if args.json {
+        print_json(&job)?;
+    } else {
+        println!("job {}  {}", text(&job, "job_id"), text(&job, "status"));
+        if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
+            println!("result: {}", short_json(result, 2000));
+        }
+    }
+    if timed_out {
+        eprintln!("timed out; job {job_id} is still {}", text(&job, "status"));
+        return Ok(1);
+    }
+    Ok(if text(&job, "status") == "completed" { 0 } else { 1 })
+}
