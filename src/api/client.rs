@@ -38,7 +38,11 @@ pub struct Client {
 impl Client {
     /// Connects to `host:port` (plaintext h2c, like the published client) with an optional token.
     pub async fn connect(target: &str, token: Option<&str>) -> anyhow::Result<Client> {
-        let url = if target.contains("://") { target.to_string() } else { format!("http://{target}") };
+        let url = if target.contains("://") {
+            target.to_string()
+        } else {
+            format!("http://{target}")
+        };
         let channel = Endpoint::from_shared(url)
             .map_err(|e| anyhow::anyhow!("--target {target:?} is not host:port: {e}"))?
             .connect_timeout(Duration::from_secs(5))
@@ -46,11 +50,9 @@ impl Client {
             .await
             .map_err(|e| anyhow::anyhow!("cannot reach mirror-neuron at {target}: {e}"))?;
         let header = match token {
-            Some(t) => Some(
-                format!("Bearer {t}")
-                    .parse()
-                    .map_err(|_| anyhow::anyhow!("MN_GRPC_AUTH_TOKEN contains characters a header cannot carry"))?,
-            ),
+            Some(t) => Some(format!("Bearer {t}").parse().map_err(|_| {
+                anyhow::anyhow!("MN_GRPC_AUTH_TOKEN contains characters a header cannot carry")
+            })?),
             None => None,
         };
         let auth = BearerToken(header);
@@ -59,7 +61,8 @@ impl Client {
             jobs: JobServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
                 .max_decoding_message_size(max),
-            events: ObservabilityServiceClient::with_interceptor(channel, auth).max_decoding_message_size(max),
+            events: ObservabilityServiceClient::with_interceptor(channel, auth)
+                .max_decoding_message_size(max),
         })
     }
 }
@@ -84,12 +87,20 @@ fn collect(base: &Path, dir: &Path, out: &mut HashMap<String, Vec<u8>>) -> anyho
         let path = entry.path();
         let kind = entry.file_type()?;
         if kind.is_symlink() {
-            anyhow::bail!("{} is a symlink; bundles uploaded over gRPC may not contain links", path.display());
+            anyhow::bail!(
+                "{} is a symlink; bundles uploaded over gRPC may not contain links",
+                path.display()
+            );
         }
         if kind.is_dir() {
             collect(base, &path, out)?;
         } else if kind.is_file() {
-            let rel = path.strip_prefix(base)?.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/");
+            let rel = path
+                .strip_prefix(base)?
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
             out.insert(rel, std::fs::read(&path)?);
         }
     }
@@ -102,7 +113,12 @@ pub fn token_from_env() -> anyhow::Result<Option<String>> {
         return Ok(Some(t.trim().to_string()));
     }
     match crate::config::var("MN_GRPC_AUTH_TOKEN_FILE") {
-        Some(p) => Ok(Some(std::fs::read_to_string(&p).map_err(|e| anyhow::anyhow!("MN_GRPC_AUTH_TOKEN_FILE {p}: {e}"))?.trim().to_string())),
+        Some(p) => Ok(Some(
+            std::fs::read_to_string(&p)
+                .map_err(|e| anyhow::anyhow!("MN_GRPC_AUTH_TOKEN_FILE {p}: {e}"))?
+                .trim()
+                .to_string(),
+        )),
         None => Ok(None),
     }
 }

@@ -52,22 +52,44 @@ fn text(v: &Value, key: &str) -> String {
 }
 
 fn row(job: &Value) -> Vec<String> {
-    ["job_id", "graph_id", "status", "submitted_at", "updated_at"].iter().map(|k| text(job, k)).collect()
+    ["job_id", "graph_id", "status", "submitted_at", "updated_at"]
+        .iter()
+        .map(|k| text(job, k))
+        .collect()
 }
 
 async fn get_job(client: &mut Client, job_id: &str) -> anyhow::Result<Value> {
     let reply = client
         .jobs
-        .get_job(v1::GetJobRequest { job_id: job_id.into(), version: 1 })
+        .get_job(v1::GetJobRequest {
+            job_id: job_id.into(),
+            version: 1,
+        })
         .await
         .map_err(failed)?;
     Ok(job_of(parse(&reply.into_inner().job_json)?))
 }
 
 /// Streams a job's events (`follow` until the terminal one) into `each`.
-async fn stream_events(client: &mut Client, job_id: &str, follow: bool, mut each: impl FnMut(&Value)) -> anyhow::Result<()> {
-    let request = StreamEventsRequest { job_id: job_id.into(), follow, heartbeat_interval_ms: 5000, limit: 0, version: 1 };
-    let mut stream = client.events.stream_events(request).await.map_err(failed)?.into_inner();
+async fn stream_events(
+    client: &mut Client,
+    job_id: &str,
+    follow: bool,
+    mut each: impl FnMut(&Value),
+) -> anyhow::Result<()> {
+    let request = StreamEventsRequest {
+        job_id: job_id.into(),
+        follow,
+        heartbeat_interval_ms: 5000,
+        limit: 0,
+        version: 1,
+    };
+    let mut stream = client
+        .events
+        .stream_events(request)
+        .await
+        .map_err(failed)?
+        .into_inner();
     while let Some(msg) = stream.message().await.map_err(failed)? {
         let event = parse(&msg.event_json)?;
         if event.get("type").and_then(Value::as_str) != Some("stream_heartbeat") {
@@ -81,10 +103,18 @@ async fn stream_events(client: &mut Client, job_id: &str, follow: bool, mut each
 pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
     let mut client = connect(target).await?;
     match cmd {
-        JobCmd::List { status, limit, json } => {
+        JobCmd::List {
+            status,
+            limit,
+            json,
+        } => {
             let reply = client
                 .jobs
-                .list_jobs(v1::ListJobsRequest { limit: limit.min(i32::MAX as usize) as i32, include_terminal: true, version: 1 })
+                .list_jobs(v1::ListJobsRequest {
+                    limit: limit.min(i32::MAX as usize) as i32,
+                    include_terminal: true,
+                    version: 1,
+                })
                 .await
                 .map_err(failed)?;
             let all = parse(&reply.into_inner().jobs_json)?;
@@ -94,12 +124,19 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 .cloned()
                 .unwrap_or_default()
                 .into_iter()
-                .filter(|j| status.as_deref().is_none_or(|s| j.get("status").and_then(Value::as_str) == Some(s)))
+                .filter(|j| {
+                    status
+                        .as_deref()
+                        .is_none_or(|s| j.get("status").and_then(Value::as_str) == Some(s))
+                })
                 .collect();
             if json {
                 print_json(&jobs)?;
             } else {
-                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &jobs.iter().map(row).collect::<Vec<_>>());
+                print_table(
+                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
+                    &jobs.iter().map(row).collect::<Vec<_>>(),
+                );
             }
         }
         JobCmd::Inspect { job_id, json } => {
@@ -107,7 +144,10 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
             if json {
                 print_json(&job)?;
             } else {
-                print_table(&["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"], &[row(&job)]);
+                print_table(
+                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
+                    &[row(&job)],
+                );
                 if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
                     println!("result: {}", short_json(result, 400));
                 }
@@ -115,7 +155,11 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
         }
         JobCmd::Agents { job_id, json } => {
             let job = get_job(&mut client, &job_id).await?;
-            let agents = job.get("agents").and_then(Value::as_array).cloned().unwrap_or_default();
+            let agents = job
+                .get("agents")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if json {
                 print_json(&agents)?;
             } else {
@@ -123,13 +167,26 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                     .iter()
                     .map(|a| {
                         let n = |k: &str| a.get(k).map_or(String::new(), |v| v.to_string());
-                        vec![text(a, "agent_id"), text(a, "status"), n("queued"), n("processed"), n("failed_attempts")]
+                        vec![
+                            text(a, "agent_id"),
+                            text(a, "status"),
+                            n("queued"),
+                            n("processed"),
+                            n("failed_attempts"),
+                        ]
                     })
                     .collect();
-                print_table(&["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"], &rows);
+                print_table(
+                    &["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"],
+                    &rows,
+                );
             }
         }
-        JobCmd::Events { job_id, json, follow } => {
+        JobCmd::Events {
+            job_id,
+            json,
+            follow,
+        } => {
             let mut all = Vec::new();
             stream_events(&mut client, &job_id, follow, |e| {
                 if json && !follow {
@@ -137,7 +194,13 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 } else if json {
                     println!("{e}");
                 } else {
-                    println!("{:>5}  {}  {:<22} {}", e.get("seq").map_or(String::new(), |s| s.to_string()), text(e, "timestamp"), text(e, "type"), short_json(e, 120));
+                    println!(
+                        "{:>5}  {}  {:<22} {}",
+                        e.get("seq").map_or(String::new(), |s| s.to_string()),
+                        text(e, "timestamp"),
+                        text(e, "type"),
+                        short_json(e, 120)
+                    );
                 }
             })
             .await?;
@@ -156,24 +219,46 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
             if json {
                 print_json(&dead)?;
             } else {
-                let rows: Vec<Vec<String>> =
-                    dead.iter().map(|d| vec![text(d, "agent_id"), text(d, "reason"), short_json(d.get("message").unwrap_or(&Value::Null), 80)]).collect();
+                let rows: Vec<Vec<String>> = dead
+                    .iter()
+                    .map(|d| {
+                        vec![
+                            text(d, "agent_id"),
+                            text(d, "reason"),
+                            short_json(d.get("message").unwrap_or(&Value::Null), 80),
+                        ]
+                    })
+                    .collect();
                 print_table(&["AGENT", "REASON", "MESSAGE"], &rows);
             }
         }
         JobCmd::Pause { job_id } => {
-            let r = client.jobs.pause_job(v1::PauseJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            let r = client
+                .jobs
+                .pause_job(v1::PauseJobRequest { job_id, version: 1 })
+                .await
+                .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
         JobCmd::Resume { job_id } => {
-            let r = client.jobs.resume_job(v1::ResumeJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            let r = client
+                .jobs
+                .resume_job(v1::ResumeJobRequest { job_id, version: 1 })
+                .await
+                .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
         JobCmd::Cancel { job_id, .. } => {
-            let r = client.jobs.cancel_job(v1::CancelJobRequest { job_id, version: 1 }).await.map_err(failed)?;
+            let r = client
+                .jobs
+                .cancel_job(v1::CancelJobRequest { job_id, version: 1 })
+                .await
+                .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
-        JobCmd::Recover { .. } => anyhow::bail!("job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"),
+        JobCmd::Recover { .. } => anyhow::bail!(
+            "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
+        ),
     }
     Ok(0)
 }
@@ -182,7 +267,14 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
 pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
     let (manifest_json, payloads) = read_bundle(&args.bundle)?;
     let mut client = connect(target).await?;
-    let submitted = client.jobs.submit_job(v1::SubmitJobRequest { manifest_json, payloads, version: 1 }).await;
+    let submitted = client
+        .jobs
+        .submit_job(v1::SubmitJobRequest {
+            manifest_json,
+            payloads,
+            version: 1,
+        })
+        .await;
     let job_id = match submitted {
         Ok(r) => r.into_inner().job_id,
         Err(s) if s.code() == Code::InvalidArgument => {
@@ -202,7 +294,9 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
         }
     });
     let timed_out = match args.timeout {
-        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), follow).await.is_err(),
+        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), follow)
+            .await
+            .is_err(),
         None => {
             follow.await?;
             false
@@ -221,5 +315,9 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("timed out; job {job_id} is still {}", text(&job, "status"));
         return Ok(1);
     }
-    Ok(if text(&job, "status") == "completed" { 0 } else { 1 })
+    Ok(if text(&job, "status") == "completed" {
+        0
+    } else {
+        1
+    })
 }

@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Compatibility lane: drive the published `mn` CLI (mirrorneuron-cli 1.2.32) against a real
+`mirror-neuron serve` and check exit codes and the JSON it prints.
+
+Usage: mn_lane.py MIRROR_NEURON_BIN MN_BIN
+Prints one line per check and a closing "N passed, M failed" line; exits 1 on any failure.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+TOKEN = "lane-operator-token"
+RESULTS = {"passed": 0, "failed": 0}
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def check(name, ok, detail=""):
+    RESULTS["passed" if ok else "failed"] += 1
+    print(f"{'ok  ' if ok else 'FAIL'} {name}" + (f"  -- {detail}" if detail and not ok else ""), flush=True)
+    return ok
+
+
+class Lane:
+    def __init__(self, server_bin, mn_bin):
+        self.tmp = Path(tempfile.mkdtemp(prefix="mn-lane-"))
+        self.port = free_port()
+        self.mn_bin = mn_bin
+        home = self.tmp / "home"
+        home.mkdir()
+        server_env = dict(os.environ)
+        server_env.update(
+            MN_HOME=str(self.tmp / "server-home"),
+            MN_GRPC_PORT=str(self.port),
+            MN_GRPC_AUTH_TOKEN=TOKEN,
+            MN_NODE_NAME="lane-node",
+            MN_TEMP_DIR=str(self.tmp / "runs"),
+        )
+        server_env.pop("MN_REDIS_URL", None)
+        self.server_log = open(self.tmp / "serve.log", "w")
+        self.server = subprocess.Popen([server_bin, "serve"], env=server_env, stdout=self.server_log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise SystemExit("mirror-neuron serve did not start; see " + str(self.tmp / "serve.log"))
+        self.env = dict(os.environ)
+        self.env.update(
+            HOME=str(home),
+            MN_HOME=str(home / ".mn"),
+            MN_GRPC_TARGET=f"127.0.0.1:{self.port}",
+            MN_GRPC_AUTH_TOKEN=TOKEN,
+            MN_DISABLE_UPDATE_CHECK="1",
+            MN_CLI_OUTPUT="plain",
+            NO_COLOR="1",
+            COLUMNS="200",
+            MN_JOB_MONITOR_DISABLE_API_STREAM="1",
+            MN_API_BASE_URL="http://127.0.0.1:9/api/v1",
+            MN_RUN_BACKGROUND_EVENT_RELAY="0",
+        )
+        # `mn job clear/cancel` try docker for local sandbox cleanup; a no-op shim stands in.
+        shim = self.tmp / "shim"
+        shim.mkdir()
+        (shim / "docker").write_text("#!/bin/sh\nexit 0\n")
+        (shim / "docker").chmod(0o755)
+        self.env["PATH"] = f"{shim}:{self.env['PATH']}"
+
+    def mn(self, *args, env=None, timeout=60):
+        e = dict(self.env)
+        e.update(env or {})
+        p = subprocess.run([self.mn_bin, *args], env=e, cwd=self.tmp, stdin=subprocess.DEVNULL,
+                           capture_output=True, text=True, timeout=timeout)
+        return p.returncode, p.stdout, p.stderr
+
+    def mn_json(self, *args):
+        code, out, err = self.mn(*args)
+        try:
+            return code, json.loads(out), err
+        except ValueError:
+            return code, None, f"not JSON: {out[:300]!r} {err[:300]!r}"
+
+    def close(self):
+        self.server.terminate()
+        try:
+            self.server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+        self.server_log.close()
+
+
+def slow_bundle(root: Path) -> Path:
+    """An executor that sleeps, so pause/resume/cancel catch the job running."""
+    b = root / "slow"
+    (b / "payloads").mkdir(parents=True)
+    (b / "manifest.json").write_text(json.dumps({
+        "manifest_version": "1.0",
+        "graph_id": "lane_slow",
+        "entrypoints": ["wait"],
+        "nodes": [
+            {"node_id": "wait", "agent_type": "executor", "config": {"command": ["sleep", "30"], "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": True}},
+        ],
+        "edges": [{"from_node": "wait", "to_node": "sink", "message_type": "done"}],
+    }))
+    return b
+
+
+def field(text, key):
+    m = re.search(rf"\b{key}\b\s*[:=]\s*\"?([A-Za-z0-9._:-]+)", text)
+    return m.group(1) if m else None
+
+
+def wait_status(lane, run_id, want, seconds=60):
+    deadline = time.time() + seconds
+    status = None
+    while time.time() < deadline:
+        code, data, _ = lane.mn_json("job", "status", run_id)
+        if code == 0 and isinstance(data, dict):
+            job = data.get("job", data)
+            status = job.get("status")
+            if status in want:
+                return status
+        time.sleep(0.5)
+    return status
+
+
+def main():
+    server_bin, mn_bin = sys.argv[1], sys.argv[2]
+    lane = Lane(server_bin, mn_bin)
+    try:
+        run_checks(lane)
+    finally:
+        lane.close()
+    print(f"{RESULTS['passed']} passed, {RESULTS['failed']} failed")
+    sys.exit(1 if RESULTS["failed"] else 0)
+
+
+def run_checks(lane):
+    # v2: create a stable job from a bundle, start a run, wait for it.
+    code, out, err = lane.mn("job", "create", str(REPO / "examples/research_flow"), "--job-id", "lane-research")
+    check("job create exits 0", code == 0, err or out)
+    code, out, err = lane.mn("job", "start", "lane-research")
+    check("job start exits 0", code == 0, err or out)
+    run_id = field(out, "run_id") or field(out, "job_id")
+    check("job start prints a run id", bool(run_id), out)
+    if run_id:
+        status = wait_status(lane, run_id, {"completed", "failed", "cancelled"})
+        check("the run completes", status == "completed", f"status {status}")
+        code, data, err = lane.mn_json("job", "status", run_id)
+        job = (data or {}).get("job", data or {})
+        check("job status prints the job JSON with its result", code == 0 and job.get("result", {}).get("agent_id") == "reviewer", err or str(data)[:300])
+        code, data, err = lane.mn_json("job", "dead-letters", run_id)
+        check("job dead-letters prints JSON", code == 0 and data is not None, err)
+
+    code, out, err = lane.mn("job", "list")
+    check("job list exits 0 and shows the run", code == 0 and (run_id or "?") in out, err or out[:300])
+
+    # v1 submit path with a slow job: pause, resume, cancel.
+    code, out, err = lane.mn("job", "create", str(slow_bundle(lane.tmp)), "--job-id", "lane-slow")
+    check("job create (slow) exits 0", code == 0, err or out)
+    code, out, err = lane.mn("job", "start", "lane-slow")
+    slow = field(out, "run_id") or field(out, "job_id")
+    check("job start (slow) prints a run id", code == 0 and bool(slow), err or out)
+    if slow:
+        check("the slow run is running", wait_status(lane, slow, {"running"}, 30) == "running")
+        code, out, err = lane.mn("job", "pause", slow)
+        check("job pause exits 0", code == 0, err or out)
+        check("paused", wait_status(lane, slow, {"paused"}, 10) == "paused")
+        code, out, err = lane.mn("job", "resume", slow)
+        check("job resume exits 0", code == 0, err or out)
+        check("running again", wait_status(lane, slow, {"running"}, 10) == "running")
+        code, out, err = lane.mn("job", "cancel", slow)
+        check("job cancel exits 0", code == 0, err or out)
+        check("cancelled", wait_status(lane, slow, {"cancelled"}, 10) == "cancelled")
+
+    # Another slow run for cancel-all.
+    code, out, err = lane.mn("job", "start", "lane-slow")
+    other = field(out, "run_id") or field(out, "job_id")
+    if other:
+        wait_status(lane, other, {"running"}, 30)
+    code, out, err = lane.mn("job", "cancel-all", "-y")
+    check("job cancel-all -y exits 0", code == 0, err or out)
+    op_id = field(out + err, "operation_id") or field(out + err, "operation")
+    if other:
+        check("cancel-all cancelled the active run", wait_status(lane, other, {"cancelled"}, 10) == "cancelled")
+    if op_id:
+        code, data, err = lane.mn_json("operation", "status", op_id)
+        check("operation status prints the operation JSON", code == 0 and isinstance(data, dict) and data.get("operation_id") == op_id, err)
+    else:
+        check("cancel-all printed an operation id", False, out + err)
+
+    code, data, err = lane.mn_json("node", "list")
+    check("node list prints nodes", code == 0 and isinstance(data, dict) and any(n.get("name") == "lane-node" or n.get("node_name") == "lane-node" for n in data.get("nodes", [])), err or str(data)[:300])
+    code, data, err = lane.mn_json("resource", "list")
+    check("resource list prints JSON", code == 0 and data is not None, err)
+
+    code, out, err = lane.mn("job", "list", env={"MN_GRPC_AUTH_TOKEN": "wrong-token"})
+    check("a wrong token is refused (exit 13)", code == 13, f"exit {code}")
+    code, out, err = lane.mn("job", "status", "no-such-job-1-abc")
+    check("an unknown job exits 2 (NOT_FOUND)", code == 2, f"exit {code} {err[:200]}")
+
+
+if __name__ == "__main__":
+    main()
