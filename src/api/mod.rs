@@ -7,9 +7,12 @@
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
+pub mod bulk;
 pub mod client;
 pub mod cluster;
 pub mod context;
+pub mod event_json;
+pub mod job_json;
 pub mod job_v1;
 pub mod job_v2;
 pub mod observability;
@@ -17,3 +20,4 @@ pub mod operations;
 pub mod pb;
 pub mod server;
 pub mod status;
+pub mod upload;

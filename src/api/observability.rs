@@ -1,12 +1,30 @@
-//! `observability` service. RPCs not overridden here answer UNIMPLEMENTED.
+//! `mirrorneuron.observability.v1.ObservabilityService`: a job's events, replayed from its
+//! history and then (with `follow`) live, with heartbeats, closed after the terminal event.
+
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
 
 use super::context::ApiContext;
+use super::event_json;
 use super::pb::observability::observability_service_server::ObservabilityService;
+use super::pb::observability::{EventResponse, StreamEventsRequest};
+use super::status;
+use crate::runtime::clock::now_ms;
+use crate::store::{Store, validate_job_id};
+
+/// How often a follower looks for new events.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+/// Heartbeat interval when the client asks for 0.
+const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
 /// The service implementation.
 #[derive(Clone)]
 pub struct Observability {
-    #[allow(dead_code)]
     ctx: ApiContext,
 }
 
@@ -16,5 +34,64 @@ impl Observability {
     }
 }
 
+type EventStream = Pin<Box<dyn Stream<Item = Result<EventResponse, Status>> + Send>>;
+
 #[tonic::async_trait]
-impl ObservabilityService for Observability {}
+impl ObservabilityService for Observability {
+    async fn stream_events(&self, request: Request<StreamEventsRequest>) -> Result<Response<EventStream>, Status> {
+        let req = request.into_inner();
+        validate_job_id(&req.job_id).map_err(|e| status::job_id(&e))?;
+        let store = self.ctx.store.clone();
+        if store.version(&req.job_id).await.map_err(|e| status::store(&e))? == 0 {
+            return Err(Status::not_found(format!("job {} was not found", req.job_id)));
+        }
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(pump(store, req, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Sends history, then live events when following, until the terminal event, the limit, or
+/// the client going away.
+async fn pump(store: Store, req: StreamEventsRequest, tx: mpsc::Sender<Result<EventResponse, Status>>) {
+    let limit = if req.limit > 0 { req.limit as usize } else { usize::MAX };
+    let heartbeat = if req.heartbeat_interval_ms > 0 { Duration::from_millis(req.heartbeat_interval_ms as u64) } else { DEFAULT_HEARTBEAT };
+    let mut sent = 0usize;
+    let mut next = 1u64;
+    let mut last_beat = tokio::time::Instant::now();
+    loop {
+        let batch = match store.history(&req.job_id, next, None).await {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = tx.send(Err(status::store(&e))).await;
+                return;
+            }
+        };
+        for item in batch {
+            next = item.seq + 1;
+            let Ok(env) = item.event else { continue };
+            let json = event_json::to_json(&env).to_string();
+            if tx.send(Ok(EventResponse { event_json: json, version: 1 })).await.is_err() {
+                return;
+            }
+            sent += 1;
+            if sent >= limit || (req.follow && env.payload.is_terminal()) {
+                return;
+            }
+        }
+        if !req.follow {
+            return;
+        }
+        if last_beat.elapsed() >= heartbeat {
+            let beat = event_json::heartbeat(&req.job_id, now_ms()).to_string();
+            if tx.send(Ok(EventResponse { event_json: beat, version: 1 })).await.is_err() {
+                return;
+            }
+            last_beat = tokio::time::Instant::now();
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(FOLLOW_POLL) => {}
+            _ = tx.closed() => return,
+        }
+    }
+}

@@ -17,6 +17,9 @@ pub struct JobView {
     pub job_id: String,
     pub graph_id: String,
     pub job_name: String,
+    /// `batch`, `service`, `system` or `sysbatch`, from the manifest.
+    #[serde(default)]
+    pub job_type: String,
     /// `None` only for a view that has seen no `job_submitted` yet.
     pub status: Option<JobStatus>,
     pub submitted_at: Option<String>,
@@ -145,6 +148,7 @@ impl JobProjection {
                 job.job_name.clone_from(&s.job_name);
                 job.submitted_at_ms = s.submitted_at_ms;
                 job.submitted_at = iso_ms(s.submitted_at_ms);
+                job.job_type = s.manifest.get("job_type").and_then(Value::as_str).unwrap_or("batch").to_string();
                 job.agent_count = s
                     .manifest
                     .get("nodes")

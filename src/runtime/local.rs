@@ -35,8 +35,14 @@ pub fn new_job_id(graph_id: &str, now_ms: i64) -> String {
 
 /// Submits a loaded bundle; returns the new job id.
 pub async fn submit(store: &Store, bundle: &Bundle) -> Result<String, CommandError> {
+    let job_id = new_job_id(&bundle.manifest.graph_id, now_ms());
+    submit_as(store, bundle, &job_id).await?;
+    Ok(job_id)
+}
+
+/// Submits a loaded bundle under a chosen job id (a v2 run id); fails if it exists.
+pub async fn submit_as(store: &Store, bundle: &Bundle, job_id: &str) -> Result<(), CommandError> {
     let now = now_ms();
-    let job_id = new_job_id(&bundle.manifest.graph_id, now);
     let command = JobCommand::Submit {
         graph_id: bundle.manifest.graph_id.clone(),
         job_name: bundle.manifest.job_name.clone(),
@@ -44,8 +50,8 @@ pub async fn submit(store: &Store, bundle: &Bundle) -> Result<String, CommandErr
         bundle_path: Some(bundle.root.display().to_string()),
         now_ms: now,
     };
-    commands::execute(store, &job_id, &command, Some(&job_id)).await?;
-    Ok(job_id)
+    commands::execute(store, job_id, &command, Some(job_id)).await?;
+    Ok(())
 }
 
 /// How a local run ended.

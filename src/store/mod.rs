@@ -2,6 +2,8 @@
 //! migrations. Knows Redis and the domain types; knows nothing of gRPC or processes.
 
 mod append;
+mod definitions;
+mod delete;
 mod feed;
 mod health;
 mod history;

@@ -57,6 +57,8 @@ pub struct Scripts {
     pub trim_feed: LuaScript,
     pub apply_job: LuaScript,
     pub replace_job: LuaScript,
+    pub delete_job: LuaScript,
+    pub definition_append: LuaScript,
 }
 
 impl Scripts {
@@ -81,6 +83,11 @@ impl Scripts {
                 "replace_job",
                 include_str!("../../projections/replace_job.lua"),
             ),
+            delete_job: LuaScript::new("delete_job", include_str!("../../streams/delete_job.lua")),
+            definition_append: LuaScript::new(
+                "definition_append",
+                include_str!("../../streams/definition_append.lua"),
+            ),
         }
     }
 
@@ -94,6 +101,8 @@ impl Scripts {
             &self.trim_feed,
             &self.apply_job,
             &self.replace_job,
+            &self.delete_job,
+            &self.definition_append,
         ] {
             s.load(conn).await?;
         }

@@ -1,0 +1,76 @@
+//! Our events in the JSON vocabulary the published client reads from `StreamEvents`
+//! (`type` names of the original runtime where one exists; `dead_letter` rows with
+//! `agent_id`, `reason`, `timestamp`, `message`; every object has `"version": 1`).
+//!
+//! | our event | `type` |
+//! |---|---|
+//! | job_submitted | job_pending |
+//! | job_started | job_running |
+//! | job_paused / job_resumed / job_cancelled / job_completed / job_failed | same |
+//! | lease_acquired / lease_released | job_lease_acquired / job_lease_released |
+//! | message_sent | message_sent |
+//! | agent_step_started | agent_message_received |
+//! | agent_step_finished / agent_step_failed | same |
+//! | agent_event_recorded | the agent's event name (e.g. aggregator_received) |
+//! | dead_lettered | dead_letter |
+
+use serde_json::{Map, Value, json};
+
+use crate::domain::event::{EventEnvelope, JobEvent};
+use crate::domain::view::iso_ms;
+
+/// The event as the client sees it.
+pub fn to_json(env: &EventEnvelope) -> Value {
+    let (kind, fields): (String, Value) = match &env.payload {
+        JobEvent::JobSubmitted(s) => ("job_pending".into(), json!({"graph_id": s.graph_id, "job_name": s.job_name})),
+        JobEvent::JobStarted => ("job_running".into(), json!({})),
+        JobEvent::JobPaused { reason } => ("job_paused".into(), json!({"reason": reason})),
+        JobEvent::JobResumed => ("job_resumed".into(), json!({})),
+        JobEvent::JobCancelled { reason } => ("job_cancelled".into(), json!({"reason": reason})),
+        JobEvent::JobCompleted { result } => {
+            ("job_completed".into(), json!({"result": result, "agent_id": result.get("agent_id")}))
+        }
+        JobEvent::JobFailed { result } => (
+            "job_failed".into(),
+            json!({"result": result, "agent_id": result.get("agent_id"), "reason": result.get("reason")}),
+        ),
+        JobEvent::LeaseAcquired { owner, epoch } => ("job_lease_acquired".into(), json!({"node": owner, "lease_epoch": epoch})),
+        JobEvent::LeaseReleased { owner, epoch } => ("job_lease_released".into(), json!({"node": owner, "lease_epoch": epoch})),
+        JobEvent::MessageSent { message } => {
+            ("message_sent".into(), json!({"agent_id": message.to, "message": message.summary()}))
+        }
+        JobEvent::AgentStepStarted { agent_id, message_id, attempt } => (
+            "agent_message_received".into(),
+            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt}),
+        ),
+        JobEvent::AgentStepFinished { agent_id, message_id, .. } => {
+            ("agent_step_finished".into(), json!({"agent_id": agent_id, "message_id": message_id}))
+        }
+        JobEvent::AgentStepFailed { agent_id, message_id, attempt, error, will_retry } => (
+            "agent_step_failed".into(),
+            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt, "error": error, "will_retry": will_retry}),
+        ),
+        JobEvent::AgentEventRecorded { agent_id, name, payload } => {
+            (name.clone(), json!({"agent_id": agent_id, "payload": payload}))
+        }
+        JobEvent::DeadLettered { agent_id, reason, message } => {
+            ("dead_letter".into(), json!({"agent_id": agent_id, "reason": reason, "message": message}))
+        }
+    };
+    let mut out = Map::new();
+    out.insert("type".into(), Value::String(kind));
+    out.insert("job_id".into(), Value::String(env.job_id.clone()));
+    out.insert("seq".into(), Value::from(env.seq));
+    out.insert("event_id".into(), Value::String(env.event_id.clone()));
+    out.insert("timestamp".into(), json!(iso_ms(env.timestamp_ms)));
+    if let Value::Object(f) = fields {
+        out.extend(f);
+    }
+    out.insert("version".into(), Value::from(1));
+    Value::Object(out)
+}
+
+/// A keep-alive for followers.
+pub fn heartbeat(job_id: &str, now_ms: i64) -> Value {
+    json!({"type": "stream_heartbeat", "job_id": job_id, "timestamp": iso_ms(now_ms), "version": 1})
+}
