@@ -13,7 +13,14 @@ use crate::store::JobListFilter;
 pub async fn active_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
     let mut ids = Vec::new();
     for s in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
-        let jobs = ctx.store.list_jobs(&JobListFilter { status: Some(s), limit: 0 }).await.map_err(|e| status::store(&e))?;
+        let jobs = ctx
+            .store
+            .list_jobs(&JobListFilter {
+                status: Some(s),
+                limit: 0,
+            })
+            .await
+            .map_err(|e| status::store(&e))?;
         ids.extend(jobs.into_iter().map(|j| j.job_id));
     }
     Ok(ids)
@@ -21,7 +28,9 @@ pub async fn active_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
 
 /// Cancels one job; a job that finished meanwhile is not an error (`Ok(false)`).
 pub async fn cancel_one(ctx: &ApiContext, job_id: &str) -> Result<bool, Status> {
-    let cmd = JobCommand::Cancel { reason: "cancelled by operator (cancel all)".into() };
+    let cmd = JobCommand::Cancel {
+        reason: "cancelled by operator (cancel all)".into(),
+    };
     match commands::execute(&ctx.store, job_id, &cmd, None).await {
         Ok(_) => Ok(true),
         Err(CommandError::Domain(_)) => Ok(false),
@@ -43,11 +52,17 @@ pub async fn cancel_all(ctx: &ApiContext) -> Result<Vec<String>, Status> {
 /// Deletes one job if it is finished. The view says where its terminal event is; the delete
 /// script checks the history still ends there, so a lagging view can never delete a live job.
 pub async fn clear_one(ctx: &ApiContext, job_id: &str) -> Result<bool, Status> {
-    let view = ctx.store.job_view(job_id).await.map_err(|e| status::store(&e))?;
+    let view = ctx
+        .store
+        .job_view(job_id)
+        .await
+        .map_err(|e| status::store(&e))?;
     match view {
-        Some(v) if v.status.is_some_and(JobStatus::is_terminal) => {
-            ctx.store.delete_job(job_id, v.last_seq).await.map_err(|e| status::store(&e))
-        }
+        Some(v) if v.status.is_some_and(JobStatus::is_terminal) => ctx
+            .store
+            .delete_job(job_id, v.last_seq)
+            .await
+            .map_err(|e| status::store(&e)),
         _ => Ok(false),
     }
 }
@@ -55,8 +70,19 @@ pub async fn clear_one(ctx: &ApiContext, job_id: &str) -> Result<bool, Status> {
 /// Ids of finished jobs, from the views.
 pub async fn terminal_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
     let mut ids = Vec::new();
-    for s in [JobStatus::Completed, JobStatus::Failed, JobStatus::Cancelled] {
-        let jobs = ctx.store.list_jobs(&JobListFilter { status: Some(s), limit: 0 }).await.map_err(|e| status::store(&e))?;
+    for s in [
+        JobStatus::Completed,
+        JobStatus::Failed,
+        JobStatus::Cancelled,
+    ] {
+        let jobs = ctx
+            .store
+            .list_jobs(&JobListFilter {
+                status: Some(s),
+                limit: 0,
+            })
+            .await
+            .map_err(|e| status::store(&e))?;
         ids.extend(jobs.into_iter().map(|j| j.job_id));
     }
     Ok(ids)

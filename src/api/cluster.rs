@@ -1,20 +1,379 @@
-//! `cluster` service. RPCs not overridden here answer UNIMPLEMENTED.
+//! `mirrorneuron.cluster.v1.ClusterService`: the system summary (`mn node list`), resource
+//! limits, and node maintenance/undrain. Multi-node features (join, services, models, Docker
+//! workers) answer UNIMPLEMENTED naming the feature; the handshake never hands out tokens.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use tonic::{Request, Response, Status};
 
 use super::context::ApiContext;
 use super::pb::cluster::cluster_service_server::ClusterService;
+use super::pb::cluster::*;
+use super::{job_json, status};
+use crate::domain::view::iso_ms;
+use crate::runtime::clock::now_ms;
+use crate::store::JobListFilter;
 
 /// The service implementation.
 #[derive(Clone)]
 pub struct Cluster {
-    #[allow(dead_code)]
     ctx: ApiContext,
+}
+
+/// Total memory of this machine in MiB, from /proc/meminfo (0 when unknown).
+fn memory_mb() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb / 1024)
+}
+
+fn node_json(name: &str, state: &BTreeMap<String, String>, this: bool, owned: usize) -> Value {
+    let flag = |k: &str| state.get(k).is_some_and(|v| v == "true");
+    let status = state
+        .get("status")
+        .cloned()
+        .unwrap_or_else(|| "healthy".into());
+    json!({
+        "name": name,
+        "node_name": name,
+        "status": status,
+        "scheduling_eligible": state.get("scheduling_eligible").is_none_or(|v| v == "true"),
+        "drain": flag("drain"),
+        "drain_reason": state.get("drain_reason"),
+        "maintenance": flag("maintenance"),
+        "self": this,
+        "cpu_cores": if this { std::thread::available_parallelism().map_or(0, |n| n.get()) } else { 0 },
+        "memory_mb": if this { memory_mb() } else { 0 },
+        "gpu_count": 0,
+        "owned_jobs": owned,
+    })
 }
 
 impl Cluster {
     pub fn new(ctx: ApiContext) -> Self {
         Cluster { ctx }
     }
+
+    async fn nodes(&self) -> Result<Vec<Value>, Status> {
+        let store = &self.ctx.store;
+        let me = self.ctx.node.name().to_string();
+        let mut names = store.node_names().await.map_err(|e| status::store(&e))?;
+        if !names.contains(&me) {
+            names.push(me.clone());
+        }
+        let mut out = Vec::new();
+        for name in names {
+            let state = store
+                .node_state(&name)
+                .await
+                .map_err(|e| status::store(&e))?;
+            let owned = if name == me {
+                self.ctx.node.owned_jobs().len()
+            } else {
+                0
+            };
+            out.push(node_json(&name, &state, name == me, owned));
+        }
+        Ok(out)
+    }
+
+    async fn node_reply(&self, name: &str, reason: &str) -> Result<String, Status> {
+        let state = self
+            .ctx
+            .store
+            .node_state(name)
+            .await
+            .map_err(|e| status::store(&e))?;
+        let mut v = node_json(name, &state, name == self.ctx.node.name(), 0);
+        v["node"] = json!(name);
+        v["reason"] = json!(reason);
+        Ok(v.to_string())
+    }
+
+    fn limits(stored: Option<Value>) -> Value {
+        stored.unwrap_or_else(|| json!({"cpu": 100, "gpu": 100, "memory": 100, "disk": 100}))
+    }
 }
 
 #[tonic::async_trait]
-impl ClusterService for Cluster {}
+impl ClusterService for Cluster {
+    async fn get_system_summary(
+        &self,
+        _: Request<GetSystemSummaryRequest>,
+    ) -> Result<Response<GetSystemSummaryResponse>, Status> {
+        let store = &self.ctx.store;
+        let jobs = store
+            .list_jobs(&JobListFilter {
+                status: None,
+                limit: 1000,
+            })
+            .await
+            .map_err(|e| status::store(&e))?;
+        let counts = store.job_counts().await.map_err(|e| status::store(&e))?;
+        let nodes = self.nodes().await?;
+        let by_status: BTreeMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        let summary = json!({
+            "nodes": nodes,
+            "jobs": jobs.iter().map(job_json::row).collect::<Vec<_>>(),
+            "metrics": {"nodes": nodes.len(), "jobs_by_status": by_status, "jobs_total": by_status.values().sum::<u64>()},
+            "generated_at": iso_ms(now_ms()),
+        });
+        Ok(Response::new(GetSystemSummaryResponse {
+            summary_json: summary.to_string(),
+            version: 1,
+        }))
+    }
+
+    async fn get_resource(
+        &self,
+        _: Request<GetResourceRequest>,
+    ) -> Result<Response<GetResourceResponse>, Status> {
+        let limits = Self::limits(
+            self.ctx
+                .store
+                .resource_limits()
+                .await
+                .map_err(|e| status::store(&e))?,
+        );
+        let body = json!({"limits": limits, "nodes": self.nodes().await?});
+        Ok(Response::new(GetResourceResponse {
+            resource_json: body.to_string(),
+            version: 1,
+        }))
+    }
+
+    async fn set_resource(
+        &self,
+        request: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        let input: Value =
+            serde_json::from_str(&request.into_inner().resource_json).map_err(|e| {
+                Status::invalid_argument(format!("resource_json is not valid JSON: {e}"))
+            })?;
+        let Some(fields) = input.as_object() else {
+            return Err(Status::invalid_argument(
+                "resource_json must be a JSON object",
+            ));
+        };
+        let mut limits = Self::limits(
+            self.ctx
+                .store
+                .resource_limits()
+                .await
+                .map_err(|e| status::store(&e))?,
+        );
+        for (key, value) in fields {
+            if !["cpu", "gpu", "memory", "disk"].contains(&key.as_str()) {
+                return Err(Status::invalid_argument(format!(
+                    "resource_json.{key}: unknown resource (cpu, gpu, memory, disk)"
+                )));
+            }
+            match value.as_f64() {
+                Some(p) if (0.0..=100.0).contains(&p) => limits[key] = json!(p),
+                _ => {
+                    return Err(Status::invalid_argument(format!(
+                        "resource_json.{key} must be a percentage between 0 and 100"
+                    )));
+                }
+            }
+        }
+        self.ctx
+            .store
+            .set_resource_limits(&limits)
+            .await
+            .map_err(|e| status::store(&e))?;
+        let body = json!({"status": "updated", "limits": limits});
+        Ok(Response::new(SetResourceResponse {
+            resource_json: body.to_string(),
+            version: 1,
+        }))
+    }
+
+    async fn set_node_maintenance(
+        &self,
+        request: Request<SetNodeMaintenanceRequest>,
+    ) -> Result<Response<SetNodeMaintenanceResponse>, Status> {
+        let req = request.into_inner();
+        if req.node_name.is_empty() {
+            return Err(Status::invalid_argument("node_name is required"));
+        }
+        let (status_word, eligible) = if req.enabled {
+            ("maintenance", "false")
+        } else {
+            ("healthy", "true")
+        };
+        let fields = [
+            ("maintenance", req.enabled.to_string()),
+            ("status", status_word.to_string()),
+            ("scheduling_eligible", eligible.to_string()),
+            ("maintenance_reason", req.reason.clone()),
+        ];
+        self.ctx
+            .store
+            .set_node_state(&req.node_name, &fields)
+            .await
+            .map_err(|e| status::store(&e))?;
+        let json = self.node_reply(&req.node_name, &req.reason).await?;
+        Ok(Response::new(SetNodeMaintenanceResponse {
+            result_json: json,
+            version: 1,
+        }))
+    }
+
+    async fn cancel_node_drain(
+        &self,
+        request: Request<CancelNodeDrainRequest>,
+    ) -> Result<Response<CancelNodeDrainResponse>, Status> {
+        let req = request.into_inner();
+        if req.node_name.is_empty() {
+            return Err(Status::invalid_argument("node_name is required"));
+        }
+        let mut fields = vec![
+            ("drain", "false".to_string()),
+            ("drain_reason", String::new()),
+        ];
+        let state = self
+            .ctx
+            .store
+            .node_state(&req.node_name)
+            .await
+            .map_err(|e| status::store(&e))?;
+        // Maintenance stays in force: undraining does not end it.
+        if state.get("maintenance").is_none_or(|m| m != "true") {
+            fields.push(("status", "healthy".into()));
+            if req.mark_eligible {
+                fields.push(("scheduling_eligible", "true".into()));
+            }
+        }
+        self.ctx
+            .store
+            .set_node_state(&req.node_name, &fields)
+            .await
+            .map_err(|e| status::store(&e))?;
+        let json = self.node_reply(&req.node_name, &req.reason).await?;
+        Ok(Response::new(CancelNodeDrainResponse {
+            result_json: json,
+            version: 1,
+        }))
+    }
+
+    async fn get_node_drain_status(
+        &self,
+        request: Request<GetNodeDrainStatusRequest>,
+    ) -> Result<Response<GetNodeDrainStatusResponse>, Status> {
+        let name = request.into_inner().node_name;
+        let json = self.node_reply(&name, "").await?;
+        Ok(Response::new(GetNodeDrainStatusResponse {
+            result_json: json,
+            version: 1,
+        }))
+    }
+
+    async fn network_handshake(
+        &self,
+        _: Request<NetworkHandshakeRequest>,
+    ) -> Result<Response<NetworkHandshakeResponse>, Status> {
+        Err(status::later("joining nodes over the network (cluster)"))
+    }
+    async fn add_node(
+        &self,
+        _: Request<AddNodeRequest>,
+    ) -> Result<Response<AddNodeResponse>, Status> {
+        Err(status::later("adding nodes (cluster)"))
+    }
+    async fn remove_node(
+        &self,
+        _: Request<RemoveNodeRequest>,
+    ) -> Result<Response<RemoveNodeResponse>, Status> {
+        Err(status::later("removing nodes (cluster)"))
+    }
+    async fn reconcile_node(
+        &self,
+        _: Request<ReconcileNodeRequest>,
+    ) -> Result<Response<ReconcileNodeResponse>, Status> {
+        Err(status::later(
+            "the direct ReconcileNode RPC (use the operations service, kind reconcile_node)",
+        ))
+    }
+    async fn drain_node(
+        &self,
+        _: Request<DrainNodeRequest>,
+    ) -> Result<Response<DrainNodeResponse>, Status> {
+        Err(status::later(
+            "the direct DrainNode RPC (use the operations service, kind drain_node)",
+        ))
+    }
+    async fn list_services(
+        &self,
+        _: Request<ListServicesRequest>,
+    ) -> Result<Response<ListServicesResponse>, Status> {
+        Err(status::later("the service registry"))
+    }
+    async fn resolve_service(
+        &self,
+        _: Request<ResolveServiceRequest>,
+    ) -> Result<Response<ResolveServiceResponse>, Status> {
+        Err(status::later("the service registry"))
+    }
+    async fn check_services(
+        &self,
+        _: Request<CheckServicesRequest>,
+    ) -> Result<Response<CheckServicesResponse>, Status> {
+        Err(status::later("the service registry"))
+    }
+    async fn get_runtime_statuses(
+        &self,
+        _: Request<GetResourceRequest>,
+    ) -> Result<Response<GetResourceResponse>, Status> {
+        Err(status::later("runtime model statuses"))
+    }
+    async fn publish_runtime_status(
+        &self,
+        _: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        Err(status::later("runtime model statuses"))
+    }
+    async fn ack_runtime_status_events(
+        &self,
+        _: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        Err(status::later("runtime model statuses"))
+    }
+    async fn sync_lite_llm_gateway(
+        &self,
+        _: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        Err(status::later("the LiteLLM gateway"))
+    }
+    async fn remove_lite_llm_gateway_route(
+        &self,
+        _: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        Err(status::later("the LiteLLM gateway"))
+    }
+    async fn prepare_runtime_model(
+        &self,
+        _: Request<SetResourceRequest>,
+    ) -> Result<Response<SetResourceResponse>, Status> {
+        Err(status::later("runtime model preparation"))
+    }
+    async fn prepare_docker_worker(
+        &self,
+        _: Request<PrepareDockerWorkerRequest>,
+    ) -> Result<Response<PrepareDockerWorkerResponse>, Status> {
+        Err(status::later("Docker workers"))
+    }
+    async fn cleanup_docker_worker(
+        &self,
+        _: Request<CleanupDockerWorkerRequest>,
+    ) -> Result<Response<CleanupDockerWorkerResponse>, Status> {
+        Err(status::later("Docker workers"))
+    }
+}

@@ -22,40 +22,76 @@ use crate::domain::view::iso_ms;
 /// The event as the client sees it.
 pub fn to_json(env: &EventEnvelope) -> Value {
     let (kind, fields): (String, Value) = match &env.payload {
-        JobEvent::JobSubmitted(s) => ("job_pending".into(), json!({"graph_id": s.graph_id, "job_name": s.job_name})),
+        JobEvent::JobSubmitted(s) => (
+            "job_pending".into(),
+            json!({"graph_id": s.graph_id, "job_name": s.job_name}),
+        ),
         JobEvent::JobStarted => ("job_running".into(), json!({})),
         JobEvent::JobPaused { reason } => ("job_paused".into(), json!({"reason": reason})),
         JobEvent::JobResumed => ("job_resumed".into(), json!({})),
         JobEvent::JobCancelled { reason } => ("job_cancelled".into(), json!({"reason": reason})),
-        JobEvent::JobCompleted { result } => {
-            ("job_completed".into(), json!({"result": result, "agent_id": result.get("agent_id")}))
-        }
+        JobEvent::JobCompleted { result } => (
+            "job_completed".into(),
+            json!({"result": result, "agent_id": result.get("agent_id")}),
+        ),
         JobEvent::JobFailed { result } => (
             "job_failed".into(),
             json!({"result": result, "agent_id": result.get("agent_id"), "reason": result.get("reason")}),
         ),
-        JobEvent::LeaseAcquired { owner, epoch } => ("job_lease_acquired".into(), json!({"node": owner, "lease_epoch": epoch})),
-        JobEvent::LeaseReleased { owner, epoch } => ("job_lease_released".into(), json!({"node": owner, "lease_epoch": epoch})),
-        JobEvent::MessageSent { message } => {
-            ("message_sent".into(), json!({"agent_id": message.to, "message": message.summary()}))
-        }
-        JobEvent::AgentStepStarted { agent_id, message_id, attempt } => (
+        JobEvent::LeaseAcquired { owner, epoch } => (
+            "job_lease_acquired".into(),
+            json!({"node": owner, "lease_epoch": epoch}),
+        ),
+        JobEvent::LeaseReleased { owner, epoch } => (
+            "job_lease_released".into(),
+            json!({"node": owner, "lease_epoch": epoch}),
+        ),
+        JobEvent::MessageSent { message } => (
+            "message_sent".into(),
+            json!({"agent_id": message.to, "message": message.summary()}),
+        ),
+        JobEvent::AgentStepStarted {
+            agent_id,
+            message_id,
+            attempt,
+        } => (
             "agent_message_received".into(),
             json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt}),
         ),
-        JobEvent::AgentStepFinished { agent_id, message_id, .. } => {
-            ("agent_step_finished".into(), json!({"agent_id": agent_id, "message_id": message_id}))
-        }
-        JobEvent::AgentStepFailed { agent_id, message_id, attempt, error, will_retry } => (
+        JobEvent::AgentStepFinished {
+            agent_id,
+            message_id,
+            ..
+        } => (
+            "agent_step_finished".into(),
+            json!({"agent_id": agent_id, "message_id": message_id}),
+        ),
+        JobEvent::AgentStepFailed {
+            agent_id,
+            message_id,
+            attempt,
+            error,
+            will_retry,
+        } => (
             "agent_step_failed".into(),
             json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt, "error": error, "will_retry": will_retry}),
         ),
-        JobEvent::AgentEventRecorded { agent_id, name, payload } => {
-            (name.clone(), json!({"agent_id": agent_id, "payload": payload}))
-        }
-        JobEvent::DeadLettered { agent_id, reason, message } => {
-            ("dead_letter".into(), json!({"agent_id": agent_id, "reason": reason, "message": message}))
-        }
+        JobEvent::AgentEventRecorded {
+            agent_id,
+            name,
+            payload,
+        } => (
+            name.clone(),
+            json!({"agent_id": agent_id, "payload": payload}),
+        ),
+        JobEvent::DeadLettered {
+            agent_id,
+            reason,
+            message,
+        } => (
+            "dead_letter".into(),
+            json!({"agent_id": agent_id, "reason": reason, "message": message}),
+        ),
     };
     let mut out = Map::new();
     out.insert("type".into(), Value::String(kind));

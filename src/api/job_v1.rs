@@ -30,8 +30,14 @@ impl JobV1 {
     /// Runs an operator command and reports the job's new status word.
     async fn control(&self, job_id: &str, command: JobCommand) -> Result<String, Status> {
         validate_job_id(job_id).map_err(|e| status::job_id(&e))?;
-        let done = commands::execute(&self.ctx.store, job_id, &command, None).await.map_err(|e| status::command(&e))?;
-        Ok(done.state.status.map_or("unknown", JobStatus::as_str).to_string())
+        let done = commands::execute(&self.ctx.store, job_id, &command, None)
+            .await
+            .map_err(|e| status::command(&e))?;
+        Ok(done
+            .state
+            .status
+            .map_or("unknown", JobStatus::as_str)
+            .to_string())
     }
 }
 
@@ -40,32 +46,64 @@ const V: u32 = 1;
 
 #[tonic::async_trait]
 impl JobService for JobV1 {
-    async fn submit_job(&self, request: Request<SubmitJobRequest>) -> Result<Response<SubmitJobResponse>, Status> {
+    async fn submit_job(
+        &self,
+        request: Request<SubmitJobRequest>,
+    ) -> Result<Response<SubmitJobResponse>, Status> {
         let req = request.into_inner();
-        let bundle = upload::materialise(&self.ctx.bundles_dir, &req.manifest_json, &req.payloads).await?;
-        let job_id = local::submit(&self.ctx.store, &bundle).await.map_err(|e| status::command(&e))?;
+        let bundle =
+            upload::materialise(&self.ctx.bundles_dir, &req.manifest_json, &req.payloads).await?;
+        let job_id = local::submit(&self.ctx.store, &bundle)
+            .await
+            .map_err(|e| status::command(&e))?;
         self.ctx.node.own(&job_id);
-        Ok(Response::new(SubmitJobResponse { job_id, status: "pending".into(), version: V }))
+        Ok(Response::new(SubmitJobResponse {
+            job_id,
+            status: "pending".into(),
+            version: V,
+        }))
     }
 
-    async fn get_job(&self, request: Request<GetJobRequest>) -> Result<Response<GetJobResponse>, Status> {
+    async fn get_job(
+        &self,
+        request: Request<GetJobRequest>,
+    ) -> Result<Response<GetJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
         validate_job_id(&job_id).map_err(|e| status::job_id(&e))?;
         let store = &self.ctx.store;
-        let view = store.job_view(&job_id).await.map_err(|e| status::store(&e))?;
+        let view = store
+            .job_view(&job_id)
+            .await
+            .map_err(|e| status::store(&e))?;
         let view = view.ok_or_else(|| Status::not_found(format!("job {job_id} was not found")))?;
-        let agents = store.agent_views(&job_id).await.map_err(|e| status::store(&e))?;
+        let agents = store
+            .agent_views(&job_id)
+            .await
+            .map_err(|e| status::store(&e))?;
         let json = job_json::record(&view, &agents).to_string();
-        Ok(Response::new(GetJobResponse { job_json: json, version: V }))
+        Ok(Response::new(GetJobResponse {
+            job_json: json,
+            version: V,
+        }))
     }
 
-    async fn list_jobs(&self, request: Request<ListJobsRequest>) -> Result<Response<ListJobsResponse>, Status> {
+    async fn list_jobs(
+        &self,
+        request: Request<ListJobsRequest>,
+    ) -> Result<Response<ListJobsResponse>, Status> {
         let req = request.into_inner();
-        let limit = if req.limit <= 0 { DEFAULT_LIST_LIMIT } else { req.limit as usize };
+        let limit = if req.limit <= 0 {
+            DEFAULT_LIST_LIMIT
+        } else {
+            req.limit as usize
+        };
         let jobs = self
             .ctx
             .store
-            .list_jobs(&JobListFilter { status: None, limit: 0 })
+            .list_jobs(&JobListFilter {
+                status: None,
+                limit: 0,
+            })
             .await
             .map_err(|e| status::store(&e))?;
         let rows: Vec<serde_json::Value> = jobs
@@ -75,105 +113,218 @@ impl JobService for JobV1 {
             .map(job_json::row)
             .collect();
         let json = serde_json::json!({ "data": rows }).to_string();
-        Ok(Response::new(ListJobsResponse { jobs_json: json, version: V }))
+        Ok(Response::new(ListJobsResponse {
+            jobs_json: json,
+            version: V,
+        }))
     }
 
-    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
+    async fn cancel_job(
+        &self,
+        request: Request<CancelJobRequest>,
+    ) -> Result<Response<CancelJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
-        let status = self.control(&job_id, JobCommand::Cancel { reason: "cancelled by operator".into() }).await?;
-        Ok(Response::new(CancelJobResponse { job_id, status, version: V }))
+        let status = self
+            .control(
+                &job_id,
+                JobCommand::Cancel {
+                    reason: "cancelled by operator".into(),
+                },
+            )
+            .await?;
+        Ok(Response::new(CancelJobResponse {
+            job_id,
+            status,
+            version: V,
+        }))
     }
 
-    async fn pause_job(&self, request: Request<PauseJobRequest>) -> Result<Response<PauseJobResponse>, Status> {
+    async fn pause_job(
+        &self,
+        request: Request<PauseJobRequest>,
+    ) -> Result<Response<PauseJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
-        let status = self.control(&job_id, JobCommand::Pause { reason: None }).await?;
-        Ok(Response::new(PauseJobResponse { job_id, status, version: V }))
+        let status = self
+            .control(&job_id, JobCommand::Pause { reason: None })
+            .await?;
+        Ok(Response::new(PauseJobResponse {
+            job_id,
+            status,
+            version: V,
+        }))
     }
 
-    async fn resume_job(&self, request: Request<ResumeJobRequest>) -> Result<Response<ResumeJobResponse>, Status> {
+    async fn resume_job(
+        &self,
+        request: Request<ResumeJobRequest>,
+    ) -> Result<Response<ResumeJobResponse>, Status> {
         let job_id = request.into_inner().job_id;
         let status = self.control(&job_id, JobCommand::Resume).await?;
-        let status = if status == "running" { "resumed".to_string() } else { status };
-        Ok(Response::new(ResumeJobResponse { job_id, status, version: V }))
+        let status = if status == "running" {
+            "resumed".to_string()
+        } else {
+            status
+        };
+        Ok(Response::new(ResumeJobResponse {
+            job_id,
+            status,
+            version: V,
+        }))
     }
 
-    async fn cancel_all_jobs(&self, request: Request<CancelAllJobsRequest>) -> Result<Response<CancelAllJobsResponse>, Status> {
+    async fn cancel_all_jobs(
+        &self,
+        request: Request<CancelAllJobsRequest>,
+    ) -> Result<Response<CancelAllJobsResponse>, Status> {
         require_admin(&request)?;
         let cancelled = super::bulk::cancel_all(&self.ctx).await?;
-        let json = serde_json::json!({ "cancelled": cancelled, "count": cancelled.len() }).to_string();
-        Ok(Response::new(CancelAllJobsResponse { result_json: json, version: V }))
+        let json =
+            serde_json::json!({ "cancelled": cancelled, "count": cancelled.len() }).to_string();
+        Ok(Response::new(CancelAllJobsResponse {
+            result_json: json,
+            version: V,
+        }))
     }
 
-    async fn clear_jobs(&self, request: Request<ClearJobsRequest>) -> Result<Response<ClearJobsResponse>, Status> {
+    async fn clear_jobs(
+        &self,
+        request: Request<ClearJobsRequest>,
+    ) -> Result<Response<ClearJobsResponse>, Status> {
         require_admin(&request)?;
         let cleared = super::bulk::clear_terminal(&self.ctx).await?;
-        Ok(Response::new(ClearJobsResponse { cleared_count: cleared.len() as i32, version: V }))
+        Ok(Response::new(ClearJobsResponse {
+            cleared_count: cleared.len() as i32,
+            version: V,
+        }))
     }
 
-    async fn export_job_backup(&self, _: Request<ExportJobBackupRequest>) -> Result<Response<ExportJobBackupResponse>, Status> {
+    async fn export_job_backup(
+        &self,
+        _: Request<ExportJobBackupRequest>,
+    ) -> Result<Response<ExportJobBackupResponse>, Status> {
         Err(status::later("job backup export"))
     }
 
-    async fn restore_job_backup(&self, request: Request<RestoreJobBackupRequest>) -> Result<Response<RestoreJobBackupResponse>, Status> {
+    async fn restore_job_backup(
+        &self,
+        request: Request<RestoreJobBackupRequest>,
+    ) -> Result<Response<RestoreJobBackupResponse>, Status> {
         require_admin(&request)?;
         Err(status::later("job backup restore"))
     }
 
-    async fn deploy_job(&self, _: Request<DeployJobRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn deploy_job(
+        &self,
+        _: Request<DeployJobRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn update_deployment(&self, _: Request<UpdateDeploymentRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn update_deployment(
+        &self,
+        _: Request<UpdateDeploymentRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn get_deployment(&self, _: Request<GetDeploymentRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn get_deployment(
+        &self,
+        _: Request<GetDeploymentRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn list_deployments(&self, _: Request<ListDeploymentsRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn list_deployments(
+        &self,
+        _: Request<ListDeploymentsRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn promote_deployment(&self, _: Request<PromoteDeploymentRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn promote_deployment(
+        &self,
+        _: Request<PromoteDeploymentRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn rollback_deployment(&self, _: Request<RollbackDeploymentRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn rollback_deployment(
+        &self,
+        _: Request<RollbackDeploymentRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn pause_deployment(&self, _: Request<DeploymentActionRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn pause_deployment(
+        &self,
+        _: Request<DeploymentActionRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn resume_deployment(&self, _: Request<DeploymentActionRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn resume_deployment(
+        &self,
+        _: Request<DeploymentActionRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn fail_deployment(&self, _: Request<DeploymentActionRequest>) -> Result<Response<DeploymentResponse>, Status> {
+    async fn fail_deployment(
+        &self,
+        _: Request<DeploymentActionRequest>,
+    ) -> Result<Response<DeploymentResponse>, Status> {
         Err(status::later("deployments"))
     }
-    async fn create_schedule(&self, _: Request<CreateScheduleRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn create_schedule(
+        &self,
+        _: Request<CreateScheduleRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn update_schedule(&self, _: Request<ScheduleActionRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn update_schedule(
+        &self,
+        _: Request<ScheduleActionRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn get_schedule(&self, _: Request<GetScheduleRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn get_schedule(
+        &self,
+        _: Request<GetScheduleRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn list_schedules(&self, _: Request<ListSchedulesRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn list_schedules(
+        &self,
+        _: Request<ListSchedulesRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn pause_schedule(&self, _: Request<ScheduleActionRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn pause_schedule(
+        &self,
+        _: Request<ScheduleActionRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn resume_schedule(&self, _: Request<ScheduleActionRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn resume_schedule(
+        &self,
+        _: Request<ScheduleActionRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn delete_schedule(&self, _: Request<ScheduleActionRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn delete_schedule(
+        &self,
+        _: Request<ScheduleActionRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn dispatch_schedule(&self, _: Request<DispatchScheduleRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn dispatch_schedule(
+        &self,
+        _: Request<DispatchScheduleRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn emit_trigger_event(&self, _: Request<EmitTriggerEventRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn emit_trigger_event(
+        &self,
+        _: Request<EmitTriggerEventRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
-    async fn list_trigger_events(&self, _: Request<ListTriggerEventsRequest>) -> Result<Response<ScheduleResponse>, Status> {
+    async fn list_trigger_events(
+        &self,
+        _: Request<ListTriggerEventsRequest>,
+    ) -> Result<Response<ScheduleResponse>, Status> {
         Err(status::later("schedules and triggers"))
     }
 }

@@ -16,6 +16,7 @@ pub mod job_json;
 pub mod job_v1;
 pub mod job_v2;
 pub mod observability;
+pub mod operation_run;
 pub mod operations;
 pub mod pb;
 pub mod server;

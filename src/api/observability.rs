@@ -38,12 +38,23 @@ type EventStream = Pin<Box<dyn Stream<Item = Result<EventResponse, Status>> + Se
 
 #[tonic::async_trait]
 impl ObservabilityService for Observability {
-    async fn stream_events(&self, request: Request<StreamEventsRequest>) -> Result<Response<EventStream>, Status> {
+    async fn stream_events(
+        &self,
+        request: Request<StreamEventsRequest>,
+    ) -> Result<Response<EventStream>, Status> {
         let req = request.into_inner();
         validate_job_id(&req.job_id).map_err(|e| status::job_id(&e))?;
         let store = self.ctx.store.clone();
-        if store.version(&req.job_id).await.map_err(|e| status::store(&e))? == 0 {
-            return Err(Status::not_found(format!("job {} was not found", req.job_id)));
+        if store
+            .version(&req.job_id)
+            .await
+            .map_err(|e| status::store(&e))?
+            == 0
+        {
+            return Err(Status::not_found(format!(
+                "job {} was not found",
+                req.job_id
+            )));
         }
         let (tx, rx) = mpsc::channel(256);
         tokio::spawn(pump(store, req, tx));
@@ -53,9 +64,21 @@ impl ObservabilityService for Observability {
 
 /// Sends history, then live events when following, until the terminal event, the limit, or
 /// the client going away.
-async fn pump(store: Store, req: StreamEventsRequest, tx: mpsc::Sender<Result<EventResponse, Status>>) {
-    let limit = if req.limit > 0 { req.limit as usize } else { usize::MAX };
-    let heartbeat = if req.heartbeat_interval_ms > 0 { Duration::from_millis(req.heartbeat_interval_ms as u64) } else { DEFAULT_HEARTBEAT };
+async fn pump(
+    store: Store,
+    req: StreamEventsRequest,
+    tx: mpsc::Sender<Result<EventResponse, Status>>,
+) {
+    let limit = if req.limit > 0 {
+        req.limit as usize
+    } else {
+        usize::MAX
+    };
+    let heartbeat = if req.heartbeat_interval_ms > 0 {
+        Duration::from_millis(req.heartbeat_interval_ms as u64)
+    } else {
+        DEFAULT_HEARTBEAT
+    };
     let mut sent = 0usize;
     let mut next = 1u64;
     let mut last_beat = tokio::time::Instant::now();
@@ -71,7 +94,14 @@ async fn pump(store: Store, req: StreamEventsRequest, tx: mpsc::Sender<Result<Ev
             next = item.seq + 1;
             let Ok(env) = item.event else { continue };
             let json = event_json::to_json(&env).to_string();
-            if tx.send(Ok(EventResponse { event_json: json, version: 1 })).await.is_err() {
+            if tx
+                .send(Ok(EventResponse {
+                    event_json: json,
+                    version: 1,
+                }))
+                .await
+                .is_err()
+            {
                 return;
             }
             sent += 1;
@@ -84,7 +114,14 @@ async fn pump(store: Store, req: StreamEventsRequest, tx: mpsc::Sender<Result<Ev
         }
         if last_beat.elapsed() >= heartbeat {
             let beat = event_json::heartbeat(&req.job_id, now_ms()).to_string();
-            if tx.send(Ok(EventResponse { event_json: beat, version: 1 })).await.is_err() {
+            if tx
+                .send(Ok(EventResponse {
+                    event_json: beat,
+                    version: 1,
+                }))
+                .await
+                .is_err()
+            {
                 return;
             }
             last_beat = tokio::time::Instant::now();

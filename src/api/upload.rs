@@ -12,7 +12,11 @@ use crate::runtime::bundle::{Bundle, load_bundle};
 
 /// Checks one payload key: relative, no `..`, no empty or odd components.
 fn safe_key(key: &str) -> Result<PathBuf, Status> {
-    let bad = || Status::invalid_argument(format!("payload path must be relative and stay inside payloads/: {key:?}"));
+    let bad = || {
+        Status::invalid_argument(format!(
+            "payload path must be relative and stay inside payloads/: {key:?}"
+        ))
+    };
     if key.is_empty() || key.starts_with('/') || key.contains('\\') || key.contains('\0') {
         return Err(bad());
     }
@@ -25,8 +29,15 @@ fn safe_key(key: &str) -> Result<PathBuf, Status> {
 
 /// Writes the upload (if new) and loads it as a bundle. Validation errors come back as
 /// INVALID_ARGUMENT listing every problem.
-pub async fn materialise(bundles_dir: &Path, manifest_json: &str, payloads: &HashMap<String, Vec<u8>>) -> Result<Bundle, Status> {
-    let mut keys: Vec<(&String, PathBuf)> = payloads.iter().map(|(k, _)| safe_key(k).map(|p| (k, p))).collect::<Result<_, _>>()?;
+pub async fn materialise(
+    bundles_dir: &Path,
+    manifest_json: &str,
+    payloads: &HashMap<String, Vec<u8>>,
+) -> Result<Bundle, Status> {
+    let mut keys: Vec<(&String, PathBuf)> = payloads
+        .iter()
+        .map(|(k, _)| safe_key(k).map(|p| (k, p)))
+        .collect::<Result<_, _>>()?;
     keys.sort();
     let mut hash = Sha256::new();
     hash.update(manifest_json.as_bytes());
@@ -50,11 +61,19 @@ pub async fn materialise(bundles_dir: &Path, manifest_json: &str, payloads: &Has
 }
 
 fn keys_owned(files: &HashMap<String, Vec<u8>>) -> Vec<(String, PathBuf)> {
-    files.keys().filter_map(|k| safe_key(k).ok().map(|p| (k.clone(), p))).collect()
+    files
+        .keys()
+        .filter_map(|k| safe_key(k).ok().map(|p| (k.clone(), p)))
+        .collect()
 }
 
 /// Writes into a temporary sibling and renames, so a half-written folder is never used.
-fn write_once(root: &Path, manifest: &str, files: &HashMap<String, Vec<u8>>, keys: &[(String, PathBuf)]) -> std::io::Result<()> {
+fn write_once(
+    root: &Path,
+    manifest: &str,
+    files: &HashMap<String, Vec<u8>>,
+    keys: &[(String, PathBuf)],
+) -> std::io::Result<()> {
     if root.join("manifest.json").is_file() {
         return Ok(());
     }

@@ -148,7 +148,12 @@ impl JobProjection {
                 job.job_name.clone_from(&s.job_name);
                 job.submitted_at_ms = s.submitted_at_ms;
                 job.submitted_at = iso_ms(s.submitted_at_ms);
-                job.job_type = s.manifest.get("job_type").and_then(Value::as_str).unwrap_or("batch").to_string();
+                job.job_type = s
+                    .manifest
+                    .get("job_type")
+                    .and_then(Value::as_str)
+                    .unwrap_or("batch")
+                    .to_string();
                 job.agent_count = s
                     .manifest
                     .get("nodes")

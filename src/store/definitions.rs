@@ -23,7 +23,14 @@ impl Store {
     /// Records `event` for definition `id` and sets its view to `view` (`None` deletes it).
     /// `expected_len` guards against concurrent writers (`None` = unconditional).
     /// Returns false on a conflict.
-    pub async fn append_definition(&self, id: &str, event_type: &str, event: &Value, view: Option<&Value>, expected_len: Option<u64>) -> Result<bool, StoreError> {
+    pub async fn append_definition(
+        &self,
+        id: &str,
+        event_type: &str,
+        event: &Value,
+        view: Option<&Value>,
+        expected_len: Option<u64>,
+    ) -> Result<bool, StoreError> {
         let (stream, views) = (self.definition_stream(id), self.definitions_view());
         let mut cmd = self.scripts().definition_append.evalsha(&[&stream, &views]);
         cmd.arg(id)
@@ -43,8 +50,13 @@ impl Store {
     /// A definition's view.
     pub async fn definition(&self, id: &str) -> Result<Option<Value>, StoreError> {
         let json: Option<String> = self.conn().hget(self.definitions_view(), id).await?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| StoreError::CorruptView { key: self.definitions_view(), detail: e.to_string() }))
-            .transpose()
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| StoreError::CorruptView {
+                key: self.definitions_view(),
+                detail: e.to_string(),
+            })
+        })
+        .transpose()
     }
 
     /// Every definition view, by id.
@@ -54,19 +66,33 @@ impl Store {
             .map(|(id, j)| {
                 serde_json::from_str(&j)
                     .map(|v| (id, v))
-                    .map_err(|e| StoreError::CorruptView { key: self.definitions_view(), detail: e.to_string() })
+                    .map_err(|e| StoreError::CorruptView {
+                        key: self.definitions_view(),
+                        detail: e.to_string(),
+                    })
             })
             .collect()
     }
 
     /// Indexes a run (job id) under its definition.
-    pub async fn add_definition_run(&self, id: &str, run_id: &str, started_ms: i64) -> Result<(), StoreError> {
-        let _: () = self.conn().zadd(self.definition_runs(id), run_id, started_ms).await?;
+    pub async fn add_definition_run(
+        &self,
+        id: &str,
+        run_id: &str,
+        started_ms: i64,
+    ) -> Result<(), StoreError> {
+        let _: () = self
+            .conn()
+            .zadd(self.definition_runs(id), run_id, started_ms)
+            .await?;
         Ok(())
     }
 
     /// A definition's run ids, newest first.
     pub async fn definition_runs_list(&self, id: &str) -> Result<Vec<String>, StoreError> {
-        Ok(self.conn().zrevrange(self.definition_runs(id), 0, -1).await?)
+        Ok(self
+            .conn()
+            .zrevrange(self.definition_runs(id), 0, -1)
+            .await?)
     }
 }

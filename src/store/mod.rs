@@ -10,6 +10,7 @@ mod history;
 mod keys;
 mod lease;
 pub mod migrate;
+mod operations;
 mod script;
 mod views;
 
