@@ -34,9 +34,9 @@ pub async fn materialise(
     manifest_json: &str,
     payloads: &HashMap<String, Vec<u8>>,
 ) -> Result<Bundle, Status> {
-    let mut keys: Vec<(&String, PathBuf)> = payloads
-        .iter()
-        .map(|(k, _)| safe_key(k).map(|p| (k, p)))
+    let mut keys: Vec<(String, PathBuf)> = payloads
+        .keys()
+        .map(|k| safe_key(k).map(|p| (k.clone(), p)))
         .collect::<Result<_, _>>()?;
     keys.sort();
     let mut hash = Sha256::new();
@@ -45,12 +45,12 @@ pub async fn materialise(
         hash.update([0u8]);
         hash.update(k.as_bytes());
         hash.update([0u8]);
-        hash.update(&payloads[*k]);
+        hash.update(&payloads[k]);
     }
     let root = bundles_dir.join(hex::encode(hash.finalize()));
     let (manifest, files) = (manifest_json.to_string(), payloads.clone());
     let dir = root.clone();
-    tokio::task::spawn_blocking(move || write_once(&dir, &manifest, &files, &keys_owned(&files)))
+    tokio::task::spawn_blocking(move || write_once(&dir, &manifest, &files, &keys))
         .await
         .map_err(|e| Status::internal(format!("bundle upload task failed: {e}")))?
         .map_err(|e| Status::internal(format!("cannot store the uploaded bundle: {e}")))?;

@@ -121,8 +121,9 @@ def slow_bundle(root: Path) -> Path:
     return b
 
 
-def field(text, key):
-    m = re.search(rf"\b{key}\b\s*[:=]\s*\"?([A-Za-z0-9._:-]+)", text)
+def field(text, label):
+    """A `Label: value` line as `mn` prints it ("Run ID: x"), or a JSON-ish `key: value`."""
+    m = re.search(rf"(?im)^\s*{label}\s*:\s*\"?([A-Za-z0-9._:-]+)", text)
     return m.group(1) if m else None
 
 
@@ -157,7 +158,7 @@ def run_checks(lane):
     check("job create exits 0", code == 0, err or out)
     code, out, err = lane.mn("job", "start", "lane-research")
     check("job start exits 0", code == 0, err or out)
-    run_id = field(out, "run_id") or field(out, "job_id")
+    run_id = field(out, "Run ID")
     check("job start prints a run id", bool(run_id), out)
     if run_id:
         status = wait_status(lane, run_id, {"completed", "failed", "cancelled"})
@@ -169,13 +170,13 @@ def run_checks(lane):
         check("job dead-letters prints JSON", code == 0 and data is not None, err)
 
     code, out, err = lane.mn("job", "list")
-    check("job list exits 0 and shows the run", code == 0 and (run_id or "?") in out, err or out[:300])
+    check("job list exits 0 and shows the run", code == 0 and "research_flow_v1" in out, err or out[:300])
 
     # v1 submit path with a slow job: pause, resume, cancel.
     code, out, err = lane.mn("job", "create", str(slow_bundle(lane.tmp)), "--job-id", "lane-slow")
     check("job create (slow) exits 0", code == 0, err or out)
     code, out, err = lane.mn("job", "start", "lane-slow")
-    slow = field(out, "run_id") or field(out, "job_id")
+    slow = field(out, "Run ID")
     check("job start (slow) prints a run id", code == 0 and bool(slow), err or out)
     if slow:
         check("the slow run is running", wait_status(lane, slow, {"running"}, 30) == "running")
@@ -191,12 +192,12 @@ def run_checks(lane):
 
     # Another slow run for cancel-all.
     code, out, err = lane.mn("job", "start", "lane-slow")
-    other = field(out, "run_id") or field(out, "job_id")
+    other = field(out, "Run ID")
     if other:
         wait_status(lane, other, {"running"}, 30)
     code, out, err = lane.mn("job", "cancel-all", "-y")
     check("job cancel-all -y exits 0", code == 0, err or out)
-    op_id = field(out + err, "operation_id") or field(out + err, "operation")
+    op_id = field(out + err, "Operation ID")
     if other:
         check("cancel-all cancelled the active run", wait_status(lane, other, {"cancelled"}, 10) == "cancelled")
     if op_id:
