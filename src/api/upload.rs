@@ -60,13 +60,6 @@ pub async fn materialise(
         .map_err(|e| super::status::bundle(&e))
 }
 
-fn keys_owned(files: &HashMap<String, Vec<u8>>) -> Vec<(String, PathBuf)> {
-    files
-        .keys()
-        .filter_map(|k| safe_key(k).ok().map(|p| (k.clone(), p)))
-        .collect()
-}
-
 /// Writes into a temporary sibling and renames, so a half-written folder is never used.
 fn write_once(
     root: &Path,
