@@ -1,0 +1,728 @@
+//! The gRPC API end to end: a real server on loopback (in this process, on a real Redis) and
+//! the generated tonic clients, including auth, error codes and the stream contracts.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mirror_neuron::api::auth::Tokens;
+use mirror_neuron::api::client::{Client, read_bundle};
+use mirror_neuron::api::context::ApiContext;
+use mirror_neuron::api::pb::cluster::cluster_service_client::ClusterServiceClient;
+use mirror_neuron::api::pb::cluster::{
+    GetSystemSummaryRequest, NetworkHandshakeRequest, SetResourceRequest,
+};
+use mirror_neuron::api::pb::job_v1::*;
+use mirror_neuron::api::pb::job_v2 as v2;
+use mirror_neuron::api::pb::job_v2::job_service_client::JobServiceClient as V2Client;
+use mirror_neuron::api::pb::observability::StreamEventsRequest;
+use mirror_neuron::api::pb::operations::operations_service_client::OperationsServiceClient;
+use mirror_neuron::api::pb::operations::{
+    GetOperationRequest, StartOperationRequest, StreamOperationEventsRequest,
+};
+use mirror_neuron::api::server::{self, ServerConfig};
+use mirror_neuron::runtime::node::{Node, NodeConfig};
+use serde_json::{Value, json};
+use tonic::Code;
+use tonic::transport::Channel;
+
+const OPERATOR: &str = "operator-secret-token";
+const ADMIN: &str = "admin-secret-token";
+
+struct Server {
+    target: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start() -> Server {
+    let store = common::store().await;
+    let mut cfg = NodeConfig::from_env("grpc-test-node").unwrap();
+    cfg.adopt_every = Duration::from_millis(200);
+    let dir = tempfile::tempdir().unwrap();
+    cfg.owner.temp_root = dir.path().join("runs");
+    let node = Arc::new(Node::start(store.clone(), cfg).unwrap());
+    let ctx = ApiContext {
+        store,
+        node,
+        bundles_dir: dir.path().join("bundles"),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let scfg = ServerConfig {
+        addr,
+        max_message_bytes: server::DEFAULT_MAX_MESSAGE_BYTES,
+        tokens: Tokens::new(Some(OPERATOR.into()), Some(ADMIN.into())),
+    };
+    tokio::spawn(server::serve(ctx, scfg, listener, std::future::pending()));
+    Server {
+        target: addr.to_string(),
+        _dir: dir,
+    }
+}
+
+async fn client(s: &Server, token: Option<&str>) -> Client {
+    Client::connect(&s.target, token).await.unwrap()
+}
+
+fn bundle(name: &str) -> (String, std::collections::HashMap<String, Vec<u8>>) {
+    read_bundle(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("examples")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn slow_manifest() -> String {
+    json!({
+        "manifest_version": "1.0", "graph_id": "slow", "entrypoints": ["wait"],
+        "nodes": [
+            {"node_id": "wait", "agent_type": "executor", "config": {"command": ["sleep", "30"], "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+        ],
+        "edges": [{"from_node": "wait", "to_node": "sink", "message_type": "done"}]
+    })
+    .to_string()
+}
+
+async fn job_json(c: &mut Client, id: &str) -> Value {
+    let r = c
+        .jobs
+        .get_job(GetJobRequest {
+            job_id: id.into(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    serde_json::from_str(&r.job_json).unwrap()
+}
+
+async fn wait_status(c: &mut Client, id: &str, want: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = c
+            .jobs
+            .get_job(GetJobRequest {
+                job_id: id.into(),
+                version: 1,
+            })
+            .await
+        {
+            let job: Value = serde_json::from_str(&r.into_inner().job_json).unwrap();
+            if job["status"] == want {
+                return job;
+            }
+        }
+        assert!(Instant::now() < deadline, "job {id} never became {want}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn submit(
+    c: &mut Client,
+    manifest_json: String,
+    payloads: std::collections::HashMap<String, Vec<u8>>,
+) -> Result<String, tonic::Status> {
+    c.jobs
+        .submit_job(SubmitJobRequest {
+            manifest_json,
+            payloads,
+            version: 1,
+        })
+        .await
+        .map(|r| r.into_inner().job_id)
+}
+
+async fn events(c: &mut Client, id: &str, follow: bool) -> Vec<Value> {
+    let req = StreamEventsRequest {
+        job_id: id.into(),
+        follow,
+        heartbeat_interval_ms: 200,
+        limit: 0,
+        version: 1,
+    };
+    let mut stream = c.events.stream_events(req).await.unwrap().into_inner();
+    let mut out = Vec::new();
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("stream stalled")
+        .unwrap()
+    {
+        out.push(serde_json::from_str(&m.event_json).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn submit_run_read_and_stream_a_job() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let (m, p) = bundle("research_flow");
+    let id = submit(&mut c, m, p).await.unwrap();
+    let job = wait_status(&mut c, &id, "completed").await;
+    for k in [
+        "job_id",
+        "graph_id",
+        "status",
+        "submitted_at",
+        "updated_at",
+        "result",
+        "agents",
+        "lease_owner",
+    ] {
+        assert!(job.get(k).is_some(), "GetJob lacks {k}: {job}");
+    }
+    assert_eq!(job["result"]["agent_id"], "reviewer");
+    assert_eq!(job["agents"].as_array().unwrap().len(), 3);
+
+    let list = c
+        .jobs
+        .list_jobs(ListJobsRequest {
+            limit: 0,
+            include_terminal: true,
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Value = serde_json::from_str(&list.jobs_json).unwrap();
+    assert_eq!(rows["data"][0]["job_id"], json!(id));
+    let active = c
+        .jobs
+        .list_jobs(ListJobsRequest {
+            limit: 0,
+            include_terminal: false,
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_str::<Value>(&active.jobs_json).unwrap()["data"],
+        json!([])
+    );
+
+    // follow=false: the whole history, then the stream closes by itself.
+    let history = events(&mut c, &id, false).await;
+    assert_eq!(history.first().unwrap()["type"], "job_pending");
+    assert_eq!(history.last().unwrap()["type"], "job_completed");
+    assert!(
+        history
+            .iter()
+            .all(|e| e["version"] == 1 && e["job_id"] == json!(id))
+    );
+    // follow=true on a finished job: ends at the terminal event too.
+    let followed = events(&mut c, &id, true).await;
+    assert_eq!(followed.last().unwrap()["result"]["agent_id"], "reviewer");
+
+    let err = c
+        .jobs
+        .pause_job(PauseJobRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");
+    let err = c
+        .jobs
+        .get_job(GetJobRequest {
+            job_id: "nope-1-abc".into(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c
+        .jobs
+        .get_job(GetJobRequest {
+            job_id: "a}b".into(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn following_a_running_job_streams_to_its_end_with_heartbeats() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "beat", "entrypoints": ["w"],
+        "nodes": [
+            {"node_id": "w", "agent_type": "executor", "config": {"command": ["sleep", "1"], "output_message_type": "done"}},
+            {"node_id": "r", "agent_type": "router", "config": {"emit_type": "nowhere"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+        ],
+        "edges": [{"from_node": "w", "to_node": "sink", "message_type": "done"}],
+        "initial_inputs": {"w": [{}], "r": [{"lost": true}]}
+    })
+    .to_string();
+    let mut m: Value = serde_json::from_str(&manifest).unwrap();
+    m["entrypoints"] = json!(["w", "r"]);
+    let id = submit(&mut c, m.to_string(), Default::default())
+        .await
+        .unwrap();
+    let all = events(&mut c, &id, true).await;
+    assert!(
+        all.iter().any(|e| e["type"] == "stream_heartbeat"),
+        "a heartbeat while the executor sleeps"
+    );
+    assert_eq!(all.last().unwrap()["type"], "job_completed");
+    let dead: Vec<&Value> = all.iter().filter(|e| e["type"] == "dead_letter").collect();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0]["agent_id"], "r");
+    assert!(dead[0]["reason"].as_str().unwrap().contains("nowhere"));
+    assert!(dead[0]["timestamp"].is_string() && dead[0]["message"].is_object());
+}
+
+#[tokio::test]
+async fn pause_resume_cancel_a_running_job() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let id = submit(&mut c, slow_manifest(), Default::default())
+        .await
+        .unwrap();
+    wait_status(&mut c, &id, "running").await;
+    let r = c
+        .jobs
+        .pause_job(PauseJobRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, "paused");
+    let r = c
+        .jobs
+        .resume_job(ResumeJobRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, "resumed");
+    let r = c
+        .jobs
+        .cancel_job(CancelJobRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(r.status, "cancelled");
+    let job = wait_status(&mut c, &id, "cancelled").await;
+    assert_eq!(job["result"]["reason"], "cancelled by operator");
+    let err = c
+        .jobs
+        .cancel_job(CancelJobRequest {
+            job_id: id,
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+}
+
+#[tokio::test]
+async fn bad_bundles_are_refused_with_every_error() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let bad = json!({"nodes": [{"node_id": "a", "agent_type": "wizard"}], "edges": [{"from_node": "a", "to_node": "ghost", "message_type": "x"}]});
+    let err = submit(&mut c, bad.to_string(), Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    for needle in ["manifest_version", "graph_id", "wizard", "ghost"] {
+        assert!(
+            err.message().contains(needle),
+            "{needle} missing from {}",
+            err.message()
+        );
+    }
+    let (m, _) = bundle("research_flow");
+    let escape = [("../outside.sh".to_string(), b"echo".to_vec())]
+        .into_iter()
+        .collect();
+    let err = submit(&mut c, m, escape).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("../outside.sh"));
+    let err = submit(&mut c, "{not json".into(), Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+#[tokio::test]
+async fn tokens_are_required_checked_and_never_echoed() {
+    let s = start().await;
+    for token in [None, Some("wrong")] {
+        let mut c = client(&s, token).await;
+        let err = c
+            .jobs
+            .list_jobs(ListJobsRequest {
+                limit: 0,
+                include_terminal: true,
+                version: 1,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated);
+        let err = c
+            .events
+            .stream_events(StreamEventsRequest {
+                job_id: "x-1-a".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "streams are guarded too");
+        assert!(!err.message().contains(OPERATOR) && !err.message().contains(ADMIN));
+    }
+    // Health needs no token.
+    let channel = Channel::from_shared(format!("http://{}", s.target))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let h = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    // Destructive calls need the admin token; the admin token passes everything.
+    let mut op = client(&s, Some(OPERATOR)).await;
+    let err = op
+        .jobs
+        .clear_jobs(ClearJobsRequest { version: 1 })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::PermissionDenied);
+    let mut admin = client(&s, Some(ADMIN)).await;
+    admin
+        .jobs
+        .clear_jobs(ClearJobsRequest { version: 1 })
+        .await
+        .unwrap();
+    admin
+        .jobs
+        .list_jobs(ListJobsRequest {
+            limit: 0,
+            include_terminal: true,
+            version: 1,
+        })
+        .await
+        .unwrap();
+
+    // No answer carries a token, not even the handshake that once leaked them.
+    let mut cluster = ClusterServiceClient::new(channel);
+    let err = cluster
+        .network_handshake(NetworkHandshakeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    let mut cluster = ClusterServiceClient::with_interceptor(
+        Channel::from_shared(format!("http://{}", s.target))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+        move |mut r: tonic::Request<()>| {
+            r.metadata_mut()
+                .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+            Ok(r)
+        },
+    );
+    let err = cluster
+        .network_handshake(NetworkHandshakeRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    let summary = cluster
+        .get_system_summary(GetSystemSummaryRequest { version: 1 })
+        .await
+        .unwrap()
+        .into_inner()
+        .summary_json;
+    assert!(!summary.contains(OPERATOR) && !summary.contains(ADMIN));
+    let nodes: Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(nodes["nodes"][0]["name"], "grpc-test-node");
+    let err = cluster
+        .set_resource(SetResourceRequest {
+            resource_json: r#"{"cpu": 140}"#.into(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let ok = cluster
+        .set_resource(SetResourceRequest {
+            resource_json: r#"{"cpu": 50}"#.into(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(ok.resource_json.contains("50"));
+}
+
+#[tokio::test]
+async fn later_features_say_so() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let err = c
+        .jobs
+        .deploy_job(DeployJobRequest::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unimplemented);
+    assert!(err.message().contains("deployments"), "{}", err.message());
+    let err = c
+        .jobs
+        .create_schedule(CreateScheduleRequest::default())
+        .await
+        .unwrap_err();
+    assert!(err.message().contains("schedules"), "{}", err.message());
+}
+
+#[tokio::test]
+async fn cancel_all_runs_as_an_operation_with_a_closing_stream() {
+    let s = start().await;
+    let mut c = client(&s, Some(ADMIN)).await;
+    let a = submit(&mut c, slow_manifest(), Default::default())
+        .await
+        .unwrap();
+    let b = submit(&mut c, slow_manifest(), Default::default())
+        .await
+        .unwrap();
+    wait_status(&mut c, &a, "running").await;
+    let channel = Channel::from_shared(format!("http://{}", s.target))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut ops = OperationsServiceClient::with_interceptor(channel, |mut r: tonic::Request<()>| {
+        r.metadata_mut()
+            .insert("authorization", format!("Bearer {ADMIN}").parse().unwrap());
+        Ok(r)
+    });
+    let started = ops
+        .start_operation(StartOperationRequest {
+            kind: "cancel_all_jobs".into(),
+            options_json: "{}".into(),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let op: Value = serde_json::from_str(&started.into_inner().operation_json).unwrap();
+    let op_id = op["operation_id"].as_str().unwrap().to_string();
+    let req = StreamOperationEventsRequest {
+        operation_id: op_id.clone(),
+        after_sequence: 0,
+        follow: true,
+        heartbeat_interval_ms: 1000,
+        version: 1,
+    };
+    let mut stream = ops.stream_operation_events(req).await.unwrap().into_inner();
+    let mut seen = Vec::new();
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(30), stream.message())
+        .await
+        .expect("operation stream stalled")
+        .unwrap()
+    {
+        seen.push(serde_json::from_str::<Value>(&m.event_json).unwrap());
+    }
+    let completed: Vec<&Value> = seen
+        .iter()
+        .filter(|e| e["type"] == "item_completed")
+        .collect();
+    assert_eq!(completed.len(), 2);
+    assert!(completed.iter().all(|e| e["status"] == "cancelled"));
+    let last = seen.last().unwrap();
+    assert!(
+        last.get("status").is_none() && last.get("item_id").is_none(),
+        "the final event has no bare status: {last}"
+    );
+    let seqs: Vec<u64> = seen.iter().filter_map(|e| e["sequence"].as_u64()).collect();
+    assert!(seqs.windows(2).all(|w| w[0] < w[1]));
+    let done = ops
+        .get_operation(GetOperationRequest {
+            operation_id: op_id,
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let done: Value = serde_json::from_str(&done.operation_json).unwrap();
+    assert_eq!(done["status"], "completed");
+    assert_eq!(done["counters"]["succeeded"], 2);
+    wait_status(&mut c, &a, "cancelled").await;
+    wait_status(&mut c, &b, "cancelled").await;
+    let err = ops
+        .get_operation(GetOperationRequest {
+            operation_id: "op-missing".into(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn stable_jobs_and_their_runs() {
+    let s = start().await;
+    let channel = Channel::from_shared(format!("http://{}", s.target))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut v2c = V2Client::with_interceptor(channel, |mut r: tonic::Request<()>| {
+        r.metadata_mut().insert(
+            "authorization",
+            format!("Bearer {OPERATOR}").parse().unwrap(),
+        );
+        Ok(r)
+    });
+    let (manifest_json, payloads) = bundle("research_flow");
+    let created = v2c
+        .create_job(v2::CreateJobRequest {
+            manifest_json,
+            payloads,
+            job_id: "research".into(),
+            version: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_str::<Value>(&created.result_json).unwrap()["job_id"],
+        "research"
+    );
+    let run = v2c
+        .start_run(v2::StartRunRequest {
+            job_id: "research".into(),
+            version: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let run_id = serde_json::from_str::<Value>(&run.result_json).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut c = client(&s, Some(OPERATOR)).await;
+    wait_status(&mut c, &run_id, "completed").await; // a run id is a v1 job id
+    let got = v2c
+        .get_run(v2::RunRequest {
+            run_id: run_id.clone(),
+            version: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_str::<Value>(&got.result_json).unwrap()["status"],
+        "completed"
+    );
+    let runs = v2c
+        .list_runs(v2::JobRequest {
+            job_id: "research".into(),
+            version: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_str::<Value>(&runs.result_json).unwrap()["data"][0]["run_id"],
+        json!(run_id)
+    );
+    let defs = v2c
+        .list_jobs(v2::ListJobsRequest {
+            include_archived: false,
+            version: 2,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        serde_json::from_str::<Value>(&defs.result_json).unwrap()["data"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = v2c
+        .get_job(v2::JobRequest {
+            job_id: "missing".into(),
+            version: 2,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+}
+
+// The CLI runs as a child process; the server in this process must keep serving meanwhile,
+// so the child is awaited with tokio, never blocked on.
+#[tokio::test]
+async fn our_cli_works_against_the_server() {
+    let s = start().await;
+    let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    let run = tokio::process::Command::new(bin)
+        .args([
+            "--target",
+            &s.target,
+            "run",
+            "examples/research_flow",
+            "--wait",
+            "--json",
+        ])
+        .env("MN_GRPC_AUTH_TOKEN", OPERATOR)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let job: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(job["status"], "completed");
+    let id = job["job_id"].as_str().unwrap();
+    let list = tokio::process::Command::new(bin)
+        .args(["job", "list", "--json"])
+        .env("MN_GRPC_TARGET", &s.target)
+        .env("MN_GRPC_AUTH_TOKEN", OPERATOR)
+        .output()
+        .await
+        .unwrap();
+    let rows: Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(rows[0]["job_id"], json!(id));
+    let denied = tokio::process::Command::new(bin)
+        .args(["job", "list"])
+        .env("MN_GRPC_TARGET", &s.target)
+        .env("MN_GRPC_AUTH_TOKEN", "wrong")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(denied.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("unauthenticated"));
+    let mut c = client(&s, Some(OPERATOR)).await;
+    assert_eq!(job_json(&mut c, id).await["status"], "completed");
+}
