@@ -726,3 +726,74 @@ async fn our_cli_works_against_the_server() {
     let mut c = client(&s, Some(OPERATOR)).await;
     assert_eq!(job_json(&mut c, id).await["status"], "completed");
 }
+
+#[tokio::test]
+async fn a_paused_job_is_backed_up_and_restored_with_its_progress() {
+    let s = start().await;
+    let mut c = client(&s, Some(ADMIN)).await;
+    let manifest = slow_manifest().replace(r#"["sleep","30"]"#, r#"["sleep","1"]"#);
+    let id = submit(&mut c, manifest, Default::default()).await.unwrap();
+    wait_status(&mut c, &id, "running").await;
+    let err = c
+        .jobs
+        .export_job_backup(ExportJobBackupRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition, "only paused jobs");
+    c.jobs
+        .pause_job(PauseJobRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    // The executor in flight finishes while paused; its result waits in the sink's queue.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let backup = c
+        .jobs
+        .export_job_backup(ExportJobBackupRequest {
+            job_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(backup.bundle_files.contains_key("manifest.json"));
+    let b: Value = serde_json::from_str(&backup.backup_json).unwrap();
+    assert_eq!(b["schema_version"], "mn.backup.v2");
+    assert_eq!(b["runtime"]["job"]["status"], "paused");
+    assert!(b["runtime"]["events"].as_array().unwrap().len() >= 5);
+
+    let restored = c
+        .jobs
+        .restore_job_backup(RestoreJobBackupRequest {
+            backup_json: backup.backup_json,
+            bundle_files: backup.bundle_files,
+            blueprint_id: "slow".into(),
+            run_id: "slow-restored-1".into(),
+            version: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let r: Value = serde_json::from_str(&restored.result_json).unwrap();
+    assert_eq!(r["job_id"], "slow-restored-1");
+    assert_eq!(r["source_job_id"], json!(id));
+    let paused = wait_status(&mut c, "slow-restored-1", "paused").await;
+    assert_eq!(
+        paused["counters"]["steps_finished"], 1,
+        "the executor's finished step came along"
+    );
+    c.jobs
+        .resume_job(ResumeJobRequest {
+            job_id: "slow-restored-1".into(),
+            version: 1,
+        })
+        .await
+        .unwrap();
+    let done = wait_status(&mut c, "slow-restored-1", "completed").await;
+    assert_eq!(done["result"]["agent_id"], "sink");
+}

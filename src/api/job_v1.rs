@@ -200,9 +200,15 @@ impl JobService for JobV1 {
 
     async fn export_job_backup(
         &self,
-        _: Request<ExportJobBackupRequest>,
+        request: Request<ExportJobBackupRequest>,
     ) -> Result<Response<ExportJobBackupResponse>, Status> {
-        Err(status::later("job backup export"))
+        let (backup, bundle_files) =
+            super::backup::export(&self.ctx, &request.into_inner().job_id).await?;
+        Ok(Response::new(ExportJobBackupResponse {
+            backup_json: backup.to_string(),
+            bundle_files,
+            version: V,
+        }))
     }
 
     async fn restore_job_backup(
@@ -210,7 +216,14 @@ impl JobService for JobV1 {
         request: Request<RestoreJobBackupRequest>,
     ) -> Result<Response<RestoreJobBackupResponse>, Status> {
         require_admin(&request)?;
-        Err(status::later("job backup restore"))
+        let req = request.into_inner();
+        let result =
+            super::backup::restore(&self.ctx, &req.backup_json, &req.bundle_files, &req.run_id)
+                .await?;
+        Ok(Response::new(RestoreJobBackupResponse {
+            result_json: result.to_string(),
+            version: V,
+        }))
     }
 
     async fn deploy_job(

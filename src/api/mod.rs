@@ -7,6 +7,7 @@
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
+pub mod backup;
 pub mod bulk;
 pub mod client;
 pub mod cluster;
