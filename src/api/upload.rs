@@ -20,6 +20,13 @@ fn safe_key(key: &str) -> Result<PathBuf, Status> {
     if key.is_empty() || key.starts_with('/') || key.contains('\\') || key.contains('\0') {
         return Err(bad());
     }
+    // Checked segment by segment: `Path::components` would silently drop a `.` segment.
+    if key
+        .split('/')
+        .any(|seg| seg.is_empty() || seg == "." || seg == "..")
+    {
+        return Err(bad());
+    }
     let path = Path::new(key);
     if !path.components().all(|c| matches!(c, Component::Normal(_))) {
         return Err(bad());

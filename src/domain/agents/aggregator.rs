@@ -129,6 +129,11 @@ mod tests {
     use super::*;
 
     fn msg(id: &str, body: Value) -> Message {
+        caused(id, "in-1", body)
+    }
+
+    /// A message answering input `cause` (its causation id).
+    fn caused(id: &str, cause: &str, body: Value) -> Message {
         Message {
             message_id: id.into(),
             job_id: "j".into(),
@@ -137,7 +142,7 @@ mod tests {
             message_type: "result".into(),
             class: "event".into(),
             correlation_id: None,
-            causation_id: None,
+            causation_id: Some(cause.into()),
             content_type: "application/json".into(),
             content_encoding: "identity".into(),
             headers: Map::new(),
@@ -170,14 +175,27 @@ mod tests {
         );
         let dup = step(&c, &mut s, &msg("m2", json!({"agent_id": "w1", "v": 1})));
         assert!(dup.complete.is_none() && dup.events[0].0 == "aggregator_duplicate_ignored");
-        let done = step(&c, &mut s, &msg("m3", json!({"agent_id": "w2", "v": 2})));
+        let done = step(
+            &c,
+            &mut s,
+            &caused("m3", "in-2", json!({"agent_id": "w2", "v": 2})),
+        );
         let result = done.complete.expect("completes at 2");
         assert_eq!(result["count"], 2);
         assert_eq!(result["messages"].as_array().unwrap().len(), 2);
         assert_eq!(result["last_message"], json!({"agent_id": "w2", "v": 2}));
-        let late = step(&c, &mut s, &msg("m4", json!({"agent_id": "w3"})));
+        let late = step(&c, &mut s, &caused("m4", "in-3", json!({"agent_id": "w3"})));
         assert!(late.complete.is_none(), "latched: no second completion");
         assert_eq!(s["count"], 3);
+    }
+
+    #[test]
+    fn one_agents_results_for_different_inputs_all_count() {
+        let c = cfg(json!({"complete_after": 2}));
+        let mut s = Value::Null;
+        step(&c, &mut s, &caused("m1", "in-1", json!({"agent_id": "w1"})));
+        let done = step(&c, &mut s, &caused("m2", "in-2", json!({"agent_id": "w1"})));
+        assert!(done.complete.is_some());
     }
 
     #[test]
