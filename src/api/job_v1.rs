@@ -33,6 +33,7 @@ impl JobV1 {
         let done = commands::execute(&self.ctx.store, job_id, &command, None)
             .await
             .map_err(|e| status::command(&e))?;
+        super::consistency::wait_for_view(&self.ctx.store, job_id, done.state.seq).await;
         Ok(done
             .state
             .status
@@ -57,6 +58,7 @@ impl JobService for JobV1 {
             .await
             .map_err(|e| status::command(&e))?;
         self.ctx.node.own(&job_id);
+        super::consistency::wait_for_view(&self.ctx.store, &job_id, 1).await;
         Ok(Response::new(SubmitJobResponse {
             job_id,
             status: "pending".into(),

@@ -114,6 +114,7 @@ impl JobV2 {
         let done = commands::execute(&self.ctx.store, run_id, &command, None)
             .await
             .map_err(|e| status::command(&e))?;
+        super::consistency::wait_for_view(&self.ctx.store, run_id, done.state.seq).await;
         reply(
             json!({ "run_id": run_id, "job_id": run_id, "status": done.state.status.map(JobStatus::as_str) }),
         )
@@ -278,6 +279,7 @@ impl JobService for JobV2 {
             .await
             .map_err(|e| status::store(&e))?;
         self.ctx.node.own(&run_id);
+        super::consistency::wait_for_view(&self.ctx.store, &run_id, 1).await;
         reply(
             json!({ "run_id": run_id, "job_id": req.job_id, "status": "pending", "submitted_at": iso_ms(now) }),
         )

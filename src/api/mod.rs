@@ -11,6 +11,7 @@ pub mod backup;
 pub mod bulk;
 pub mod client;
 pub mod cluster;
+pub mod consistency;
 pub mod context;
 pub mod event_json;
 pub mod job_json;
