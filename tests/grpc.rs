@@ -797,3 +797,62 @@ async fn a_paused_job_is_backed_up_and_restored_with_its_progress() {
     let done = wait_status(&mut c, "slow-restored-1", "completed").await;
     assert_eq!(done["result"]["agent_id"], "sink");
 }
+
+#[tokio::test]
+async fn reflection_lists_every_service_in_both_protocol_versions() {
+    use tokio_stream::StreamExt;
+    use tonic_reflection::pb::{v1, v1alpha};
+    let s = start().await;
+    let channel = Channel::from_shared(format!("http://{}", s.target))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = v1::server_reflection_client::ServerReflectionClient::new(channel.clone());
+    let req = v1::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(v1::server_reflection_request::MessageRequest::ListServices(
+            String::new(),
+        )),
+    };
+    let mut replies = client
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(Ok(reply)) = replies.next().await else {
+        panic!("no reflection reply")
+    };
+    let Some(v1::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        reply.message_response
+    else {
+        panic!("unexpected reflection reply")
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for want in [
+        "mirrorneuron.job.v1.JobService",
+        "mirrorneuron.job.v2.JobService",
+        "mirrorneuron.cluster.v1.ClusterService",
+        "mirrorneuron.observability.v1.ObservabilityService",
+        "mirrorneuron.operations.v1.OperationsService",
+    ] {
+        assert!(
+            names.contains(&want.to_string()),
+            "{want} missing from {names:?}"
+        );
+    }
+    // grpcurl 1.8 speaks only v1alpha.
+    let mut alpha = v1alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let req = v1alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            v1alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut replies = alpha
+        .server_reflection_info(tokio_stream::iter([req]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(matches!(replies.next().await, Some(Ok(_))));
+}
