@@ -15,8 +15,19 @@ fn init_tracing() {
     }
 }
 
+/// Dies quietly on a closed pipe (`mirror-neuron job list --json | head`), as Unix tools do,
+/// instead of panicking in `println!`.
+fn default_sigpipe() {
+    // SAFETY: signal(2) changes the process-wide disposition of SIGPIPE only; nothing in this
+    // program installs a SIGPIPE handler that this could break.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 #[tokio::main]
 async fn main() {
+    default_sigpipe();
     init_tracing();
     let code = mirror_neuron::cli::run().await;
     std::process::exit(code);
