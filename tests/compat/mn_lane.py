@@ -142,7 +142,8 @@ def wait_status(lane, run_id, want, seconds=60):
 
 
 def main():
-    server_bin, mn_bin = sys.argv[1], sys.argv[2]
+    # Absolute: `mn` runs in a scratch directory.
+    server_bin, mn_bin = (str(Path(a).resolve()) for a in sys.argv[1:3])
     lane = Lane(server_bin, mn_bin)
     try:
         run_checks(lane)
