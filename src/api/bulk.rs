@@ -9,21 +9,31 @@ use crate::domain::job::{JobCommand, JobStatus};
 use crate::runtime::commands::{self, CommandError};
 use crate::store::JobListFilter;
 
-/// Ids of active (pending, running, paused) jobs, from the views.
-pub async fn active_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
+/// Ids of the jobs in any of `statuses`, from the views.
+async fn jobs_in(ctx: &ApiContext, statuses: &[JobStatus]) -> Result<Vec<String>, Status> {
     let mut ids = Vec::new();
-    for s in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
+    for s in statuses {
+        let filter = JobListFilter {
+            status: Some(*s),
+            limit: 0,
+        };
         let jobs = ctx
             .store
-            .list_jobs(&JobListFilter {
-                status: Some(s),
-                limit: 0,
-            })
+            .list_jobs(&filter)
             .await
             .map_err(|e| status::store(&e))?;
         ids.extend(jobs.into_iter().map(|j| j.job_id));
     }
     Ok(ids)
+}
+
+/// Ids of active (pending, running, paused) jobs.
+pub async fn active_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
+    jobs_in(
+        ctx,
+        &[JobStatus::Pending, JobStatus::Running, JobStatus::Paused],
+    )
+    .await
 }
 
 /// Cancels one job; a job that finished meanwhile is not an error (`Ok(false)`).
@@ -67,25 +77,17 @@ pub async fn clear_one(ctx: &ApiContext, job_id: &str) -> Result<bool, Status> {
     }
 }
 
-/// Ids of finished jobs, from the views.
+/// Ids of finished jobs.
 pub async fn terminal_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
-    let mut ids = Vec::new();
-    for s in [
-        JobStatus::Completed,
-        JobStatus::Failed,
-        JobStatus::Cancelled,
-    ] {
-        let jobs = ctx
-            .store
-            .list_jobs(&JobListFilter {
-                status: Some(s),
-                limit: 0,
-            })
-            .await
-            .map_err(|e| status::store(&e))?;
-        ids.extend(jobs.into_iter().map(|j| j.job_id));
-    }
-    Ok(ids)
+    jobs_in(
+        ctx,
+        &[
+            JobStatus::Completed,
+            JobStatus::Failed,
+            JobStatus::Cancelled,
+        ],
+    )
+    .await
 }
 
 /// Deletes every finished job; returns the ids it deleted.

@@ -141,19 +141,10 @@ impl OperationRun {
         let items = bulk::active_jobs(&self.ctx)
             .await
             .map_err(|e| e.message().to_string())?;
-        self.targets(&items).await;
-        for id in items {
-            let end = if dry_run {
-                ItemEnd::Done("dry_run")
-            } else {
-                match bulk::cancel_one(&self.ctx, &id).await {
-                    Ok(true) => ItemEnd::Done("cancelled"),
-                    Ok(false) => ItemEnd::Done("skipped"),
-                    Err(e) => ItemEnd::Failed(e.message().to_string()),
-                }
-            };
-            self.item(&id, end).await;
-        }
+        self.each_job(items, dry_run, "cancelled", |ctx, id| async move {
+            bulk::cancel_one(&ctx, &id).await
+        })
+        .await;
         Ok(())
     }
 
@@ -161,20 +152,38 @@ impl OperationRun {
         let items = bulk::terminal_jobs(&self.ctx)
             .await
             .map_err(|e| e.message().to_string())?;
+        self.each_job(items, dry_run, "cleared", |ctx, id| async move {
+            bulk::clear_one(&ctx, &id).await
+        })
+        .await;
+        Ok(())
+    }
+
+    /// Applies `action` to every job (`Ok(true)` = done as `done_status`, `Ok(false)` = skipped),
+    /// or only reports `dry_run` items.
+    async fn each_job<F, Fut>(
+        &mut self,
+        items: Vec<String>,
+        dry_run: bool,
+        done_status: &'static str,
+        action: F,
+    ) where
+        F: Fn(ApiContext, String) -> Fut,
+        Fut: std::future::Future<Output = Result<bool, tonic::Status>>,
+    {
         self.targets(&items).await;
         for id in items {
             let end = if dry_run {
                 ItemEnd::Done("dry_run")
             } else {
-                match bulk::clear_one(&self.ctx, &id).await {
-                    Ok(true) => ItemEnd::Done("cleared"),
+                match action(self.ctx.clone(), id.clone()).await {
+                    Ok(true) => ItemEnd::Done(done_status),
                     Ok(false) => ItemEnd::Done("skipped"),
                     Err(e) => ItemEnd::Failed(e.message().to_string()),
                 }
             };
             self.item(&id, end).await;
         }
-        Ok(())
     }
 
     /// Marks the node draining (sticky) and lists the jobs it runs. Moving them to other nodes

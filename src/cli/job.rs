@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-use super::output::{print_json, print_table, short_json};
+use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
 use crate::domain::job::{JobCommand, JobStatus};
 use crate::domain::view::JobView;
 use crate::runtime::commands::{self, CommandError};
@@ -189,26 +189,12 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
         }
         JobCmd::Agents { job_id, json } => {
             require_job(store, &job_id).await?;
-            let agents = store.agent_views(&job_id).await?;
+            let agents = serde_json::to_value(store.agent_views(&job_id).await?)?;
+            let rows = agents.as_array().cloned().unwrap_or_default();
             if json {
-                print_json(&agents)?;
+                print_json(&rows)?
             } else {
-                let rows: Vec<Vec<String>> = agents
-                    .iter()
-                    .map(|a| {
-                        vec![
-                            a.agent_id.clone(),
-                            a.status.clone(),
-                            a.queued.to_string(),
-                            a.processed.to_string(),
-                            a.failed_attempts.to_string(),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"],
-                    &rows,
-                );
+                print_agents(&rows)
             }
             Ok(0)
         }
@@ -222,22 +208,12 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
         }
         JobCmd::DeadLetters { job_id, json } => {
             require_job(store, &job_id).await?;
-            let rows = store.dead_letter_views(&job_id).await?;
+            let dead = serde_json::to_value(store.dead_letter_views(&job_id).await?)?;
+            let rows = dead.as_array().cloned().unwrap_or_default();
             if json {
-                print_json(&rows)?;
+                print_json(&rows)?
             } else {
-                let table: Vec<Vec<String>> = rows
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            d.seq.to_string(),
-                            d.agent_id.clone().unwrap_or("-".into()),
-                            d.reason.clone(),
-                            short_json(&d.message, 80),
-                        ]
-                    })
-                    .collect();
-                print_table(&["SEQ", "AGENT", "REASON", "MESSAGE"], &table);
+                print_dead_letters(&rows)
             }
             Ok(0)
         }

@@ -41,3 +41,49 @@ pub fn short_json(value: &serde_json::Value, max: usize) -> String {
     let cut: String = s.chars().take(max.saturating_sub(1)).collect();
     format!("{cut}…")
 }
+
+fn text(v: &serde_json::Value, key: &str) -> String {
+    match v.get(key) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// The agents table (rows as the views or the server's JSON give them).
+pub fn print_agents(agents: &[serde_json::Value]) {
+    let rows: Vec<Vec<String>> = agents
+        .iter()
+        .map(|a| {
+            [
+                "agent_id",
+                "status",
+                "queued",
+                "processed",
+                "failed_attempts",
+            ]
+            .iter()
+            .map(|k| text(a, k))
+            .collect()
+        })
+        .collect();
+    print_table(
+        &["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"],
+        &rows,
+    );
+}
+
+/// The dead-letters table.
+pub fn print_dead_letters(rows: &[serde_json::Value]) {
+    let table: Vec<Vec<String>> = rows
+        .iter()
+        .map(|d| {
+            vec![
+                text(d, "agent_id"),
+                text(d, "reason"),
+                short_json(d.get("message").unwrap_or(&serde_json::Value::Null), 80),
+            ]
+        })
+        .collect();
+    print_table(&["AGENT", "REASON", "MESSAGE"], &table);
+}

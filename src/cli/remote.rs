@@ -7,7 +7,7 @@ use serde_json::Value;
 use tonic::Code;
 
 use super::job::JobCmd;
-use super::output::{print_json, print_table, short_json};
+use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
 use super::run::RunArgs;
 use crate::api::client::{Client, read_bundle, token_from_env};
 use crate::api::pb::job_v1 as v1;
@@ -161,25 +161,9 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 .cloned()
                 .unwrap_or_default();
             if json {
-                print_json(&agents)?;
+                print_json(&agents)?
             } else {
-                let rows: Vec<Vec<String>> = agents
-                    .iter()
-                    .map(|a| {
-                        let n = |k: &str| a.get(k).map_or(String::new(), |v| v.to_string());
-                        vec![
-                            text(a, "agent_id"),
-                            text(a, "status"),
-                            n("queued"),
-                            n("processed"),
-                            n("failed_attempts"),
-                        ]
-                    })
-                    .collect();
-                print_table(
-                    &["AGENT", "STATUS", "QUEUED", "PROCESSED", "FAILURES"],
-                    &rows,
-                );
+                print_agents(&agents)
             }
         }
         JobCmd::Events {
@@ -217,19 +201,9 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
             })
             .await?;
             if json {
-                print_json(&dead)?;
+                print_json(&dead)?
             } else {
-                let rows: Vec<Vec<String>> = dead
-                    .iter()
-                    .map(|d| {
-                        vec![
-                            text(d, "agent_id"),
-                            text(d, "reason"),
-                            short_json(d.get("message").unwrap_or(&Value::Null), 80),
-                        ]
-                    })
-                    .collect();
-                print_table(&["AGENT", "REASON", "MESSAGE"], &rows);
+                print_dead_letters(&dead)
             }
         }
         JobCmd::Pause { job_id } => {
