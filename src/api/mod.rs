@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod consistency;
 pub mod context;
 pub mod event_json;
+pub mod follow;
 pub mod job_json;
 pub mod job_v1;
 pub mod job_v2;

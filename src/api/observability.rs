@@ -11,14 +11,13 @@ use tonic::{Request, Response, Status};
 
 use super::context::ApiContext;
 use super::event_json;
+use super::follow::Follower;
 use super::pb::observability::observability_service_server::ObservabilityService;
 use super::pb::observability::{EventResponse, StreamEventsRequest};
 use super::status;
 use crate::runtime::clock::now_ms;
 use crate::store::{Store, validate_job_id};
 
-/// How often a follower looks for new events.
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
 /// Heartbeat interval when the client asks for 0.
 const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(5);
 
@@ -74,14 +73,9 @@ async fn pump(
     } else {
         usize::MAX
     };
-    let heartbeat = if req.heartbeat_interval_ms > 0 {
-        Duration::from_millis(req.heartbeat_interval_ms as u64)
-    } else {
-        DEFAULT_HEARTBEAT
-    };
+    let mut follower = Follower::new(req.heartbeat_interval_ms, DEFAULT_HEARTBEAT);
     let mut sent = 0usize;
     let mut next = 1u64;
-    let mut last_beat = tokio::time::Instant::now();
     loop {
         let batch = match store.history(&req.job_id, next, None).await {
             Ok(b) => b,
@@ -112,23 +106,12 @@ async fn pump(
         if !req.follow {
             return;
         }
-        if last_beat.elapsed() >= heartbeat {
-            let beat = event_json::heartbeat(&req.job_id, now_ms()).to_string();
-            if tx
-                .send(Ok(EventResponse {
-                    event_json: beat,
-                    version: 1,
-                }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            last_beat = tokio::time::Instant::now();
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
-            _ = tx.closed() => return,
+        let beat = || EventResponse {
+            event_json: event_json::heartbeat(&req.job_id, now_ms()).to_string(),
+            version: 1,
+        };
+        if !follower.idle(&tx, beat).await {
+            return;
         }
     }
 }

@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 use super::auth::require_admin;
 use super::context::ApiContext;
+use super::follow::Follower;
 use super::operation_run::OperationRun;
 use super::pb::operations::operations_service_server::OperationsService;
 use super::pb::operations::*;
@@ -26,7 +27,6 @@ const KINDS: &[&str] = &[
     "drain_node",
     "reconcile_node",
 ];
-const FOLLOW_POLL: Duration = Duration::from_millis(100);
 
 /// The service implementation.
 #[derive(Clone)]
@@ -129,13 +129,8 @@ async fn pump(
     req: StreamOperationEventsRequest,
     tx: mpsc::Sender<Result<OperationEventResponse, Status>>,
 ) {
-    let heartbeat = Duration::from_millis(if req.heartbeat_interval_ms > 0 {
-        req.heartbeat_interval_ms as u64
-    } else {
-        5000
-    });
+    let mut follower = Follower::new(req.heartbeat_interval_ms, Duration::from_secs(5));
     let mut after = req.after_sequence.max(0) as u64;
-    let mut last_beat = tokio::time::Instant::now();
     loop {
         // Read the record before the events: if it was finished then, these events are all.
         let done = match store.operation(&req.operation_id).await {
@@ -169,23 +164,14 @@ async fn pump(
         if done || !req.follow {
             return;
         }
-        if last_beat.elapsed() >= heartbeat {
-            let beat = json!({"type": "stream_heartbeat", "operation_id": req.operation_id, "timestamp": iso_ms(now_ms())});
-            if tx
-                .send(Ok(OperationEventResponse {
-                    event_json: beat.to_string(),
-                    version: 1,
-                }))
-                .await
-                .is_err()
-            {
-                return;
-            }
-            last_beat = tokio::time::Instant::now();
+        let beat = || {
+            OperationEventResponse {
+            event_json: json!({"type": "stream_heartbeat", "operation_id": req.operation_id, "timestamp": iso_ms(now_ms())}).to_string(),
+            version: 1,
         }
-        tokio::select! {
-            _ = tokio::time::sleep(FOLLOW_POLL) => {}
-            _ = tx.closed() => return,
+        };
+        if !follower.idle(&tx, beat).await {
+            return;
         }
     }
 }
