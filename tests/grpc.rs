@@ -38,7 +38,7 @@ struct Server {
 async fn start() -> Server {
     let store = common::store().await;
     let mut cfg = NodeConfig::from_env("grpc-test-node").unwrap();
-    cfg.adopt_every = Duration::from_millis(200);
+    cfg.cluster.sweep_every = Duration::from_millis(200);
     let dir = tempfile::tempdir().unwrap();
     cfg.owner.temp_root = dir.path().join("runs");
     let node = Arc::new(Node::start(store.clone(), cfg).unwrap());

@@ -3,6 +3,7 @@
 mod admin;
 mod events;
 mod job;
+mod node;
 mod output;
 mod remote;
 mod run;
@@ -39,6 +40,9 @@ enum Command {
     /// Inspect and control jobs.
     #[command(subcommand)]
     Job(job::JobCmd),
+    /// The cluster's nodes: list, status, drain, undrain, maintenance.
+    #[command(subcommand)]
+    Node(node::NodeCmd),
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -58,6 +62,7 @@ pub async fn run() -> i32 {
             Some(t) => remote::job(t, cmd).await,
             None => job::run(cmd).await,
         },
+        Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
     };
     match result {

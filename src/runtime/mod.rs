@@ -2,6 +2,7 @@
 
 pub mod bundle;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod embedded_redis;
 pub mod executor;

@@ -9,10 +9,12 @@ mod health;
 mod history;
 mod keys;
 mod lease;
+mod nodes;
 pub mod migrate;
 mod operations;
 mod script;
 mod views;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +28,10 @@ pub use health::{DurabilityReport, check_durability};
 pub use history::HistoryItem;
 pub use keys::{JobIdError, Keyspace, MAX_JOB_ID_LEN, validate_job_id};
 pub use lease::LeaseGrant;
+pub use nodes::NodeCommandError;
 pub use script::{LuaScript, Scripts, is_noscript};
 pub use views::{JobListFilter, LoadedProjection};
+pub use work::{InboxCommand, WORK_GROUP, WorkItem, WorkResult};
 
 /// Errors at the Redis boundary.
 #[derive(Debug, thiserror::Error)]

@@ -59,6 +59,8 @@ pub struct Scripts {
     pub replace_job: LuaScript,
     pub delete_job: LuaScript,
     pub definition_append: LuaScript,
+    pub node_append: LuaScript,
+    pub apply_node: LuaScript,
 }
 
 impl Scripts {
@@ -88,6 +90,8 @@ impl Scripts {
                 "definition_append",
                 include_str!("../../streams/definition_append.lua"),
             ),
+            node_append: LuaScript::new("node_append", include_str!("../../streams/node_append.lua")),
+            apply_node: LuaScript::new("apply_node", include_str!("../../projections/apply_node.lua")),
         }
     }
 
@@ -103,6 +107,8 @@ impl Scripts {
             &self.replace_job,
             &self.delete_job,
             &self.definition_append,
+            &self.node_append,
+            &self.apply_node,
         ] {
             s.load(conn).await?;
         }
