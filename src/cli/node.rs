@@ -122,11 +122,10 @@ impl Conn {
     async fn status(&mut self, node: &str) -> anyhow::Result<Value> {
         match self {
             Conn::Local(b) => {
-                let s = b
-                    .store
-                    .node_view(node)
-                    .await?
-                    .ok_or_else(|| anyhow::anyhow!("node {node} is not known to the cluster"))?;
+                let s =
+                    b.store.node_view(node).await?.ok_or_else(|| {
+                        anyhow::anyhow!("node {node} is not known to the cluster")
+                    })?;
                 Ok(ops::status_json(&s))
             }
             Conn::Remote(c) => {
@@ -268,7 +267,11 @@ pub async fn run(target: Option<&str>, cmd: NodeCmd) -> anyhow::Result<i32> {
                             s("name"),
                             s("status"),
                             s("scheduling_eligible"),
-                            if n["leader"] == true { "yes".into() } else { String::new() },
+                            if n["leader"] == true {
+                                "yes".into()
+                            } else {
+                                String::new()
+                            },
                             s("cpu_cores"),
                             s("memory_mb"),
                             s("gpu_count"),
@@ -279,8 +282,15 @@ pub async fn run(target: Option<&str>, cmd: NodeCmd) -> anyhow::Result<i32> {
                     .collect();
                 print_table(
                     &[
-                        "NODE", "STATUS", "ELIGIBLE", "LEADER", "CPUS", "MEMORY_MB", "GPUS",
-                        "JOBS", "WORK",
+                        "NODE",
+                        "STATUS",
+                        "ELIGIBLE",
+                        "LEADER",
+                        "CPUS",
+                        "MEMORY_MB",
+                        "GPUS",
+                        "JOBS",
+                        "WORK",
                     ],
                     &rows,
                 );
@@ -305,8 +315,8 @@ pub async fn run(target: Option<&str>, cmd: NodeCmd) -> anyhow::Result<i32> {
             };
             let v = conn.drain(req).await?;
             if wait && !dry_run {
-                let done = wait_for_drain(&mut conn, &node, deadline + Duration::from_secs(120))
-                    .await?;
+                let done =
+                    wait_for_drain(&mut conn, &node, deadline + Duration::from_secs(120)).await?;
                 show_state(&done, json)?;
             } else {
                 show_state(&v, json)?;
@@ -350,10 +360,7 @@ async fn wait_for_drain(conn: &mut Conn, node: &str, limit: Duration) -> anyhow:
             bar.finish_and_clear();
             anyhow::bail!("node {node} is still draining after {}s", limit.as_secs());
         }
-        bar.set_message(format!(
-            "draining {node} ({}s)",
-            start.elapsed().as_secs()
-        ));
+        bar.set_message(format!("draining {node} ({}s)", start.elapsed().as_secs()));
         bar.tick();
         tokio::time::sleep(Duration::from_millis(500)).await;
     }

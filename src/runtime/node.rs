@@ -82,7 +82,11 @@ impl Node {
             node: name.clone(),
             incarnation: uuid::Uuid::now_v7().simple().to_string(),
             inventory: cluster::probe::probe(
-                if home.exists() { &home } else { &owner_cfg.temp_root },
+                if home.exists() {
+                    &home
+                } else {
+                    &owner_cfg.temp_root
+                },
                 slots,
             ),
         };
@@ -245,7 +249,10 @@ fn own(s: &Shared, job_id: &str) {
             }
         }
         let mut map = owners.lock().unwrap_or_else(|e| e.into_inner());
-        if map.get(&job).is_some_and(|o| o.handle.is_finished() || o.stop.is_closed()) {
+        if map
+            .get(&job)
+            .is_some_and(|o| o.handle.is_finished() || o.stop.is_closed())
+        {
             map.remove(&job);
         }
     });

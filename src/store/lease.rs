@@ -23,8 +23,13 @@ impl Store {
         ttl_ms: u64,
     ) -> Result<LeaseGrant, StoreError> {
         let k = self.keys();
-        self.acquire_lease(&k.job_lease(job_id), &k.job_lease_epoch(job_id), owner, ttl_ms)
-            .await
+        self.acquire_lease(
+            &k.job_lease(job_id),
+            &k.job_lease_epoch(job_id),
+            owner,
+            ttl_ms,
+        )
+        .await
     }
 
     /// Acquires (or renews) the cluster leader lease for `node`.
@@ -61,7 +66,10 @@ impl Store {
     }
 
     /// Who holds the lease of `job_id`, at which epoch.
-    pub async fn job_lease_holder(&self, job_id: &str) -> Result<Option<(String, u64)>, StoreError> {
+    pub async fn job_lease_holder(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<(String, u64)>, StoreError> {
         self.lease_holder(&self.keys().job_lease(job_id)).await
     }
 
@@ -135,7 +143,12 @@ impl Store {
             .await
     }
 
-    async fn release_lease(&self, lease: &str, owner: &str, epoch: u64) -> Result<bool, StoreError> {
+    async fn release_lease(
+        &self,
+        lease: &str,
+        owner: &str,
+        epoch: u64,
+    ) -> Result<bool, StoreError> {
         let mut cmd = self.scripts().lease_release.evalsha(&[lease]);
         cmd.arg(owner).arg(epoch);
         let released: i64 = self.eval(&cmd).await?;

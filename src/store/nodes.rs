@@ -84,7 +84,8 @@ impl Store {
                 })
                 .collect();
             let k = self.keys();
-            let (stream, feed, registry) = (k.node_events(node), k.nodes_feed(), k.nodes_registry());
+            let (stream, feed, registry) =
+                (k.node_events(node), k.nodes_feed(), k.nodes_registry());
             let mut cmd = self
                 .scripts()
                 .node_append

@@ -90,8 +90,14 @@ impl Scripts {
                 "definition_append",
                 include_str!("../../streams/definition_append.lua"),
             ),
-            node_append: LuaScript::new("node_append", include_str!("../../streams/node_append.lua")),
-            apply_node: LuaScript::new("apply_node", include_str!("../../projections/apply_node.lua")),
+            node_append: LuaScript::new(
+                "node_append",
+                include_str!("../../streams/node_append.lua"),
+            ),
+            apply_node: LuaScript::new(
+                "apply_node",
+                include_str!("../../projections/apply_node.lua"),
+            ),
         }
     }
 

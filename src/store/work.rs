@@ -60,7 +60,9 @@ pub enum InboxCommand {
     Release { job_id: String },
 }
 
-fn decode<T: for<'de> Deserialize<'de>>(map: &std::collections::HashMap<String, RValue>) -> Option<T> {
+fn decode<T: for<'de> Deserialize<'de>>(
+    map: &std::collections::HashMap<String, RValue>,
+) -> Option<T> {
     match map.get("w") {
         Some(RValue::BulkString(b)) => serde_json::from_slice(b).ok(),
         _ => None,
@@ -168,10 +170,8 @@ impl Store {
         let opts = StreamReadOptions::default()
             .group(WORK_GROUP, claimer)
             .count(10_000);
-        let fresh: Option<StreamReadReply> = self
-            .conn()
-            .xread_options(&[&key], &[">"], &opts)
-            .await?;
+        let fresh: Option<StreamReadReply> =
+            self.conn().xread_options(&[&key], &[">"], &opts).await?;
         for e in fresh.into_iter().flat_map(|r| r.keys).flat_map(|k| k.ids) {
             out.push((e.id.clone(), decode(&e.map)));
         }
@@ -182,7 +182,11 @@ impl Store {
     pub async fn push_result(&self, job_id: &str, result: &WorkResult) -> Result<(), StoreError> {
         let _: String = self
             .conn()
-            .xadd(self.keys().job_results(job_id), "*", &[("w", encode(result))])
+            .xadd(
+                self.keys().job_results(job_id),
+                "*",
+                &[("w", encode(result))],
+            )
             .await?;
         Ok(())
     }

@@ -88,7 +88,10 @@ mod tests {
     #[test]
     fn least_loaded_relative_to_slots_wins_ties_by_name() {
         let nodes = vec![c("a", 4, 2), c("b", 8, 2), c("c", 8, 2)];
-        assert_eq!(choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()), Some("b"));
+        assert_eq!(
+            choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()),
+            Some("b")
+        );
     }
 
     #[test]
@@ -102,8 +105,14 @@ mod tests {
             gpus: 1,
             execution_profile: None,
         };
-        assert_eq!(choose_node(&nodes, &gpu).map(|c| c.name.as_str()), Some("g"));
-        assert_eq!(choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()), Some("b"));
+        assert_eq!(
+            choose_node(&nodes, &gpu).map(|c| c.name.as_str()),
+            Some("g")
+        );
+        assert_eq!(
+            choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()),
+            Some("b")
+        );
         let python = Need {
             gpus: 0,
             execution_profile: Some("python".into()),

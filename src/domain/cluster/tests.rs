@@ -55,7 +55,12 @@ fn snap(nodes: Vec<NodeObs>, jobs: Vec<JobObs>) -> Snapshot {
 fn healthy_cluster_with_owned_jobs_needs_nothing() {
     let s = snap(
         vec![node("a", true), node("b", true)],
-        vec![job("j", Some("a"), Some("a"), RecoveryPolicy::ClusterRecover)],
+        vec![job(
+            "j",
+            Some("a"),
+            Some("a"),
+            RecoveryPolicy::ClusterRecover,
+        )],
     );
     assert_eq!(reconcile(&s), vec![]);
 }
@@ -181,7 +186,12 @@ fn no_live_target_means_the_job_waits() {
 fn drain_before_the_deadline_waits_and_after_it_moves_jobs_and_work() {
     let mut a = draining(node("a", true), 5_000);
     a.pending_work = 1;
-    let jobs = vec![job("j", Some("a"), Some("a"), RecoveryPolicy::ClusterRecover)];
+    let jobs = vec![job(
+        "j",
+        Some("a"),
+        Some("a"),
+        RecoveryPolicy::ClusterRecover,
+    )];
     assert_eq!(
         reconcile(&snap(vec![a.clone(), node("b", true)], jobs.clone())),
         vec![]

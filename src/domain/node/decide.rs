@@ -155,7 +155,9 @@ pub fn decide(s: &NodeState, command: &NodeCommand) -> Result<Vec<NodeEvent>, No
                 .drain
                 .as_ref()
                 .is_some_and(|d| d.status == DrainStatus::Complete);
-            if current == *enabled && !(drained && !enabled) {
+            // Switching maintenance off also releases a completed drain.
+            let releases_drain = drained && !enabled;
+            if current == *enabled && !releases_drain {
                 vec![]
             } else {
                 vec![NodeEvent::MaintenanceChanged {

@@ -78,8 +78,7 @@ pub fn evolve(mut s: NodeState, env: &NodeEnvelope) -> NodeState {
             });
             // Leaving maintenance also clears a completed drain: the operator says "take work".
             if !enabled
-                && s
-                    .drain
+                && s.drain
                     .as_ref()
                     .is_some_and(|d| d.status == DrainStatus::Complete)
                 && let Some(d) = &mut s.drain

@@ -119,7 +119,12 @@ impl ClusterCache {
     }
 
     /// Refreshes every `every` until `stop`.
-    pub async fn run(self: Arc<Self>, store: Store, every: Duration, mut stop: watch::Receiver<bool>) {
+    pub async fn run(
+        self: Arc<Self>,
+        store: Store,
+        every: Duration,
+        mut stop: watch::Receiver<bool>,
+    ) {
         loop {
             if let Err(e) = self.refresh(&store).await {
                 tracing::debug!(error = %e, "cluster cache refresh failed");

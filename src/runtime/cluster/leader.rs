@@ -91,7 +91,11 @@ pub struct SweepReport {
 }
 
 /// Observes the cluster and applies the reconciler's actions once.
-pub async fn sweep(store: &Store, me: &str, _cfg: &ClusterConfig) -> Result<SweepReport, StoreError> {
+pub async fn sweep(
+    store: &Store,
+    me: &str,
+    _cfg: &ClusterConfig,
+) -> Result<SweepReport, StoreError> {
     let snapshot = observe(store).await?;
     let actions = reconcile(&snapshot);
     let mut report = SweepReport::default();
@@ -113,16 +117,22 @@ pub async fn sweep(store: &Store, me: &str, _cfg: &ClusterConfig) -> Result<Swee
             Action::Assign { job_id, node } => {
                 tracing::debug!(job_id, node, "assigning job");
                 store
-                    .send_to_node(node, &InboxCommand::Assign {
-                        job_id: job_id.clone(),
-                    })
+                    .send_to_node(
+                        node,
+                        &InboxCommand::Assign {
+                            job_id: job_id.clone(),
+                        },
+                    )
                     .await?;
             }
             Action::Release { job_id, node } => {
                 store
-                    .send_to_node(node, &InboxCommand::Release {
-                        job_id: job_id.clone(),
-                    })
+                    .send_to_node(
+                        node,
+                        &InboxCommand::Release {
+                            job_id: job_id.clone(),
+                        },
+                    )
                     .await?;
             }
             Action::PauseForReview { job_id, reason } => {
@@ -150,7 +160,12 @@ pub async fn sweep(store: &Store, me: &str, _cfg: &ClusterConfig) -> Result<Swee
 }
 
 /// Moves every unfinished item off `from` onto the least loaded of `to`.
-async fn move_work(store: &Store, me: &str, from: &str, to: &[String]) -> Result<usize, StoreError> {
+async fn move_work(
+    store: &Store,
+    me: &str,
+    from: &str,
+    to: &[String],
+) -> Result<usize, StoreError> {
     let items = store.reclaim_work(from, &format!("reclaimer-{me}")).await?;
     let mut loads: Vec<(u64, String)> = vec![];
     for t in to {

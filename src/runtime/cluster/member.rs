@@ -63,7 +63,7 @@ pub async fn run_heartbeat(
             continue;
         }
         // Every few beats, make sure the cluster still counts this process in.
-        if beats % 3 == 0 {
+        if beats.is_multiple_of(3) {
             let view = store.node_view(&me.node).await.ok().flatten();
             let counted = view.as_ref().is_some_and(|v| {
                 v.connected

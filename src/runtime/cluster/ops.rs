@@ -52,7 +52,11 @@ pub async fn drain(store: &Store, req: &DrainRequest) -> Result<Value, NodeComma
         .map(|(_, j)| j)
         .collect();
     let pending_work = store.pending_work(&req.node).await?;
-    let action = if req.dry_run { "would_migrate" } else { "waiting" };
+    let action = if req.dry_run {
+        "would_migrate"
+    } else {
+        "waiting"
+    };
     let actions: Vec<Value> = jobs
         .iter()
         .map(|j| json!({"job_id": j, "status": action, "reason": "owned by the draining node"}))
@@ -71,7 +75,8 @@ pub async fn drain(store: &Store, req: &DrainRequest) -> Result<Value, NodeComma
         "draining"
     });
     out["actions"] = json!(actions);
-    out["counters"] = json!({"checked": jobs.len(), action: jobs.len(), "pending_work": pending_work});
+    out["counters"] =
+        json!({"checked": jobs.len(), action: jobs.len(), "pending_work": pending_work});
     Ok(out)
 }
 

@@ -34,7 +34,10 @@ pub fn probe_gpus() -> (Vec<Gpu>, Option<String>) {
                 index: i,
                 uuid: d.uuid().unwrap_or_default(),
                 name: d.name().unwrap_or_default(),
-                memory_mb: d.memory_info().map(|m| m.total / (1024 * 1024)).unwrap_or(0),
+                memory_mb: d
+                    .memory_info()
+                    .map(|m| m.total / (1024 * 1024))
+                    .unwrap_or(0),
             })
         })
         .collect();

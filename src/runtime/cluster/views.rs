@@ -16,10 +16,8 @@ const GROUP: &str = "node-views";
 
 pub async fn run_node_views(store: Store, consumer: String, mut stop: watch::Receiver<bool>) {
     let feed = store.keys().nodes_feed();
-    let created: redis::RedisResult<()> = store
-        .conn()
-        .xgroup_create_mkstream(&feed, GROUP, "0")
-        .await;
+    let created: redis::RedisResult<()> =
+        store.conn().xgroup_create_mkstream(&feed, GROUP, "0").await;
     if let Err(e) = created
         && e.code() != Some("BUSYGROUP")
     {

@@ -17,10 +17,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
 use crate::domain::agents;
+use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
 use crate::domain::event::EventEnvelope;
 use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve, seed_messages};
 use crate::domain::manifest::{AgentType, Manifest};
-use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
 use crate::runtime::clock::now_ms;
 use crate::runtime::cluster::ClusterCache;
 use crate::runtime::executor::ExecutorPools;
@@ -148,6 +148,10 @@ pub async fn run(
         .as_deref()
         .map(|b| PathBuf::from(b).join("payloads"))
         .unwrap_or_default();
+    if let Some(cache) = &cfg.cluster {
+        // Resolve the recovery policy and place work on a current picture of the cluster.
+        let _ = cache.refresh(&store).await;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Results of work placed on nodes come back on the job's results stream; read what
     // arrived while the job had no owner before deciding anything.
@@ -344,8 +348,19 @@ impl Owner {
                     self.reload().await?;
                     continue;
                 }
-                Err(AppendError::StaleEpoch { .. }) => {
+                Err(AppendError::StaleEpoch { current, .. }) => {
+                    tracing::warn!(job_id = %self.job_id, epoch = self.epoch, current, "append rejected by fencing: another node owns the job now");
                     return Ok(OwnerExit::NotOwner { holder: None });
+                }
+                // Redis unreachable: keep the batch and retry; the lease renewer stops this
+                // owner once the lease may have passed to someone else.
+                Err(AppendError::Store(e)) if e.is_retryable() => {
+                    tracing::warn!(job_id = %self.job_id, error = %e, "append failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.cfg.poll_every) => {}
+                        _ = lost.changed() => {}
+                    }
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -365,7 +380,11 @@ impl Owner {
                         self.receive(more);
                     }
                 }
-                _ = tokio::time::sleep(self.cfg.poll_every) => self.refresh().await?,
+                _ = tokio::time::sleep(self.cfg.poll_every) => {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(job_id = %self.job_id, error = %e, "could not read the history; retrying");
+                    }
+                }
                 _ = shutdown.changed() => {}
                 _ = lost.changed() => {}
             }
@@ -508,7 +527,12 @@ impl Owner {
             requested,
             &names,
             &profiles,
-            |p| healthy.iter().filter(|(_, ps)| ps.iter().any(|x| x == p)).count(),
+            |p| {
+                healthy
+                    .iter()
+                    .filter(|(_, ps)| ps.iter().any(|x| x == p))
+                    .count()
+            },
             now_ms(),
         );
         serde_json::to_value(r).unwrap_or_default()
@@ -596,8 +620,7 @@ impl Owner {
     /// that was in flight when a previous owner stopped). On a cluster node an executor step is
     /// placed on a node first; with no node able to take it, it waits in its queue.
     fn begin_external_steps(&mut self) {
-        for (agent_id, agent_type) in self.ready_agents(&[AgentType::Executor, AgentType::Module])
-        {
+        for (agent_id, agent_type) in self.ready_agents(&[AgentType::Executor, AgentType::Module]) {
             if self.to_launch.iter().any(|l| l.agent_id == agent_id) {
                 continue;
             }
@@ -659,8 +682,7 @@ impl Owner {
             })
             .collect();
         for (agent_id, message_id, node) in inflight {
-            if self.running.is_busy(&agent_id) || self.done.iter().any(|d| d.agent_id == agent_id)
-            {
+            if self.running.is_busy(&agent_id) || self.done.iter().any(|d| d.agent_id == agent_id) {
                 continue;
             }
             let held = cache.is_alive(&node)
@@ -727,10 +749,9 @@ impl Owner {
                 continue;
             }
             match spec.agent_type {
-                AgentType::Module => {
-                    self.running
-                        .start_module(&self.ctx, &spec, message, prev, l.attempt)
-                }
+                AgentType::Module => self
+                    .running
+                    .start_module(&self.ctx, &spec, message, prev, l.attempt),
                 _ => self.running.start_executor(
                     &self.ctx,
                     &spec,
