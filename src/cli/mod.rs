@@ -5,6 +5,7 @@ mod events;
 mod job;
 mod output;
 mod remote;
+mod replay;
 mod run;
 mod serve;
 mod validate;
@@ -55,8 +56,8 @@ pub async fn run() -> i32 {
         },
         Command::Serve => serve::run().await,
         Command::Job(cmd) => match &cli.target {
-            Some(t) => remote::job(t, cmd).await,
-            None => job::run(cmd).await,
+            Some(t) if !cmd.is_offline() => remote::job(t, cmd).await,
+            _ => job::run(cmd).await,
         },
         Command::Admin(cmd) => admin::run(cmd).await,
     };

@@ -230,6 +230,9 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
+        JobCmd::History { .. } | JobCmd::Replay(_) | JobCmd::Export { .. } => anyhow::bail!(
+            "job history, replay and export read the event store directly; run them without --target, with MN_REDIS_URL pointing at the server's Redis (or replay an export with --file)"
+        ),
         JobCmd::Recover { .. } => anyhow::bail!(
             "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
         ),

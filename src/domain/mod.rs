@@ -5,5 +5,6 @@ pub mod event;
 pub mod job;
 pub mod manifest;
 pub mod message;
+pub mod replay;
 pub mod routing;
 pub mod view;
