@@ -27,6 +27,7 @@ pub async fn run() -> anyhow::Result<i32> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let name = node_name();
+    let _poller = start_metrics(&backend.store)?;
     let node = Arc::new(Node::start(
         backend.store.clone(),
         NodeConfig::from_env(&name)?,
@@ -50,6 +51,22 @@ pub async fn run() -> anyhow::Result<i32> {
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)
+}
+
+/// Serves `/metrics` (unless `MN_METRICS_PORT=0`) and keeps the polled gauges current.
+fn start_metrics(
+    store: &crate::store::Store,
+) -> anyhow::Result<Option<crate::runtime::metrics_poller::Poller>> {
+    let Some(addr) = crate::metrics::addr_from_env()? else {
+        return Ok(None);
+    };
+    let pools = crate::runtime::executor::ExecutorPools::from_env()?.names();
+    crate::metrics::install(addr, &pools)?;
+    eprintln!("metrics on http://{addr}/metrics");
+    Ok(Some(crate::runtime::metrics_poller::Poller::start(
+        store.clone(),
+        crate::runtime::metrics_poller::interval_from_env()?,
+    )))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
@@ -86,16 +87,22 @@ impl Running {
     {
         let done = ctx.done.clone();
         let id = agent_id.to_string();
-        let handle = tokio::spawn(async move {
-            let (result, module) = work.await;
-            let _ = done.send(WorkDone {
-                agent_id: id,
-                message_id,
-                attempt,
-                result,
-                module,
-            });
-        });
+        // A child of the owner's `job` span, so the step's logs carry the job id too.
+        let span =
+            tracing::info_span!("agent_step", agent_id = %id, message_id = %message_id, attempt);
+        let handle = tokio::spawn(
+            async move {
+                let (result, module) = work.await;
+                let _ = done.send(WorkDone {
+                    agent_id: id,
+                    message_id,
+                    attempt,
+                    result,
+                    module,
+                });
+            }
+            .instrument(span),
+        );
         self.tasks.insert(agent_id.to_string(), handle);
     }
 
@@ -161,7 +168,7 @@ async fn run_executor(
         first_run,
         temp_root: ctx.temp_root.clone(),
     };
-    match executor::run_executor(req).await {
+    match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
         Ok(ok) => Ok(executor_outcome(
             &config,
             &node.node_id,
