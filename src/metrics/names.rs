@@ -66,7 +66,7 @@ pub const CATALOG: &[MetricDef] = &[
     MetricDef {
         name: JOB_DURATION_SECONDS,
         kind: Kind::Histogram,
-        help: "Time from submission to the terminal event of jobs this node finished, by final status.",
+        help: "Time from submission to the terminal event, for jobs whose terminal event this node wrote, by final status.",
     },
     MetricDef {
         name: AGENT_MESSAGES_PROCESSED_TOTAL,

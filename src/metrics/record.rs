@@ -143,10 +143,16 @@ pub fn redis_ping(rtt: Option<Duration>) {
 // ----------------------------------------------------------------------------------------
 // Jobs, agents, executors
 
-/// A job this node owned reached a terminal status; `duration_ms` is submission to the end.
-pub fn job_finished(status: JobStatus, duration_ms: i64) {
-    let secs = duration_ms.max(0) as f64 / 1000.0;
-    histogram!(JOB_DURATION_SECONDS, "status" => status.as_str()).record(secs);
+/// Records the job's duration (submission to terminal event) when `appended`, just written
+/// by this node, holds the terminal event; `after` is the job's state with them applied.
+pub fn job_ended_by(appended: &[EventEnvelope], after: &JobState) {
+    if !appended.iter().any(|e| e.payload.is_terminal()) {
+        return;
+    }
+    if let Some(status) = after.status.filter(|s| s.is_terminal()) {
+        let secs = (after.updated_at_ms - after.submitted_at_ms).max(0) as f64 / 1000.0;
+        histogram!(JOB_DURATION_SECONDS, "status" => status.as_str()).record(secs);
+    }
 }
 
 /// Runs an executor future, counting it by pool and outcome and timing it.

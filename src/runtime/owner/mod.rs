@@ -247,8 +247,6 @@ impl Owner {
                 Err(e) => return Err(e.into()),
             }
             if let Some(status) = self.state.status.filter(|s| s.is_terminal()) {
-                let s = &self.state;
-                crate::metrics::job_finished(status, s.updated_at_ms - s.submitted_at_ms);
                 return Ok(OwnerExit::Finished(status));
             }
             if *shutdown.borrow() {
@@ -461,6 +459,7 @@ impl Owner {
         self.store
             .append(&self.job_id, expected, self.epoch, &self.pending)
             .await?;
+        crate::metrics::job_ended_by(&self.pending, &self.state);
         self.pending.clear();
         self.done.clear();
         Ok(())
