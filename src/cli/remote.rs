@@ -148,6 +148,15 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                     &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
                     &[row(&job)],
                 );
+                let c = &job["counters"];
+                println!(
+                    "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
+                    job["last_seq"],
+                    c["messages_sent"],
+                    c["steps_finished"],
+                    c["steps_failed"],
+                    c["dead_letters"]
+                );
                 if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
                     println!("result: {}", short_json(result, 400));
                 }
