@@ -190,7 +190,7 @@ pub async fn history(store: &Store, job_id: &str, json: bool) -> anyhow::Result<
 pub async fn export(store: &Store, job_id: &str, output: &Path) -> anyhow::Result<i32> {
     let items = read_history(store, job_id).await?;
     let lines = items.into_iter().map(|item| match item.event {
-        Ok(env) => ExportLine::Event(env),
+        Ok(env) => ExportLine::Event(Box::new(env)),
         Err(e) => ExportLine::Undecodable {
             seq: item.seq,
             stream_id: item.stream_id,

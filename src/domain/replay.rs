@@ -239,7 +239,7 @@ impl Replay {
 /// One line of an export: a decoded envelope, or a marker for an entry that was not.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExportLine {
-    Event(EventEnvelope),
+    Event(Box<EventEnvelope>),
     Undecodable {
         seq: u64,
         stream_id: String,
@@ -345,7 +345,7 @@ pub fn parse_export(text: &str) -> Result<Export, ImportError> {
                 }
                 Some(_) => {}
             }
-            ExportLine::Event(env)
+            ExportLine::Event(Box::new(env))
         };
         let seq = match &parsed {
             ExportLine::Event(e) => e.seq,
@@ -553,7 +553,10 @@ mod tests {
     #[test]
     fn export_round_trips_every_envelope_exactly() {
         let h = history();
-        let mut lines: Vec<ExportLine> = h.iter().cloned().map(ExportLine::Event).collect();
+        let mut lines: Vec<ExportLine> = h
+            .iter()
+            .map(|e| ExportLine::Event(Box::new(e.clone())))
+            .collect();
         lines.insert(
             8,
             ExportLine::Undecodable {
@@ -574,8 +577,8 @@ mod tests {
     #[test]
     fn bad_exports_are_refused_with_the_line() {
         let h = history();
-        let l1 = export_line(&ExportLine::Event(h[0].clone())).expect("encode");
-        let l2 = export_line(&ExportLine::Event(h[1].clone())).expect("encode");
+        let l1 = export_line(&ExportLine::Event(Box::new(h[0].clone()))).expect("encode");
+        let l2 = export_line(&ExportLine::Event(Box::new(h[1].clone()))).expect("encode");
         assert_eq!(parse_export(""), Err(ImportError::Empty));
         assert!(matches!(
             parse_export(&format!("{l1}\nnot json\n")),
@@ -587,7 +590,7 @@ mod tests {
         ));
         let mut other = h[1].clone();
         other.job_id = "job-2".into();
-        let l3 = export_line(&ExportLine::Event(other)).expect("encode");
+        let l3 = export_line(&ExportLine::Event(Box::new(other))).expect("encode");
         assert!(matches!(
             parse_export(&format!("{l1}\n{l3}\n")),
             Err(ImportError::MixedJobs { line: 2, .. })
