@@ -54,6 +54,8 @@ pub async fn run() -> anyhow::Result<i32> {
 }
 
 /// Serves `/metrics` (unless `MN_METRICS_PORT=0`) and keeps the polled gauges current.
+/// A port that is taken turns metrics off with a warning rather than keeping the node down:
+/// several nodes on one machine must not fail because they share the default port.
 fn start_metrics(
     store: &crate::store::Store,
 ) -> anyhow::Result<Option<crate::runtime::metrics_poller::Poller>> {
@@ -61,7 +63,10 @@ fn start_metrics(
         return Ok(None);
     };
     let pools = crate::runtime::executor::ExecutorPools::from_env()?.names();
-    crate::metrics::install(addr, &pools)?;
+    if let Err(e) = crate::metrics::install(addr, &pools) {
+        eprintln!("warning: metrics are off: {e:#} (set MN_METRICS_PORT to a free port, or 0)");
+        return Ok(None);
+    }
     eprintln!("metrics on http://{addr}/metrics");
     Ok(Some(crate::runtime::metrics_poller::Poller::start(
         store.clone(),
