@@ -67,10 +67,13 @@ impl ClusterService for Cluster {
         let counts = store.job_counts().await.map_err(|e| status::store(&e))?;
         let nodes = self.nodes().await?;
         let by_status: BTreeMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        // Dead letters per listed job, and their sum over the listed (newest 1000) jobs.
+        let rows: Vec<Value> = jobs.iter().map(job_json::summary_row).collect();
+        let dead_letters: u64 = jobs.iter().map(|j| j.dead_letters).sum();
         let summary = json!({
             "nodes": nodes,
-            "jobs": jobs.iter().map(job_json::row).collect::<Vec<_>>(),
-            "metrics": {"nodes": nodes.len(), "jobs_by_status": by_status, "jobs_total": by_status.values().sum::<u64>()},
+            "jobs": rows,
+            "metrics": {"nodes": nodes.len(), "jobs_by_status": by_status, "jobs_total": by_status.values().sum::<u64>(), "dead_letters": dead_letters},
             "generated_at": iso_ms(now_ms()),
         });
         Ok(Response::new(GetSystemSummaryResponse {

@@ -6,6 +6,7 @@ mod job;
 mod node;
 mod output;
 mod remote;
+mod replay;
 mod run;
 mod serve;
 mod validate;
@@ -59,8 +60,8 @@ pub async fn run() -> i32 {
         },
         Command::Serve => serve::run().await,
         Command::Job(cmd) => match &cli.target {
-            Some(t) => remote::job(t, cmd).await,
-            None => job::run(cmd).await,
+            Some(t) if !cmd.is_offline() => remote::job(t, cmd).await,
+            _ => job::run(cmd).await,
         },
         Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,

@@ -7,5 +7,6 @@ pub mod job;
 pub mod manifest;
 pub mod message;
 pub mod node;
+pub mod replay;
 pub mod routing;
 pub mod view;

@@ -7,6 +7,7 @@ pub mod commands;
 pub mod embedded_redis;
 pub mod executor;
 pub mod local;
+pub mod metrics_poller;
 pub mod module_process;
 pub mod node;
 pub mod owner;

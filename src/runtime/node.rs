@@ -90,6 +90,10 @@ impl Node {
                 slots,
             ),
         };
+        crate::metrics::node_resources(
+            f64::from(me.inventory.cpu_cores),
+            me.inventory.memory_mb * 1024 * 1024,
+        );
         let shared = Shared {
             store: store.clone(),
             owner: owner_cfg,

@@ -33,6 +33,8 @@ pub async fn run_leader(
             None => match store.acquire_leader_lease(&node, ttl).await {
                 Ok(LeaseGrant::Granted { epoch }) => {
                     tracing::info!(node, epoch, "became cluster leader");
+                    crate::metrics::leader_changed();
+                    crate::metrics::set_leader(true);
                     let cmd = NodeCommand::RecordLeadership { epoch };
                     if let Err(e) = store.node_command(&node, &cmd, now_ms()).await {
                         tracing::warn!(node, error = %e, "leadership not recorded");
@@ -47,9 +49,14 @@ pub async fn run_leader(
                 }
             },
             Some((epoch, last_ok)) => match store.renew_leader_lease(&node, epoch, ttl).await {
-                Ok(true) => Some((epoch, attempt)),
+                Ok(true) => {
+                    crate::metrics::lease_renewed();
+                    Some((epoch, attempt))
+                }
                 Ok(false) => {
                     tracing::warn!(node, epoch, "leader lease lost");
+                    crate::metrics::lease_lost();
+                    crate::metrics::set_leader(false);
                     None
                 }
                 // Keep leading while the lease can still be ours; stop before it can't.
@@ -57,7 +64,11 @@ pub async fn run_leader(
                     tracing::warn!(node, error = %e, "leader lease renewal failed; retrying");
                     Some((epoch, last_ok))
                 }
-                Err(_) => None,
+                Err(_) => {
+                    crate::metrics::lease_lost();
+                    crate::metrics::set_leader(false);
+                    None
+                }
             },
         };
         if held.is_some() && last_sweep.is_none_or(|t| t.elapsed() >= cfg.sweep_every) {
@@ -103,6 +114,7 @@ pub async fn sweep(
         match action {
             Action::MarkLost { node, incarnation } => {
                 tracing::warn!(node, "node lost: its liveness lease expired");
+                crate::metrics::node_lost();
                 let cmd = NodeCommand::MarkLost {
                     incarnation: incarnation.clone(),
                     reason: "liveness lease expired".into(),
@@ -194,6 +206,7 @@ async fn observe(store: &Store) -> Result<Snapshot, StoreError> {
     let views = store.node_views().await?;
     let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
     let alive = store.alive(&names).await?;
+    crate::metrics::cluster_nodes(alive.iter().filter(|a| a.is_some()).count());
     let mut nodes = Vec::with_capacity(views.len());
     for (state, alive) in views.into_iter().zip(alive) {
         let pending_work = store.pending_work(&state.name).await?;

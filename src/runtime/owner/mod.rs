@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use crate::domain::agents;
 use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
@@ -116,9 +117,13 @@ struct Owner {
     ctx: WorkContext,
     /// Steps to launch once their `AgentStepStarted` is appended.
     to_launch: Vec<Launch>,
+    /// This job's share of the node's owned-job and queue-depth gauges.
+    gauges: crate::metrics::OwnedJob,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
+/// Everything it logs (and its agent steps log) carries the job id through the `job` span.
+#[tracing::instrument(name = "job", skip_all, fields(job_id = %job_id))]
 pub async fn run(
     store: Store,
     job_id: String,
@@ -189,13 +194,16 @@ pub async fn run(
     let (lost_tx, mut lost) = watch::channel(false);
     // Dropped with this future: an owner that dies must stop renewing, or its lease would
     // outlive it and keep every other node away from the job.
-    let renewer = AbortOnDrop(tokio::spawn(renew_lease(
-        store.clone(),
-        job_id.to_string(),
-        cfg.clone(),
-        epoch,
-        lost_tx,
-    )));
+    let renewer = AbortOnDrop(tokio::spawn(
+        renew_lease(
+            store.clone(),
+            job_id.to_string(),
+            cfg.clone(),
+            epoch,
+            lost_tx,
+        )
+        .in_current_span(),
+    ));
     let mut owner = Owner {
         store,
         job_id: job_id.to_string(),
@@ -207,6 +215,7 @@ pub async fn run(
         running: Running::default(),
         ctx,
         to_launch: vec![],
+        gauges: crate::metrics::OwnedJob::new(),
     };
     owner.done.extend(early);
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
@@ -304,8 +313,12 @@ async fn renew_lease(
             .renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64)
             .await
         {
-            Ok(true) => renewed_at = sent,
+            Ok(true) => {
+                renewed_at = sent;
+                crate::metrics::job_lease_renewed();
+            }
             Ok(false) => {
+                crate::metrics::job_lease_lost();
                 tracing::warn!(job_id, epoch, "job lease lost");
                 let _ = lost.send(true);
                 return;
@@ -343,7 +356,10 @@ impl Owner {
             }
             self.plan();
             match self.flush().await {
-                Ok(()) => self.launch().await,
+                Ok(()) => {
+                    self.gauges.update(&self.state);
+                    self.launch().await
+                }
                 Err(AppendError::Conflict { .. }) => {
                     self.reload().await?;
                     continue;
@@ -572,6 +588,7 @@ impl Owner {
             self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
         let mut progressed = false;
         for (agent_id, _) in ready {
+            let _step = tracing::debug_span!("agent_step", agent_id = %agent_id).entered();
             if self.pending.len() >= self.cfg.max_batch
                 || self.state.status != Some(JobStatus::Running)
             {
@@ -707,6 +724,7 @@ impl Owner {
         self.store
             .append(&self.job_id, expected, self.epoch, &self.pending)
             .await?;
+        crate::metrics::job_ended_by(&self.pending, &self.state);
         self.pending.clear();
         self.done.clear();
         Ok(())

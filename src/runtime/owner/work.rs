@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
@@ -104,17 +105,23 @@ impl Running {
     {
         let done = ctx.done.clone();
         let id = agent_id.to_string();
-        let handle = tokio::spawn(async move {
-            let (result, module) = work.await;
-            let _ = done.send(WorkDone {
-                agent_id: id,
-                message_id,
-                attempt,
-                result,
-                module,
-                remote: false,
-            });
-        });
+        // A child of the owner's `job` span, so the step's logs carry the job id too.
+        let span =
+            tracing::info_span!("agent_step", agent_id = %id, message_id = %message_id, attempt);
+        let handle = tokio::spawn(
+            async move {
+                let (result, module) = work.await;
+                let _ = done.send(WorkDone {
+                    agent_id: id,
+                    message_id,
+                    attempt,
+                    result,
+                    module,
+                    remote: false,
+                });
+            }
+            .instrument(span),
+        );
         self.tasks.insert(agent_id.to_string(), handle);
     }
 
@@ -205,7 +212,7 @@ pub async fn execute_step(
         first_run,
         temp_root: ctx.temp_root.to_path_buf(),
     };
-    match executor::run_executor(req).await {
+    match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
         Ok(ok) => Ok(executor_outcome(
             &config,
             &node.node_id,
