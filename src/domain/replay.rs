@@ -455,6 +455,7 @@ mod tests {
                     agent_id: "a".into(),
                     message_id: "m1".into(),
                     attempt: 1,
+                    node: None,
                 },
             ),
             env(

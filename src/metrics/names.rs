@@ -221,6 +221,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "job_failed",
     "lease_acquired",
     "lease_released",
+    "reliability_resolved",
     "message_sent",
     "agent_step_started",
     "agent_step_finished",
@@ -294,6 +295,10 @@ mod tests {
                 agent_id: String::new(),
                 message_id: String::new(),
                 attempt: 1,
+                node: None,
+            },
+            JobEvent::ReliabilityResolved {
+                reliability: serde_json::Value::Null,
             },
             JobEvent::AgentStepFinished {
                 agent_id: String::new(),
