@@ -105,7 +105,7 @@ impl DeviceRequest {
                     .as_ref()
                     .is_some_and(|dm| dm.to_lowercase().contains(m.as_str()))
             })
-            && (self.ids.is_empty() || self.ids.iter().any(|id| *id == device.id))
+            && (self.ids.is_empty() || self.ids.contains(&device.id))
             && self
                 .capabilities
                 .iter()

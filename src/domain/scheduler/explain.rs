@@ -124,7 +124,14 @@ pub(crate) fn short_reason(r: &Reject, task: &TaskRequest) -> String {
             "needs {}",
             d.devices.get(*i).map(|r| r.describe()).unwrap_or_default()
         ),
-        other => format!("{} not satisfied", label(other)),
+        Reject::Status(s) => format!("node is {}", s.as_str()),
+        Reject::Cordoned => "scheduling is disabled".into(),
+        Reject::Profile(p) => format!("execution profile {p} not available"),
+        Reject::Constraint(c) => format!("constraint `{c}` not matched"),
+        Reject::Driver(dr) => format!("runtime driver {dr} not offered"),
+        Reject::Volume(v) => format!("host path {v} not exposed"),
+        Reject::DistinctHosts => "distinct_hosts".into(),
+        Reject::Port(proto, port) => format!("port {proto}:{port} in use"),
     }
 }
 

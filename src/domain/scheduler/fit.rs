@@ -128,7 +128,7 @@ pub(crate) fn dynamic_fit(
     if d.disk_mb > free.disk_mb {
         return Err(Reject::Disk { free: free.disk_mb });
     }
-    if u64::from(d.gpus) > state.free_gpus() {
+    if state.gpu_capped && u64::from(d.gpus) > state.free_gpus() {
         return Err(Reject::GpuLimit {
             free: state.free_gpus(),
         });

@@ -134,12 +134,18 @@ impl NodeCandidate {
 
     /// How many GPUs may be allocated here at once.
     pub fn usable_gpus(&self) -> u64 {
-        let gpus = self
-            .devices
+        percent(
+            self.gpu_count(),
+            self.limits.unwrap_or_default().gpu_percent,
+        )
+    }
+
+    /// GPUs the node has, before limits.
+    pub fn gpu_count(&self) -> u64 {
+        self.devices
             .iter()
             .filter(|d| d.kind.eq_ignore_ascii_case("gpu"))
-            .count();
-        percent(gpus as u64, self.limits.unwrap_or_default().gpu_percent)
+            .count() as u64
     }
 
     pub fn offers_driver(&self, driver: &str) -> bool {

@@ -228,6 +228,9 @@ fn place_each(
     Ok(out)
 }
 
+/// Compared lexicographically: preferred, then the strategy's count rule, then utilisation.
+type ScoreKey = (bool, i64, f64);
+
 /// The best feasible node among `candidates`: (index, device indices, utilisation after).
 fn best_node(
     cluster: &Cluster<'_>,
@@ -238,7 +241,7 @@ fn best_node(
     distinct: bool,
 ) -> Option<(usize, Vec<usize>, f64)> {
     let d = &task.demand;
-    let mut best: Option<((bool, i64, f64), usize, Vec<usize>, f64)> = None;
+    let mut best: Option<(ScoreKey, usize, Vec<usize>, f64)> = None;
     for &n in candidates {
         let state = &cluster.nodes[n];
         let Ok(devices) = dynamic_fit(state, task, distinct) else {

@@ -175,10 +175,10 @@ fn size_mb(
     Ok((n * unit_scale).ceil() as u64)
 }
 
-fn list<'a>(
-    value: Option<&'a Value>,
-    path: &str,
-) -> Result<Vec<(String, &'a Map<String, Value>)>, DemandError> {
+/// A list entry with its path.
+type Item<'a> = (String, &'a Map<String, Value>);
+
+fn list<'a>(value: Option<&'a Value>, path: &str) -> Result<Vec<Item<'a>>, DemandError> {
     match value {
         None | Some(Value::Null) => Ok(Vec::new()),
         Some(Value::Array(items)) => items

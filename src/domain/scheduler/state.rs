@@ -13,6 +13,8 @@ pub(crate) struct NodeState<'a> {
     pub node: &'a NodeCandidate,
     pub usable: Capacity,
     pub gpu_limit: u64,
+    /// Admission limits allow fewer GPUs than the node has, so the count is checked too.
+    pub gpu_capped: bool,
     pub used: Capacity,
     pub used_gpus: u64,
     /// Parallel to `node.devices`.
@@ -30,6 +32,7 @@ impl<'a> NodeState<'a> {
             node,
             usable: node.usable(),
             gpu_limit: node.usable_gpus(),
+            gpu_capped: node.usable_gpus() < node.gpu_count(),
             used: Capacity::default(),
             used_gpus: 0,
             taken: vec![false; node.devices.len()],
