@@ -5,6 +5,7 @@ pub mod event;
 pub mod job;
 pub mod manifest;
 pub mod message;
+pub mod policy;
 pub mod routing;
 pub mod scheduler;
 pub mod view;
