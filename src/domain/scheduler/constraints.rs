@@ -211,14 +211,8 @@ impl Constraint {
         let want: Vec<&str> = split_list(&self.value).collect();
         let holds = |v: &str| have.iter().any(|h| h.eq_ignore_ascii_case(v));
         match self.operator {
-            Equal => {
-                have.len() <= 1
-                    && have
-                        .first()
-                        .is_some_and(|h| h.eq_ignore_ascii_case(&self.value))
-                    || have.len() > 1 && holds(&self.value)
-            }
-            NotEqual => !have.iter().any(|h| h.eq_ignore_ascii_case(&self.value)),
+            Equal => holds(&self.value),
+            NotEqual => !holds(&self.value),
             Less => compare(&have, &self.value).is_some_and(Ordering::is_lt),
             LessOrEqual => compare(&have, &self.value).is_some_and(Ordering::is_le),
             Greater => compare(&have, &self.value).is_some_and(Ordering::is_gt),

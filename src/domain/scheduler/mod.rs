@@ -9,13 +9,23 @@
 //! are placed largest first, and capacity taken earlier in the same plan is never handed out
 //! twice.
 //!
+//! ```text
+//!   JobRequest::from_manifest ──► JobRequest ─┐
+//!   node views ──► [NodeCandidate] ───────────┼─► plan() ─► Ok(Plan)  ─► job.scheduler
+//!   active jobs ─► [Allocation] (existing) ───┘        └──► Err(PlacementError): who, what, closest
+//!
+//!   plan(): tasks largest first ─► static fit (cached per kind of task) ─► dynamic fit
+//!           (usage incl. this plan) ─► score by strategy ─► commit to NodeState
+//! ```
+//!
 //! # Layout
 //! - [`resources`]: a node's `resources` JSON into a [`Demand`] (units, aliases).
 //! - [`devices`]: device requests, node devices, matching and id allocation.
 //! - [`constraints`]: `{attribute, operator, value}` constraints against a node.
 //! - [`node`]: [`NodeCandidate`], the node view the runtime fills in.
 //! - [`request`]: [`JobRequest`] and [`JobRequest::from_manifest`].
-//! - `state`: per-node usage while planning; `fit`: one task against one node.
+//! - `state`: per-node usage while planning; `fit`: one task against one node; `fields`:
+//!   tolerant JSON readers.
 //! - [`plan`](mod@plan): the algorithm and the [`Plan`] value; [`explain`]: why nothing fits.
 //!
 //! # Vocabulary

@@ -80,7 +80,8 @@ impl Default for AdmissionLimits {
     }
 }
 
-/// One node as the planner sees it.
+/// One node as the planner sees it. `Default` gives an ineligible node with no capacity (safe
+/// if a field is forgotten); [`NodeCandidate::new`] gives a schedulable one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeCandidate {
     /// Unique node name; also the deterministic tie-break between equal scores.

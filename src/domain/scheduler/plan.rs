@@ -101,6 +101,10 @@ pub fn plan(
     existing: &[Allocation],
     job: &JobRequest,
 ) -> Result<Plan, PlacementError> {
+    if job.tasks.is_empty() {
+        // Only built-in agents: they run on the owner, so no node is needed at all.
+        return Ok(empty_plan(job));
+    }
     if nodes.is_empty() {
         return Err(PlacementError::NoNodes);
     }
@@ -133,6 +137,20 @@ pub fn plan(
         system_targets,
         skipped_nodes,
     })
+}
+
+fn empty_plan(job: &JobRequest) -> Plan {
+    Plan {
+        status: "planned".into(),
+        job_id: job.job_id.clone(),
+        job_type: job.job_type,
+        strategy: job.strategy,
+        placement_count: 0,
+        requirements: Requirements::default(),
+        allocations: Vec::new(),
+        system_targets: Vec::new(),
+        skipped_nodes: Vec::new(),
+    }
 }
 
 /// Indices of tasks, largest demand first; agent id breaks ties.

@@ -427,3 +427,9 @@ fn empty_and_unschedulable_clusters() {
         "no schedulable runtime nodes are available (a: status \"offline\")"
     );
 }
+
+#[test]
+fn a_job_of_only_built_in_agents_needs_no_node() {
+    let p = plan(&[], &[], &job(Strategy::Binpack, vec![])).expect("nothing to place");
+    assert_eq!((p.placement_count, p.allocations.len()), (0, 0));
+}
