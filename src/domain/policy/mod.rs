@@ -6,8 +6,8 @@
 //!
 //! # Layout
 //! - [`model`]: [`LifecyclePolicy`] and its enums.
-//! - [`defaults`]: the built-in policy by job type and effective recovery mode.
-//! - [`resolve`]: defaults ← `policies.<kind>` ← `nodes[agent].policies.<kind>`.
+//! - [`defaults`](mod@defaults): the built-in policy by job type and effective recovery mode.
+//! - [`resolve`](mod@resolve): defaults ← `policies.<kind>` ← `nodes[agent].policies.<kind>`.
 //! - [`decide`]: [`decide_restart`], [`decide_reschedule`], delay sequences, history upkeep.
 
 pub mod decide;

@@ -1,6 +1,6 @@
 //! Placement: which node runs each agent of a job (core-spec 7), as a pure function.
 //!
-//! The runtime takes a snapshot (node views, allocations of active jobs), calls [`plan`], and
+//! The runtime takes a snapshot (node views, allocations of active jobs), calls [`plan()`], and
 //! persists the returned [`Plan`] on the job. Nothing here reads Redis, a clock or the host, so
 //! every decision can be replayed and table-tested.
 //!
