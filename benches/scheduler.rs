@@ -121,6 +121,7 @@ fn job(j: usize, tasks: usize, rng: &mut Lcg) -> JobRequest {
                 )],
                 execution_profile: None,
                 preferred_nodes: Vec::new(),
+                requires_services: Vec::new(),
             }
         })
         .collect();

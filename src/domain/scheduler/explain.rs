@@ -98,6 +98,7 @@ fn label(r: &Reject) -> String {
         Reject::Constraint(c) => format!("constraint `{c}`"),
         Reject::Driver(d) => format!("runtime driver {d}"),
         Reject::Volume(v) => format!("host path {v}"),
+        Reject::Service(name) => format!("service {name}"),
         Reject::DistinctHosts => "distinct_hosts".into(),
         Reject::Port(proto, port) => format!("port {proto}:{port}"),
         Reject::Cpu { .. } => "cpu".into(),
@@ -130,6 +131,7 @@ pub(crate) fn short_reason(r: &Reject, task: &TaskRequest) -> String {
         Reject::Constraint(c) => format!("constraint `{c}` not matched"),
         Reject::Driver(dr) => format!("runtime driver {dr} not offered"),
         Reject::Volume(v) => format!("host path {v} not exposed"),
+        Reject::Service(name) => format!("no passing {name} service on the node"),
         Reject::DistinctHosts => "distinct_hosts".into(),
         Reject::Port(proto, port) => format!("port {proto}:{port} in use"),
     }
@@ -203,6 +205,10 @@ fn describe(
         Reject::Volume(v) => (
             format!("host path {v}"),
             "no schedulable node exposes it in its host paths".into(),
+        ),
+        Reject::Service(name) => (
+            format!("a passing {name} service on its node"),
+            format!("no candidate node runs a passing {name} instance: start one there"),
         ),
         Reject::DistinctHosts => (
             format!("a node without another task of job {job_id} (distinct_hosts)"),

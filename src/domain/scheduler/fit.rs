@@ -1,5 +1,5 @@
 //! Does one task fit one node? Split in two: the static half (status, profile, constraints,
-//! driver, volumes) cannot change during a plan and is cached per kind of task; the dynamic half
+//! driver, volumes, services) cannot change during a plan and is cached per kind of task; the dynamic half
 //! (distinct hosts, ports, capacity, devices) is checked against the running totals.
 
 use super::constraints::Constraint;
@@ -17,6 +17,7 @@ pub(crate) enum Reject {
     Constraint(Constraint),
     Driver(String),
     Volume(String),
+    Service(String),
     DistinctHosts,
     Port(String, u16),
     Cpu {
@@ -45,13 +46,14 @@ impl Reject {
             Reject::Constraint(_) => 3,
             Reject::Driver(_) => 4,
             Reject::Volume(_) => 5,
-            Reject::DistinctHosts => 6,
-            Reject::Port(..) => 7,
-            Reject::Cpu { .. } => 8,
-            Reject::Memory { .. } => 9,
-            Reject::Disk { .. } => 10,
-            Reject::GpuLimit { .. } => 11,
-            Reject::Devices(_) => 12,
+            Reject::Service(_) => 6,
+            Reject::DistinctHosts => 7,
+            Reject::Port(..) => 8,
+            Reject::Cpu { .. } => 9,
+            Reject::Memory { .. } => 10,
+            Reject::Disk { .. } => 11,
+            Reject::GpuLimit { .. } => 12,
+            Reject::Devices(_) => 13,
         }
     }
 }
@@ -93,6 +95,13 @@ pub(crate) fn static_fit(
         .find(|v| !node.exposes_path(&v.source))
     {
         return Err(Reject::Volume(v.source.clone()));
+    }
+    if let Some(s) = task
+        .requires_services
+        .iter()
+        .find(|s| !node.services.iter().any(|i| s.met_by(i)))
+    {
+        return Err(Reject::Service(s.name.clone()));
     }
     Ok(())
 }

@@ -23,6 +23,7 @@
 //! - [`devices`]: device requests, node devices, matching and id allocation.
 //! - [`constraints`]: `{attribute, operator, value}` constraints against a node.
 //! - [`node`]: [`NodeCandidate`], the node view the runtime fills in.
+//! - [`services`]: node-local service requirements (`requires_services`).
 //! - [`request`]: [`JobRequest`] and [`JobRequest::from_manifest`].
 //! - `state`: per-node usage while planning; `fit`: one task against one node; `fields`:
 //!   tolerant JSON readers.
@@ -40,6 +41,7 @@ pub mod node;
 pub mod plan;
 pub mod request;
 pub mod resources;
+pub mod services;
 
 mod fields;
 mod fit;
@@ -55,3 +57,4 @@ pub use node::{AdmissionLimits, Capacity, NodeCandidate, NodeStatus};
 pub use plan::{Allocation, Plan, PlannedPort, Requirements, SkippedNode, plan};
 pub use request::{JobRequest, JobRequestError, ProfileRequirement, Strategy, TaskRequest};
 pub use resources::{Demand, DemandError, PortRequest, VolumeRequest};
+pub use services::{ServiceInstance, ServiceRequirement};

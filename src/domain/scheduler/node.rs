@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::devices::Device;
+use super::services::ServiceInstance;
 
 /// A node's lifecycle state (core-spec 6.4); only `healthy` and `joining` take new work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -101,6 +102,9 @@ pub struct NodeCandidate {
     pub runtime_drivers: Vec<String>,
     /// Host directories volumes may be mounted from (a source must equal or sit below one).
     pub host_paths: Vec<String>,
+    /// Passing service instances running here (for `requires_services`).
+    #[serde(default)]
+    pub services: Vec<ServiceInstance>,
     pub limits: Option<AdmissionLimits>,
 }
 

@@ -179,6 +179,7 @@ type StaticKey<'t> = (
     Option<&'t str>,
     Option<&'t str>,
     Vec<&'t str>,
+    &'t [super::services::ServiceRequirement],
 );
 
 fn static_key(task: &TaskRequest) -> StaticKey<'_> {
@@ -191,6 +192,7 @@ fn static_key(task: &TaskRequest) -> StaticKey<'_> {
             .iter()
             .map(|v| v.source.as_str())
             .collect(),
+        &task.requires_services,
     )
 }
 

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use super::constraints::{Constraint, Operator};
 use super::resources::{Demand, DemandError};
+use super::services::ServiceRequirement;
 use crate::domain::manifest::{AgentType, JobType, Manifest};
 
 /// How the planner chooses among feasible nodes.
@@ -43,6 +44,9 @@ pub struct TaskRequest {
     pub execution_profile: Option<String>,
     /// Nodes to use when feasible, before any scoring.
     pub preferred_nodes: Vec<String>,
+    /// Services that must be passing on the chosen node.
+    #[serde(default)]
+    pub requires_services: Vec<ServiceRequirement>,
 }
 
 /// A whole job to place.
@@ -196,12 +200,25 @@ fn task(node: &crate::domain::manifest::NodeSpec, path: &str) -> Result<TaskRequ
         .find_map(|k| node.config.get(*k).and_then(Value::as_str))
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().to_string());
+    let requires_services = match node
+        .extensions
+        .get("requires_services")
+        .map(|v| (v, "requires_services"))
+        .or_else(|| {
+            node.extensions
+                .get("requiresServices")
+                .map(|v| (v, "requiresServices"))
+        }) {
+        Some((v, key)) => ServiceRequirement::parse_list(v, &format!("{path}.{key}"))?,
+        None => Vec::new(),
+    };
     Ok(TaskRequest {
         agent_id: node.node_id.clone(),
         demand,
         constraints,
         execution_profile: profile,
         preferred_nodes: preferred,
+        requires_services,
     })
 }
 

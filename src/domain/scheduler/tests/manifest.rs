@@ -45,6 +45,7 @@ fn policies_and_node_fields_are_read() {
         json!({
             "resources": {"cpu": 2, "memory": "1Gi"},
             "constraints": [{"attribute": "arch", "value": "arm64"}],
+            "requires_services": ["llm"],
             "policies": {"scheduler": {"preferred_node": "n1"}},
             "config": {"execution_profile": "gpu-large", "runner_module": "MirrorNeuron.Runner.DockerWorker"}
         }),
@@ -63,6 +64,7 @@ fn policies_and_node_fields_are_read() {
     assert_eq!((t.demand.cpu_millis, t.demand.memory_mb), (2000, 1024));
     assert_eq!(t.constraints[0].to_string(), "arch == arm64");
     assert_eq!(t.preferred_nodes, vec!["n1"]);
+    assert_eq!(t.requires_services[0].name, "llm");
     assert_eq!(t.execution_profile.as_deref(), Some("gpu-large"));
     assert_eq!(
         t.demand.runtime_driver.as_deref(),

@@ -52,6 +52,7 @@ pub(super) fn task(id: &str, cores: u64, mem: u64) -> TaskRequest {
         constraints: Vec::new(),
         execution_profile: None,
         preferred_nodes: Vec::new(),
+        requires_services: Vec::new(),
     }
 }
 

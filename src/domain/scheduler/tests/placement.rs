@@ -433,3 +433,57 @@ fn a_job_of_only_built_in_agents_needs_no_node() {
     let p = plan(&[], &[], &job(Strategy::Binpack, vec![])).expect("nothing to place");
     assert_eq!((p.placement_count, p.allocations.len()), (0, 0));
 }
+
+#[test]
+fn required_services_must_pass_on_the_node() {
+    use crate::domain::scheduler::{ServiceInstance, ServiceRequirement};
+    let mut with_llm = node("b", 4, 4000);
+    with_llm.services = vec![ServiceInstance {
+        name: "llm".into(),
+        tags: vec!["gpu".into()],
+        origin: None,
+    }];
+    let nodes = vec![node("a", 4, 4000), with_llm];
+    let mut t = task("t1", 1, 100);
+    t.requires_services = ServiceRequirement::parse_list(&json!(["llm"]), "r").expect("valid");
+    let p = plan(&nodes, &[], &job(Strategy::Binpack, vec![t.clone()])).expect("b runs llm");
+    assert_eq!(placements(&p), pairs(&[("t1", "b")]));
+    t.requires_services =
+        ServiceRequirement::parse_list(&json!([{"name": "llm", "tags": ["gpu", "fp8"]}]), "r")
+            .expect("valid");
+    let err = plan(&nodes, &[], &job(Strategy::Binpack, vec![t])).expect_err("tag missing");
+    assert_eq!(
+        err.to_string(),
+        "agent t1 needs a passing llm service on its node; no candidate node runs a passing llm instance: start one there (service llm filtered 2 nodes)"
+    );
+}
+
+#[test]
+fn required_service_shapes() {
+    use crate::domain::scheduler::ServiceRequirement;
+    let cases: &[(serde_json::Value, &[&str])] = &[
+        (
+            json!(["a", {"name": "b"}, {"name": "c", "required": false}]),
+            &["a", "b"],
+        ),
+        (json!({"name": "solo", "tags": ["x"]}), &["solo"]),
+        (
+            json!({"db": {"tags": ["primary"]}, "cache": {}}),
+            &["cache", "db"],
+        ),
+    ];
+    for (v, want) in cases {
+        let got: Vec<String> = ServiceRequirement::parse_list(v, "r")
+            .expect("valid")
+            .into_iter()
+            .map(|s| s.name)
+            .collect();
+        assert_eq!(got, *want, "case {v}");
+    }
+    let err = ServiceRequirement::parse_list(&json!([{"tags": []}]), "nodes[1].requires_services")
+        .expect_err("no name");
+    assert_eq!(
+        err.to_string(),
+        "nodes[1].requires_services[0].name: name must be a service name"
+    );
+}
