@@ -7,6 +7,8 @@ pub mod job;
 pub mod manifest;
 pub mod message;
 pub mod node;
+pub mod policy;
 pub mod replay;
 pub mod routing;
+pub mod scheduler;
 pub mod view;
