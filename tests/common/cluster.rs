@@ -42,6 +42,19 @@ impl Drop for NodeProc {
 
 /// Starts `serve` as node `name` on `redis_url` in namespace `ns`.
 pub fn spawn_node(name: &str, ns: &str, redis_url: &str, dir: &Path) -> NodeProc {
+    spawn_node_with(name, ns, redis_url, dir, LEASE_MS, RENEW_MS)
+}
+
+/// [`spawn_node`] with other lease timings (every lease `lease_ms`, renewals and heartbeats
+/// every `renew_ms`).
+pub fn spawn_node_with(
+    name: &str,
+    ns: &str,
+    redis_url: &str,
+    dir: &Path,
+    lease_ms: u64,
+    renew_ms: u64,
+) -> NodeProc {
     let log = dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log).unwrap();
     let err = out.try_clone().unwrap();
@@ -54,12 +67,12 @@ pub fn spawn_node(name: &str, ns: &str, redis_url: &str, dir: &Path) -> NodeProc
         .env("MN_NODE_NAME", name)
         .env("MN_HOME", dir.join(format!("{name}-home")))
         .env("MN_TEMP_DIR", dir.join(format!("{name}-runs")))
-        .env("MN_JOB_LEASE_DURATION_MS", ms(LEASE_MS))
-        .env("MN_JOB_LEASE_RENEW_INTERVAL_MS", ms(RENEW_MS))
-        .env("MN_NODE_LEASE_DURATION_MS", ms(LEASE_MS))
-        .env("MN_NODE_HEARTBEAT_INTERVAL_MS", ms(RENEW_MS))
-        .env("MN_LEADER_LEASE_DURATION_MS", ms(LEASE_MS))
-        .env("MN_LEADER_LEASE_RENEW_INTERVAL_MS", ms(RENEW_MS))
+        .env("MN_JOB_LEASE_DURATION_MS", ms(lease_ms))
+        .env("MN_JOB_LEASE_RENEW_INTERVAL_MS", ms(renew_ms))
+        .env("MN_NODE_LEASE_DURATION_MS", ms(lease_ms))
+        .env("MN_NODE_HEARTBEAT_INTERVAL_MS", ms(renew_ms))
+        .env("MN_LEADER_LEASE_DURATION_MS", ms(lease_ms))
+        .env("MN_LEADER_LEASE_RENEW_INTERVAL_MS", ms(renew_ms))
         .env("MN_LEADER_SWEEP_INTERVAL_MS", "200")
         .env("MN_CLUSTER_HEALTH_STABLE_MS", "0")
         .env("MN_LOG_LEVEL", "info")
