@@ -32,6 +32,7 @@ fn submitted() -> JobEvent {
         job_name: "bench".into(),
         manifest: json!({"nodes": []}),
         bundle_path: None,
+        bundle_digest: None,
         submitted_at_ms: 0,
     })
 }

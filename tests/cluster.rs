@@ -337,3 +337,52 @@ async fn drain_with_a_deadline_moves_work_away_and_undrain_restores_the_node() {
     );
     assert!(on_a, "an undrained node takes work again");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_run_steps_from_the_archived_bundle_when_the_folder_is_gone() {
+    let redis = common::redis();
+    let store = common::store().await;
+    let ns = store.keys().namespace().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let _a = spawn_node("x-a", &ns, &redis.url, dir.path());
+    wait_healthy(&store, &["x-a"]).await;
+    let root = dir.path().join("elsewhere");
+    std::fs::create_dir_all(root.join("payloads/scripts")).unwrap();
+    std::fs::write(
+        root.join("payloads/scripts/hello.sh"),
+        "echo '{\"greeting\": \"from the archive\"}'\n",
+    )
+    .unwrap();
+    let manifest = serde_json::json!({
+        "manifest_version": "1.0", "graph_id": "archived", "entrypoints": ["start"],
+        "nodes": [
+            {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
+            {"node_id": "hello", "agent_type": "executor",
+             "config": {"upload_path": "scripts/hello.sh", "command": ["bash", "hello.sh"],
+                        "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
+        ],
+        "edges": [
+            {"from_node": "start", "to_node": "hello", "message_type": "go"},
+            {"from_node": "hello", "to_node": "sink", "message_type": "done"}
+        ]
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    let bundle = load_bundle(&root).unwrap();
+    let job = local::submit(&store, &bundle).await.unwrap();
+    // As if the job had been submitted from another machine: the folder is not here.
+    std::fs::remove_dir_all(&root).unwrap();
+    assert_eq!(
+        wait_terminal(&store, &job, Duration::from_secs(20)).await,
+        JobStatus::Completed
+    );
+    let events = check_history(&store, &job, true).await;
+    let result = events
+        .iter()
+        .find_map(|e| match &e.payload {
+            JobEvent::JobCompleted { result } => Some(result.to_string()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(result.contains("from the archive"), "{result}");
+}

@@ -16,6 +16,7 @@ fn submitted(job: &str) -> JobEvent {
         job_name: job.into(),
         manifest: json!({"nodes": []}),
         bundle_path: None,
+        bundle_digest: None,
         submitted_at_ms: 1,
     })
 }
@@ -239,6 +240,7 @@ async fn commands_follow_the_decider_and_retry_on_conflict() {
         job_name: "n".into(),
         manifest: json!({}),
         bundle_path: None,
+        bundle_digest: None,
         now_ms: 1,
     };
     commands::execute(&store, "cmd", &submit, None)

@@ -117,6 +117,9 @@ pub struct JobSubmitted {
     /// Where the bundle lives on the submitting machine (payload scripts are read from there).
     pub bundle_path: Option<String>,
     pub submitted_at_ms: i64,
+    /// Content address of the payloads archived in Redis, so any node can run the steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bundle_digest: Option<String>,
 }
 
 impl JobEvent {

@@ -430,6 +430,7 @@ mod tests {
                     job_name: "g".into(),
                     manifest,
                     bundle_path: None,
+                    bundle_digest: None,
                     submitted_at_ms: 1_000,
                 }),
             ),

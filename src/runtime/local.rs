@@ -43,11 +43,22 @@ pub async fn submit(store: &Store, bundle: &Bundle) -> Result<String, CommandErr
 /// Submits a loaded bundle under a chosen job id (a v2 run id); fails if it exists.
 pub async fn submit_as(store: &Store, bundle: &Bundle, job_id: &str) -> Result<(), CommandError> {
     let now = now_ms();
+    // Archived so nodes on other machines can run the steps; a bundle that cannot be archived
+    // still runs wherever its folder is visible.
+    let bundle_digest = match crate::runtime::bundle_archive::archive(store, &bundle.payloads).await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!(error = %e, "bundle not archived; nodes need its folder");
+            None
+        }
+    };
     let command = JobCommand::Submit {
         graph_id: bundle.manifest.graph_id.clone(),
         job_name: bundle.manifest.job_name.clone(),
         manifest: bundle.manifest.to_value(),
         bundle_path: Some(bundle.root.display().to_string()),
+        bundle_digest,
         now_ms: now,
     };
     commands::execute(store, job_id, &command, Some(job_id)).await?;

@@ -1,6 +1,7 @@
 //! The node: everything that does I/O over time. Composes `domain` and `store`.
 
 pub mod bundle;
+pub mod bundle_archive;
 pub mod clock;
 pub mod cluster;
 pub mod commands;

@@ -33,6 +33,9 @@ pub struct WorkItem {
     /// The owner's lease epoch when it placed the work.
     pub epoch: u64,
     pub bundle_path: Option<String>,
+    /// Archived payloads, for nodes that cannot see `bundle_path`.
+    #[serde(default)]
+    pub bundle_digest: Option<String>,
     /// How often this item was moved off a lost or drained node.
     #[serde(default)]
     pub moves: u32,

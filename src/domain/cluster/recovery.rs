@@ -47,11 +47,13 @@ pub struct Reliability {
 }
 
 /// Resolves the policy. `healthy_nodes` are the connected, schedulable nodes (stable long
-/// enough to count); `profiles` the execution profiles the job uses, and `profile_nodes(p)`
-/// the healthy nodes advertising profile `p`.
+/// enough to count); `bundle_archived` says whether any node can get the job's payloads;
+/// `profiles` the execution profiles the job uses, and `profile_nodes(p)` the healthy nodes
+/// advertising profile `p`.
 pub fn resolve_recovery(
     requested: RecoveryPolicy,
     healthy_nodes: &[String],
+    bundle_archived: bool,
     profiles: &[String],
     profile_nodes: impl Fn(&str) -> usize,
     now_ms: i64,
@@ -61,6 +63,8 @@ pub fn resolve_recovery(
     let missing_profile = profiles.iter().find(|p| profile_nodes(p) < 2);
     let recoverable: Result<(), String> = if !multi {
         Err("fewer than 2 healthy connected runtime nodes observed".into())
+    } else if !bundle_archived {
+        Err("recovery bundle is not archived in durable cluster storage".into())
     } else if let Some(p) = missing_profile {
         Err(format!(
             "no alternate healthy runtime node advertises execution profile {p}"

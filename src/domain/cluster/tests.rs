@@ -235,7 +235,7 @@ fn an_orphan_never_lands_on_a_draining_node_and_an_empty_drain_completes() {
 fn recovery_resolution_follows_the_table() {
     let two = vec!["a".to_string(), "b".to_string()];
     let one = vec!["a".to_string()];
-    let r = |req, nodes: &[String]| resolve_recovery(req, nodes, &[], |_| 2, 7);
+    let r = |req, nodes: &[String]| resolve_recovery(req, nodes, true, &[], |_| 2, 7);
     let x = r(RecoveryPolicy::Auto, &two);
     assert_eq!(
         (x.effective_recovery_policy, x.degraded, x.mode.as_str()),
@@ -257,9 +257,18 @@ fn recovery_resolution_follows_the_table() {
     );
     let x = r(RecoveryPolicy::ManualRecover, &two);
     assert_eq!(x.reason, "manual recovery requested on multi_node");
+    let x = resolve_recovery(RecoveryPolicy::Auto, &two, false, &[], |_| 2, 7);
+    assert_eq!(
+        (x.effective_recovery_policy, x.reason.as_str()),
+        (
+            RecoveryPolicy::LocalRestart,
+            "recovery bundle is not archived in durable cluster storage"
+        )
+    );
     let x = resolve_recovery(
         RecoveryPolicy::ClusterRecover,
         &two,
+        true,
         &["gpu".to_string()],
         |_| 1,
         7,

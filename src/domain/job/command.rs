@@ -14,6 +14,8 @@ pub enum JobCommand {
         job_name: String,
         manifest: Value,
         bundle_path: Option<String>,
+        /// Digest of the payloads archived in Redis (see `runtime::bundle_archive`).
+        bundle_digest: Option<String>,
         now_ms: i64,
     },
     /// Record that `owner` now holds the job's lease at `epoch`.

@@ -17,6 +17,7 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 job_name,
                 manifest,
                 bundle_path,
+                bundle_digest,
                 now_ms,
             } => Ok(vec![JobEvent::JobSubmitted(JobSubmitted {
                 graph_id: graph_id.clone(),
@@ -24,6 +25,7 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 manifest: manifest.clone(),
                 bundle_path: bundle_path.clone(),
                 submitted_at_ms: *now_ms,
+                bundle_digest: bundle_digest.clone(),
             })]),
             _ => Err(DomainError::NotFound),
         };

@@ -34,6 +34,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.manifest = s.manifest.clone();
             state.graph = crate::domain::manifest::Manifest::from_normalised(&s.manifest).ok();
             state.bundle_path = s.bundle_path.clone();
+            state.bundle_digest = s.bundle_digest.clone();
             state.submitted_at_ms = s.submitted_at_ms;
         }
         JobEvent::JobStarted

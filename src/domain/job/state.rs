@@ -23,6 +23,9 @@ pub struct JobState {
     #[serde(skip)]
     pub graph: Option<Manifest>,
     pub bundle_path: Option<String>,
+    /// Payloads archived in Redis under this digest.
+    #[serde(default)]
+    pub bundle_digest: Option<String>,
     pub submitted_at_ms: i64,
     pub updated_at_ms: i64,
     pub result: Option<Value>,

@@ -46,6 +46,7 @@ fn submitted() -> JobEvent {
         job_name: "n".into(),
         manifest: json!({}),
         bundle_path: None,
+        bundle_digest: None,
         now_ms: 7,
     };
     decide(&JobState::new("job"), &cmd).unwrap().remove(0)
@@ -58,6 +59,7 @@ fn submit_creates_a_pending_job() {
         job_name: "n".into(),
         manifest: json!({"a": 1}),
         bundle_path: Some("/b".into()),
+        bundle_digest: None,
         now_ms: 7,
     });
     let state = fold("job", &envelopes(events.unwrap()));
@@ -73,6 +75,7 @@ fn submit_twice_is_refused() {
         job_name: "n".into(),
         manifest: json!({}),
         bundle_path: None,
+        bundle_digest: None,
         now_ms: 1,
     };
     assert_eq!(

@@ -126,11 +126,28 @@ async fn run_item(
     if job_over(store, &item.job_id).await {
         return Ended::JobOver;
     }
-    let payloads_dir = item
-        .bundle_path
-        .as_deref()
-        .map(|b| PathBuf::from(b).join("payloads"))
-        .unwrap_or_default();
+    let payloads_dir = match crate::runtime::bundle_archive::payloads_dir(
+        store,
+        item.bundle_path.as_deref(),
+        item.bundle_digest.as_deref(),
+        &crate::runtime::bundle_archive::cache_root(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            return Ended::Done(WorkResult {
+                agent_id: item.agent.node_id.clone(),
+                message_id: item.message.message_id.clone(),
+                attempt: item.attempt,
+                epoch: item.epoch,
+                node: node.to_string(),
+                result: Err(
+                    serde_json::json!({"error": format!("payloads unavailable on node {node}: {e}"), "kind": "bundle"}),
+                ),
+            });
+        }
+    };
     let env = StepEnv {
         job_id: &item.job_id,
         payloads_dir: &payloads_dir,

@@ -148,11 +148,20 @@ pub async fn run(
         store.release_job_lease(job_id, &cfg.node, epoch).await?;
         return Ok(OwnerExit::NotFound);
     }
-    let payloads_dir = state
-        .bundle_path
-        .as_deref()
-        .map(|b| PathBuf::from(b).join("payloads"))
-        .unwrap_or_default();
+    let payloads_dir = match crate::runtime::bundle_archive::payloads_dir(
+        &store,
+        state.bundle_path.as_deref(),
+        state.bundle_digest.as_deref(),
+        &crate::runtime::bundle_archive::cache_root(),
+    )
+    .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(job_id, error = %e, "payloads unavailable on this node");
+            PathBuf::new()
+        }
+    };
     if let Some(cache) = &cfg.cluster {
         // Resolve the recovery policy and place work on a current picture of the cluster.
         let _ = cache.refresh(&store).await;
@@ -542,6 +551,7 @@ impl Owner {
         let r = resolve_recovery(
             requested,
             &names,
+            self.state.bundle_digest.is_some(),
             &profiles,
             |p| {
                 healthy
@@ -753,6 +763,7 @@ impl Owner {
                     first_run: l.first_run,
                     epoch: self.epoch,
                     bundle_path: self.state.bundle_path.clone(),
+                    bundle_digest: self.state.bundle_digest.clone(),
                     moves: 0,
                 };
                 match self.store.dispatch_work(node, &item).await {
