@@ -386,3 +386,110 @@ async fn nodes_run_steps_from_the_archived_bundle_when_the_folder_is_gone() {
         .unwrap();
     assert!(result.contains("from the archive"), "{result}");
 }
+
+/// Runs the CLI against the test namespace and parses its JSON output.
+async fn cli_json(ns: &str, args: &[&str]) -> serde_json::Value {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .args(args)
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", ns)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_commands_list_cordon_and_restore_a_node() {
+    let redis = common::redis();
+    let store = common::store().await;
+    let ns = store.keys().namespace().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let _n = spawn_node("cli-a", &ns, &redis.url, dir.path());
+    wait_healthy(&store, &["cli-a"]).await;
+
+    let list = cli_json(&ns, &["node", "list", "--json"]).await;
+    let row = &list.as_array().unwrap()[0];
+    assert_eq!(row["name"], "cli-a");
+    assert_eq!(row["status"], "healthy");
+    assert!(row["cpu_cores"].as_u64().unwrap() >= 1);
+    assert!(row["memory_mb"].as_u64().unwrap() > 0);
+    assert_eq!(row["gpu_count"], 0);
+
+    let dry = cli_json(&ns, &["node", "drain", "cli-a", "--dry-run", "--json"]).await;
+    assert_eq!(dry["status"], "dry_run");
+    assert_eq!(
+        store
+            .node_view("cli-a")
+            .await
+            .unwrap()
+            .unwrap()
+            .status()
+            .as_str(),
+        "healthy"
+    );
+
+    let m = cli_json(
+        &ns,
+        &[
+            "node",
+            "maintenance",
+            "cli-a",
+            "--enable",
+            "--reason",
+            "disk",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(
+        (m["status"].as_str(), m["scheduling_eligible"].as_bool()),
+        (Some("maintenance"), Some(false))
+    );
+    let m = cli_json(
+        &ns,
+        &["node", "maintenance", "cli-a", "--disable", "--json"],
+    )
+    .await;
+    assert_eq!(m["status"], "healthy");
+
+    let d = cli_json(
+        &ns,
+        &[
+            "node",
+            "drain",
+            "cli-a",
+            "--deadline",
+            "1s",
+            "--wait",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(d["drain"]["status"], "complete", "{d}");
+    assert_eq!(d["status"], "maintenance");
+    let u = cli_json(
+        &ns,
+        &["node", "undrain", "cli-a", "--mark-eligible", "--json"],
+    )
+    .await;
+    assert_eq!(
+        (u["status"].as_str(), u["scheduling_eligible"].as_bool()),
+        (Some("healthy"), Some(true))
+    );
+
+    let unknown = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .args(["node", "maintenance", "ghost", "--enable"])
+        .env("MN_REDIS_URL", &redis.url)
+        .env("MN_REDIS_NAMESPACE", &ns)
+        .output()
+        .await
+        .unwrap();
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("node ghost is not known"));
+}
