@@ -5,6 +5,7 @@
 //! owner is assigned by the leader's sweep.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -56,6 +57,8 @@ struct Shared {
 /// A running node. Drop-safe, but call [`Node::shutdown`] to hand jobs back cleanly.
 pub struct Node {
     shared: Shared,
+    /// Set while this node holds the leader lease.
+    leading: Arc<AtomicBool>,
     me: Membership,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -152,14 +155,17 @@ impl Node {
                 stop_rx.clone(),
             )));
         }
+        let leading = Arc::new(AtomicBool::new(false));
         tasks.push(tokio::spawn(cluster::run_leader(
             store,
             name,
             cfg.cluster.clone(),
+            leading.clone(),
             stop_rx,
         )));
         Ok(Node {
             shared,
+            leading,
             me,
             stop,
             tasks: Mutex::new(tasks),
@@ -174,6 +180,16 @@ impl Node {
 
     pub fn store(&self) -> &Store {
         &self.shared.store
+    }
+
+    /// Whether this node leads the cluster right now (it holds the leader lease).
+    pub fn is_leader(&self) -> bool {
+        self.leading.load(Ordering::SeqCst)
+    }
+
+    /// A cheap handle on [`Node::is_leader`] for loops that outlive a borrow of the node.
+    pub fn leadership(&self) -> Arc<AtomicBool> {
+        self.leading.clone()
     }
 
     /// Starts owning `job_id` now (e.g. right after it was submitted here).

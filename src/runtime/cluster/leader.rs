@@ -4,6 +4,8 @@
 //! (lost, drain complete), messages to nodes (take or hand back a job), moving work, and job
 //! commands through the decider (pause for review). It never writes job state itself.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde_json::Value;
@@ -17,11 +19,13 @@ use crate::runtime::clock::now_ms;
 use crate::runtime::commands;
 use crate::store::{InboxCommand, JobListFilter, LeaseGrant, Store, StoreError};
 
-/// Campaigns for the leader lease until `stop`, sweeping while leader.
+/// Campaigns for the leader lease until `stop`, sweeping while leader. `leading` tells the
+/// rest of the node (the schedule loop) whether this node leads right now.
 pub async fn run_leader(
     store: Store,
     node: String,
     cfg: ClusterConfig,
+    leading: Arc<AtomicBool>,
     mut stop: watch::Receiver<bool>,
 ) {
     let ttl = cfg.leader_lease.as_millis() as u64;
@@ -71,6 +75,7 @@ pub async fn run_leader(
                 }
             },
         };
+        leading.store(held.is_some(), Ordering::SeqCst);
         if held.is_some() && last_sweep.is_none_or(|t| t.elapsed() >= cfg.sweep_every) {
             last_sweep = Some(Instant::now());
             if let Err(e) = sweep(&store, &node, &cfg).await {
@@ -85,6 +90,7 @@ pub async fn run_leader(
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = stop.changed() => {
+                leading.store(false, Ordering::SeqCst);
                 if let Some((epoch, _)) = held {
                     let _ = store.release_leader_lease(&node, epoch).await;
                 }
