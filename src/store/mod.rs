@@ -122,6 +122,22 @@ impl Store {
             .await?)
     }
 
+    /// The blocking connection kept in `slot`, opened when missing. `None` (after a short
+    /// pause, so callers can simply loop) while Redis cannot be reached.
+    pub async fn blocking_conn_in<'a>(
+        &self,
+        slot: &'a mut Option<MultiplexedConnection>,
+        block: Duration,
+    ) -> Option<&'a mut MultiplexedConnection> {
+        if slot.is_none() {
+            *slot = self.blocking_conn(block).await.ok();
+            if slot.is_none() {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+        slot.as_mut()
+    }
+
     /// Runs a script call built by [`LuaScript::evalsha`], reloading scripts once on NOSCRIPT.
     pub async fn eval<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn();

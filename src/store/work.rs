@@ -202,18 +202,7 @@ impl Store {
         after: &str,
         block: Duration,
     ) -> Result<Vec<(String, Option<WorkResult>)>, StoreError> {
-        let opts = StreamReadOptions::default()
-            .block(block.as_millis() as usize)
-            .count(1_000);
-        let reply: Option<StreamReadReply> = conn
-            .xread_options(&[self.keys().job_results(job_id)], &[after], &opts)
-            .await?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|e| (e.id.clone(), decode(&e.map)))
-            .collect())
+        read_after(conn, &self.keys().job_results(job_id), after, block, 1_000).await
     }
 
     /// Drops a finished job's results stream.
@@ -244,19 +233,28 @@ impl Store {
         after: &str,
         block: Duration,
     ) -> Result<Vec<(String, Option<InboxCommand>)>, StoreError> {
-        let opts = StreamReadOptions::default()
-            .block(block.as_millis() as usize)
-            .count(100);
-        let reply: Option<StreamReadReply> = conn
-            .xread_options(&[self.keys().node_inbox(node)], &[after], &opts)
-            .await?;
-        Ok(reply
-            .into_iter()
-            .flat_map(|r| r.keys)
-            .flat_map(|k| k.ids)
-            .map(|e| (e.id.clone(), decode(&e.map)))
-            .collect())
+        read_after(conn, &self.keys().node_inbox(node), after, block, 100).await
     }
+}
+
+/// Entries of `key` after `after` (plain XREAD, no group), decoded; blocks up to `block`.
+async fn read_after<T: for<'de> Deserialize<'de>>(
+    conn: &mut redis::aio::MultiplexedConnection,
+    key: &str,
+    after: &str,
+    block: Duration,
+    count: usize,
+) -> Result<Vec<(String, Option<T>)>, StoreError> {
+    let opts = StreamReadOptions::default()
+        .block(block.as_millis() as usize)
+        .count(count);
+    let reply: Option<StreamReadReply> = conn.xread_options(&[key], &[after], &opts).await?;
+    Ok(reply
+        .into_iter()
+        .flat_map(|r| r.keys)
+        .flat_map(|k| k.ids)
+        .map(|e| (e.id.clone(), decode(&e.map)))
+        .collect())
 }
 
 impl Store {

@@ -19,11 +19,7 @@ pub async fn run_inbox(
         if *stop.borrow() {
             return;
         }
-        if conn.is_none() {
-            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
             continue;
         };
         let read = tokio::select! {

@@ -28,11 +28,7 @@ pub async fn run_node_views(store: Store, consumer: String, mut stop: watch::Rec
         if *stop.borrow() {
             return;
         }
-        if conn.is_none() {
-            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
             continue;
         };
         let opts = StreamReadOptions::default()

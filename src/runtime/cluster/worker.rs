@@ -60,11 +60,7 @@ pub async fn run_worker(
             }
             continue;
         }
-        if conn.is_none() {
-            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
             continue;
         };
         let read = tokio::select! {
@@ -165,16 +161,7 @@ async fn run_item(
     let mut check = tokio::time::interval(Duration::from_millis(500));
     loop {
         tokio::select! {
-            result = &mut step => {
-                return Ended::Done(WorkResult {
-                    agent_id: item.agent.node_id.clone(),
-                    message_id: item.message.message_id.clone(),
-                    attempt: item.attempt,
-                    epoch: item.epoch,
-                    node: node.to_string(),
-                    result,
-                });
-            }
+            result = &mut step => return Ended::Done(result_of(item, node, result)),
             _ = check.tick() => {
                 // Dropping the step future kills its process group.
                 if job_over(store, &item.job_id).await {
@@ -188,6 +175,21 @@ async fn run_item(
                 }
             }
         }
+    }
+}
+
+fn result_of(
+    item: &WorkItem,
+    node: &str,
+    result: Result<crate::domain::agents::StepOutcome, serde_json::Value>,
+) -> WorkResult {
+    WorkResult {
+        agent_id: item.agent.node_id.clone(),
+        message_id: item.message.message_id.clone(),
+        attempt: item.attempt,
+        epoch: item.epoch,
+        node: node.to_string(),
+        result,
     }
 }
 

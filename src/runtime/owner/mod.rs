@@ -273,11 +273,7 @@ async fn read_results(
 ) {
     let mut conn = None;
     loop {
-        if conn.is_none() {
-            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
-        }
-        let Some(c) = conn.as_mut() else {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
             continue;
         };
         match store
