@@ -6,4 +6,5 @@ pub mod job;
 pub mod manifest;
 pub mod message;
 pub mod routing;
+pub mod schedule;
 pub mod view;
