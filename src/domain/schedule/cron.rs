@@ -224,13 +224,9 @@ mod tests {
         for (y, mo, d) in [(2026, 11, 1), (2027, 11, 7)] {
             let tz = "America/New_York";
             let s = set(&["30 1 * * *"], tz);
-            let runs = s
-                .runs_between(
-                    local_ms(tz, y, mo, d - 1, 20, 0),
-                    local_ms(tz, y, mo, d, 20, 0),
-                    10,
-                )
-                .0;
+            // From 20:00 the evening before (day 1 of a month has no `d - 1`).
+            let from = local_ms(tz, y, mo, d, 0, 0) - 4 * 3_600_000;
+            let runs = s.runs_between(from, local_ms(tz, y, mo, d, 20, 0), 10).0;
             assert_eq!(
                 runs,
                 vec![local_ms(tz, y, mo, d, 1, 30)],
