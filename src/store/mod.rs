@@ -11,6 +11,7 @@ mod keys;
 mod lease;
 pub mod migrate;
 mod operations;
+mod schedules;
 mod script;
 mod views;
 
@@ -26,6 +27,7 @@ pub use health::{DurabilityReport, check_durability};
 pub use history::HistoryItem;
 pub use keys::{JobIdError, Keyspace, MAX_JOB_ID_LEN, validate_job_id};
 pub use lease::LeaseGrant;
+pub use schedules::{EMITTED_EVENTS_KEPT, EmitRecord};
 pub use script::{LuaScript, Scripts, is_noscript};
 pub use views::{JobListFilter, LoadedProjection};
 

@@ -20,6 +20,11 @@ pub enum ScheduleCommand {
         source: Value,
         now_ms: i64,
     },
+    /// Replace the spec (the caller merged and re-validated it); status stays as it is.
+    Update {
+        spec: ScheduleSpec,
+        now_ms: i64,
+    },
     Pause {
         reason: Option<String>,
         now_ms: i64,
@@ -106,6 +111,14 @@ pub fn decide(
     };
     match command {
         ScheduleCommand::Create { .. } => Err(ScheduleError::AlreadyExists),
+        ScheduleCommand::Update { spec, now_ms } => match status {
+            ScheduleStatus::Active | ScheduleStatus::Paused => Ok(vec![ScheduleEvent::Updated {
+                spec: spec.to_value(),
+                next_due_ms: first_due(spec, *now_ms),
+                at_ms: *now_ms,
+            }]),
+            _ => wrong("update"),
+        },
         ScheduleCommand::Pause { reason, now_ms } => match status {
             ScheduleStatus::Active => Ok(vec![ScheduleEvent::Paused {
                 reason: reason.clone(),

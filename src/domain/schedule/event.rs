@@ -72,6 +72,12 @@ pub enum ScheduleEvent {
         next_due_ms: Option<i64>,
         at_ms: i64,
     },
+    /// The spec was replaced (an update); the next due instant follows the new spec.
+    Updated {
+        spec: Value,
+        next_due_ms: Option<i64>,
+        at_ms: i64,
+    },
     Paused {
         reason: Option<String>,
         at_ms: i64,
@@ -129,6 +135,7 @@ impl ScheduleEvent {
     pub fn type_name(&self) -> &'static str {
         match self {
             ScheduleEvent::Created { .. } => "created",
+            ScheduleEvent::Updated { .. } => "updated",
             ScheduleEvent::Paused { .. } => "paused",
             ScheduleEvent::Resumed { .. } => "resumed",
             ScheduleEvent::Deleted { .. } => "deleted",

@@ -160,6 +160,21 @@ pub fn evolve(mut state: ScheduleState, event: &ScheduleEvent) -> ScheduleState 
             state.next_due_ms = *next_due_ms;
             state.created_at_ms = *at_ms;
         }
+        ScheduleEvent::Updated {
+            spec,
+            next_due_ms,
+            at_ms,
+        } => {
+            match ScheduleSpec::parse(spec, *at_ms) {
+                Ok(parsed) => {
+                    state.spec = Some(parsed);
+                    state.spec_error = None;
+                }
+                Err(e) => state.spec_error = Some(e.to_string()),
+            }
+            state.spec_value = spec.clone();
+            state.next_due_ms = *next_due_ms;
+        }
         ScheduleEvent::Paused { .. } => state.status = Some(ScheduleStatus::Paused),
         ScheduleEvent::Resumed { next_due_ms, .. } => {
             state.status = Some(ScheduleStatus::Active);
@@ -242,6 +257,7 @@ fn record_mut<'a>(
 fn at_ms(event: &ScheduleEvent) -> i64 {
     match event {
         ScheduleEvent::Created { at_ms, .. }
+        | ScheduleEvent::Updated { at_ms, .. }
         | ScheduleEvent::Paused { at_ms, .. }
         | ScheduleEvent::Resumed { at_ms, .. }
         | ScheduleEvent::Deleted { at_ms, .. }

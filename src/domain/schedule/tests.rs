@@ -264,6 +264,19 @@ fn pause_resume_delete() {
         },
     );
     assert!(ev.is_empty(), "already active");
+    let spec = ScheduleSpec::parse(&json!({"cron": "30 * * * *"}), 0).expect("spec");
+    let (s, _) = run(
+        s,
+        ScheduleCommand::Update {
+            spec,
+            now_ms: t0 + 5 * HOUR + 11,
+        },
+    );
+    assert_eq!(
+        s.next_due_ms,
+        Some(t0 + 5 * HOUR + HOUR / 2),
+        "the new cron decides"
+    );
     let (s, _) = run(
         s,
         ScheduleCommand::Delete {

@@ -53,6 +53,7 @@ pub fn view(state: &ScheduleState) -> Value {
         },
         "dispatches": dispatches,
         "created_at": iso_ms(state.created_at_ms),
+        "created_at_ms": state.created_at_ms,
         "updated_at": iso_ms(state.updated_at_ms),
         "seq": state.seq,
     });
