@@ -6,6 +6,7 @@ mod job;
 mod output;
 mod remote;
 mod run;
+mod schedule;
 mod serve;
 mod validate;
 
@@ -42,6 +43,30 @@ enum Command {
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// Periodic (cron) and delayed runs of a bundle.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCmd),
+    /// Runs of a bundle started by emitted events.
+    #[command(subcommand)]
+    Trigger(schedule::TriggerCmd),
+    /// Emit and list trigger events.
+    #[command(subcommand)]
+    Event(schedule::EventCmd),
+}
+
+/// Runs a command that has no `--target` form yet, refusing clearly when one is given.
+async fn local_only(
+    target: &Option<String>,
+    name: &str,
+    local: impl std::future::Future<Output = anyhow::Result<i32>>,
+) -> anyhow::Result<i32> {
+    match target {
+        Some(t) => anyhow::bail!(
+            "`{name}` commands run against the local store only; unset --target/MN_GRPC_TARGET \
+             ({t}), set MN_REDIS_URL to the server's Redis, or use `mn {name}` against the server"
+        ),
+        None => local.await,
+    }
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -59,6 +84,13 @@ pub async fn run() -> i32 {
             None => job::run(cmd).await,
         },
         Command::Admin(cmd) => admin::run(cmd).await,
+        Command::Schedule(cmd) => {
+            local_only(&cli.target, "schedule", schedule::run_schedule(cmd)).await
+        }
+        Command::Trigger(cmd) => {
+            local_only(&cli.target, "trigger", schedule::run_trigger(cmd)).await
+        }
+        Command::Event(cmd) => local_only(&cli.target, "event", schedule::run_event(cmd)).await,
     };
     match result {
         Ok(code) => code,

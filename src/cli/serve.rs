@@ -31,6 +31,14 @@ pub async fn run() -> anyhow::Result<i32> {
         backend.store.clone(),
         NodeConfig::from_env(&name)?,
     )?);
+    // Until the leader lease exists every node sweeps; that is safe (dispatches converge on
+    // one job each) and the lease will make it one node: replace `|| true` with its check.
+    let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
+    let schedules = tokio::spawn(crate::runtime::schedules::run_schedule_loop(
+        backend.store.clone(),
+        || true,
+        schedules_stopped,
+    ));
     let ctx = ApiContext {
         store: backend.store.clone(),
         node: node.clone(),
@@ -47,6 +55,8 @@ pub async fn run() -> anyhow::Result<i32> {
         eprintln!("stopping: finishing calls, handing jobs back");
     })
     .await;
+    let _ = stop_schedules.send(true);
+    let _ = schedules.await;
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)

@@ -1,0 +1,570 @@
+//! `mirror-neuron schedule|trigger|event ...`: periodic and delayed runs of a bundle,
+//! event triggers, and emitting events. Local mode: commands act on the store directly;
+//! a running `serve` node sweeps the schedules and runs the jobs they start.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use serde_json::{Map, Value, json};
+
+use super::output::{print_json, print_table};
+use crate::domain::schedule::ScheduleCommand;
+use crate::runtime::Backend;
+use crate::runtime::bundle::load_bundle;
+use crate::runtime::clock::now_ms;
+use crate::runtime::schedules::{self, emit, execute, run_now, view_of};
+use crate::store::Store;
+
+#[derive(Debug, Subcommand)]
+pub enum ScheduleCmd {
+    /// Run a bundle on one or more cron expressions in a time zone.
+    Create {
+        bundle: PathBuf,
+        /// A cron expression (5 fields, or 6 with seconds first); repeat for several.
+        #[arg(long = "cron", required = true)]
+        crons: Vec<String>,
+        /// IANA time zone the expressions are read in (DST handled).
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        #[arg(long)]
+        name: Option<String>,
+        /// What to do with occurrences missed while no node was sweeping.
+        #[arg(long, value_parser = ["skip", "catchup"], default_value = "skip")]
+        missed_policy: String,
+        /// With catchup: run at most this many of the newest missed occurrences.
+        #[arg(long, default_value_t = 10)]
+        catchup_limit: u32,
+        /// Skip an occurrence while the previous run is still active (the default).
+        #[arg(long, conflicts_with = "allow_overlap")]
+        prohibit_overlap: bool,
+        /// Start every occurrence even if the previous run is still active.
+        #[arg(long)]
+        allow_overlap: bool,
+        #[command(flatten)]
+        common: CreateArgs,
+    },
+    /// Run a bundle once, later.
+    Delay {
+        bundle: PathBuf,
+        /// How long from now: 90s, 10m, 2h, 1d, 1h30m.
+        #[arg(long = "in", conflicts_with = "at", required_unless_present = "at")]
+        delay: Option<String>,
+        /// When: ISO 8601 (2026-11-25T09:00:00+01:00; without an offset, in --timezone).
+        #[arg(long)]
+        at: Option<String>,
+        #[arg(long, default_value = "UTC")]
+        timezone: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        common: CreateArgs,
+    },
+    /// List schedules (triggers included).
+    List {
+        #[arg(long)]
+        kind: Option<String>,
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one schedule with its recent dispatches.
+    Status {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    Pause {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Resume a paused schedule (occurrences missed while paused are not run).
+    Resume { id: String },
+    Delete {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Start a run now, with an optional payload.
+    RunNow {
+        id: String,
+        #[arg(long)]
+        payload_json: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Options every create command takes.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// JSON given to every run as `schedule.payload` in its initial input.
+    #[arg(long)]
+    payload_json: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriggerCmd {
+    /// Run a bundle whenever a matching event is emitted.
+    Create {
+        bundle: PathBuf,
+        /// Event type to listen for.
+        #[arg(long)]
+        event: String,
+        /// Filters on the event: {"order.total": {"gte": 100}, "region": ["eu", "us"]}.
+        #[arg(long)]
+        filter_json: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Start a run even while the previous one is still active.
+        #[arg(long)]
+        allow_overlap: bool,
+        #[command(flatten)]
+        common: CreateArgs,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Delete {
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EventCmd {
+    /// Emit an event; every matching trigger starts a run carrying its payload.
+    Emit {
+        event_type: String,
+        #[arg(long)]
+        payload_json: Option<String>,
+        /// Emitting twice with the same key records (and runs) the event once.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[arg(long, default_value = "cli")]
+        source: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recently emitted events, newest first.
+    List {
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses `--payload-json`-style flags, naming the flag on error.
+fn parse_json(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Value>> {
+    text.map(|t| {
+        serde_json::from_str(t).map_err(|e| anyhow::anyhow!("{flag} is not valid JSON: {e}"))
+    })
+    .transpose()
+}
+
+/// `90s`, `10m`, `2h`, `1d`, `1h30m`, `500ms` -> milliseconds.
+pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
+    let bad =
+        || anyhow::anyhow!("--in {text:?}: expected a duration like 90s, 10m, 2h, 1d or 1h30m");
+    let mut total: i64 = 0;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+        let n: i64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = match &rest[..unit_len] {
+            "ms" => 1,
+            "s" => 1000,
+            "m" => 60_000,
+            "h" => 3_600_000,
+            "d" => 86_400_000,
+            _ => return Err(bad()),
+        };
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(bad)?;
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
+async fn create_from(
+    store: &Store,
+    bundle: PathBuf,
+    mut spec: Map<String, Value>,
+    common: CreateArgs,
+    cli: &str,
+) -> anyhow::Result<i32> {
+    if let Some(p) = parse_json("--payload-json", common.payload_json.as_deref())? {
+        spec.insert("payload".into(), p);
+    }
+    let bundle = tokio::task::spawn_blocking(move || load_bundle(&bundle)).await??;
+    let state =
+        schedules::create(store, &bundle, &Value::Object(spec), json!({ "cli": cli })).await?;
+    let view = view_of(&state);
+    if common.json {
+        print_json(&view)?;
+    } else {
+        println!(
+            "{} {} (next run: {})",
+            state.schedule_id,
+            view["status"].as_str().unwrap_or("-"),
+            view["next_run_at"].as_str().unwrap_or("on event")
+        );
+    }
+    Ok(0)
+}
+
+fn row(v: &Value) -> Vec<String> {
+    let s = |k: &str| v[k].as_str().unwrap_or("-").to_string();
+    let when = match v["kind"].as_str() {
+        Some("periodic") => format!(
+            "{} {}",
+            v["crons"]
+                .as_array()
+                .map(|c| c
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" | "))
+                .unwrap_or_default(),
+            s("timezone")
+        ),
+        Some("delayed") => s("run_at"),
+        Some("event") => format!("on {}", v["trigger"]["event_type"]),
+        _ => "-".into(),
+    };
+    vec![
+        s("schedule_id"),
+        s("name"),
+        s("kind"),
+        s("status"),
+        when,
+        s("next_run_at"),
+        s("job_id"),
+    ]
+}
+
+const HEADER: [&str; 7] = [
+    "ID", "NAME", "KIND", "STATUS", "WHEN", "NEXT RUN", "LAST JOB",
+];
+
+async fn list(
+    store: &Store,
+    kind: Option<&str>,
+    status: Option<&str>,
+    json_out: bool,
+) -> anyhow::Result<i32> {
+    let rows: Vec<Value> = store
+        .schedule_views()
+        .await?
+        .into_values()
+        .filter(|v| kind.is_none_or(|k| v["kind"] == k) && status.is_none_or(|s| v["status"] == s))
+        .collect();
+    if json_out {
+        print_json(&rows)?;
+    } else {
+        print_table(&HEADER, &rows.iter().map(row).collect::<Vec<_>>());
+    }
+    Ok(0)
+}
+
+async fn control(
+    store: &Store,
+    id: &str,
+    command: ScheduleCommand,
+    done: &str,
+) -> anyhow::Result<i32> {
+    let (state, _) = execute(store, id, false, |_, _| command.clone()).await?;
+    println!(
+        "{id} {}",
+        if done.is_empty() {
+            state.status.map_or("unknown", |s| s.as_str())
+        } else {
+            done
+        }
+    );
+    Ok(0)
+}
+
+pub async fn run_schedule(cmd: ScheduleCmd) -> anyhow::Result<i32> {
+    with_store(|store| Box::pin(schedule_with(store, cmd))).await
+}
+
+pub async fn run_trigger(cmd: TriggerCmd) -> anyhow::Result<i32> {
+    with_store(|store| Box::pin(trigger_with(store, cmd))).await
+}
+
+pub async fn run_event(cmd: EventCmd) -> anyhow::Result<i32> {
+    with_store(|store| Box::pin(event_with(store, cmd))).await
+}
+
+type Boxed<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<i32>> + 'a>>;
+
+async fn with_store(f: impl for<'a> FnOnce(&'a Store) -> Boxed<'a>) -> anyhow::Result<i32> {
+    let backend = Backend::open().await?;
+    let code = f(&backend.store).await;
+    backend.close().await;
+    code
+}
+
+async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
+    match cmd {
+        ScheduleCmd::Create {
+            bundle,
+            crons,
+            timezone,
+            name,
+            missed_policy,
+            catchup_limit,
+            prohibit_overlap: _,
+            allow_overlap,
+            common,
+        } => {
+            let mut spec = Map::new();
+            spec.insert("kind".into(), json!("periodic"));
+            spec.insert("crons".into(), json!(crons));
+            spec.insert("timezone".into(), json!(timezone));
+            spec.insert("missed_policy".into(), json!(missed_policy));
+            spec.insert("catchup_limit".into(), json!(catchup_limit));
+            spec.insert("prohibit_overlap".into(), json!(!allow_overlap));
+            if let Some(n) = name {
+                spec.insert("name".into(), json!(n));
+            }
+            create_from(store, bundle, spec, common, "schedule create").await
+        }
+        ScheduleCmd::Delay {
+            bundle,
+            delay,
+            at,
+            timezone,
+            name,
+            common,
+        } => {
+            let mut spec = Map::new();
+            spec.insert("kind".into(), json!("delayed"));
+            spec.insert("timezone".into(), json!(timezone));
+            match (delay, at) {
+                (Some(d), _) => spec.insert("delay_ms".into(), json!(parse_duration_ms(&d)?)),
+                (None, Some(at)) => spec.insert("run_at".into(), json!(at)),
+                (None, None) => anyhow::bail!("give --in DURATION or --at TIME"),
+            };
+            if let Some(n) = name {
+                spec.insert("name".into(), json!(n));
+            }
+            create_from(store, bundle, spec, common, "schedule delay").await
+        }
+        ScheduleCmd::List { kind, status, json } => {
+            list(store, kind.as_deref(), status.as_deref(), json).await
+        }
+        ScheduleCmd::Status { id, json } => {
+            schedules::validate_schedule_id(&id)?;
+            let view = store
+                .schedule_view(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("schedule {id} was not found"))?;
+            if json {
+                print_json(&view)?;
+            } else {
+                print_table(&HEADER, &[row(&view)]);
+                let c = &view["counters"];
+                println!(
+                    "dispatched: {}  missed: {}  blocked (overlap): {}  failed: {}",
+                    c["dispatched"], c["missed"], c["blocked"], c["failed"]
+                );
+                let recent: Vec<Vec<String>> = view["dispatches"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .take(10)
+                    .map(|d| {
+                        ["job_id", "status", "reason", "scheduled_for", "decided_at"]
+                            .iter()
+                            .map(|k| d[*k].as_str().unwrap_or("-").to_string())
+                            .collect()
+                    })
+                    .collect();
+                if !recent.is_empty() {
+                    print_table(
+                        &["JOB ID", "STATUS", "REASON", "SCHEDULED FOR", "DECIDED AT"],
+                        &recent,
+                    );
+                }
+            }
+            Ok(0)
+        }
+        ScheduleCmd::Pause { id, reason } => {
+            control(
+                store,
+                &id,
+                ScheduleCommand::Pause {
+                    reason,
+                    now_ms: now_ms(),
+                },
+                "",
+            )
+            .await
+        }
+        ScheduleCmd::Resume { id } => {
+            control(store, &id, ScheduleCommand::Resume { now_ms: now_ms() }, "").await
+        }
+        ScheduleCmd::Delete { id, reason } => {
+            control(
+                store,
+                &id,
+                ScheduleCommand::Delete {
+                    reason,
+                    now_ms: now_ms(),
+                },
+                "deleted",
+            )
+            .await
+        }
+        ScheduleCmd::RunNow {
+            id,
+            payload_json,
+            json,
+        } => {
+            let payload = parse_json("--payload-json", payload_json.as_deref())?;
+            let (_, job_id, report) = run_now(store, &id, payload).await?;
+            if let Some((_, error)) = report.failed.first() {
+                anyhow::bail!("the run was recorded but cannot start: {error}");
+            }
+            if json {
+                print_json(&json!({"schedule_id": id, "job_id": job_id, "status": "submitted"}))?;
+            } else {
+                println!("{job_id} submitted (a running `mirror-neuron serve` picks it up)");
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn trigger_with(store: &Store, cmd: TriggerCmd) -> anyhow::Result<i32> {
+    match cmd {
+        TriggerCmd::Create {
+            bundle,
+            event,
+            filter_json,
+            name,
+            allow_overlap,
+            common,
+        } => {
+            let filters = parse_json("--filter-json", filter_json.as_deref())?.unwrap_or(json!({}));
+            let mut spec = Map::new();
+            spec.insert("kind".into(), json!("event"));
+            spec.insert(
+                "trigger".into(),
+                json!({"event_type": event, "filters": filters}),
+            );
+            spec.insert("prohibit_overlap".into(), json!(!allow_overlap));
+            if let Some(n) = name {
+                spec.insert("name".into(), json!(n));
+            }
+            create_from(store, bundle, spec, common, "trigger create").await
+        }
+        TriggerCmd::List { json } => list(store, Some("event"), None, json).await,
+        TriggerCmd::Delete { id } => {
+            control(
+                store,
+                &id,
+                ScheduleCommand::Delete {
+                    reason: None,
+                    now_ms: now_ms(),
+                },
+                "deleted",
+            )
+            .await
+        }
+    }
+}
+
+async fn event_with(store: &Store, cmd: EventCmd) -> anyhow::Result<i32> {
+    match cmd {
+        EventCmd::Emit {
+            event_type,
+            payload_json,
+            idempotency_key,
+            source,
+            json,
+        } => {
+            let payload =
+                parse_json("--payload-json", payload_json.as_deref())?.unwrap_or(json!({}));
+            let report = emit(
+                store,
+                &event_type,
+                payload,
+                &source,
+                idempotency_key.as_deref(),
+            )
+            .await?;
+            if json {
+                print_json(&report.to_json())?;
+            } else {
+                let status = if report.duplicate {
+                    "duplicate"
+                } else {
+                    "emitted"
+                };
+                println!(
+                    "{} {status}: {} trigger(s) matched, {} run(s)",
+                    report.event.event_id,
+                    report.matched.len(),
+                    report.runs.len()
+                );
+                for (schedule, job) in &report.runs {
+                    println!("  {schedule} -> {job}");
+                }
+            }
+            Ok(0)
+        }
+        EventCmd::List { limit, json } => {
+            let events = store.emitted_events(limit).await?;
+            if json {
+                print_json(&events)?;
+            } else {
+                let rows: Vec<Vec<String>> = events
+                    .iter()
+                    .map(|e| {
+                        vec![
+                            e["event_id"].as_str().unwrap_or("-").to_string(),
+                            e["event_type"].as_str().unwrap_or("-").to_string(),
+                            e["source"].as_str().unwrap_or("-").to_string(),
+                            e["created_at"].as_str().unwrap_or("-").to_string(),
+                            super::output::short_json(&e["payload"], 60),
+                        ]
+                    })
+                    .collect();
+                print_table(&["EVENT ID", "TYPE", "SOURCE", "CREATED", "PAYLOAD"], &rows);
+            }
+            Ok(0)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration_ms;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_ms("10m").ok(), Some(600_000));
+        assert_eq!(parse_duration_ms("1h30m").ok(), Some(5_400_000));
+        assert_eq!(parse_duration_ms("500ms").ok(), Some(500));
+        assert_eq!(parse_duration_ms("2d").ok(), Some(172_800_000));
+        for bad in ["", "10", "m", "10x", "1.5h"] {
+            assert!(parse_duration_ms(bad).is_err(), "{bad}");
+        }
+    }
+}
