@@ -54,10 +54,10 @@ pub async fn create(ctx: &ApiContext, req: CreateScheduleRequest) -> Result<Valu
     let bundle = upload::materialise(&ctx.bundles_dir, &req.manifest_json, &req.payloads).await?;
     let mut spec = object("schedule_json", &req.schedule_json)?;
     // No schedule given: the manifest's own `schedule` object, as the original did.
-    if spec.as_object().is_some_and(|o| o.is_empty()) {
-        if let Some(s) = bundle.raw.get("schedule").filter(|s| s.is_object()) {
-            spec = s.clone();
-        }
+    if spec.as_object().is_some_and(|o| o.is_empty())
+        && let Some(s) = bundle.raw.get("schedule").filter(|s| s.is_object())
+    {
+        spec = s.clone();
     }
     let source = object("source_json", &req.source_json)?;
     let state = schedules::create(&ctx.store, &bundle, &spec, source)

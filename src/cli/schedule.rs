@@ -242,7 +242,10 @@ fn row(v: &Value) -> Vec<String> {
             s("timezone")
         ),
         Some("delayed") => s("run_at"),
-        Some("event") => format!("on {}", v["trigger"]["event_type"]),
+        Some("event") => match &v["trigger"]["event_type"] {
+            Value::String(t) => format!("on {t}"),
+            other => format!("on {other}"),
+        },
         _ => "-".into(),
     };
     vec![

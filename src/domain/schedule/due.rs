@@ -84,7 +84,7 @@ pub fn due(state: &ScheduleState, now_ms: i64, previous_active: bool) -> Option<
                     reason: SkipReason::Missed,
                     count: missed,
                     first_ms: all.first().copied(),
-                    last_ms: all.iter().copied().filter(before_runs).last(),
+                    last_ms: all.iter().copied().rfind(before_runs),
                 });
             }
             if spec.prohibit_overlap {
