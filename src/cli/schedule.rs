@@ -74,6 +74,12 @@ pub enum ScheduleCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print a schedule's history (one JSON event per line with --json, else a table).
+    Events {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
     Pause {
         id: String,
         #[arg(long)]
@@ -404,6 +410,30 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
                         &recent,
                     );
                 }
+            }
+            Ok(0)
+        }
+        ScheduleCmd::Events { id, json } => {
+            schedules::validate_schedule_id(&id)?;
+            let events = store.schedule_history(&id).await?;
+            if events.is_empty() {
+                anyhow::bail!("schedule {id} was not found");
+            }
+            if json {
+                print_json(&events)?;
+            } else {
+                let rows: Vec<Vec<String>> = events
+                    .iter()
+                    .enumerate()
+                    .map(|(i, e)| {
+                        vec![
+                            (i + 1).to_string(),
+                            e["type"].as_str().unwrap_or("-").to_string(),
+                            super::output::short_json(&e["data"], 100),
+                        ]
+                    })
+                    .collect();
+                print_table(&["SEQ", "TYPE", "DATA"], &rows);
             }
             Ok(0)
         }

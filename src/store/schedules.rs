@@ -90,7 +90,7 @@ impl Store {
         Ok(state)
     }
 
-    /// A schedule's history as stored: `(type, event json)`, oldest first.
+    /// A schedule's history as JSON events (`{"type", "data"}`), oldest first.
     pub async fn schedule_history(&self, schedule_id: &str) -> Result<Vec<Value>, StoreError> {
         let key = self.keys().schedule_events(schedule_id);
         let reply: StreamRangeReply = self.conn().xrange_all(&key).await?;
