@@ -167,3 +167,129 @@ fn a_bad_setting_is_an_error_naming_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("MN_REDIS_NAMESPACE"));
     drop(cli);
 }
+
+#[test]
+fn schedule_trigger_and_event_commands() {
+    let cli = Cli::new();
+    let made = cli.json(&[
+        "schedule",
+        "create",
+        "examples/research_flow",
+        "--cron",
+        "30 2 * * *",
+        "--cron",
+        "0 */6 * * *",
+        "--timezone",
+        "America/New_York",
+        "--missed-policy",
+        "catchup",
+        "--catchup-limit",
+        "3",
+        "--json",
+    ]);
+    let id = made["schedule_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        made["crons"],
+        serde_json::json!(["30 2 * * *", "0 */6 * * *"])
+    );
+    assert_eq!(made["missed_policy"], "catchup");
+    let bad = cli.run(&[
+        "schedule",
+        "create",
+        "examples/research_flow",
+        "--cron",
+        "* * * * *",
+        "--cron",
+        "0 24 * * *",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("schedule.crons[1]"));
+
+    let delayed = cli.json(&[
+        "schedule",
+        "delay",
+        "examples/research_flow",
+        "--in",
+        "10m",
+        "--json",
+    ]);
+    assert_eq!(delayed["kind"], "delayed");
+    let trig = cli.json(&[
+        "trigger",
+        "create",
+        "examples/research_flow",
+        "--event",
+        "order.created",
+        "--filter-json",
+        r#"{"total": {"gte": 100}}"#,
+        "--json",
+    ]);
+    let triggers = cli.json(&["trigger", "list", "--json"]);
+    assert_eq!(triggers.as_array().unwrap().len(), 1);
+    assert_eq!(
+        cli.json(&["schedule", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let args = [
+        "event",
+        "emit",
+        "order.created",
+        "--payload-json",
+        r#"{"total": 150}"#,
+        "--idempotency-key",
+        "k1",
+        "--json",
+    ];
+    let first = cli.json(&args);
+    assert_eq!(first["status"], "emitted");
+    assert_eq!(first["schedule_id"], trig["schedule_id"]);
+    let again = cli.json(&args);
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["job_id"], first["job_id"]);
+    let events = cli.json(&["event", "list", "--json"]);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+
+    let ran = cli.json(&[
+        "schedule",
+        "run-now",
+        &id,
+        "--payload-json",
+        r#"{"x": 1}"#,
+        "--json",
+    ]);
+    assert!(ran["job_id"].as_str().unwrap().starts_with(&id));
+    assert!(cli.run(&["schedule", "pause", &id]).status.success());
+    assert_eq!(
+        cli.json(&["schedule", "status", &id, "--json"])["status"],
+        "paused"
+    );
+    assert!(cli.run(&["schedule", "resume", &id]).status.success());
+    let history = cli.json(&["schedule", "events", &id, "--json"]);
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "created",
+            "dispatched",
+            "dispatch_started",
+            "paused",
+            "resumed"
+        ]
+    );
+    assert!(
+        cli.run(&["trigger", "delete", trig["schedule_id"].as_str().unwrap()])
+            .status
+            .success()
+    );
+    let missing = cli.run(&["schedule", "status", trig["schedule_id"].as_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+}
