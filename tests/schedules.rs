@@ -422,3 +422,45 @@ async fn a_trigger_that_prohibits_overlap_skips_events_while_its_run_is_active()
     assert_eq!(view["counters"]["blocked"], 1);
     assert_eq!(view["last_skip"]["reason"], "overlap");
 }
+
+#[tokio::test]
+async fn the_loop_sweeps_only_while_leader_and_stops_when_told() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    let store = common::store().await;
+    create(
+        &store,
+        &bundle(),
+        &json!({"kind": "delayed", "delay_ms": 0}),
+        json!({}),
+    )
+    .await
+    .expect("created");
+    let leader = Arc::new(AtomicBool::new(false));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let flag = leader.clone();
+    let handle = tokio::spawn(mirror_neuron::runtime::schedules::run_schedule_loop(
+        store.clone(),
+        move || flag.load(Ordering::SeqCst),
+        stopped,
+    ));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(jobs(&store).await.is_empty(), "a follower does not sweep");
+    leader.store(true, Ordering::SeqCst);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while jobs(&store).await.is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the leader swept within 5 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.send(true).expect("loop listening");
+    tokio::time::timeout(Duration::from_secs(2), handle)
+        .await
+        .expect("the loop stops promptly")
+        .expect("loop task");
+    assert_eq!(jobs(&store).await.len(), 1);
+}
