@@ -72,6 +72,15 @@ fn parse_event(v: &Value) -> Option<EmittedEvent> {
     })
 }
 
+/// Whether a trigger's view row names `event_type` (a string or a list of them).
+fn listens_for(row: &Value, event_type: &str) -> bool {
+    match &row["trigger"]["event_type"] {
+        Value::String(t) => t == event_type,
+        Value::Array(ts) => ts.iter().any(|t| t == event_type),
+        _ => false,
+    }
+}
+
 /// Emits an event and dispatches the triggers it matches.
 pub async fn emit(
     store: &Store,
@@ -116,7 +125,10 @@ pub async fn emit(
     };
     for (id, row) in store.schedule_views().await? {
         // The view is a cheap first cut; the decider checks type, filters and status again.
-        if row["kind"] != "event" || row["status"] != "active" {
+        if row["kind"] != "event"
+            || row["status"] != "active"
+            || !listens_for(&row, &report.event.event_type)
+        {
             continue;
         }
         // A trigger created after the first emit of a repeated key does not fire for it.
