@@ -8,6 +8,7 @@ mod remote;
 mod run;
 mod schedule;
 mod serve;
+mod trigger;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -48,10 +49,10 @@ enum Command {
     Schedule(schedule::ScheduleCmd),
     /// Runs of a bundle started by emitted events.
     #[command(subcommand)]
-    Trigger(schedule::TriggerCmd),
+    Trigger(trigger::TriggerCmd),
     /// Emit and list trigger events.
     #[command(subcommand)]
-    Event(schedule::EventCmd),
+    Event(trigger::EventCmd),
 }
 
 /// Runs a command that has no `--target` form yet, refusing clearly when one is given.
@@ -88,9 +89,9 @@ pub async fn run() -> i32 {
             local_only(&cli.target, "schedule", schedule::run_schedule(cmd)).await
         }
         Command::Trigger(cmd) => {
-            local_only(&cli.target, "trigger", schedule::run_trigger(cmd)).await
+            local_only(&cli.target, "trigger", trigger::run_trigger(cmd)).await
         }
-        Command::Event(cmd) => local_only(&cli.target, "event", schedule::run_event(cmd)).await,
+        Command::Event(cmd) => local_only(&cli.target, "event", trigger::run_event(cmd)).await,
     };
     match result {
         Ok(code) => code,

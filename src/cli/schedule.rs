@@ -1,6 +1,6 @@
-//! `mirror-neuron schedule|trigger|event ...`: periodic and delayed runs of a bundle,
-//! event triggers, and emitting events. Local mode: commands act on the store directly;
-//! a running `serve` node sweeps the schedules and runs the jobs they start.
+//! `mirror-neuron schedule ...`: periodic and delayed runs of a bundle, and the helpers the
+//! `trigger` and `event` commands share. Local mode: commands act on the store directly; a
+//! running `serve` node sweeps the schedules and runs the jobs they start.
 
 use std::path::PathBuf;
 
@@ -12,7 +12,7 @@ use crate::domain::schedule::ScheduleCommand;
 use crate::runtime::Backend;
 use crate::runtime::bundle::load_bundle;
 use crate::runtime::clock::now_ms;
-use crate::runtime::schedules::{self, emit, execute, run_now, view_of};
+use crate::runtime::schedules::{self, execute, run_now, view_of};
 use crate::store::Store;
 
 #[derive(Debug, Subcommand)]
@@ -107,65 +107,13 @@ pub enum ScheduleCmd {
 pub struct CreateArgs {
     /// JSON given to every run as `schedule.payload` in its initial input.
     #[arg(long)]
-    payload_json: Option<String>,
+    pub payload_json: Option<String>,
     #[arg(long)]
-    json: bool,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum TriggerCmd {
-    /// Run a bundle whenever a matching event is emitted.
-    Create {
-        bundle: PathBuf,
-        /// Event type to listen for.
-        #[arg(long)]
-        event: String,
-        /// Filters on the event: {"order.total": {"gte": 100}, "region": ["eu", "us"]}.
-        #[arg(long)]
-        filter_json: Option<String>,
-        #[arg(long)]
-        name: Option<String>,
-        /// Start a run even while the previous one is still active.
-        #[arg(long)]
-        allow_overlap: bool,
-        #[command(flatten)]
-        common: CreateArgs,
-    },
-    List {
-        #[arg(long)]
-        json: bool,
-    },
-    Delete {
-        id: String,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-pub enum EventCmd {
-    /// Emit an event; every matching trigger starts a run carrying its payload.
-    Emit {
-        event_type: String,
-        #[arg(long)]
-        payload_json: Option<String>,
-        /// Emitting twice with the same key records (and runs) the event once.
-        #[arg(long)]
-        idempotency_key: Option<String>,
-        #[arg(long, default_value = "cli")]
-        source: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// Recently emitted events, newest first.
-    List {
-        #[arg(long, default_value_t = 100)]
-        limit: usize,
-        #[arg(long)]
-        json: bool,
-    },
+    pub json: bool,
 }
 
 /// Parses `--payload-json`-style flags, naming the flag on error.
-fn parse_json(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Value>> {
+pub(super) fn parse_json(flag: &str, text: Option<&str>) -> anyhow::Result<Option<Value>> {
     text.map(|t| {
         serde_json::from_str(t).map_err(|e| anyhow::anyhow!("{flag} is not valid JSON: {e}"))
     })
@@ -205,7 +153,7 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
     Ok(total)
 }
 
-async fn create_from(
+pub(super) async fn create_from(
     store: &Store,
     bundle: PathBuf,
     mut spec: Map<String, Value>,
@@ -269,7 +217,7 @@ const HEADER: [&str; 7] = [
     "ID", "NAME", "KIND", "STATUS", "WHEN", "NEXT RUN", "LAST JOB",
 ];
 
-async fn list(
+pub(super) async fn list(
     store: &Store,
     kind: Option<&str>,
     status: Option<&str>,
@@ -289,7 +237,7 @@ async fn list(
     Ok(0)
 }
 
-async fn control(
+pub(super) async fn control(
     store: &Store,
     id: &str,
     command: ScheduleCommand,
@@ -311,17 +259,12 @@ pub async fn run_schedule(cmd: ScheduleCmd) -> anyhow::Result<i32> {
     with_store(|store| Box::pin(schedule_with(store, cmd))).await
 }
 
-pub async fn run_trigger(cmd: TriggerCmd) -> anyhow::Result<i32> {
-    with_store(|store| Box::pin(trigger_with(store, cmd))).await
-}
+pub(super) type Boxed<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<i32>> + 'a>>;
 
-pub async fn run_event(cmd: EventCmd) -> anyhow::Result<i32> {
-    with_store(|store| Box::pin(event_with(store, cmd))).await
-}
-
-type Boxed<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<i32>> + 'a>>;
-
-async fn with_store(f: impl for<'a> FnOnce(&'a Store) -> Boxed<'a>) -> anyhow::Result<i32> {
+pub(super) async fn with_store(
+    f: impl for<'a> FnOnce(&'a Store) -> Boxed<'a>,
+) -> anyhow::Result<i32> {
     let backend = Backend::open().await?;
     let code = f(&backend.store).await;
     backend.close().await;
@@ -478,108 +421,6 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
                 print_json(&json!({"schedule_id": id, "job_id": job_id, "status": "submitted"}))?;
             } else {
                 println!("{job_id} submitted (a running `mirror-neuron serve` picks it up)");
-            }
-            Ok(0)
-        }
-    }
-}
-
-async fn trigger_with(store: &Store, cmd: TriggerCmd) -> anyhow::Result<i32> {
-    match cmd {
-        TriggerCmd::Create {
-            bundle,
-            event,
-            filter_json,
-            name,
-            allow_overlap,
-            common,
-        } => {
-            let filters = parse_json("--filter-json", filter_json.as_deref())?.unwrap_or(json!({}));
-            let mut spec = Map::new();
-            spec.insert("kind".into(), json!("event"));
-            spec.insert(
-                "trigger".into(),
-                json!({"event_type": event, "filters": filters}),
-            );
-            spec.insert("prohibit_overlap".into(), json!(!allow_overlap));
-            if let Some(n) = name {
-                spec.insert("name".into(), json!(n));
-            }
-            create_from(store, bundle, spec, common, "trigger create").await
-        }
-        TriggerCmd::List { json } => list(store, Some("event"), None, json).await,
-        TriggerCmd::Delete { id } => {
-            control(
-                store,
-                &id,
-                ScheduleCommand::Delete {
-                    reason: None,
-                    now_ms: now_ms(),
-                },
-                "deleted",
-            )
-            .await
-        }
-    }
-}
-
-async fn event_with(store: &Store, cmd: EventCmd) -> anyhow::Result<i32> {
-    match cmd {
-        EventCmd::Emit {
-            event_type,
-            payload_json,
-            idempotency_key,
-            source,
-            json,
-        } => {
-            let payload =
-                parse_json("--payload-json", payload_json.as_deref())?.unwrap_or(json!({}));
-            let report = emit(
-                store,
-                &event_type,
-                payload,
-                &source,
-                idempotency_key.as_deref(),
-            )
-            .await?;
-            if json {
-                print_json(&report.to_json())?;
-            } else {
-                let status = if report.duplicate {
-                    "duplicate"
-                } else {
-                    "emitted"
-                };
-                println!(
-                    "{} {status}: {} trigger(s) matched, {} run(s)",
-                    report.event.event_id,
-                    report.matched.len(),
-                    report.runs.len()
-                );
-                for (schedule, job) in &report.runs {
-                    println!("  {schedule} -> {job}");
-                }
-            }
-            Ok(0)
-        }
-        EventCmd::List { limit, json } => {
-            let events = store.emitted_events(limit).await?;
-            if json {
-                print_json(&events)?;
-            } else {
-                let rows: Vec<Vec<String>> = events
-                    .iter()
-                    .map(|e| {
-                        vec![
-                            e["event_id"].as_str().unwrap_or("-").to_string(),
-                            e["event_type"].as_str().unwrap_or("-").to_string(),
-                            e["source"].as_str().unwrap_or("-").to_string(),
-                            e["created_at"].as_str().unwrap_or("-").to_string(),
-                            super::output::short_json(&e["payload"], 60),
-                        ]
-                    })
-                    .collect();
-                print_table(&["EVENT ID", "TYPE", "SOURCE", "CREATED", "PAYLOAD"], &rows);
             }
             Ok(0)
         }

@@ -8,6 +8,7 @@ mod decide;
 mod due;
 mod error;
 mod event;
+mod fields;
 mod filter;
 mod input;
 mod spec;
