@@ -293,3 +293,125 @@ fn schedule_trigger_and_event_commands() {
     let missing = cli.run(&["schedule", "status", trig["schedule_id"].as_str().unwrap()]);
     assert_eq!(missing.status.code(), Some(1));
 }
+
+/// `serve` sweeps schedules and runs what they start; the commands work with `--target`.
+#[test]
+fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
+    let ns = common::namespace();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    let mut serve = Command::new(bin)
+        .arg("serve")
+        .env("MN_GRPC_PORT", port.to_string())
+        .env("MN_GRPC_AUTH_TOKEN", "t0ken")
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", &ns)
+        .env("MN_HOME", dir.path())
+        .env("MN_ADOPT_INTERVAL_MS", "200")
+        .env("MN_TEMP_DIR", dir.path().join("runs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let target = format!("127.0.0.1:{port}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::net::TcpStream::connect(&target).is_err() {
+        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let remote = |args: &[&str]| -> Output {
+        Command::new(bin)
+            .arg("--target")
+            .arg(&target)
+            .args(args)
+            .env("MN_GRPC_AUTH_TOKEN", "t0ken")
+            .env_remove("MN_REDIS_URL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let json = |args: &[&str]| -> Value {
+        let out = remote(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let delayed = json(&[
+        "schedule",
+        "delay",
+        "examples/research_flow",
+        "--in",
+        "1s",
+        "--json",
+    ]);
+    let delayed_id = delayed["schedule_id"].as_str().unwrap().to_string();
+    json(&[
+        "trigger",
+        "create",
+        "examples/research_flow",
+        "--event",
+        "doc.added",
+        "--json",
+    ]);
+    let args = [
+        "event",
+        "emit",
+        "doc.added",
+        "--payload-json",
+        r#"{"doc": 1}"#,
+        "--idempotency-key",
+        "d1",
+        "--json",
+    ];
+    let emitted = json(&args);
+    assert_eq!(emitted["status"], "emitted");
+    let triggered = emitted["job_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        json(&args)["status"],
+        "duplicate",
+        "the key makes the emit idempotent over gRPC too"
+    );
+
+    let finished = |job: &str| {
+        let out = remote(&["job", "inspect", job, "--json"]);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout)
+                .is_ok_and(|v| v["status"] == "completed")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = json(&["schedule", "status", &delayed_id, "--json"]);
+        let delayed_job = status["job_id"].as_str().map(str::to_string);
+        if delayed_job.as_deref().is_some_and(finished) && finished(&triggered) {
+            assert_eq!(status["status"], "completed");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs did not finish: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let listed = json(&["schedule", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let events = json(&["event", "list", "--json"]);
+    assert_eq!(events[0]["payload"]["doc"], 1);
+    let history = remote(&["schedule", "events", &delayed_id]);
+    assert_eq!(
+        history.status.code(),
+        Some(1),
+        "history is local only, and says so"
+    );
+    assert!(String::from_utf8_lossy(&history.stderr).contains("not served over gRPC"));
+    // SAFETY: kill(2) on the pid of a child we spawned.
+    unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
+    assert!(serve.wait().unwrap().success());
+}

@@ -7,6 +7,7 @@ mod output;
 mod remote;
 mod run;
 mod schedule;
+mod schedule_place;
 mod serve;
 mod trigger;
 mod validate;
@@ -55,21 +56,6 @@ enum Command {
     Event(trigger::EventCmd),
 }
 
-/// Runs a command that has no `--target` form yet, refusing clearly when one is given.
-async fn local_only(
-    target: &Option<String>,
-    name: &str,
-    local: impl std::future::Future<Output = anyhow::Result<i32>>,
-) -> anyhow::Result<i32> {
-    match target {
-        Some(t) => anyhow::bail!(
-            "`{name}` commands run against the local store only; unset --target/MN_GRPC_TARGET \
-             ({t}), set MN_REDIS_URL to the server's Redis, or use `mn {name}` against the server"
-        ),
-        None => local.await,
-    }
-}
-
 /// Parses arguments and runs the command; returns the process exit code.
 pub async fn run() -> i32 {
     let cli = Cli::parse();
@@ -85,13 +71,9 @@ pub async fn run() -> i32 {
             None => job::run(cmd).await,
         },
         Command::Admin(cmd) => admin::run(cmd).await,
-        Command::Schedule(cmd) => {
-            local_only(&cli.target, "schedule", schedule::run_schedule(cmd)).await
-        }
-        Command::Trigger(cmd) => {
-            local_only(&cli.target, "trigger", trigger::run_trigger(cmd)).await
-        }
-        Command::Event(cmd) => local_only(&cli.target, "event", trigger::run_event(cmd)).await,
+        Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
+        Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,
+        Command::Event(cmd) => trigger::run_event(cli.target.as_deref(), cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -1,6 +1,6 @@
 //! `mirror-neuron schedule ...`: periodic and delayed runs of a bundle, and the helpers the
-//! `trigger` and `event` commands share. Local mode: commands act on the store directly; a
-//! running `serve` node sweeps the schedules and runs the jobs they start.
+//! `trigger` and `event` commands share. Without `--target` they act on the local store (a
+//! running `serve` node sweeps the schedules and runs the jobs); with it, on that server.
 
 use std::path::PathBuf;
 
@@ -8,12 +8,7 @@ use clap::{Args, Subcommand};
 use serde_json::{Map, Value, json};
 
 use super::output::{print_json, print_table};
-use crate::domain::schedule::ScheduleCommand;
-use crate::runtime::Backend;
-use crate::runtime::bundle::load_bundle;
-use crate::runtime::clock::now_ms;
-use crate::runtime::schedules::{self, execute, run_now, view_of};
-use crate::store::Store;
+use super::schedule_place::{Action, Place, with_place};
 
 #[derive(Debug, Subcommand)]
 pub enum ScheduleCmd {
@@ -154,7 +149,7 @@ pub fn parse_duration_ms(text: &str) -> anyhow::Result<i64> {
 }
 
 pub(super) async fn create_from(
-    store: &Store,
+    place: &mut Place,
     bundle: PathBuf,
     mut spec: Map<String, Value>,
     common: CreateArgs,
@@ -163,16 +158,15 @@ pub(super) async fn create_from(
     if let Some(p) = parse_json("--payload-json", common.payload_json.as_deref())? {
         spec.insert("payload".into(), p);
     }
-    let bundle = tokio::task::spawn_blocking(move || load_bundle(&bundle)).await??;
-    let state =
-        schedules::create(store, &bundle, &Value::Object(spec), json!({ "cli": cli })).await?;
-    let view = view_of(&state);
+    let view = place
+        .create(bundle, Value::Object(spec), json!({ "cli": cli }))
+        .await?;
     if common.json {
         print_json(&view)?;
     } else {
         println!(
             "{} {} (next run: {})",
-            state.schedule_id,
+            view["schedule_id"].as_str().unwrap_or("-"),
             view["status"].as_str().unwrap_or("-"),
             view["next_run_at"].as_str().unwrap_or("on event")
         );
@@ -218,17 +212,12 @@ const HEADER: [&str; 7] = [
 ];
 
 pub(super) async fn list(
-    store: &Store,
+    place: &mut Place,
     kind: Option<&str>,
     status: Option<&str>,
     json_out: bool,
 ) -> anyhow::Result<i32> {
-    let rows: Vec<Value> = store
-        .schedule_views()
-        .await?
-        .into_values()
-        .filter(|v| kind.is_none_or(|k| v["kind"] == k) && status.is_none_or(|s| v["status"] == s))
-        .collect();
+    let rows = place.list(kind, status).await?;
     if json_out {
         print_json(&rows)?;
     } else {
@@ -237,41 +226,18 @@ pub(super) async fn list(
     Ok(0)
 }
 
-pub(super) async fn control(
-    store: &Store,
-    id: &str,
-    command: ScheduleCommand,
-    done: &str,
-) -> anyhow::Result<i32> {
-    let (state, _) = execute(store, id, false, |_, _| command.clone()).await?;
-    println!(
-        "{id} {}",
-        if done.is_empty() {
-            state.status.map_or("unknown", |s| s.as_str())
-        } else {
-            done
-        }
-    );
+/// Pauses, resumes or deletes, printing `<id> <status after>`.
+pub(super) async fn control(place: &mut Place, id: &str, action: Action) -> anyhow::Result<i32> {
+    let view = place.act(id, action).await?;
+    println!("{id} {}", view["status"].as_str().unwrap_or("unknown"));
     Ok(0)
 }
 
-pub async fn run_schedule(cmd: ScheduleCmd) -> anyhow::Result<i32> {
-    with_store(|store| Box::pin(schedule_with(store, cmd))).await
+pub async fn run_schedule(target: Option<&str>, cmd: ScheduleCmd) -> anyhow::Result<i32> {
+    with_place(target, |place| Box::pin(schedule_with(place, cmd))).await
 }
 
-pub(super) type Boxed<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = anyhow::Result<i32>> + 'a>>;
-
-pub(super) async fn with_store(
-    f: impl for<'a> FnOnce(&'a Store) -> Boxed<'a>,
-) -> anyhow::Result<i32> {
-    let backend = Backend::open().await?;
-    let code = f(&backend.store).await;
-    backend.close().await;
-    code
-}
-
-async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
+async fn schedule_with(place: &mut Place, cmd: ScheduleCmd) -> anyhow::Result<i32> {
     match cmd {
         ScheduleCmd::Create {
             bundle,
@@ -294,7 +260,7 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
             if let Some(n) = name {
                 spec.insert("name".into(), json!(n));
             }
-            create_from(store, bundle, spec, common, "schedule create").await
+            create_from(place, bundle, spec, common, "schedule create").await
         }
         ScheduleCmd::Delay {
             bundle,
@@ -315,17 +281,13 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
             if let Some(n) = name {
                 spec.insert("name".into(), json!(n));
             }
-            create_from(store, bundle, spec, common, "schedule delay").await
+            create_from(place, bundle, spec, common, "schedule delay").await
         }
         ScheduleCmd::List { kind, status, json } => {
-            list(store, kind.as_deref(), status.as_deref(), json).await
+            list(place, kind.as_deref(), status.as_deref(), json).await
         }
         ScheduleCmd::Status { id, json } => {
-            schedules::validate_schedule_id(&id)?;
-            let view = store
-                .schedule_view(&id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("schedule {id} was not found"))?;
+            let view = place.get(&id).await?;
             if json {
                 print_json(&view)?;
             } else {
@@ -357,11 +319,7 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
             Ok(0)
         }
         ScheduleCmd::Events { id, json } => {
-            schedules::validate_schedule_id(&id)?;
-            let events = store.schedule_history(&id).await?;
-            if events.is_empty() {
-                anyhow::bail!("schedule {id} was not found");
-            }
+            let events = place.history(&id).await?;
             if json {
                 print_json(&events)?;
             } else {
@@ -380,43 +338,17 @@ async fn schedule_with(store: &Store, cmd: ScheduleCmd) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        ScheduleCmd::Pause { id, reason } => {
-            control(
-                store,
-                &id,
-                ScheduleCommand::Pause {
-                    reason,
-                    now_ms: now_ms(),
-                },
-                "",
-            )
-            .await
-        }
-        ScheduleCmd::Resume { id } => {
-            control(store, &id, ScheduleCommand::Resume { now_ms: now_ms() }, "").await
-        }
-        ScheduleCmd::Delete { id, reason } => {
-            control(
-                store,
-                &id,
-                ScheduleCommand::Delete {
-                    reason,
-                    now_ms: now_ms(),
-                },
-                "deleted",
-            )
-            .await
-        }
+        ScheduleCmd::Pause { id, reason } => control(place, &id, Action::Pause(reason)).await,
+        ScheduleCmd::Resume { id } => control(place, &id, Action::Resume).await,
+        ScheduleCmd::Delete { id, reason } => control(place, &id, Action::Delete(reason)).await,
         ScheduleCmd::RunNow {
             id,
             payload_json,
             json,
         } => {
             let payload = parse_json("--payload-json", payload_json.as_deref())?;
-            let (_, job_id, report) = run_now(store, &id, payload).await?;
-            if let Some((_, error)) = report.failed.first() {
-                anyhow::bail!("the run was recorded but cannot start: {error}");
-            }
+            let view = place.run_now(&id, payload).await?;
+            let job_id = view["job_id"].as_str().unwrap_or("-");
             if json {
                 print_json(&json!({"schedule_id": id, "job_id": job_id, "status": "submitted"}))?;
             } else {

@@ -1,5 +1,5 @@
 //! `mirror-neuron trigger|event ...`: runs of a bundle started by emitted events, and
-//! emitting and listing those events (local mode, like `schedule`).
+//! emitting and listing those events (locally, or on a server with `--target`).
 
 use std::path::PathBuf;
 
@@ -7,11 +7,8 @@ use clap::Subcommand;
 use serde_json::{Map, json};
 
 use super::output::{print_json, print_table, short_json};
-use super::schedule::{CreateArgs, control, create_from, list, parse_json, with_store};
-use crate::domain::schedule::ScheduleCommand;
-use crate::runtime::clock::now_ms;
-use crate::runtime::schedules::emit;
-use crate::store::Store;
+use super::schedule::{CreateArgs, control, create_from, list, parse_json};
+use super::schedule_place::{Action, Place, with_place};
 
 #[derive(Debug, Subcommand)]
 pub enum TriggerCmd {
@@ -65,15 +62,15 @@ pub enum EventCmd {
     },
 }
 
-pub async fn run_trigger(cmd: TriggerCmd) -> anyhow::Result<i32> {
-    with_store(|store| Box::pin(trigger_with(store, cmd))).await
+pub async fn run_trigger(target: Option<&str>, cmd: TriggerCmd) -> anyhow::Result<i32> {
+    with_place(target, |place| Box::pin(trigger_with(place, cmd))).await
 }
 
-pub async fn run_event(cmd: EventCmd) -> anyhow::Result<i32> {
-    with_store(|store| Box::pin(event_with(store, cmd))).await
+pub async fn run_event(target: Option<&str>, cmd: EventCmd) -> anyhow::Result<i32> {
+    with_place(target, |place| Box::pin(event_with(place, cmd))).await
 }
 
-async fn trigger_with(store: &Store, cmd: TriggerCmd) -> anyhow::Result<i32> {
+async fn trigger_with(place: &mut Place, cmd: TriggerCmd) -> anyhow::Result<i32> {
     match cmd {
         TriggerCmd::Create {
             bundle,
@@ -94,25 +91,14 @@ async fn trigger_with(store: &Store, cmd: TriggerCmd) -> anyhow::Result<i32> {
             if let Some(n) = name {
                 spec.insert("name".into(), json!(n));
             }
-            create_from(store, bundle, spec, common, "trigger create").await
+            create_from(place, bundle, spec, common, "trigger create").await
         }
-        TriggerCmd::List { json } => list(store, Some("event"), None, json).await,
-        TriggerCmd::Delete { id } => {
-            control(
-                store,
-                &id,
-                ScheduleCommand::Delete {
-                    reason: None,
-                    now_ms: now_ms(),
-                },
-                "deleted",
-            )
-            .await
-        }
+        TriggerCmd::List { json } => list(place, Some("event"), None, json).await,
+        TriggerCmd::Delete { id } => control(place, &id, Action::Delete(None)).await,
     }
 }
 
-async fn event_with(store: &Store, cmd: EventCmd) -> anyhow::Result<i32> {
+async fn event_with(place: &mut Place, cmd: EventCmd) -> anyhow::Result<i32> {
     match cmd {
         EventCmd::Emit {
             event_type,
@@ -123,36 +109,32 @@ async fn event_with(store: &Store, cmd: EventCmd) -> anyhow::Result<i32> {
         } => {
             let payload =
                 parse_json("--payload-json", payload_json.as_deref())?.unwrap_or(json!({}));
-            let report = emit(
-                store,
-                &event_type,
-                payload,
-                &source,
-                idempotency_key.as_deref(),
-            )
-            .await?;
+            let report = place
+                .emit(&event_type, payload, &source, idempotency_key.as_deref())
+                .await?;
             if json {
-                print_json(&report.to_json())?;
+                print_json(&report)?;
             } else {
-                let status = if report.duplicate {
-                    "duplicate"
-                } else {
-                    "emitted"
-                };
+                let runs = report["runs"].as_array().cloned().unwrap_or_default();
                 println!(
-                    "{} {status}: {} trigger(s) matched, {} run(s)",
-                    report.event.event_id,
-                    report.matched.len(),
-                    report.runs.len()
+                    "{} {}: {} trigger(s) matched, {} run(s)",
+                    report["event_id"].as_str().unwrap_or("-"),
+                    report["status"].as_str().unwrap_or("-"),
+                    report["matched"].as_array().map_or(0, Vec::len),
+                    runs.len()
                 );
-                for (schedule, job) in &report.runs {
-                    println!("  {schedule} -> {job}");
+                for r in &runs {
+                    println!(
+                        "  {} -> {}",
+                        r["schedule_id"].as_str().unwrap_or("-"),
+                        r["job_id"].as_str().unwrap_or("-")
+                    );
                 }
             }
             Ok(0)
         }
         EventCmd::List { limit, json } => {
-            let events = store.emitted_events(limit).await?;
+            let events = place.events(limit).await?;
             if json {
                 print_json(&events)?;
             } else {
