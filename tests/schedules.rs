@@ -464,3 +464,55 @@ async fn the_loop_sweeps_only_while_leader_and_stops_when_told() {
         .expect("loop task");
     assert_eq!(jobs(&store).await.len(), 1);
 }
+
+#[tokio::test]
+async fn repeating_a_keyed_emit_finishes_one_that_crashed_before_dispatching() {
+    let store = common::store().await;
+    create(
+        &store,
+        &bundle(),
+        &json!({"trigger": {"event_type": "paid"}}),
+        json!({}),
+    )
+    .await
+    .expect("trigger");
+    // An emitter recorded the event under its key and died before matching any trigger.
+    let first = json!({"event_id": "event_crashed0000000", "event_type": "paid", "source": "api",
+                       "payload": {"invoice": 9}, "created_at_ms": now_ms()});
+    store
+        .record_emitted(&first, Some("invoice-9"), 60)
+        .await
+        .expect("recorded");
+    let retry = emit(
+        &store,
+        "paid",
+        json!({"invoice": 9}),
+        "api",
+        Some("invoice-9"),
+    )
+    .await
+    .expect("emit");
+    assert!(retry.duplicate);
+    assert_eq!(retry.event.event_id, "event_crashed0000000");
+    assert_eq!(
+        retry.runs.len(),
+        1,
+        "the retry dispatched what the crash left undone"
+    );
+    assert_eq!(jobs(&store).await.len(), 1);
+    // A trigger created after the event does not fire for a repeat of it.
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    create(
+        &store,
+        &bundle(),
+        &json!({"trigger": {"event_type": "paid"}}),
+        json!({}),
+    )
+    .await
+    .expect("trigger");
+    let again = emit(&store, "paid", json!({}), "api", Some("invoice-9"))
+        .await
+        .expect("emit");
+    assert_eq!(again.matched.len(), 1);
+    assert_eq!(jobs(&store).await.len(), 1);
+}
