@@ -315,7 +315,7 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
         .env("MN_ADOPT_INTERVAL_MS", "200")
         .env("MN_TEMP_DIR", dir.path().join("runs"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let target = format!("127.0.0.1:{port}");
@@ -413,5 +413,10 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
     assert!(String::from_utf8_lossy(&history.stderr).contains("not served over gRPC"));
     // SAFETY: kill(2) on the pid of a child we spawned.
     unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
-    assert!(serve.wait().unwrap().success());
+    let status = serve.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert!(
+        status.success(),
+        "serve exits 0 on SIGTERM, got {status:?}:\n{log}"
+    );
 }
