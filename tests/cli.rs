@@ -298,16 +298,13 @@ fn schedule_trigger_and_event_commands() {
 #[test]
 fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
     let ns = common::namespace();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
     let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    // Port 0: the node picks a free port and prints it, so no other process can race for it.
     let mut serve = Command::new(bin)
         .arg("serve")
-        .env("MN_GRPC_PORT", port.to_string())
+        .env("MN_GRPC_PORT", "0")
         .env("MN_GRPC_AUTH_TOKEN", "t0ken")
         .env("MN_REDIS_URL", &common::redis().url)
         .env("MN_REDIS_NAMESPACE", &ns)
@@ -315,15 +312,26 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
         .env("MN_ADOPT_INTERVAL_MS", "200")
         .env("MN_TEMP_DIR", dir.path().join("runs"))
         .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("serve.log")).unwrap())
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let target = format!("127.0.0.1:{port}");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while std::net::TcpStream::connect(&target).is_err() {
-        assert!(std::time::Instant::now() < deadline, "serve did not listen");
+    let target = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(addr) = log
+            .split_whitespace()
+            .skip_while(|w| *w != "on")
+            .nth(1)
+            .filter(|a| a.contains(':'))
+        {
+            break addr.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not start: {log}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    };
     let remote = |args: &[&str]| -> Output {
         Command::new(bin)
             .arg("--target")
@@ -414,7 +422,7 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
     // SAFETY: kill(2) on the pid of a child we spawned.
     unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
     let status = serve.wait().unwrap();
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
     assert!(
         status.success(),
         "serve exits 0 on SIGTERM, got {status:?}:\n{log}"
