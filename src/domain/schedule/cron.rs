@@ -280,6 +280,27 @@ mod tests {
     }
 
     #[test]
+    fn names_shortcuts_and_last_day_are_understood() {
+        // Friday 2026-05-29 is the last weekday of May; 2026-05-31 is the last day.
+        let weekdays = set(&["0 9 * * MON-FRI"], "UTC");
+        assert_eq!(
+            weekdays.next_after(utc_ms(2026, 5, 29, 10, 0)),
+            Some(utc_ms(2026, 6, 1, 9, 0)),
+            "Friday 10:00 -> Monday 09:00"
+        );
+        let daily = set(&["@daily"], "Europe/Berlin");
+        assert_eq!(
+            daily.next_after(utc_ms(2026, 5, 1, 12, 0)),
+            Some(local_ms("Europe/Berlin", 2026, 5, 2, 0, 0))
+        );
+        let last = set(&["0 0 L * *"], "UTC");
+        assert_eq!(
+            last.next_after(utc_ms(2026, 5, 2, 0, 0)),
+            Some(utc_ms(2026, 5, 31, 0, 0))
+        );
+    }
+
+    #[test]
     fn runs_between_reports_when_it_was_capped() {
         let s = set(&["* * * * *"], "UTC");
         let t = utc_ms(2026, 1, 1, 0, 0);
