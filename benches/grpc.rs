@@ -54,7 +54,7 @@ async fn main() {
     let store = Store::connect(&redis.url, "grpcbench").await.unwrap();
     store.migrate(0).await.unwrap();
     let mut cfg = NodeConfig::from_env("bench-node").unwrap();
-    cfg.adopt_every = Duration::from_millis(200);
+    cfg.cluster.sweep_every = Duration::from_millis(200);
     let node = Arc::new(Node::start(store.clone(), cfg).unwrap());
     let dir = tempfile::tempdir().unwrap();
     let ctx = ApiContext {

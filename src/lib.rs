@@ -7,10 +7,12 @@
 //! - [`runtime`]: I/O over time: projection workers, command execution, embedded Redis.
 //! - [`cli`]: the `mirror-neuron` command line.
 //! - [`config`]: environment settings.
+//! - [`metrics`]: Prometheus metrics: the catalog, the exporter, recording functions.
 
 pub mod api;
 pub mod cli;
 pub mod config;
 pub mod domain;
+pub mod metrics;
 pub mod runtime;
 pub mod store;

@@ -305,6 +305,7 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
     let mut serve = Command::new(bin)
         .arg("serve")
         .env("MN_GRPC_PORT", "0")
+        .env("MN_METRICS_PORT", "0")
         .env("MN_GRPC_AUTH_TOKEN", "t0ken")
         .env("MN_REDIS_URL", &common::redis().url)
         .env("MN_REDIS_NAMESPACE", &ns)
@@ -319,10 +320,9 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
     let target = loop {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if let Some(addr) = log
-            .split_whitespace()
-            .skip_while(|w| *w != "on")
-            .nth(1)
-            .filter(|a| a.contains(':'))
+            .lines()
+            .find_map(|l| l.split("serving gRPC on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
         {
             break addr.to_string();
         }

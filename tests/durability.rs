@@ -51,6 +51,8 @@ fn cfg(node: &str) -> OwnerConfig {
         poll_every: Duration::from_millis(50),
         max_batch: 2000,
         temp_root: std::env::temp_dir().join("mn-test-runs"),
+        cluster: None,
+        health_stable: Duration::ZERO,
     }
 }
 
@@ -266,7 +268,7 @@ async fn a_serving_node_adopts_a_job_whose_runtime_died() {
         .env("MN_REDIS_URL", &common::redis().url)
         .env("MN_REDIS_NAMESPACE", store.keys().namespace())
         .env("MN_NODE_NAME", "survivor")
-        .env("MN_ADOPT_INTERVAL_MS", "200")
+        .env("MN_LEADER_SWEEP_INTERVAL_MS", "200")
         .env("MN_TEMP_DIR", dir.path().join("runs"))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use mirror_neuron::domain::job::JobStatus;
+use mirror_neuron::domain::replay::{Entry, ReplayPoint, replay};
 use mirror_neuron::domain::view::JobView;
 use mirror_neuron::runtime::bundle::load_bundle;
 use mirror_neuron::runtime::local::{run_job, submit};
@@ -81,11 +82,41 @@ async fn run_bundle_on(store: &Store, path: &Path) -> Finished {
         .await
         .expect("run the job");
     assert!(!report.timed_out, "job {job_id} ran past {RUN_LIMIT:?}");
+    assert_replay_matches_live_views(&store, &job_id).await;
     Finished {
         job_id,
         exit: report.exit,
         view: report.view.expect("the job has a view"),
     }
+}
+
+/// Replaying the job's history to its end with the runtime's own folds (`job replay`) gives
+/// exactly the views the projection workers built live, and the owner's state as the runtime
+/// loads it. Every example run goes through here.
+async fn assert_replay_matches_live_views(store: &Store, job_id: &str) {
+    let history = store.history(job_id, 1, None).await.expect("history");
+    let entries = history.iter().map(|h| match &h.event {
+        Ok(env) => Entry::Event(env),
+        Err(_) => Entry::Undecodable { seq: h.seq },
+    });
+    let replayed = replay(job_id, entries, ReplayPoint::End);
+    let live = store.job_view(job_id).await.expect("view").expect("a view");
+    assert_eq!(replayed.projection.job, live, "job view of {job_id}");
+    let agents: Vec<_> = replayed.projection.agents.values().cloned().collect();
+    assert_eq!(
+        agents,
+        store.agent_views(job_id).await.expect("agent views")
+    );
+    let report = replayed.report();
+    assert_eq!(
+        report.dead_letters,
+        store.dead_letter_views(job_id).await.expect("dead letters")
+    );
+    assert_eq!(report.status, live.status);
+    assert_eq!(
+        replayed.state,
+        store.load_state(job_id).await.expect("state")
+    );
 }
 
 /// Runs `f` under [`TEST_LIMIT`].

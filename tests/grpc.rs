@@ -38,7 +38,7 @@ struct Server {
 async fn start() -> Server {
     let store = common::store().await;
     let mut cfg = NodeConfig::from_env("grpc-test-node").unwrap();
-    cfg.adopt_every = Duration::from_millis(200);
+    cfg.cluster.sweep_every = Duration::from_millis(200);
     let dir = tempfile::tempdir().unwrap();
     cfg.owner.temp_root = dir.path().join("runs");
     let node = Arc::new(Node::start(store.clone(), cfg).unwrap());
@@ -277,6 +277,43 @@ async fn following_a_running_job_streams_to_its_end_with_heartbeats() {
     assert_eq!(dead[0]["agent_id"], "r");
     assert!(dead[0]["reason"].as_str().unwrap().contains("nowhere"));
     assert!(dead[0]["timestamp"].is_string() && dead[0]["message"].is_object());
+
+    // The job details and the cluster overview count the dead letter.
+    let job = wait_status(&mut c, &id, "completed").await;
+    assert_eq!(job["counters"]["dead_letters"], 1, "{job}");
+    let mut cluster = ClusterServiceClient::with_interceptor(
+        Channel::from_shared(format!("http://{}", s.target))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap(),
+        move |mut r: tonic::Request<()>| {
+            r.metadata_mut().insert(
+                "authorization",
+                format!("Bearer {OPERATOR}").parse().unwrap(),
+            );
+            Ok(r)
+        },
+    );
+    let summary: Value = serde_json::from_str(
+        &cluster
+            .get_system_summary(GetSystemSummaryRequest { version: 1 })
+            .await
+            .unwrap()
+            .into_inner()
+            .summary_json,
+    )
+    .unwrap();
+    let row = summary["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["job_id"] == id.as_str()))
+        .cloned()
+        .unwrap_or_else(|| panic!("job {id} in the summary: {summary}"));
+    assert_eq!(row["dead_letters"], 1);
+    assert!(
+        summary["metrics"]["dead_letters"].as_u64() >= Some(1),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

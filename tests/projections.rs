@@ -57,6 +57,7 @@ fn script(job: &str, i: usize) -> Vec<JobEvent> {
             agent_id: to.into(),
             message_id: id.clone(),
             attempt: 1,
+            node: None,
         });
         if m == 3 {
             ev.push(JobEvent::AgentStepFailed {
@@ -70,6 +71,7 @@ fn script(job: &str, i: usize) -> Vec<JobEvent> {
                 agent_id: to.into(),
                 message_id: id.clone(),
                 attempt: 2,
+                node: None,
             });
         }
         ev.push(JobEvent::AgentStepFinished {

@@ -10,6 +10,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use super::pb::cluster::cluster_service_client::ClusterServiceClient;
 use super::pb::job_v1::job_service_client::JobServiceClient;
 use super::pb::observability::observability_service_client::ObservabilityServiceClient;
 
@@ -33,6 +34,7 @@ type Intercepted = tonic::service::interceptor::InterceptedService<Channel, Bear
 pub struct Client {
     pub jobs: JobServiceClient<Intercepted>,
     pub events: ObservabilityServiceClient<Intercepted>,
+    pub cluster: ClusterServiceClient<Intercepted>,
 }
 
 impl Client {
@@ -61,7 +63,9 @@ impl Client {
             jobs: JobServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
                 .max_decoding_message_size(max),
-            events: ObservabilityServiceClient::with_interceptor(channel, auth)
+            events: ObservabilityServiceClient::with_interceptor(channel.clone(), auth.clone())
+                .max_decoding_message_size(max),
+            cluster: ClusterServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(max),
         })
     }

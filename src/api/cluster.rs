@@ -13,47 +13,13 @@ use super::pb::cluster::*;
 use super::{job_json, status};
 use crate::domain::view::iso_ms;
 use crate::runtime::clock::now_ms;
-use crate::store::JobListFilter;
+use crate::runtime::cluster::{ops, overview};
+use crate::store::{JobListFilter, NodeCommandError};
 
 /// The service implementation.
 #[derive(Clone)]
 pub struct Cluster {
     ctx: ApiContext,
-}
-
-/// Total memory of this machine in MiB, from /proc/meminfo (0 when unknown).
-fn memory_mb() -> u64 {
-    std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            m.lines()
-                .find(|l| l.starts_with("MemTotal:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb / 1024)
-}
-
-fn node_json(name: &str, state: &BTreeMap<String, String>, this: bool, owned: usize) -> Value {
-    let flag = |k: &str| state.get(k).is_some_and(|v| v == "true");
-    let status = state
-        .get("status")
-        .cloned()
-        .unwrap_or_else(|| "healthy".into());
-    json!({
-        "name": name,
-        "node_name": name,
-        "status": status,
-        "scheduling_eligible": state.get("scheduling_eligible").is_none_or(|v| v == "true"),
-        "drain": flag("drain"),
-        "drain_reason": state.get("drain_reason"),
-        "maintenance": flag("maintenance"),
-        "self": this,
-        "cpu_cores": if this { std::thread::available_parallelism().map_or(0, |n| n.get()) } else { 0 },
-        "memory_mb": if this { memory_mb() } else { 0 },
-        "gpu_count": 0,
-        "owned_jobs": owned,
-    })
 }
 
 impl Cluster {
@@ -62,43 +28,25 @@ impl Cluster {
     }
 
     async fn nodes(&self) -> Result<Vec<Value>, Status> {
-        let store = &self.ctx.store;
-        let me = self.ctx.node.name().to_string();
-        let mut names = store.node_names().await.map_err(|e| status::store(&e))?;
-        if !names.contains(&me) {
-            names.push(me.clone());
-        }
-        let mut out = Vec::new();
-        for name in names {
-            let state = store
-                .node_state(&name)
-                .await
-                .map_err(|e| status::store(&e))?;
-            let owned = if name == me {
-                self.ctx.node.owned_jobs().len()
-            } else {
-                0
-            };
-            out.push(node_json(&name, &state, name == me, owned));
-        }
-        Ok(out)
-    }
-
-    async fn node_reply(&self, name: &str, reason: &str) -> Result<String, Status> {
-        let state = self
-            .ctx
-            .store
-            .node_state(name)
+        overview::nodes(&self.ctx.store, Some(self.ctx.node.name()))
             .await
-            .map_err(|e| status::store(&e))?;
-        let mut v = node_json(name, &state, name == self.ctx.node.name(), 0);
-        v["node"] = json!(name);
-        v["reason"] = json!(reason);
-        Ok(v.to_string())
+            .map_err(|e| status::store(&e))
     }
 
     fn limits(stored: Option<Value>) -> Value {
         stored.unwrap_or_else(|| json!({"cpu": 100, "gpu": 100, "memory": 100, "disk": 100}))
+    }
+}
+
+/// A refused node command is the caller's mistake; anything else is ours.
+fn node_status(e: &NodeCommandError) -> Status {
+    match e {
+        NodeCommandError::Refused(crate::domain::node::NodeError::Unknown(_)) => {
+            Status::not_found(e.to_string())
+        }
+        NodeCommandError::Refused(_) => Status::failed_precondition(e.to_string()),
+        NodeCommandError::Store(s) => status::store(s),
+        NodeCommandError::Contended(_) => Status::aborted(e.to_string()),
     }
 }
 
@@ -119,10 +67,13 @@ impl ClusterService for Cluster {
         let counts = store.job_counts().await.map_err(|e| status::store(&e))?;
         let nodes = self.nodes().await?;
         let by_status: BTreeMap<&str, u64> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+        // Dead letters per listed job, and their sum over the listed (newest 1000) jobs.
+        let rows: Vec<Value> = jobs.iter().map(job_json::summary_row).collect();
+        let dead_letters: u64 = jobs.iter().map(|j| j.dead_letters).sum();
         let summary = json!({
             "nodes": nodes,
-            "jobs": jobs.iter().map(job_json::row).collect::<Vec<_>>(),
-            "metrics": {"nodes": nodes.len(), "jobs_by_status": by_status, "jobs_total": by_status.values().sum::<u64>()},
+            "jobs": rows,
+            "metrics": {"nodes": nodes.len(), "jobs_by_status": by_status, "jobs_total": by_status.values().sum::<u64>(), "dead_letters": dead_letters},
             "generated_at": iso_ms(now_ms()),
         });
         Ok(Response::new(GetSystemSummaryResponse {
@@ -204,25 +155,12 @@ impl ClusterService for Cluster {
         if req.node_name.is_empty() {
             return Err(Status::invalid_argument("node_name is required"));
         }
-        let (status_word, eligible) = if req.enabled {
-            ("maintenance", "false")
-        } else {
-            ("healthy", "true")
-        };
-        let fields = [
-            ("maintenance", req.enabled.to_string()),
-            ("status", status_word.to_string()),
-            ("scheduling_eligible", eligible.to_string()),
-            ("maintenance_reason", req.reason.clone()),
-        ];
-        self.ctx
-            .store
-            .set_node_state(&req.node_name, &fields)
+        let reason = Some(req.reason).filter(|r| !r.is_empty());
+        let v = ops::maintenance(&self.ctx.store, &req.node_name, req.enabled, reason)
             .await
-            .map_err(|e| status::store(&e))?;
-        let json = self.node_reply(&req.node_name, &req.reason).await?;
+            .map_err(|e| node_status(&e))?;
         Ok(Response::new(SetNodeMaintenanceResponse {
-            result_json: json,
+            result_json: v.to_string(),
             version: 1,
         }))
     }
@@ -235,31 +173,12 @@ impl ClusterService for Cluster {
         if req.node_name.is_empty() {
             return Err(Status::invalid_argument("node_name is required"));
         }
-        let mut fields = vec![
-            ("drain", "false".to_string()),
-            ("drain_reason", String::new()),
-        ];
-        let state = self
-            .ctx
-            .store
-            .node_state(&req.node_name)
+        let reason = Some(req.reason).filter(|r| !r.is_empty());
+        let v = ops::undrain(&self.ctx.store, &req.node_name, reason, req.mark_eligible)
             .await
-            .map_err(|e| status::store(&e))?;
-        // Maintenance stays in force: undraining does not end it.
-        if state.get("maintenance").is_none_or(|m| m != "true") {
-            fields.push(("status", "healthy".into()));
-            if req.mark_eligible {
-                fields.push(("scheduling_eligible", "true".into()));
-            }
-        }
-        self.ctx
-            .store
-            .set_node_state(&req.node_name, &fields)
-            .await
-            .map_err(|e| status::store(&e))?;
-        let json = self.node_reply(&req.node_name, &req.reason).await?;
+            .map_err(|e| node_status(&e))?;
         Ok(Response::new(CancelNodeDrainResponse {
-            result_json: json,
+            result_json: v.to_string(),
             version: 1,
         }))
     }
@@ -269,9 +188,18 @@ impl ClusterService for Cluster {
         request: Request<GetNodeDrainStatusRequest>,
     ) -> Result<Response<GetNodeDrainStatusResponse>, Status> {
         let name = request.into_inner().node_name;
-        let json = self.node_reply(&name, "").await?;
+        if name.is_empty() {
+            return Err(Status::invalid_argument("node_name is required"));
+        }
+        let state = self
+            .ctx
+            .store
+            .node_view(&name)
+            .await
+            .map_err(|e| status::store(&e))?
+            .ok_or_else(|| Status::not_found(format!("node {name} is not known to the cluster")))?;
         Ok(Response::new(GetNodeDrainStatusResponse {
-            result_json: json,
+            result_json: ops::status_json(&state).to_string(),
             version: 1,
         }))
     }
@@ -304,11 +232,30 @@ impl ClusterService for Cluster {
     }
     async fn drain_node(
         &self,
-        _: Request<DrainNodeRequest>,
+        request: Request<DrainNodeRequest>,
     ) -> Result<Response<DrainNodeResponse>, Status> {
-        Err(status::later(
-            "the direct DrainNode RPC (use the operations service, kind drain_node)",
-        ))
+        crate::api::auth::require_admin(&request)?;
+        let req = request.into_inner();
+        if req.node_name.is_empty() {
+            return Err(Status::invalid_argument("node_name is required"));
+        }
+        let drain = ops::DrainRequest {
+            node: req.node_name,
+            reason: Some(req.reason).filter(|r| !r.is_empty()),
+            deadline_ms: u64::try_from(req.deadline_ms)
+                .ok()
+                .filter(|d| *d > 0)
+                .unwrap_or(ops::DEFAULT_DRAIN_DEADLINE_MS),
+            dry_run: req.dry_run,
+            ignore_system_jobs: req.ignore_system_jobs,
+        };
+        let v = ops::drain(&self.ctx.store, &drain)
+            .await
+            .map_err(|e| node_status(&e))?;
+        Ok(Response::new(DrainNodeResponse {
+            result_json: v.to_string(),
+            version: 1,
+        }))
     }
     async fn list_services(
         &self,

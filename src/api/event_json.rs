@@ -54,10 +54,14 @@ pub fn to_json(env: &EventEnvelope) -> Value {
             agent_id,
             message_id,
             attempt,
+            node,
         } => (
             "agent_message_received".into(),
-            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt}),
+            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt, "node": node}),
         ),
+        JobEvent::ReliabilityResolved { reliability } => {
+            ("reliability_resolved".into(), reliability.clone())
+        }
         JobEvent::AgentStepFinished {
             agent_id,
             message_id,

@@ -20,6 +20,13 @@ pub fn row(view: &JobView) -> Value {
     })
 }
 
+/// A row of the cluster overview (`GetSystemSummary`): the list row plus its dead letters.
+pub fn summary_row(view: &JobView) -> Value {
+    let mut v = row(view);
+    v["dead_letters"] = json!(view.dead_letters);
+    v
+}
+
 /// The full record: the row plus result, lease, counters and agents.
 pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
     let mut v = row(view);

@@ -12,6 +12,7 @@ use super::bulk;
 use super::context::ApiContext;
 use crate::domain::view::iso_ms;
 use crate::runtime::clock::now_ms;
+use crate::runtime::cluster::ops;
 
 /// What one item ended as.
 enum ItemEnd {
@@ -186,47 +187,44 @@ impl OperationRun {
         }
     }
 
-    /// Marks the node draining (sticky) and lists the jobs it runs. Moving them to other nodes
-    /// needs the cluster (a later feature), so each is deferred, truthfully.
+    /// Starts the drain (a node command) and lists the jobs the node owns; each waits for the
+    /// deadline, when the leader moves it, so each is reported deferred.
     async fn drain(&mut self, options: &Value, dry_run: bool) -> Result<(), String> {
         let node = options["node_name"]
             .as_str()
             .filter(|n| !n.is_empty())
             .ok_or("drain_node needs options.node_name")?
             .to_string();
-        let items = if node == self.ctx.node.name() {
-            self.ctx.node.owned_jobs()
-        } else {
-            Vec::new()
+        let req = ops::DrainRequest {
+            node,
+            reason: options["reason"].as_str().map(String::from),
+            deadline_ms: options["deadline_ms"]
+                .as_u64()
+                .filter(|d| *d > 0)
+                .unwrap_or(ops::DEFAULT_DRAIN_DEADLINE_MS),
+            dry_run,
+            ignore_system_jobs: options["ignore_system_jobs"].as_bool().unwrap_or(true),
         };
+        let result = ops::drain(&self.ctx.store, &req)
+            .await
+            .map_err(|e| e.to_string())?;
+        let items: Vec<String> = result["actions"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x["job_id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default();
         self.targets(&items).await;
-        if !dry_run {
-            let fields = [
-                ("status", "draining".to_string()),
-                ("drain", "true".to_string()),
-                (
-                    "drain_reason",
-                    options["reason"].as_str().unwrap_or("").to_string(),
-                ),
-                (
-                    "drain_deadline_ms",
-                    options["deadline_ms"].as_i64().unwrap_or(0).to_string(),
-                ),
-                ("scheduling_eligible", "false".to_string()),
-            ];
-            self.ctx
-                .store
-                .set_node_state(&node, &fields)
-                .await
-                .map_err(|e| e.to_string())?;
-        }
         for id in items {
             let end = if dry_run {
                 ItemEnd::Done("dry_run")
             } else {
-                ItemEnd::Deferred(
-                    "moving running jobs to other nodes arrives with the cluster feature".into(),
-                )
+                ItemEnd::Deferred(format!(
+                    "runs on until the drain deadline ({}), then moves to another node",
+                    result["drain"]["deadline_at"].as_str().unwrap_or("?")
+                ))
             };
             self.item(&id, end).await;
         }

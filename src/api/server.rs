@@ -121,6 +121,7 @@ pub async fn serve(
         };
     }
     tonic::transport::Server::builder()
+        .layer(super::grpc_metrics::GrpcMetricsLayer)
         .add_service(health)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

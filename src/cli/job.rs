@@ -45,6 +45,23 @@ pub enum JobCmd {
         #[arg(long)]
         follow: bool,
     },
+    /// Print a job's full event history: seq, time, type, writer epoch, payload summary.
+    History {
+        job_id: String,
+        /// One JSON object per event, one per line (JSON Lines).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Rebuild a job's state from its history up to a point (default: the end) with the
+    /// runtime's own fold: status, agents, queues, in-flight messages, dead letters.
+    Replay(super::replay::ReplayArgs),
+    /// Write a job's history as JSON lines (one event envelope per line) for `replay --file`.
+    Export {
+        job_id: String,
+        /// The file to write (`-` for stdout).
+        #[arg(short = 'o', long)]
+        output: std::path::PathBuf,
+    },
     /// Show a job's dead letters.
     DeadLetters {
         job_id: String,
@@ -85,7 +102,19 @@ pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
+impl JobCmd {
+    /// True for commands that read a local file only (no Redis, no server).
+    pub fn is_offline(&self) -> bool {
+        matches!(self, JobCmd::Replay(args) if args.is_offline())
+    }
+}
+
 pub async fn run(cmd: JobCmd) -> anyhow::Result<i32> {
+    if let JobCmd::Replay(args) = &cmd
+        && args.is_offline()
+    {
+        return super::replay::replay_offline(args);
+    }
     let backend = Backend::open().await?;
     let code = run_with(&backend.store, cmd).await;
     backend.close().await;
@@ -132,8 +161,17 @@ fn not_found(job_id: &str) -> anyhow::Error {
 }
 
 async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
-    catch_up(store).await?;
+    // History, replay and export read the history itself, not the views.
+    if !matches!(
+        cmd,
+        JobCmd::History { .. } | JobCmd::Replay(_) | JobCmd::Export { .. }
+    ) {
+        catch_up(store).await?;
+    }
     match cmd {
+        JobCmd::History { job_id, json } => super::replay::history(store, &job_id, json).await,
+        JobCmd::Replay(args) => super::replay::replay_stored(store, &args).await,
+        JobCmd::Export { job_id, output } => super::replay::export(store, &job_id, &output).await,
         JobCmd::List {
             status,
             limit,

@@ -3,8 +3,10 @@
 mod admin;
 mod events;
 mod job;
+mod node;
 mod output;
 mod remote;
+mod replay;
 mod run;
 mod schedule;
 mod schedule_place;
@@ -42,6 +44,9 @@ enum Command {
     /// Inspect and control jobs.
     #[command(subcommand)]
     Job(job::JobCmd),
+    /// The cluster's nodes: list, status, drain, undrain, maintenance.
+    #[command(subcommand)]
+    Node(node::NodeCmd),
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -67,9 +72,10 @@ pub async fn run() -> i32 {
         },
         Command::Serve => serve::run().await,
         Command::Job(cmd) => match &cli.target {
-            Some(t) => remote::job(t, cmd).await,
-            None => job::run(cmd).await,
+            Some(t) if !cmd.is_offline() => remote::job(t, cmd).await,
+            _ => job::run(cmd).await,
         },
+        Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
         Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
         Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,

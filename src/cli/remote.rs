@@ -148,6 +148,15 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                     &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
                     &[row(&job)],
                 );
+                let c = &job["counters"];
+                println!(
+                    "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
+                    job["last_seq"],
+                    c["messages_sent"],
+                    c["steps_finished"],
+                    c["steps_failed"],
+                    c["dead_letters"]
+                );
                 if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
                     println!("result: {}", short_json(result, 400));
                 }
@@ -230,6 +239,9 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
+        JobCmd::History { .. } | JobCmd::Replay(_) | JobCmd::Export { .. } => anyhow::bail!(
+            "job history, replay and export read the event store directly; run them without --target, with MN_REDIS_URL pointing at the server's Redis (or replay an export with --file)"
+        ),
         JobCmd::Recover { .. } => anyhow::bail!(
             "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
         ),

@@ -40,16 +40,21 @@ pub async fn run() -> anyhow::Result<i32> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", cfg.addr))?;
     let name = node_name();
+    let _poller = start_metrics(&backend.store)?;
     let node = Arc::new(Node::start(
         backend.store.clone(),
         NodeConfig::from_env(&name)?,
     )?);
-    // Until the leader lease exists every node sweeps; that is safe (dispatches converge on
-    // one job each) and the lease will make it one node: replace `|| true` with its check.
+    // Schedules are swept by the cluster leader only.
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
+    let leading = crate::runtime::schedules::watch_leadership(
+        backend.store.clone(),
+        name.clone(),
+        schedules_stopped.clone(),
+    );
     let schedules = tokio::spawn(crate::runtime::schedules::run_schedule_loop(
         backend.store.clone(),
-        || true,
+        move || leading.load(std::sync::atomic::Ordering::Relaxed),
         schedules_stopped,
     ));
     let ctx = ApiContext {
@@ -73,6 +78,27 @@ pub async fn run() -> anyhow::Result<i32> {
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)
+}
+
+/// Serves `/metrics` (unless `MN_METRICS_PORT=0`) and keeps the polled gauges current.
+/// A port that is taken turns metrics off with a warning rather than keeping the node down:
+/// several nodes on one machine must not fail because they share the default port.
+fn start_metrics(
+    store: &crate::store::Store,
+) -> anyhow::Result<Option<crate::runtime::metrics_poller::Poller>> {
+    let Some(addr) = crate::metrics::addr_from_env()? else {
+        return Ok(None);
+    };
+    let pools = crate::runtime::executor::ExecutorPools::from_env()?.names();
+    if let Err(e) = crate::metrics::install(addr, &pools) {
+        eprintln!("warning: metrics are off: {e:#} (set MN_METRICS_PORT to a free port, or 0)");
+        return Ok(None);
+    }
+    eprintln!("metrics on http://{addr}/metrics");
+    Ok(Some(crate::runtime::metrics_poller::Poller::start(
+        store.clone(),
+        crate::runtime::metrics_poller::interval_from_env()?,
+    )))
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

@@ -63,6 +63,9 @@ pub enum JobEvent {
     LeaseAcquired { owner: String, epoch: u64 },
     /// The owner gave the job up (shutdown, terminal state).
     LeaseReleased { owner: String, epoch: u64 },
+    /// The recovery policy the job gets on this cluster (core-spec 6.8), resolved when an
+    /// owner starts it: requested and effective policy and what was observed.
+    ReliabilityResolved { reliability: Value },
     /// A message was put on an agent's queue.
     MessageSent { message: Message },
     /// An agent took the next message off its queue; the message is now in flight.
@@ -70,6 +73,9 @@ pub enum JobEvent {
         agent_id: String,
         message_id: String,
         attempt: u32,
+        /// The node the step was placed on (executor work); `None` when it runs in the owner.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        node: Option<String>,
     },
     /// An agent finished a message. `state` is its local state afterwards when the agent
     /// carries state explicitly (executors, modules); `None` for built-ins, whose state
@@ -126,6 +132,7 @@ impl JobEvent {
             JobEvent::JobFailed { .. } => "job_failed",
             JobEvent::LeaseAcquired { .. } => "lease_acquired",
             JobEvent::LeaseReleased { .. } => "lease_released",
+            JobEvent::ReliabilityResolved { .. } => "reliability_resolved",
             JobEvent::MessageSent { .. } => "message_sent",
             JobEvent::AgentStepStarted { .. } => "agent_step_started",
             JobEvent::AgentStepFinished { .. } => "agent_step_finished",

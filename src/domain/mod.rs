@@ -1,10 +1,15 @@
 //! The pure core: types and rules with no I/O, no async and no clock (time is an input).
 
 pub mod agents;
+pub mod cluster;
 pub mod event;
 pub mod job;
 pub mod manifest;
 pub mod message;
+pub mod node;
+pub mod policy;
+pub mod replay;
 pub mod routing;
 pub mod schedule;
+pub mod scheduler;
 pub mod view;

@@ -32,6 +32,9 @@ pub struct JobView {
     pub last_event: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_epoch: u64,
+    /// Recovery policy and what the cluster looked like when the job started.
+    #[serde(default)]
+    pub reliability: Option<Value>,
     pub agent_count: usize,
     pub messages_sent: u64,
     pub steps_finished: u64,
@@ -47,6 +50,9 @@ pub struct AgentView {
     pub status: String,
     pub queued: u64,
     pub inflight_message_id: Option<String>,
+    /// The node running the message in flight, when it was placed on one.
+    #[serde(default)]
+    pub node: Option<String>,
     pub processed: u64,
     pub failed_attempts: u64,
     pub last_error: Option<Value>,
@@ -175,6 +181,9 @@ impl JobProjection {
             JobEvent::AgentStepFinished { .. } => job.steps_finished += 1,
             JobEvent::AgentStepFailed { .. } => job.steps_failed += 1,
             JobEvent::DeadLettered { .. } => job.dead_letters += 1,
+            JobEvent::ReliabilityResolved { reliability } => {
+                job.reliability = Some(reliability.clone())
+            }
             JobEvent::AgentStepStarted { .. } | JobEvent::AgentEventRecorded { .. } => {}
         }
     }
@@ -185,7 +194,10 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
     row.updated_at_ms = env.timestamp_ms;
     match &env.payload {
         JobEvent::MessageSent { .. } => row.queued += 1,
-        JobEvent::AgentStepStarted { message_id, .. } => {
+        JobEvent::AgentStepStarted {
+            message_id, node, ..
+        } => {
+            row.node = node.clone();
             // A retry of the message already in flight does not come off the queue again.
             if row.inflight_message_id.as_deref() != Some(message_id.as_str()) {
                 row.queued = row.queued.saturating_sub(1);

@@ -71,6 +71,7 @@ pub async fn execute(
         match store.append(job_id, state.seq, epoch, &sealed).await {
             Ok(AppendOutcome::Appended { .. } | AppendOutcome::AlreadyAppended { .. }) => {
                 let state = sealed.iter().fold(state, evolve);
+                crate::metrics::job_ended_by(&sealed, &state);
                 return Ok(Executed {
                     events: sealed,
                     state,

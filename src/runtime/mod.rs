@@ -2,10 +2,12 @@
 
 pub mod bundle;
 pub mod clock;
+pub mod cluster;
 pub mod commands;
 pub mod embedded_redis;
 pub mod executor;
 pub mod local;
+pub mod metrics_poller;
 pub mod module_process;
 pub mod node;
 pub mod owner;

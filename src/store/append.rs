@@ -99,8 +99,24 @@ impl Store {
         for env in events {
             cmd.arg(&env.event_id).arg(&env.event_type).arg(encode(env));
         }
-        let reply: Vec<Value> = self.eval(&cmd).await?;
-        parse_reply(&reply)
+        let started = std::time::Instant::now();
+        let result = match self.eval::<Vec<Value>>(&cmd).await {
+            Ok(reply) => parse_reply(&reply),
+            Err(e) => Err(e.into()),
+        };
+        crate::metrics::append_finished(events, started.elapsed(), outcome_label(&result));
+        result
+    }
+}
+
+/// The `outcome` label of the append metrics.
+fn outcome_label(result: &Result<AppendOutcome, AppendError>) -> &'static str {
+    match result {
+        Ok(AppendOutcome::Appended { .. }) => "appended",
+        Ok(AppendOutcome::AlreadyAppended { .. }) => "duplicate",
+        Err(AppendError::Conflict { .. }) => "conflict",
+        Err(AppendError::StaleEpoch { .. }) => "stale_epoch",
+        Err(_) => "error",
     }
 }
 

@@ -211,7 +211,7 @@ impl Store {
             "seq": seq,
             "reason": reason,
         });
-        let _: () = self
+        let added: u64 = self
             .conn()
             .hset(
                 self.keys().event_dead_letters(),
@@ -219,6 +219,9 @@ impl Store {
                 record.to_string(),
             )
             .await?;
+        if added > 0 {
+            crate::metrics::event_dead_lettered();
+        }
         Ok(())
     }
 

@@ -124,6 +124,58 @@ impl Keyspace {
         format!("{}:events:idempotency:{}", self.ns, key)
     }
     /// Keyspace schema version (an integer).
+    fn node(&self, node: &str, part: &str) -> String {
+        format!("{}:node:{{{node}}}:{part}", self.ns)
+    }
+
+    /// A node's history (joins, losses, drains, maintenance).
+    pub fn node_events(&self, node: &str) -> String {
+        self.node(node, "events")
+    }
+
+    /// A node's view (projection of its history): hash `v` (version) + `json`.
+    pub fn node_view(&self, node: &str) -> String {
+        self.node(node, "view")
+    }
+
+    /// A node's liveness lease: `<incarnation>|1`, renewed by heartbeats.
+    pub fn node_alive(&self, node: &str) -> String {
+        self.node(node, "alive")
+    }
+
+    /// Work items placed on a node (consumer group `workers`).
+    pub fn node_work(&self, node: &str) -> String {
+        self.node(node, "work")
+    }
+
+    /// Commands the leader sends a node (take or hand back a job).
+    pub fn node_inbox(&self, node: &str) -> String {
+        self.node(node, "inbox")
+    }
+
+    /// Every node name that ever joined.
+    pub fn nodes_registry(&self) -> String {
+        format!("{}:nodes", self.ns)
+    }
+
+    /// One entry per node append; node-view workers catch the named node up.
+    pub fn nodes_feed(&self) -> String {
+        format!("{}:nodes:feed", self.ns)
+    }
+
+    pub fn leader_lease(&self) -> String {
+        format!("{}:leader:lease", self.ns)
+    }
+
+    pub fn leader_epoch(&self) -> String {
+        format!("{}:leader:epoch", self.ns)
+    }
+
+    /// Results of a job's work items, written by the node that ran them.
+    pub fn job_results(&self, job_id: &str) -> String {
+        self.job(job_id, "results")
+    }
+
     pub fn schema_version(&self) -> String {
         format!("{}:meta:schema_version", self.ns)
     }

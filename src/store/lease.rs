@@ -23,8 +23,74 @@ impl Store {
         ttl_ms: u64,
     ) -> Result<LeaseGrant, StoreError> {
         let k = self.keys();
-        let (lease, epoch) = (k.job_lease(job_id), k.job_lease_epoch(job_id));
-        let mut cmd = self.scripts().lease_acquire.evalsha(&[&lease, &epoch]);
+        self.acquire_lease(
+            &k.job_lease(job_id),
+            &k.job_lease_epoch(job_id),
+            owner,
+            ttl_ms,
+        )
+        .await
+    }
+
+    /// Acquires (or renews) the cluster leader lease for `node`.
+    pub async fn acquire_leader_lease(
+        &self,
+        node: &str,
+        ttl_ms: u64,
+    ) -> Result<LeaseGrant, StoreError> {
+        let k = self.keys();
+        self.acquire_lease(&k.leader_lease(), &k.leader_epoch(), node, ttl_ms)
+            .await
+    }
+
+    /// Extends the leader lease if `node` still holds it at `epoch`.
+    pub async fn renew_leader_lease(
+        &self,
+        node: &str,
+        epoch: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        self.renew_lease(&self.keys().leader_lease(), node, epoch, ttl_ms)
+            .await
+    }
+
+    /// Gives the leader lease up.
+    pub async fn release_leader_lease(&self, node: &str, epoch: u64) -> Result<bool, StoreError> {
+        self.release_lease(&self.keys().leader_lease(), node, epoch)
+            .await
+    }
+
+    /// The current leader and its epoch.
+    pub async fn leader(&self) -> Result<Option<(String, u64)>, StoreError> {
+        self.lease_holder(&self.keys().leader_lease()).await
+    }
+
+    /// Who holds the lease of `job_id`, at which epoch.
+    pub async fn job_lease_holder(
+        &self,
+        job_id: &str,
+    ) -> Result<Option<(String, u64)>, StoreError> {
+        self.lease_holder(&self.keys().job_lease(job_id)).await
+    }
+
+    /// Reads `<owner>|<epoch>` from a lease key.
+    async fn lease_holder(&self, key: &str) -> Result<Option<(String, u64)>, StoreError> {
+        use redis::AsyncCommands;
+        let v: Option<String> = self.conn().get(key).await?;
+        Ok(v.and_then(|v| {
+            let (owner, epoch) = v.rsplit_once('|')?;
+            Some((owner.to_string(), epoch.parse().ok()?))
+        }))
+    }
+
+    async fn acquire_lease(
+        &self,
+        lease: &str,
+        epoch: &str,
+        owner: &str,
+        ttl_ms: u64,
+    ) -> Result<LeaseGrant, StoreError> {
+        let mut cmd = self.scripts().lease_acquire.evalsha(&[lease, epoch]);
         cmd.arg(owner).arg(ttl_ms);
         let reply: Vec<Value> = self.eval(&cmd).await?;
         match reply.as_slice() {
@@ -49,8 +115,18 @@ impl Store {
         epoch: u64,
         ttl_ms: u64,
     ) -> Result<bool, StoreError> {
-        let lease = self.keys().job_lease(job_id);
-        let mut cmd = self.scripts().lease_renew.evalsha(&[&lease]);
+        self.renew_lease(&self.keys().job_lease(job_id), owner, epoch, ttl_ms)
+            .await
+    }
+
+    async fn renew_lease(
+        &self,
+        lease: &str,
+        owner: &str,
+        epoch: u64,
+        ttl_ms: u64,
+    ) -> Result<bool, StoreError> {
+        let mut cmd = self.scripts().lease_renew.evalsha(&[lease]);
         cmd.arg(owner).arg(epoch).arg(ttl_ms);
         let renewed: i64 = self.eval(&cmd).await?;
         Ok(renewed == 1)
@@ -63,8 +139,17 @@ impl Store {
         owner: &str,
         epoch: u64,
     ) -> Result<bool, StoreError> {
-        let lease = self.keys().job_lease(job_id);
-        let mut cmd = self.scripts().lease_release.evalsha(&[&lease]);
+        self.release_lease(&self.keys().job_lease(job_id), owner, epoch)
+            .await
+    }
+
+    async fn release_lease(
+        &self,
+        lease: &str,
+        owner: &str,
+        epoch: u64,
+    ) -> Result<bool, StoreError> {
+        let mut cmd = self.scripts().lease_release.evalsha(&[lease]);
         cmd.arg(owner).arg(epoch);
         let released: i64 = self.eval(&cmd).await?;
         Ok(released == 1)

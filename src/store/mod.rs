@@ -10,10 +10,12 @@ mod history;
 mod keys;
 mod lease;
 pub mod migrate;
+mod nodes;
 mod operations;
 mod schedules;
 mod script;
 mod views;
+mod work;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,9 +29,11 @@ pub use health::{DurabilityReport, check_durability};
 pub use history::HistoryItem;
 pub use keys::{JobIdError, Keyspace, MAX_JOB_ID_LEN, validate_job_id};
 pub use lease::LeaseGrant;
+pub use nodes::NodeCommandError;
 pub use schedules::{EMITTED_EVENTS_KEPT, EmitRecord};
 pub use script::{LuaScript, Scripts, is_noscript};
 pub use views::{JobListFilter, LoadedProjection};
+pub use work::{InboxCommand, WORK_GROUP, WorkItem, WorkResult};
 
 /// Errors at the Redis boundary.
 #[derive(Debug, thiserror::Error)]

@@ -70,46 +70,6 @@ impl Store {
             .collect())
     }
 
-    fn node_state_key(&self, node: &str) -> String {
-        format!("{}:node:{{{node}}}:state", self.keys().namespace())
-    }
-
-    /// Sets some fields of a node's operator state, leaving the others as they are (drain
-    /// and maintenance stay sticky whatever else changes).
-    pub async fn set_node_state(
-        &self,
-        node: &str,
-        fields: &[(&str, String)],
-    ) -> Result<(), StoreError> {
-        let _: () = self
-            .conn()
-            .hset_multiple(self.node_state_key(node), fields)
-            .await?;
-        let _: () = self
-            .conn()
-            .sadd(format!("{}:nodes", self.keys().namespace()), node)
-            .await?;
-        Ok(())
-    }
-
-    /// A node's operator state fields.
-    pub async fn node_state(
-        &self,
-        node: &str,
-    ) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
-        Ok(self.conn().hgetall(self.node_state_key(node)).await?)
-    }
-
-    /// Every node name that has operator state.
-    pub async fn node_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> = self
-            .conn()
-            .smembers(format!("{}:nodes", self.keys().namespace()))
-            .await?;
-        names.sort();
-        Ok(names)
-    }
-
     /// Resource limits (`{cpu,gpu,memory,disk}` percentages).
     pub async fn resource_limits(&self) -> Result<Option<Value>, StoreError> {
         let json: Option<String> = self

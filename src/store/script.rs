@@ -61,6 +61,8 @@ pub struct Scripts {
     pub definition_append: LuaScript,
     pub schedule_append: LuaScript,
     pub emit_event: LuaScript,
+    pub node_append: LuaScript,
+    pub apply_node: LuaScript,
 }
 
 impl Scripts {
@@ -95,6 +97,14 @@ impl Scripts {
                 include_str!("../../streams/schedule_append.lua"),
             ),
             emit_event: LuaScript::new("emit_event", include_str!("../../streams/emit_event.lua")),
+            node_append: LuaScript::new(
+                "node_append",
+                include_str!("../../streams/node_append.lua"),
+            ),
+            apply_node: LuaScript::new(
+                "apply_node",
+                include_str!("../../projections/apply_node.lua"),
+            ),
         }
     }
 
@@ -112,6 +122,8 @@ impl Scripts {
             &self.definition_append,
             &self.schedule_append,
             &self.emit_event,
+            &self.node_append,
+            &self.apply_node,
         ] {
             s.load(conn).await?;
         }

@@ -37,7 +37,11 @@ pub enum JobCommand {
         agent_id: String,
         message_id: String,
         attempt: u32,
+        /// Where the step runs, when it is placed on a node.
+        node: Option<String>,
     },
+    /// Record the recovery policy resolved for this job.
+    RecordReliability { reliability: Value },
     /// An agent finished a message with this outcome.
     FinishStep {
         agent_id: String,
@@ -68,6 +72,7 @@ impl JobCommand {
             JobCommand::Cancel { .. } => "cancel",
             JobCommand::Complete { .. } => "complete",
             JobCommand::Fail { .. } => "fail",
+            JobCommand::RecordReliability { .. } => "record_reliability",
             JobCommand::BeginStep { .. } => "begin_step",
             JobCommand::FinishStep { .. } => "finish_step",
             JobCommand::FailStep { .. } => "fail_step",

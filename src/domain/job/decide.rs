@@ -100,7 +100,20 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             agent_id,
             message_id,
             attempt,
-        } => step::begin(state, agent_id, message_id, *attempt),
+            node,
+        } => step::begin(state, agent_id, message_id, *attempt, node.clone()),
+        JobCommand::RecordReliability { reliability } => {
+            if state.status.is_none() {
+                return Err(DomainError::NotFound);
+            }
+            if state.reliability.as_ref() == Some(reliability) {
+                Ok(vec![])
+            } else {
+                Ok(vec![JobEvent::ReliabilityResolved {
+                    reliability: reliability.clone(),
+                }])
+            }
+        }
         JobCommand::FinishStep {
             agent_id,
             message_id,

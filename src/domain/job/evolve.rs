@@ -47,6 +47,9 @@ fn apply(state: &mut JobState, event: &JobEvent) {
         JobEvent::LeaseAcquired { .. } | JobEvent::LeaseReleased { .. } => {
             lifecycle::apply_lease(event, &mut state.lease_owner, &mut state.lease_epoch);
         }
+        JobEvent::ReliabilityResolved { reliability } => {
+            state.reliability = Some(reliability.clone())
+        }
         JobEvent::MessageSent { message } => {
             state
                 .agent_mut(&message.to)
@@ -57,6 +60,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             agent_id,
             message_id,
             attempt,
+            node,
         } => {
             let agent = state.agent_mut(agent_id);
             let taken = match agent.inflight.take() {
@@ -72,6 +76,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
                 agent.inflight = Some(InFlight {
                     message,
                     attempt: *attempt,
+                    node: node.clone(),
                 });
             }
         }

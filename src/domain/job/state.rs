@@ -29,6 +29,8 @@ pub struct JobState {
     /// Current lease holder and its epoch, as recorded by `LeaseAcquired`.
     pub lease_owner: Option<String>,
     pub lease_epoch: u64,
+    /// The recovery policy resolved when the job started (`ReliabilityResolved`).
+    pub reliability: Option<Value>,
     /// Per-agent runtime state: queues, the message in flight, local state.
     pub agents: BTreeMap<String, AgentRuntime>,
 }
@@ -52,6 +54,9 @@ pub struct AgentRuntime {
 pub struct InFlight {
     pub message: Message,
     pub attempt: u32,
+    /// Where the attempt runs, when it was placed on a node.
+    #[serde(default)]
+    pub node: Option<String>,
 }
 
 impl JobState {

@@ -19,6 +19,7 @@ pub fn begin(
     agent_id: &str,
     message_id: &str,
     attempt: u32,
+    node: Option<String>,
 ) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status != JobStatus::Running {
@@ -50,6 +51,7 @@ pub fn begin(
         agent_id: agent_id.into(),
         message_id: message_id.into(),
         attempt,
+        node,
     }])
 }
 

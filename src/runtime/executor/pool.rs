@@ -106,6 +106,11 @@ impl ExecutorPools {
         Ok(ExecutorPools::new(default, extra))
     }
 
+    /// The names of the pools, `default` included.
+    pub fn names(&self) -> Vec<String> {
+        self.pools.keys().cloned().collect()
+    }
+
     /// The capacity of `pool`, if defined.
     pub fn capacity(&self, pool: &str) -> Option<u32> {
         self.pools.get(pool).map(|p| p.capacity)

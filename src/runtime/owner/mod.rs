@@ -8,21 +8,24 @@
 //! this owner stops at once without writing anything more.
 
 mod outcome;
-mod work;
+pub(crate) mod work;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tracing::Instrument;
 
 use crate::domain::agents;
+use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
 use crate::domain::event::EventEnvelope;
 use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve, seed_messages};
 use crate::domain::manifest::{AgentType, Manifest};
 use crate::runtime::clock::now_ms;
+use crate::runtime::cluster::ClusterCache;
 use crate::runtime::executor::ExecutorPools;
-use crate::store::{AppendError, LeaseGrant, Store, StoreError, seal};
+use crate::store::{AppendError, LeaseGrant, Store, StoreError, WorkItem, WorkResult, seal};
 use work::{Running, WorkContext, WorkDone};
 
 /// How an owner behaves.
@@ -37,6 +40,11 @@ pub struct OwnerConfig {
     /// Upper bound on events per append.
     pub max_batch: usize,
     pub temp_root: PathBuf,
+    /// Set on cluster nodes: executor steps are placed on nodes through their work streams.
+    /// `None` (the in-process `run`) runs them here.
+    pub cluster: Option<Arc<ClusterCache>>,
+    /// How long a node must have been up to count for cluster recovery.
+    pub health_stable: Duration,
 }
 
 impl OwnerConfig {
@@ -55,6 +63,11 @@ impl OwnerConfig {
             poll_every: Duration::from_millis(200),
             max_batch: 2_000,
             temp_root: crate::runtime::executor::temp_root_from_env(),
+            cluster: None,
+            health_stable: Duration::from_millis(crate::config::u64_var(
+                "MN_CLUSTER_HEALTH_STABLE_MS",
+                5_000,
+            )?),
         })
     }
 }
@@ -81,6 +94,15 @@ pub enum OwnerError {
     Append(#[from] AppendError),
 }
 
+/// A step begun in the pending batch, to start once the batch is appended.
+struct Launch {
+    agent_id: String,
+    attempt: u32,
+    first_run: bool,
+    /// The node it was placed on; `None` runs it in this process.
+    node: Option<String>,
+}
+
 struct Owner {
     store: Store,
     job_id: String,
@@ -93,11 +115,15 @@ struct Owner {
     done: Vec<WorkDone>,
     running: Running,
     ctx: WorkContext,
-    /// Steps to launch once their `AgentStepStarted` is appended: (agent, attempt, first run).
-    to_launch: Vec<(String, u32, bool)>,
+    /// Steps to launch once their `AgentStepStarted` is appended.
+    to_launch: Vec<Launch>,
+    /// This job's share of the node's owned-job and queue-depth gauges.
+    gauges: crate::metrics::OwnedJob,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
+/// Everything it logs (and its agent steps log) carries the job id through the `job` span.
+#[tracing::instrument(name = "job", skip_all, fields(job_id = %job_id))]
 pub async fn run(
     store: Store,
     job_id: String,
@@ -127,7 +153,37 @@ pub async fn run(
         .as_deref()
         .map(|b| PathBuf::from(b).join("payloads"))
         .unwrap_or_default();
+    if let Some(cache) = &cfg.cluster {
+        // Resolve the recovery policy and place work on a current picture of the cluster.
+        let _ = cache.refresh(&store).await;
+    }
     let (tx, mut rx) = mpsc::unbounded_channel();
+    // Results of work placed on nodes come back on the job's results stream; read what
+    // arrived while the job had no owner before deciding anything.
+    let mut early = vec![];
+    let mut results_from = "0".to_string();
+    let results_reader = if cfg.cluster.is_some() {
+        if let Ok(mut conn) = store.blocking_conn(Duration::from_secs(1)).await
+            && let Ok(items) = store
+                .read_results(&mut conn, job_id, "0", Duration::from_millis(1))
+                .await
+        {
+            for (id, r) in items {
+                results_from = id;
+                if let Some(r) = r {
+                    early.push(remote_done(r));
+                }
+            }
+        }
+        Some(AbortOnDrop(tokio::spawn(read_results(
+            store.clone(),
+            job_id.to_string(),
+            results_from,
+            tx.clone(),
+        ))))
+    } else {
+        None
+    };
     let ctx = WorkContext {
         job_id: job_id.to_string(),
         payloads_dir,
@@ -138,13 +194,16 @@ pub async fn run(
     let (lost_tx, mut lost) = watch::channel(false);
     // Dropped with this future: an owner that dies must stop renewing, or its lease would
     // outlive it and keep every other node away from the job.
-    let renewer = AbortOnDrop(tokio::spawn(renew_lease(
-        store.clone(),
-        job_id.to_string(),
-        cfg.clone(),
-        epoch,
-        lost_tx,
-    )));
+    let renewer = AbortOnDrop(tokio::spawn(
+        renew_lease(
+            store.clone(),
+            job_id.to_string(),
+            cfg.clone(),
+            epoch,
+            lost_tx,
+        )
+        .in_current_span(),
+    ));
     let mut owner = Owner {
         store,
         job_id: job_id.to_string(),
@@ -156,9 +215,15 @@ pub async fn run(
         running: Running::default(),
         ctx,
         to_launch: vec![],
+        gauges: crate::metrics::OwnedJob::new(),
     };
+    owner.done.extend(early);
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
     drop(renewer);
+    drop(results_reader);
+    if matches!(exit, Ok(OwnerExit::Finished(_))) && owner.cfg.cluster.is_some() {
+        let _ = owner.store.drop_results(job_id).await;
+    }
     owner.running.abort_all();
     if !matches!(exit, Ok(OwnerExit::NotOwner { .. })) {
         let _ = owner
@@ -178,6 +243,57 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A result reported by the node that ran a step, as the owner records it.
+fn remote_done(r: WorkResult) -> WorkDone {
+    WorkDone {
+        agent_id: r.agent_id,
+        message_id: r.message_id,
+        attempt: r.attempt,
+        result: r.result,
+        module: None,
+        remote: true,
+    }
+}
+
+/// Follows the job's results stream, handing each result to the owner loop.
+async fn read_results(
+    store: Store,
+    job_id: String,
+    mut after: String,
+    tx: mpsc::UnboundedSender<WorkDone>,
+) {
+    let mut conn = None;
+    loop {
+        if conn.is_none() {
+            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        match store
+            .read_results(c, &job_id, &after, Duration::from_millis(1_000))
+            .await
+        {
+            Ok(items) => {
+                for (id, r) in items {
+                    after = id;
+                    if let Some(r) = r
+                        && tx.send(remote_done(r)).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::debug!(job_id, error = %e, "results read failed");
+                conn = None;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
 async fn renew_lease(
     store: Store,
     job_id: String,
@@ -187,21 +303,37 @@ async fn renew_lease(
 ) {
     let mut tick = tokio::time::interval(cfg.renew_every);
     tick.tick().await;
+    // When the last renewal that succeeded was sent: Redis counts the lease from a moment
+    // later, so stopping `lease_ttl` after this instant stops before anyone else can hold it.
+    let mut renewed_at = tokio::time::Instant::now();
     loop {
         tick.tick().await;
+        let sent = tokio::time::Instant::now();
         match store
             .renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64)
             .await
         {
-            Ok(true) => {}
+            Ok(true) => {
+                renewed_at = sent;
+                crate::metrics::job_lease_renewed();
+            }
             Ok(false) => {
+                crate::metrics::job_lease_lost();
                 tracing::warn!(job_id, epoch, "job lease lost");
                 let _ = lost.send(true);
                 return;
             }
             // A Redis hiccup is not a lost lease yet; the TTL leaves room for retries, and
-            // fencing stops any write made after the lease really expired.
-            Err(e) => tracing::warn!(job_id, error = %e, "lease renewal failed; retrying"),
+            // fencing stops any write made after the lease really expired. Past the TTL the
+            // lease may be someone else's: stop acting (self-fencing), do not wait for Redis.
+            Err(e) if renewed_at.elapsed() < cfg.lease_ttl => {
+                tracing::warn!(job_id, error = %e, "lease renewal failed; retrying")
+            }
+            Err(e) => {
+                tracing::warn!(job_id, epoch, error = %e, "job lease expired while Redis was unreachable; stopping");
+                let _ = lost.send(true);
+                return;
+            }
         }
     }
 }
@@ -217,19 +349,34 @@ impl Owner {
             owner: self.cfg.node.clone(),
             epoch: self.epoch,
         });
+        self.adopt_inflight().await;
         loop {
             if *lost.borrow() {
                 return Ok(OwnerExit::NotOwner { holder: None });
             }
             self.plan();
             match self.flush().await {
-                Ok(()) => self.launch(),
+                Ok(()) => {
+                    self.gauges.update(&self.state);
+                    self.launch().await
+                }
                 Err(AppendError::Conflict { .. }) => {
                     self.reload().await?;
                     continue;
                 }
-                Err(AppendError::StaleEpoch { .. }) => {
+                Err(AppendError::StaleEpoch { current, .. }) => {
+                    tracing::warn!(job_id = %self.job_id, epoch = self.epoch, current, "append rejected by fencing: another node owns the job now");
                     return Ok(OwnerExit::NotOwner { holder: None });
+                }
+                // Redis unreachable: keep the batch and retry; the lease renewer stops this
+                // owner once the lease may have passed to someone else.
+                Err(AppendError::Store(e)) if e.is_retryable() => {
+                    tracing::warn!(job_id = %self.job_id, error = %e, "append failed; retrying");
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.cfg.poll_every) => {}
+                        _ = lost.changed() => {}
+                    }
+                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -244,18 +391,46 @@ impl Owner {
             }
             tokio::select! {
                 Some(done) = rx.recv() => {
-                    self.running.finished(&done.agent_id);
-                    self.done.push(done);
+                    self.receive(done);
                     while let Ok(more) = rx.try_recv() {
-                        self.running.finished(&more.agent_id);
-                        self.done.push(more);
+                        self.receive(more);
                     }
                 }
-                _ = tokio::time::sleep(self.cfg.poll_every) => self.refresh().await?,
+                _ = tokio::time::sleep(self.cfg.poll_every) => {
+                    if let Err(e) = self.refresh().await {
+                        tracing::warn!(job_id = %self.job_id, error = %e, "could not read the history; retrying");
+                    }
+                }
                 _ = shutdown.changed() => {}
                 _ = lost.changed() => {}
             }
         }
+    }
+
+    /// Takes a finished piece of work in. A result from another node counts only if it is for
+    /// the message the agent has in flight; an older duplicate (a step redone after a move)
+    /// is dropped here and the decider would refuse it anyway.
+    fn receive(&mut self, done: WorkDone) {
+        if !done.remote {
+            self.running.finished(&done.agent_id);
+            self.done.push(done);
+            return;
+        }
+        let current = self
+            .state
+            .agents
+            .get(&done.agent_id)
+            .and_then(|a| a.inflight.as_ref())
+            .is_some_and(|f| f.message.message_id == done.message_id);
+        if !current || self.running.is_local(&done.agent_id) {
+            tracing::debug!(job_id = %self.job_id, agent_id = %done.agent_id, "ignoring a result for a message no longer in flight");
+            return;
+        }
+        if self.done.iter().any(|d| d.agent_id == done.agent_id) {
+            return;
+        }
+        self.running.finished(&done.agent_id);
+        self.done.push(done);
     }
 
     /// Applies a command's events to the in-memory state and queues them for the next append.
@@ -297,6 +472,10 @@ impl Owner {
                 .unwrap_or_default();
             self.decide_now(JobCommand::Start { seeds });
         }
+        if self.state.status.is_some_and(|s| !s.is_terminal()) && self.state.reliability.is_none() {
+            let reliability = self.resolve_reliability();
+            self.decide_now(JobCommand::RecordReliability { reliability });
+        }
         for done in std::mem::take(&mut self.done) {
             self.record(done);
         }
@@ -333,6 +512,48 @@ impl Owner {
         self.decide_now(command);
     }
 
+    /// The recovery policy this job gets here (core-spec 6.8).
+    fn resolve_reliability(&self) -> serde_json::Value {
+        let requested = RecoveryPolicy::parse(
+            self.manifest()
+                .and_then(|m| m.policies.get("recovery_mode"))
+                .and_then(serde_json::Value::as_str),
+        );
+        let healthy = self
+            .cfg
+            .cluster
+            .as_ref()
+            .map(|c| c.stable_healthy(self.cfg.health_stable))
+            .unwrap_or_default();
+        let names: Vec<String> = healthy.iter().map(|(n, _)| n.clone()).collect();
+        let profiles: Vec<String> = self
+            .manifest()
+            .map(|m| {
+                let mut p: Vec<String> = m
+                    .nodes
+                    .iter()
+                    .filter_map(|n| Need::of(n).execution_profile)
+                    .collect();
+                p.sort();
+                p.dedup();
+                p
+            })
+            .unwrap_or_default();
+        let r = resolve_recovery(
+            requested,
+            &names,
+            &profiles,
+            |p| {
+                healthy
+                    .iter()
+                    .filter(|(_, ps)| ps.iter().any(|x| x == p))
+                    .count()
+            },
+            now_ms(),
+        );
+        serde_json::to_value(r).unwrap_or_default()
+    }
+
     fn manifest(&self) -> Option<&Manifest> {
         self.state.graph.as_ref()
     }
@@ -367,6 +588,7 @@ impl Owner {
             self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
         let mut progressed = false;
         for (agent_id, _) in ready {
+            let _step = tracing::debug_span!("agent_step", agent_id = %agent_id).entered();
             if self.pending.len() >= self.cfg.max_batch
                 || self.state.status != Some(JobStatus::Running)
             {
@@ -396,6 +618,7 @@ impl Owner {
                 agent_id: agent_id.clone(),
                 message_id: message.message_id.clone(),
                 attempt: 1,
+                node: None,
             }) {
                 continue;
             }
@@ -411,10 +634,11 @@ impl Owner {
     }
 
     /// Begins a step for every idle executor or module agent with work (redoing a message
-    /// that was in flight when a previous owner stopped).
+    /// that was in flight when a previous owner stopped). On a cluster node an executor step is
+    /// placed on a node first; with no node able to take it, it waits in its queue.
     fn begin_external_steps(&mut self) {
-        for (agent_id, _) in self.ready_agents(&[AgentType::Executor, AgentType::Module]) {
-            if self.to_launch.iter().any(|(a, _, _)| a == &agent_id) {
+        for (agent_id, agent_type) in self.ready_agents(&[AgentType::Executor, AgentType::Module]) {
+            if self.to_launch.iter().any(|l| l.agent_id == agent_id) {
                 continue;
             }
             let Some(agent) = self.state.agents.get(&agent_id) else {
@@ -426,12 +650,67 @@ impl Owner {
                 (None, None) => continue,
             };
             let first_run = agent.processed == 0 && attempt == 1;
+            let node = match (&self.cfg.cluster, agent_type) {
+                (Some(cache), AgentType::Executor) => {
+                    let need = self
+                        .manifest()
+                        .and_then(|m| m.node(&agent_id))
+                        .map(Need::of)
+                        .unwrap_or_default();
+                    match cache.place(&need) {
+                        Some(n) => Some(n),
+                        None => {
+                            tracing::debug!(job_id = %self.job_id, agent_id, "no node can take the step now; it waits");
+                            continue;
+                        }
+                    }
+                }
+                _ => None,
+            };
             if self.decide_now(JobCommand::BeginStep {
                 agent_id: agent_id.clone(),
                 message_id,
                 attempt,
+                node: node.clone(),
             }) {
-                self.to_launch.push((agent_id, attempt, first_run));
+                self.to_launch.push(Launch {
+                    agent_id,
+                    attempt,
+                    first_run,
+                    node,
+                });
+            }
+        }
+    }
+
+    /// After a failover: steps in flight on a live node that still holds their work item are
+    /// awaited, not run again (their result arrives on the results stream).
+    async fn adopt_inflight(&mut self) {
+        let Some(cache) = self.cfg.cluster.clone() else {
+            return;
+        };
+        let inflight: Vec<(String, String, String)> = self
+            .state
+            .agents
+            .iter()
+            .filter_map(|(id, a)| {
+                let f = a.inflight.as_ref()?;
+                Some((id.clone(), f.message.message_id.clone(), f.node.clone()?))
+            })
+            .collect();
+        for (agent_id, message_id, node) in inflight {
+            if self.running.is_busy(&agent_id) || self.done.iter().any(|d| d.agent_id == agent_id) {
+                continue;
+            }
+            let held = cache.is_alive(&node)
+                && self
+                    .store
+                    .holds_work(&node, &self.job_id, &agent_id, &message_id)
+                    .await
+                    .unwrap_or(false);
+            if held {
+                tracing::info!(job_id = %self.job_id, agent_id, node, "awaiting a step still running on its node");
+                self.running.mark_dispatched(&agent_id, &message_id);
             }
         }
     }
@@ -445,31 +724,60 @@ impl Owner {
         self.store
             .append(&self.job_id, expected, self.epoch, &self.pending)
             .await?;
+        crate::metrics::job_ended_by(&self.pending, &self.state);
         self.pending.clear();
         self.done.clear();
         Ok(())
     }
 
-    /// Starts the processes whose steps are now durably begun.
-    fn launch(&mut self) {
-        for (agent_id, attempt, first_run) in std::mem::take(&mut self.to_launch) {
-            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)).cloned() else {
+    /// Starts the work whose steps are now durably begun: here, or on the node it was placed.
+    async fn launch(&mut self) {
+        for l in std::mem::take(&mut self.to_launch) {
+            let Some(spec) = self.manifest().and_then(|m| m.node(&l.agent_id)).cloned() else {
                 continue;
             };
-            let Some(agent) = self.state.agents.get(&agent_id) else {
+            let Some(agent) = self.state.agents.get(&l.agent_id) else {
                 continue;
             };
             let Some(inflight) = &agent.inflight else {
                 continue;
             };
             let (message, prev) = (inflight.message.clone(), agent.state.clone());
-            match node.agent_type {
+            if let Some(node) = &l.node {
+                let item = WorkItem {
+                    job_id: self.job_id.clone(),
+                    agent: spec,
+                    message,
+                    prev_state: prev,
+                    attempt: l.attempt,
+                    first_run: l.first_run,
+                    epoch: self.epoch,
+                    bundle_path: self.state.bundle_path.clone(),
+                    moves: 0,
+                };
+                match self.store.dispatch_work(node, &item).await {
+                    Ok(_) => self
+                        .running
+                        .mark_dispatched(&l.agent_id, &item.message.message_id),
+                    // Not marked busy: the next pass begins the step again (a new attempt).
+                    Err(e) => {
+                        tracing::warn!(job_id = %self.job_id, agent_id = %l.agent_id, node, error = %e, "could not place the step")
+                    }
+                }
+                continue;
+            }
+            match spec.agent_type {
                 AgentType::Module => self
                     .running
-                    .start_module(&self.ctx, &node, message, prev, attempt),
-                _ => self
-                    .running
-                    .start_executor(&self.ctx, &node, message, prev, attempt, first_run),
+                    .start_module(&self.ctx, &spec, message, prev, l.attempt),
+                _ => self.running.start_executor(
+                    &self.ctx,
+                    &spec,
+                    message,
+                    prev,
+                    l.attempt,
+                    l.first_run,
+                ),
             }
         }
     }

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
@@ -27,6 +28,8 @@ pub struct WorkDone {
     pub result: Result<StepOutcome, Value>,
     /// A process module hands its (still running) process back for the next message.
     pub module: Option<ModuleProcess>,
+    /// Reported by the node the step was placed on (through the results stream).
+    pub remote: bool,
 }
 
 impl Drop for Running {
@@ -51,17 +54,31 @@ pub struct WorkContext {
 #[derive(Default)]
 pub struct Running {
     tasks: HashMap<String, JoinHandle<()>>,
+    /// Steps placed on nodes, by agent: the message whose result is awaited.
+    dispatched: HashMap<String, String>,
     /// Idle module processes, kept between messages.
     pub modules: HashMap<String, ModuleProcess>,
 }
 
 impl Running {
     pub fn is_busy(&self, agent_id: &str) -> bool {
+        self.tasks.contains_key(agent_id) || self.dispatched.contains_key(agent_id)
+    }
+
+    /// Whether the agent's step runs in this process.
+    pub fn is_local(&self, agent_id: &str) -> bool {
         self.tasks.contains_key(agent_id)
+    }
+
+    /// Notes a step placed on a node.
+    pub fn mark_dispatched(&mut self, agent_id: &str, message_id: &str) {
+        self.dispatched
+            .insert(agent_id.to_string(), message_id.to_string());
     }
 
     pub fn finished(&mut self, agent_id: &str) {
         self.tasks.remove(agent_id);
+        self.dispatched.remove(agent_id);
     }
 
     /// Stops everything (cancel, lease lost): aborting a task drops its child process, whose
@@ -70,6 +87,8 @@ impl Running {
         for (_, t) in self.tasks.drain() {
             t.abort();
         }
+        // Placed steps stop on their nodes when they see the job end.
+        self.dispatched.clear();
         self.modules.clear();
     }
 
@@ -86,16 +105,23 @@ impl Running {
     {
         let done = ctx.done.clone();
         let id = agent_id.to_string();
-        let handle = tokio::spawn(async move {
-            let (result, module) = work.await;
-            let _ = done.send(WorkDone {
-                agent_id: id,
-                message_id,
-                attempt,
-                result,
-                module,
-            });
-        });
+        // A child of the owner's `job` span, so the step's logs carry the job id too.
+        let span =
+            tracing::info_span!("agent_step", agent_id = %id, message_id = %message_id, attempt);
+        let handle = tokio::spawn(
+            async move {
+                let (result, module) = work.await;
+                let _ = done.send(WorkDone {
+                    agent_id: id,
+                    message_id,
+                    attempt,
+                    result,
+                    module,
+                    remote: false,
+                });
+            }
+            .instrument(span),
+        );
         self.tasks.insert(agent_id.to_string(), handle);
     }
 
@@ -135,8 +161,33 @@ impl Running {
     }
 }
 
+/// What an executor step needs besides the agent and the message.
+pub struct StepEnv<'a> {
+    pub job_id: &'a str,
+    pub payloads_dir: &'a std::path::Path,
+    pub temp_root: &'a std::path::Path,
+    pub pools: &'a Arc<ExecutorPools>,
+}
+
 async fn run_executor(
     ctx: &WorkContext,
+    node: &NodeSpec,
+    message: &Message,
+    prev_state: &Value,
+    first_run: bool,
+) -> Result<StepOutcome, Value> {
+    let env = StepEnv {
+        job_id: &ctx.job_id,
+        payloads_dir: &ctx.payloads_dir,
+        temp_root: &ctx.temp_root,
+        pools: &ctx.pools,
+    };
+    execute_step(&env, node, message, prev_state, first_run).await
+}
+
+/// Runs one executor step: the owner's own runs and work placed on this node both come here.
+pub async fn execute_step(
+    ctx: &StepEnv<'_>,
     node: &NodeSpec,
     message: &Message,
     prev_state: &Value,
@@ -145,12 +196,12 @@ async fn run_executor(
     let config = ExecutorConfig::from_node_config(&node.config)
         .map_err(|e| json!({ "error": format!("invalid executor config for {}: {e}", node.node_id), "kind": "config" }))?;
     let req = ExecRequest {
-        job_id: ctx.job_id.clone(),
+        job_id: ctx.job_id.to_string(),
         agent_id: node.node_id.clone(),
         agent_type: node.agent_type.as_str().to_string(),
         template: node.template.as_str().to_string(),
         config: config.clone(),
-        payloads_dir: ctx.payloads_dir.clone(),
+        payloads_dir: ctx.payloads_dir.to_path_buf(),
         message: message.to_wire_json(),
         body: message.body.clone(),
         agent_state: prev_state
@@ -159,9 +210,9 @@ async fn run_executor(
             .unwrap_or(Value::Null),
         pools: ctx.pools.clone(),
         first_run,
-        temp_root: ctx.temp_root.clone(),
+        temp_root: ctx.temp_root.to_path_buf(),
     };
-    match executor::run_executor(req).await {
+    match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
         Ok(ok) => Ok(executor_outcome(
             &config,
             &node.node_id,

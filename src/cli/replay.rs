@@ -1,0 +1,371 @@
+//! `job history`, `job replay` and `job export`: debugging a job from its history alone.
+//!
+//! The folding is [`crate::domain::replay`] (pure, the runtime's own `evolve`); this module
+//! only reads the history (from Redis or from an export file) and prints. `job replay --file`
+//! never opens a Backend, so an export can be studied on a machine without Redis.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde_json::{Value, json};
+
+use super::output::{print_dead_letters, print_json, print_table, short_json};
+use crate::domain::event::JobEvent;
+use crate::domain::replay::{
+    Entry, ExportLine, ReplayPoint, ReplayReport, export_line, parse_export, replay,
+};
+use crate::domain::view::iso_ms;
+use crate::store::{HistoryItem, Store, validate_job_id};
+
+/// Arguments of `job replay`.
+#[derive(Debug, clap::Args)]
+pub struct ReplayArgs {
+    /// The job to replay from Redis (with --file: optional, checked against the file).
+    #[arg(required_unless_present = "file")]
+    pub job_id: Option<String>,
+    /// Replay an export written by `job export` instead of Redis (works without Redis).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+    /// Stop after the event with this seq.
+    #[arg(long, conflicts_with = "at")]
+    pub until: Option<u64>,
+    /// Stop before the first event written after this time (RFC 3339, e.g. 2026-11-24T20:00:00Z).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl ReplayArgs {
+    /// True when the replay reads a file and needs neither Redis nor a server.
+    pub fn is_offline(&self) -> bool {
+        self.file.is_some()
+    }
+
+    fn point(&self) -> anyhow::Result<ReplayPoint> {
+        Ok(match (self.until, &self.at) {
+            (Some(seq), _) => ReplayPoint::Seq(seq),
+            (None, Some(at)) => {
+                let t = chrono::DateTime::parse_from_rfc3339(at).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--at must be an RFC 3339 time like 2026-11-24T20:00:00Z (got {at:?}: {e})"
+                    )
+                })?;
+                ReplayPoint::Time(t.timestamp_millis())
+            }
+            (None, None) => ReplayPoint::End,
+        })
+    }
+}
+
+/// A history entry as the replay fold takes it.
+fn entry(item: &HistoryItem) -> Entry<'_> {
+    match &item.event {
+        Ok(env) => Entry::Event(env),
+        Err(_) => Entry::Undecodable { seq: item.seq },
+    }
+}
+
+/// Reads a job's whole history, failing clearly when it has none.
+async fn read_history(store: &Store, job_id: &str) -> anyhow::Result<Vec<HistoryItem>> {
+    validate_job_id(job_id)?;
+    let history = store.history(job_id, 1, None).await?;
+    if history.is_empty() {
+        anyhow::bail!("job {job_id} was not found (it has no history)");
+    }
+    Ok(history)
+}
+
+/// One line of human-readable summary for an event's payload.
+pub fn summary(event: &JobEvent) -> String {
+    match event {
+        JobEvent::JobSubmitted(s) => format!("graph {} ({})", s.graph_id, s.job_name),
+        JobEvent::JobStarted | JobEvent::JobResumed => String::new(),
+        JobEvent::JobPaused { reason } => reason.clone().unwrap_or_default(),
+        JobEvent::JobCancelled { reason } => reason.clone(),
+        JobEvent::JobCompleted { result } | JobEvent::JobFailed { result } => {
+            short_json(result, 100)
+        }
+        JobEvent::LeaseAcquired { owner, epoch } | JobEvent::LeaseReleased { owner, epoch } => {
+            format!("{owner} epoch {epoch}")
+        }
+        JobEvent::MessageSent { message: m } => {
+            format!("{} -> {} {} {}", m.from, m.to, m.message_type, m.message_id)
+        }
+        JobEvent::AgentStepStarted {
+            agent_id,
+            message_id,
+            attempt,
+            node,
+        } => match node {
+            Some(n) => format!("{agent_id} takes {message_id} (attempt {attempt}) on {n}"),
+            None => format!("{agent_id} takes {message_id} (attempt {attempt})"),
+        },
+        JobEvent::ReliabilityResolved { reliability } => short_json(reliability, 80),
+        JobEvent::AgentStepFinished {
+            agent_id,
+            message_id,
+            state,
+        } => match state {
+            Some(s) => format!("{agent_id} done {message_id} state {}", short_json(s, 60)),
+            None => format!("{agent_id} done {message_id}"),
+        },
+        JobEvent::AgentStepFailed {
+            agent_id,
+            message_id,
+            attempt,
+            error,
+            will_retry,
+        } => format!(
+            "{agent_id} failed {message_id} attempt {attempt}{}: {}",
+            if *will_retry { ", will retry" } else { "" },
+            short_json(error, 60)
+        ),
+        JobEvent::AgentEventRecorded {
+            agent_id,
+            name,
+            payload,
+        } => format!("{agent_id} {name} {}", short_json(payload, 60)),
+        JobEvent::DeadLettered {
+            agent_id, reason, ..
+        } => format!("{} {reason}", agent_id.as_deref().unwrap_or("-")),
+    }
+}
+
+/// The `history --json` object of one entry.
+fn history_json(item: &HistoryItem) -> Value {
+    match &item.event {
+        Ok(env) => {
+            let data = serde_json::to_value(&env.payload)
+                .ok()
+                .and_then(|v| v.get("data").cloned())
+                .unwrap_or(Value::Null);
+            json!({
+                "seq": env.seq,
+                "time": iso_ms(env.timestamp_ms),
+                "timestamp_ms": env.timestamp_ms,
+                "type": env.event_type,
+                "epoch": env.epoch,
+                "event_id": env.event_id,
+                "causation_id": env.causation_id,
+                "correlation_id": env.correlation_id,
+                "summary": summary(&env.payload),
+                "data": data,
+            })
+        }
+        Err(e) => json!({"seq": item.seq, "stream_id": item.stream_id, "error": e.to_string()}),
+    }
+}
+
+/// `job history <id> [--json]`: a table, or one JSON object per line (JSON Lines).
+pub async fn history(store: &Store, job_id: &str, json: bool) -> anyhow::Result<i32> {
+    let items = read_history(store, job_id).await?;
+    if json {
+        let mut out = std::io::stdout().lock();
+        for item in &items {
+            writeln!(out, "{}", history_json(item))?;
+        }
+        return Ok(0);
+    }
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|item| match &item.event {
+            Ok(env) => vec![
+                env.seq.to_string(),
+                iso_ms(env.timestamp_ms).unwrap_or_default(),
+                env.event_type.clone(),
+                env.epoch.to_string(),
+                summary(&env.payload),
+            ],
+            Err(e) => vec![
+                item.seq.to_string(),
+                String::new(),
+                "(undecodable)".into(),
+                String::new(),
+                format!("{}: {e}", item.stream_id),
+            ],
+        })
+        .collect();
+    print_table(&["SEQ", "TIME", "TYPE", "EPOCH", "SUMMARY"], &rows);
+    Ok(0)
+}
+
+/// `job export <id> -o FILE` (`-o -` writes to stdout).
+pub async fn export(store: &Store, job_id: &str, output: &Path) -> anyhow::Result<i32> {
+    let items = read_history(store, job_id).await?;
+    let lines = items.into_iter().map(|item| match item.event {
+        Ok(env) => ExportLine::Event(Box::new(env)),
+        Err(e) => ExportLine::Undecodable {
+            seq: item.seq,
+            stream_id: item.stream_id,
+            error: e.to_string(),
+        },
+    });
+    let mut text = String::new();
+    let mut count = 0usize;
+    for line in lines {
+        text.push_str(&export_line(&line)?);
+        text.push('\n');
+        count += 1;
+    }
+    if output == Path::new("-") {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+    } else {
+        std::fs::write(output, text)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+        eprintln!(
+            "exported {count} events of job {job_id} to {}",
+            output.display()
+        );
+    }
+    Ok(0)
+}
+
+/// `job replay <id> [--until|--at]` against Redis.
+pub async fn replay_stored(store: &Store, args: &ReplayArgs) -> anyhow::Result<i32> {
+    let job_id = args
+        .job_id
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("job replay needs a job id or --file"))?;
+    let point = args.point()?;
+    let items = read_history(store, job_id).await?;
+    let report = replay(job_id, items.iter().map(entry), point).report();
+    print_report(&report, args.json)
+}
+
+/// Replays an export file; pure apart from reading the file.
+pub fn replay_file(
+    file: &Path,
+    job_id: Option<&str>,
+    point: ReplayPoint,
+) -> anyhow::Result<ReplayReport> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", file.display()))?;
+    let export = parse_export(&text).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    if let Some(id) = job_id
+        && id != export.job_id
+    {
+        anyhow::bail!(
+            "{} is an export of job {}, not {id}",
+            file.display(),
+            export.job_id
+        );
+    }
+    Ok(replay(
+        &export.job_id,
+        export.lines.iter().map(ExportLine::entry),
+        point,
+    )
+    .report())
+}
+
+/// `job replay --file FILE [--until|--at]`: no Redis, no server.
+pub fn replay_offline(args: &ReplayArgs) -> anyhow::Result<i32> {
+    let file = args
+        .file
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("job replay --file needs a file"))?;
+    let report = replay_file(file, args.job_id.as_deref(), args.point()?)?;
+    print_report(&report, args.json)
+}
+
+fn message_line(m: &crate::domain::replay::MessageRef) -> String {
+    let attempt = m.attempt.map_or(String::new(), |a| format!(" attempt {a}"));
+    format!(
+        "{} {} from {}{attempt}  {}",
+        m.message_id,
+        m.message_type,
+        m.from,
+        short_json(&m.body, 80)
+    )
+}
+
+fn print_report(report: &ReplayReport, json: bool) -> anyhow::Result<i32> {
+    if json {
+        print_json(report)?;
+        return Ok(0);
+    }
+    println!(
+        "job {}  {}  at seq {}{}",
+        report.job_id,
+        report.status.map_or("-".to_string(), |s| s.to_string()),
+        report.seq,
+        report
+            .at
+            .as_ref()
+            .map_or(String::new(), |t| format!(" ({t})"))
+    );
+    let v = &report.view;
+    println!(
+        "messages: {}  steps: {} ok / {} failed  dead letters: {}",
+        v.messages_sent, v.steps_finished, v.steps_failed, v.dead_letters
+    );
+    if let Some(owner) = &report.lease_owner {
+        println!("lease: {owner} (epoch {})", report.lease_epoch);
+    }
+    if !report.undecodable_seqs.is_empty() {
+        println!("undecodable entries skipped: {:?}", report.undecodable_seqs);
+    }
+    if let Some(result) = &report.result {
+        println!("result: {}", short_json(result, 400));
+    }
+    println!();
+    let rows: Vec<Vec<String>> = report
+        .agents
+        .iter()
+        .map(|a| {
+            vec![
+                a.agent_id.clone(),
+                a.status.clone(),
+                a.processed.to_string(),
+                a.queue_length.to_string(),
+                a.inflight
+                    .as_ref()
+                    .map_or("-".to_string(), |m| m.message_id.clone()),
+                a.failed_attempts.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "AGENT",
+            "STATUS",
+            "PROCESSED",
+            "QUEUED",
+            "IN FLIGHT",
+            "FAILURES",
+        ],
+        &rows,
+    );
+    let queued: Vec<_> = report
+        .agents
+        .iter()
+        .filter(|a| !a.queue.is_empty())
+        .collect();
+    if !queued.is_empty() {
+        println!("\nqueues:");
+        for a in queued {
+            for m in &a.queue {
+                println!("  {}: {}", a.agent_id, message_line(m));
+            }
+        }
+    }
+    let inflight: Vec<_> = report
+        .agents
+        .iter()
+        .filter_map(|a| a.inflight.as_ref().map(|m| (a, m)))
+        .collect();
+    if !inflight.is_empty() {
+        println!("\nin flight:");
+        for (a, m) in inflight {
+            println!("  {}: {}", a.agent_id, message_line(m));
+        }
+    }
+    if !report.dead_letters.is_empty() {
+        println!("\ndead letters:");
+        let rows = serde_json::to_value(&report.dead_letters)?;
+        print_dead_letters(rows.as_array().map_or(&[][..], Vec::as_slice));
+    }
+    Ok(0)
+}

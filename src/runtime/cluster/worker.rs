@@ -1,0 +1,189 @@
+//! The work consumer: runs the executor steps placed on this node and reports each result on
+//! the job's results stream, then acks the item. Unacked items survive a crash of this
+//! process: the next process under the same name re-reads them, and if the node is lost the
+//! leader moves them elsewhere.
+//!
+//! A step is stopped when its job ends (cancel, or another attempt finished it), and all steps
+//! are stopped without an ack when this node passes its drain deadline: the leader then moves
+//! them to other nodes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::domain::job::JobStatus;
+use crate::domain::node::NodeState;
+use crate::runtime::clock::now_ms;
+use crate::runtime::executor::ExecutorPools;
+use crate::runtime::owner::work::{StepEnv, execute_step};
+use crate::store::{Store, WorkItem, WorkResult};
+
+/// How a step ended on this node.
+enum Ended {
+    Done(WorkResult),
+    /// The job is over: nothing to report.
+    JobOver,
+    /// The node is past its drain deadline: leave the item for the leader to move.
+    Drained,
+}
+
+pub async fn run_worker(
+    store: Store,
+    node: String,
+    pools: Arc<ExecutorPools>,
+    temp_root: PathBuf,
+    mut stop: watch::Receiver<bool>,
+) {
+    if let Err(e) = store.ensure_work_group(&node).await {
+        tracing::warn!(node, error = %e, "work group could not be created");
+    }
+    let (drained_tx, drained) = watch::channel(false);
+    let mut tasks: JoinSet<()> = JoinSet::new();
+    let mut conn = None;
+    // First the items this node was given before a restart, then new ones.
+    let mut pending = true;
+    loop {
+        if *stop.borrow() {
+            tasks.abort_all();
+            return;
+        }
+        while tasks.try_join_next().is_some() {}
+        let past_deadline = drain_deadline_passed(&store, &node).await;
+        let _ = drained_tx.send(past_deadline);
+        if past_deadline {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        if conn.is_none() {
+            conn = store.blocking_conn(Duration::from_secs(1)).await.ok();
+        }
+        let Some(c) = conn.as_mut() else {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            continue;
+        };
+        let read = tokio::select! {
+            r = store.read_work(c, &node, &node, pending, Duration::from_millis(500), if pending { 100_000 } else { 64 }) => r,
+            _ = stop.changed() => continue,
+        };
+        let items = match read {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::debug!(node, error = %e, "work read failed");
+                conn = None;
+                continue;
+            }
+        };
+        // The items held from before a restart come in one read (re-reading them would
+        // return the same entries again).
+        pending = false;
+        for (id, item) in items {
+            let Some(item) = item else {
+                tracing::warn!(node, id, "dropping an undecodable work item");
+                let _ = store.ack_work(&node, &id).await;
+                continue;
+            };
+            let (store, node, pools, temp_root, drained) = (
+                store.clone(),
+                node.clone(),
+                pools.clone(),
+                temp_root.clone(),
+                drained.clone(),
+            );
+            tasks.spawn(async move {
+                match run_item(&store, &node, &pools, &temp_root, &item, drained).await {
+                    Ended::Done(result) => {
+                        if let Err(e) = store.push_result(&item.job_id, &result).await {
+                            // Unacked: redone by this node after a restart, or moved.
+                            tracing::warn!(job_id = %item.job_id, error = %e, "result not reported");
+                            return;
+                        }
+                        let _ = store.ack_work(&node, &id).await;
+                    }
+                    Ended::JobOver => {
+                        let _ = store.ack_work(&node, &id).await;
+                    }
+                    Ended::Drained => {}
+                }
+            });
+        }
+    }
+}
+
+async fn run_item(
+    store: &Store,
+    node: &str,
+    pools: &Arc<ExecutorPools>,
+    temp_root: &std::path::Path,
+    item: &WorkItem,
+    mut drained: watch::Receiver<bool>,
+) -> Ended {
+    if job_over(store, &item.job_id).await {
+        return Ended::JobOver;
+    }
+    let payloads_dir = item
+        .bundle_path
+        .as_deref()
+        .map(|b| PathBuf::from(b).join("payloads"))
+        .unwrap_or_default();
+    let env = StepEnv {
+        job_id: &item.job_id,
+        payloads_dir: &payloads_dir,
+        temp_root,
+        pools,
+    };
+    let step = execute_step(
+        &env,
+        &item.agent,
+        &item.message,
+        &item.prev_state,
+        item.first_run,
+    );
+    tokio::pin!(step);
+    let mut check = tokio::time::interval(Duration::from_millis(500));
+    loop {
+        tokio::select! {
+            result = &mut step => {
+                return Ended::Done(WorkResult {
+                    agent_id: item.agent.node_id.clone(),
+                    message_id: item.message.message_id.clone(),
+                    attempt: item.attempt,
+                    epoch: item.epoch,
+                    node: node.to_string(),
+                    result,
+                });
+            }
+            _ = check.tick() => {
+                // Dropping the step future kills its process group.
+                if job_over(store, &item.job_id).await {
+                    return Ended::JobOver;
+                }
+            }
+            _ = drained.changed() => {
+                if *drained.borrow() {
+                    tracing::info!(job_id = %item.job_id, agent_id = %item.agent.node_id, "drain deadline passed; leaving the step to be moved");
+                    return Ended::Drained;
+                }
+            }
+        }
+    }
+}
+
+async fn job_over(store: &Store, job_id: &str) -> bool {
+    matches!(
+        store.job_view(job_id).await,
+        Ok(Some(v)) if v.status.is_some_and(JobStatus::is_terminal)
+    )
+}
+
+async fn drain_deadline_passed(store: &Store, node: &str) -> bool {
+    let view: Option<NodeState> = store.node_view(node).await.ok().flatten();
+    view.as_ref()
+        .and_then(|v| v.draining())
+        .is_some_and(|d| now_ms() >= d.deadline_at_ms)
+}
