@@ -516,3 +516,41 @@ async fn repeating_a_keyed_emit_finishes_one_that_crashed_before_dispatching() {
     assert_eq!(again.matched.len(), 1);
     assert_eq!(jobs(&store).await.len(), 1);
 }
+
+#[tokio::test]
+async fn leadership_follows_the_cluster_leader_lease() {
+    use std::sync::atomic::Ordering;
+    use std::time::Duration;
+
+    let store = common::store().await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let a = mirror_neuron::runtime::schedules::watch_leadership(
+        store.clone(),
+        "node-a".into(),
+        stopped.clone(),
+    );
+    let b = mirror_neuron::runtime::schedules::watch_leadership(
+        store.clone(),
+        "node-b".into(),
+        stopped,
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !a.load(Ordering::Relaxed) && !b.load(Ordering::Relaxed),
+        "no leader yet"
+    );
+    store
+        .acquire_leader_lease("node-a", 10_000)
+        .await
+        .expect("lease");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(3);
+    while !a.load(Ordering::Relaxed) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node-a sees itself lead"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!b.load(Ordering::Relaxed), "node-b does not");
+    stop.send(true).expect("watchers listening");
+}
