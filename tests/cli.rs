@@ -167,3 +167,264 @@ fn a_bad_setting_is_an_error_naming_the_variable() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("MN_REDIS_NAMESPACE"));
     drop(cli);
 }
+
+#[test]
+fn schedule_trigger_and_event_commands() {
+    let cli = Cli::new();
+    let made = cli.json(&[
+        "schedule",
+        "create",
+        "examples/research_flow",
+        "--cron",
+        "30 2 * * *",
+        "--cron",
+        "0 */6 * * *",
+        "--timezone",
+        "America/New_York",
+        "--missed-policy",
+        "catchup",
+        "--catchup-limit",
+        "3",
+        "--json",
+    ]);
+    let id = made["schedule_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        made["crons"],
+        serde_json::json!(["30 2 * * *", "0 */6 * * *"])
+    );
+    assert_eq!(made["missed_policy"], "catchup");
+    let bad = cli.run(&[
+        "schedule",
+        "create",
+        "examples/research_flow",
+        "--cron",
+        "* * * * *",
+        "--cron",
+        "0 24 * * *",
+    ]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("schedule.crons[1]"));
+
+    let delayed = cli.json(&[
+        "schedule",
+        "delay",
+        "examples/research_flow",
+        "--in",
+        "10m",
+        "--json",
+    ]);
+    assert_eq!(delayed["kind"], "delayed");
+    let trig = cli.json(&[
+        "trigger",
+        "create",
+        "examples/research_flow",
+        "--event",
+        "order.created",
+        "--filter-json",
+        r#"{"total": {"gte": 100}}"#,
+        "--json",
+    ]);
+    let triggers = cli.json(&["trigger", "list", "--json"]);
+    assert_eq!(triggers.as_array().unwrap().len(), 1);
+    assert_eq!(
+        cli.json(&["schedule", "list", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
+
+    let args = [
+        "event",
+        "emit",
+        "order.created",
+        "--payload-json",
+        r#"{"total": 150}"#,
+        "--idempotency-key",
+        "k1",
+        "--json",
+    ];
+    let first = cli.json(&args);
+    assert_eq!(first["status"], "emitted");
+    assert_eq!(first["schedule_id"], trig["schedule_id"]);
+    let again = cli.json(&args);
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(again["job_id"], first["job_id"]);
+    let events = cli.json(&["event", "list", "--json"]);
+    assert_eq!(events.as_array().unwrap().len(), 1);
+
+    let ran = cli.json(&[
+        "schedule",
+        "run-now",
+        &id,
+        "--payload-json",
+        r#"{"x": 1}"#,
+        "--json",
+    ]);
+    assert!(ran["job_id"].as_str().unwrap().starts_with(&id));
+    assert!(cli.run(&["schedule", "pause", &id]).status.success());
+    assert_eq!(
+        cli.json(&["schedule", "status", &id, "--json"])["status"],
+        "paused"
+    );
+    assert!(cli.run(&["schedule", "resume", &id]).status.success());
+    let history = cli.json(&["schedule", "events", &id, "--json"]);
+    let types: Vec<&str> = history
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "created",
+            "dispatched",
+            "dispatch_started",
+            "paused",
+            "resumed"
+        ]
+    );
+    assert!(
+        cli.run(&["trigger", "delete", trig["schedule_id"].as_str().unwrap()])
+            .status
+            .success()
+    );
+    let missing = cli.run(&["schedule", "status", trig["schedule_id"].as_str().unwrap()]);
+    assert_eq!(missing.status.code(), Some(1));
+}
+
+/// `serve` sweeps schedules and runs what they start; the commands work with `--target`.
+#[test]
+fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
+    let ns = common::namespace();
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("serve.log");
+    let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    // Port 0: the node picks a free port and prints it, so no other process can race for it.
+    let mut serve = Command::new(bin)
+        .arg("serve")
+        .env("MN_GRPC_PORT", "0")
+        .env("MN_METRICS_PORT", "0")
+        .env("MN_GRPC_AUTH_TOKEN", "t0ken")
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", &ns)
+        .env("MN_HOME", dir.path())
+        .env("MN_ADOPT_INTERVAL_MS", "200")
+        .env("MN_TEMP_DIR", dir.path().join("runs"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let target = loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let Some(addr) = log
+            .lines()
+            .find_map(|l| l.split("serving gRPC on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            break addr.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not start: {log}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let remote = |args: &[&str]| -> Output {
+        Command::new(bin)
+            .arg("--target")
+            .arg(&target)
+            .args(args)
+            .env("MN_GRPC_AUTH_TOKEN", "t0ken")
+            .env_remove("MN_REDIS_URL")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap()
+    };
+    let json = |args: &[&str]| -> Value {
+        let out = remote(args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let delayed = json(&[
+        "schedule",
+        "delay",
+        "examples/research_flow",
+        "--in",
+        "1s",
+        "--json",
+    ]);
+    let delayed_id = delayed["schedule_id"].as_str().unwrap().to_string();
+    json(&[
+        "trigger",
+        "create",
+        "examples/research_flow",
+        "--event",
+        "doc.added",
+        "--json",
+    ]);
+    let args = [
+        "event",
+        "emit",
+        "doc.added",
+        "--payload-json",
+        r#"{"doc": 1}"#,
+        "--idempotency-key",
+        "d1",
+        "--json",
+    ];
+    let emitted = json(&args);
+    assert_eq!(emitted["status"], "emitted");
+    let triggered = emitted["job_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        json(&args)["status"],
+        "duplicate",
+        "the key makes the emit idempotent over gRPC too"
+    );
+
+    let finished = |job: &str| {
+        let out = remote(&["job", "inspect", job, "--json"]);
+        out.status.success()
+            && serde_json::from_slice::<Value>(&out.stdout)
+                .is_ok_and(|v| v["status"] == "completed")
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let status = json(&["schedule", "status", &delayed_id, "--json"]);
+        let delayed_job = status["job_id"].as_str().map(str::to_string);
+        if delayed_job.as_deref().is_some_and(finished) && finished(&triggered) {
+            assert_eq!(status["status"], "completed");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "runs did not finish: {status}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let listed = json(&["schedule", "list", "--json"]);
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let events = json(&["event", "list", "--json"]);
+    assert_eq!(events[0]["payload"]["doc"], 1);
+    let history = remote(&["schedule", "events", &delayed_id]);
+    assert_eq!(
+        history.status.code(),
+        Some(1),
+        "history is local only, and says so"
+    );
+    assert!(String::from_utf8_lossy(&history.stderr).contains("not served over gRPC"));
+    // SAFETY: kill(2) on the pid of a child we spawned.
+    unsafe { libc::kill(serve.id() as libc::pid_t, libc::SIGTERM) };
+    let status = serve.wait().unwrap();
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    assert!(
+        status.success(),
+        "serve exits 0 on SIGTERM, got {status:?}:\n{log}"
+    );
+}

@@ -528,12 +528,192 @@ async fn later_features_say_so() {
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
     assert!(err.message().contains("deployments"), "{}", err.message());
+}
+
+fn result(r: ScheduleResponse) -> Value {
+    serde_json::from_str(&r.result_json).unwrap()
+}
+
+#[tokio::test]
+async fn schedules_triggers_and_events_over_v1() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let (manifest_json, payloads) = bundle("research_flow");
+    let create = |schedule: Value, cli: &str| CreateScheduleRequest {
+        manifest_json: manifest_json.clone(),
+        payloads: payloads.clone(),
+        schedule_json: schedule.to_string(),
+        source_json: json!({ "cli": cli }).to_string(),
+        version: 1,
+    };
+    // The exact shape `mn schedule create` sends.
+    let periodic = json!({"kind":"periodic","crons":["0 3 * * *"],"name":"nightly",
+        "missed_policy":"skip","catchup_limit":10,"prohibit_overlap":true,
+        "timezone":"Europe/Berlin","version":1});
+    let made = result(
+        c.jobs
+            .create_schedule(create(periodic, "schedule create"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let id = made["schedule_id"].as_str().unwrap().to_string();
+    assert_eq!(made["id"], json!(id));
+    assert_eq!(made["status"], "active");
+    assert_eq!(made["name"], "nightly");
+    assert!(made["next_run_at"].as_str().unwrap().ends_with('Z'));
+    let got = result(
+        c.jobs
+            .get_schedule(GetScheduleRequest {
+                schedule_id: id.clone(),
+                version: 1,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(got["timezone"], "Europe/Berlin");
+
+    let bad = json!({"kind":"periodic","crons":["0 3 * * *", "0 25 * * *"],"version":1});
     let err = c
         .jobs
-        .create_schedule(CreateScheduleRequest::default())
+        .create_schedule(create(bad, "schedule create"))
         .await
         .unwrap_err();
-    assert!(err.message().contains("schedules"), "{}", err.message());
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(
+        err.message().contains("schedule.crons[1]"),
+        "{}",
+        err.message()
+    );
+
+    let trigger = json!({"kind":"event","name":"on-order","prohibit_overlap":true,
+        "trigger":{"event_type":"order.created","filters":{"region":{"prefix":"eu"}}},"version":1});
+    let t = result(
+        c.jobs
+            .create_schedule(create(trigger, "trigger create"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    let listed = result(
+        c.jobs
+            .list_schedules(ListSchedulesRequest {
+                query_json: r#"{"kind":"event"}"#.into(),
+                version: 1,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(listed["data"].as_array().unwrap().len(), 1);
+    assert_eq!(listed["data"][0]["schedule_id"], t["schedule_id"]);
+
+    let emitted = result(
+        c.jobs
+            .emit_trigger_event(EmitTriggerEventRequest {
+                event_type: "order.created".into(),
+                payload_json: r#"{"region":"eu-west","id":7}"#.into(),
+                source: "cli".into(),
+                version: 1,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert!(emitted["event_id"].as_str().unwrap().starts_with("event_"));
+    assert_eq!(emitted["status"], "emitted");
+    assert_eq!(emitted["schedule_id"], t["schedule_id"]);
+    let job_id = emitted["job_id"].as_str().unwrap().to_string();
+    let job = c
+        .jobs
+        .get_job(GetJobRequest {
+            job_id: job_id.clone(),
+            version: 1,
+        })
+        .await;
+    assert!(job.is_ok(), "the triggered run is a job: {job:?}");
+    let events = result(
+        c.jobs
+            .list_trigger_events(ListTriggerEventsRequest {
+                limit: 0,
+                version: 1,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(events["data"][0]["payload"]["id"], 7);
+
+    let ran = result(
+        c.jobs
+            .dispatch_schedule(DispatchScheduleRequest {
+                schedule_id: id.clone(),
+                payload_json: r#"{"x":1}"#.into(),
+                reason: "manual".into(),
+                version: 1,
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert!(ran["job_id"].as_str().unwrap().starts_with(&id));
+    let action = |schedule_id: &str| ScheduleActionRequest {
+        schedule_id: schedule_id.into(),
+        attrs_json: String::new(),
+        reason: "test".into(),
+        version: 1,
+    };
+    let paused = result(
+        c.jobs
+            .pause_schedule(action(&id))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(paused["status"], "paused");
+    let resumed = result(
+        c.jobs
+            .resume_schedule(action(&id))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(resumed["status"], "active");
+    let updated = result(
+        c.jobs
+            .update_schedule(ScheduleActionRequest {
+                attrs_json: r#"{"crons":["30 4 * * *"]}"#.into(),
+                ..action(&id)
+            })
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(updated["crons"], json!(["30 4 * * *"]));
+    let deleted = result(
+        c.jobs
+            .delete_schedule(action(&id))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(deleted["status"], "deleted");
+    let err = c
+        .jobs
+        .get_schedule(GetScheduleRequest {
+            schedule_id: id.clone(),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
+    let err = c
+        .jobs
+        .pause_schedule(action("sched_nope"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::NotFound);
 }
 
 #[tokio::test]

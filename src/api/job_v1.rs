@@ -1,6 +1,6 @@
 //! `mirrorneuron.job.v1.JobService`: submit, read, list and control jobs. Reads come from the
-//! views; writes are commands through the decider. Deployment and schedule RPCs belong to
-//! later features and answer UNIMPLEMENTED naming them.
+//! views; writes are commands through the decider. Schedule, trigger and event RPCs live in
+//! `api::schedules`. Deployment RPCs belong to a later feature and answer UNIMPLEMENTED.
 
 use tonic::{Request, Response, Status};
 
@@ -8,7 +8,7 @@ use super::auth::require_admin;
 use super::context::ApiContext;
 use super::pb::job_v1::job_service_server::JobService;
 use super::pb::job_v1::*;
-use super::{job_json, status, upload};
+use super::{job_json, schedules, status, upload};
 use crate::domain::job::{JobCommand, JobStatus};
 use crate::runtime::{commands, local};
 use crate::store::{JobListFilter, validate_job_id};
@@ -44,6 +44,14 @@ impl JobV1 {
 
 /// The version every v1 response carries.
 const V: u32 = 1;
+
+/// A schedule/trigger/event answer: the JSON as `result_json`.
+fn reply(value: serde_json::Value) -> Result<Response<ScheduleResponse>, Status> {
+    Ok(Response::new(ScheduleResponse {
+        result_json: value.to_string(),
+        version: V,
+    }))
+}
 
 #[tonic::async_trait]
 impl JobService for JobV1 {
@@ -284,62 +292,67 @@ impl JobService for JobV1 {
     }
     async fn create_schedule(
         &self,
-        _: Request<CreateScheduleRequest>,
+        request: Request<CreateScheduleRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::create(&self.ctx, request.into_inner()).await?)
     }
     async fn update_schedule(
         &self,
-        _: Request<ScheduleActionRequest>,
+        request: Request<ScheduleActionRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::update(&self.ctx, request.into_inner()).await?)
     }
     async fn get_schedule(
         &self,
-        _: Request<GetScheduleRequest>,
+        request: Request<GetScheduleRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::get(&self.ctx, &request.into_inner().schedule_id).await?)
     }
     async fn list_schedules(
         &self,
-        _: Request<ListSchedulesRequest>,
+        request: Request<ListSchedulesRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::list(&self.ctx, &request.into_inner().query_json).await?)
     }
     async fn pause_schedule(
         &self,
-        _: Request<ScheduleActionRequest>,
+        request: Request<ScheduleActionRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::pause(&self.ctx, request.into_inner()).await?)
     }
     async fn resume_schedule(
         &self,
-        _: Request<ScheduleActionRequest>,
+        request: Request<ScheduleActionRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::resume(&self.ctx, request.into_inner()).await?)
     }
     async fn delete_schedule(
         &self,
-        _: Request<ScheduleActionRequest>,
+        request: Request<ScheduleActionRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::delete(&self.ctx, request.into_inner()).await?)
     }
     async fn dispatch_schedule(
         &self,
-        _: Request<DispatchScheduleRequest>,
+        request: Request<DispatchScheduleRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::dispatch(&self.ctx, request.into_inner()).await?)
     }
     async fn emit_trigger_event(
         &self,
-        _: Request<EmitTriggerEventRequest>,
+        request: Request<EmitTriggerEventRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        let key = request
+            .metadata()
+            .get(schedules::IDEMPOTENCY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        reply(schedules::emit(&self.ctx, request.into_inner(), key).await?)
     }
     async fn list_trigger_events(
         &self,
-        _: Request<ListTriggerEventsRequest>,
+        request: Request<ListTriggerEventsRequest>,
     ) -> Result<Response<ScheduleResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        reply(schedules::list_events(&self.ctx, request.into_inner().limit).await?)
     }
 }

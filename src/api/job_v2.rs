@@ -393,8 +393,29 @@ impl JobService for JobV2 {
     }
     async fn create_job_schedule(
         &self,
-        _: Request<CreateJobScheduleRequest>,
+        request: Request<CreateJobScheduleRequest>,
     ) -> Result<Response<JsonResponse>, Status> {
-        Err(status::later("schedules and triggers"))
+        let req = request.into_inner();
+        let def = self.definition(&req.job_id).await?;
+        if def["status"] == "archived" {
+            return Err(Status::failed_precondition(format!(
+                "job {} is archived (error job_not_active)",
+                req.job_id
+            )));
+        }
+        let spec = parse_object("schedule_json", &req.schedule_json)?;
+        let mut source = parse_object("source_json", &req.source_json)?;
+        source["job_id"] = json!(req.job_id);
+        let root = std::path::PathBuf::from(def["bundle_path"].as_str().unwrap_or_default());
+        let bundle = tokio::task::spawn_blocking(move || load_bundle(&root))
+            .await
+            .map_err(|e| Status::internal(e.to_string()))?
+            .map_err(|e| status::bundle(&e))?;
+        let state = crate::runtime::schedules::create(&self.ctx.store, &bundle, &spec, source)
+            .await
+            .map_err(|e| super::schedules::error(&e))?;
+        let mut view = crate::runtime::schedules::view_of(&state);
+        view["job_id"] = json!(req.job_id);
+        reply(view)
     }
 }

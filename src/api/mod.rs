@@ -23,6 +23,7 @@ pub mod observability;
 pub mod operation_run;
 pub mod operations;
 pub mod pb;
+pub mod schedules;
 pub mod server;
 pub mod status;
 pub mod upload;

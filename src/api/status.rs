@@ -56,6 +56,24 @@ pub fn bundle(e: &BundleError) -> Status {
     }
 }
 
+/// A schedule operation that did not take effect.
+pub fn schedule(e: &crate::runtime::schedules::ScheduleRunError) -> Status {
+    use crate::domain::schedule::ScheduleError;
+    use crate::runtime::schedules::ScheduleRunError as E;
+    match e {
+        E::Schedule(ScheduleError::NotFound) => Status::not_found(e.to_string()),
+        E::Schedule(ScheduleError::AlreadyExists) => Status::already_exists(e.to_string()),
+        E::Schedule(ScheduleError::WrongStatus { .. }) => {
+            Status::failed_precondition(e.to_string())
+        }
+        E::Schedule(ScheduleError::Invalid(_)) | E::BadId(_) => {
+            Status::invalid_argument(e.to_string())
+        }
+        E::Contended(_) => Status::aborted(e.to_string()),
+        E::Store(s) => store(s),
+    }
+}
+
 /// An RPC of a feature that arrives later: UNIMPLEMENTED, naming the feature.
 pub fn later(feature: &str) -> Status {
     Status::unimplemented(format!(

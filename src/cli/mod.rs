@@ -8,7 +8,10 @@ mod output;
 mod remote;
 mod replay;
 mod run;
+mod schedule;
+mod schedule_place;
 mod serve;
+mod trigger;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +50,15 @@ enum Command {
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// Periodic (cron) and delayed runs of a bundle.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCmd),
+    /// Runs of a bundle started by emitted events.
+    #[command(subcommand)]
+    Trigger(trigger::TriggerCmd),
+    /// Emit and list trigger events.
+    #[command(subcommand)]
+    Event(trigger::EventCmd),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -65,6 +77,9 @@ pub async fn run() -> i32 {
         },
         Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
+        Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
+        Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,
+        Command::Event(cmd) => trigger::run_event(cli.target.as_deref(), cmd).await,
     };
     match result {
         Ok(code) => code,

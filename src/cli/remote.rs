@@ -13,12 +13,12 @@ use crate::api::client::{Client, read_bundle, token_from_env};
 use crate::api::pb::job_v1 as v1;
 use crate::api::pb::observability::StreamEventsRequest;
 
-async fn connect(target: &str) -> anyhow::Result<Client> {
+pub(super) async fn connect(target: &str) -> anyhow::Result<Client> {
     Client::connect(target, token_from_env()?.as_deref()).await
 }
 
 /// A gRPC failure as a CLI error (exit 1), keeping the server's message.
-fn failed(status: tonic::Status) -> anyhow::Error {
+pub(super) fn failed(status: tonic::Status) -> anyhow::Error {
     anyhow::anyhow!("{}: {}", code_name(status.code()), status.message())
 }
 
@@ -35,7 +35,7 @@ fn code_name(code: Code) -> &'static str {
     }
 }
 
-fn parse(json: &str) -> anyhow::Result<Value> {
+pub(super) fn parse(json: &str) -> anyhow::Result<Value> {
     serde_json::from_str(json).map_err(|e| anyhow::anyhow!("server sent invalid JSON: {e}"))
 }
 

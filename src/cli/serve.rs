@@ -20,7 +20,20 @@ pub fn node_name() -> String {
     })
 }
 
+/// A server must not die because a peer hung up. `main` restores the default SIGPIPE so that
+/// `job list | head` ends quietly, but h2 writes with `writev`, which raises SIGPIPE on a
+/// socket the client already closed (the GOAWAY sent at shutdown hit it); ignored, such a
+/// write is an ordinary EPIPE error on that one connection.
+fn ignore_sigpipe() {
+    // SAFETY: signal(2) changes the process-wide disposition of SIGPIPE only; no handler is
+    // installed for it anywhere in this program.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
 pub async fn run() -> anyhow::Result<i32> {
+    ignore_sigpipe();
     let cfg = ServerConfig::from_env()?;
     let backend = Backend::open().await?;
     let listener = tokio::net::TcpListener::bind(cfg.addr)
@@ -32,6 +45,18 @@ pub async fn run() -> anyhow::Result<i32> {
         backend.store.clone(),
         NodeConfig::from_env(&name)?,
     )?);
+    // Schedules are swept by the cluster leader only.
+    let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
+    let leading = crate::runtime::schedules::watch_leadership(
+        backend.store.clone(),
+        name.clone(),
+        schedules_stopped.clone(),
+    );
+    let schedules = tokio::spawn(crate::runtime::schedules::run_schedule_loop(
+        backend.store.clone(),
+        move || leading.load(std::sync::atomic::Ordering::Relaxed),
+        schedules_stopped,
+    ));
     let ctx = ApiContext {
         store: backend.store.clone(),
         node: node.clone(),
@@ -48,6 +73,8 @@ pub async fn run() -> anyhow::Result<i32> {
         eprintln!("stopping: finishing calls, handing jobs back");
     })
     .await;
+    let _ = stop_schedules.send(true);
+    let _ = schedules.await;
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)

@@ -10,5 +10,6 @@ pub mod node;
 pub mod policy;
 pub mod replay;
 pub mod routing;
+pub mod schedule;
 pub mod scheduler;
 pub mod view;

@@ -14,6 +14,7 @@ pub mod node;
 pub mod owner;
 pub mod projector;
 pub mod rebuild;
+pub mod schedules;
 
 use std::sync::Arc;
 

@@ -103,6 +103,26 @@ impl Keyspace {
     pub fn jobs_by_status(&self, status: JobStatus) -> String {
         format!("{}:jobs:status:{}", self.ns, status.as_str())
     }
+    /// A schedule's history stream (JSON events; entry id `<seq>-0`).
+    pub fn schedule_events(&self, schedule_id: &str) -> String {
+        format!("{}:schedule:{{{}}}:events", self.ns, schedule_id)
+    }
+    /// View: every schedule's JSON row, by id.
+    pub fn schedules_view(&self) -> String {
+        format!("{}:schedules", self.ns)
+    }
+    /// Index: schedule ids scored by the Unix ms at which a sweep owes them something.
+    pub fn schedules_due(&self) -> String {
+        format!("{}:schedules:due", self.ns)
+    }
+    /// Emitted trigger events, newest last (capped).
+    pub fn emitted_events(&self) -> String {
+        format!("{}:events:emitted", self.ns)
+    }
+    /// The first event emitted with an idempotency key (expiring).
+    pub fn emit_idempotency(&self, key: &str) -> String {
+        format!("{}:events:idempotency:{}", self.ns, key)
+    }
     /// Keyspace schema version (an integer).
     fn node(&self, node: &str, part: &str) -> String {
         format!("{}:node:{{{node}}}:{part}", self.ns)
@@ -179,6 +199,7 @@ mod tests {
         assert_eq!(k.job_events("j-1"), "mn:job:{j-1}:events");
         assert_eq!(k.job_view("j-1"), "mn:job:{j-1}:view");
         assert_eq!(k.job_lease_epoch("j-1"), "mn:job:{j-1}:lease_epoch");
+        assert_eq!(k.schedule_events("sched_1"), "mn:schedule:{sched_1}:events");
     }
 
     #[test]

@@ -59,6 +59,8 @@ pub struct Scripts {
     pub replace_job: LuaScript,
     pub delete_job: LuaScript,
     pub definition_append: LuaScript,
+    pub schedule_append: LuaScript,
+    pub emit_event: LuaScript,
     pub node_append: LuaScript,
     pub apply_node: LuaScript,
 }
@@ -90,6 +92,11 @@ impl Scripts {
                 "definition_append",
                 include_str!("../../streams/definition_append.lua"),
             ),
+            schedule_append: LuaScript::new(
+                "schedule_append",
+                include_str!("../../streams/schedule_append.lua"),
+            ),
+            emit_event: LuaScript::new("emit_event", include_str!("../../streams/emit_event.lua")),
             node_append: LuaScript::new(
                 "node_append",
                 include_str!("../../streams/node_append.lua"),
@@ -113,6 +120,8 @@ impl Scripts {
             &self.replace_job,
             &self.delete_job,
             &self.definition_append,
+            &self.schedule_append,
+            &self.emit_event,
             &self.node_append,
             &self.apply_node,
         ] {

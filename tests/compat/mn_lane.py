@@ -212,10 +212,56 @@ def run_checks(lane):
     code, data, err = lane.mn_json("resource", "list")
     check("resource list prints JSON", code == 0 and data is not None, err)
 
+    schedule_checks(lane)
+
     code, out, err = lane.mn("job", "list", env={"MN_GRPC_AUTH_TOKEN": "wrong-token"})
     check("a wrong token is refused (exit 13)", code == 13, f"exit {code}")
     code, out, err = lane.mn("job", "status", "no-such-job-1-abc")
     check("an unknown job exits 2 (NOT_FOUND)", code == 2, f"exit {code} {err[:200]}")
+
+
+def schedule_rows(lane, *args):
+    code, data, err = lane.mn_json(*args)
+    return code, (data or {}).get("data", []) if isinstance(data, dict) else [], err
+
+
+def schedule_checks(lane):
+    """Schedules, triggers and events: created by `mn`, swept and run by `serve`."""
+    bundle = str(REPO / "examples/research_flow")
+    code, out, err = lane.mn("schedule", "create", bundle, "--cron", "0 3 * * *", "--timezone", "Europe/Berlin")
+    periodic = field(out, "Schedule ID")
+    check("schedule create prints a schedule id", code == 0 and bool(periodic), err or out)
+    code, out, err = lane.mn("schedule", "delay", bundle, "--in", "1s")
+    delayed = field(out, "Schedule ID")
+    check("schedule delay prints a schedule id", code == 0 and bool(delayed), err or out)
+    code, out, err = lane.mn("trigger", "create", bundle, "--event", "lane.order", "--filter-json", '{"total": {"gte": 10}}')
+    trigger = field(out, "Schedule ID")
+    check("trigger create prints a schedule id", code == 0 and bool(trigger), err or out)
+    code, out, err = lane.mn("event", "emit", "lane.order", "--payload-json", '{"total": 50}')
+    job = field(out, "Job ID")
+    check("event emit starts the trigger's run", code == 0 and bool(job) and job.startswith(trigger or "?"), err or out)
+    if job:
+        check("the triggered run completes", wait_status(lane, job, {"completed", "failed"}) == "completed")
+    code, rows, err = schedule_rows(lane, "schedule", "list")
+    check("schedule list prints all three", code == 0 and len(rows) == 3, err or str(rows)[:300])
+    deadline = time.time() + 30
+    status = {}
+    while delayed and time.time() < deadline:
+        code, status, err = lane.mn_json("schedule", "status", delayed)
+        if isinstance(status, dict) and status.get("status") == "completed":
+            break
+        time.sleep(0.5)
+    check("the delayed schedule ran once and completed", isinstance(status, dict) and status.get("status") == "completed" and len(status.get("dispatches", [])) == 1, str(status)[:300])
+    code, out, err = lane.mn("schedule", "run-now", periodic or "?", "--payload-json", '{"a": 1}')
+    check("schedule run-now starts a run", code == 0 and bool(field(out, "Job ID")), err or out)
+    code, out, err = lane.mn("schedule", "pause", periodic or "?")
+    check("schedule pause", code == 0 and field(out, "Status") == "paused", err or out)
+    code, out, err = lane.mn("trigger", "delete", trigger or "?")
+    check("trigger delete", code == 0 and field(out, "Status") == "deleted", err or out)
+    code, rows, err = schedule_rows(lane, "event", "list")
+    check("event list shows the event", code == 0 and rows and rows[0].get("event_type") == "lane.order", err or str(rows)[:300])
+    code, out, err = lane.mn("schedule", "status", "sched_nope")
+    check("an unknown schedule exits 2 (NOT_FOUND)", code == 2, f"exit {code} {err[:200]}")
 
 
 if __name__ == "__main__":
