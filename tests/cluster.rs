@@ -493,3 +493,73 @@ async fn node_commands_list_cordon_and_restore_a_node() {
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("node ghost is not known"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedules_due_when_the_leader_is_killed_dispatch_exactly_once() {
+    use mirror_neuron::runtime::schedules::create;
+    let redis = common::redis();
+    let store = common::store().await;
+    let ns = store.keys().namespace().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<NodeProc> = ["s1", "s2", "s3"]
+        .iter()
+        .map(|n| spawn_node(n, &ns, &redis.url, dir.path()))
+        .collect();
+    wait_healthy(&store, &["s1", "s2", "s3"]).await;
+    let (leader, _) = wait_for(Duration::from_secs(10), "a leader", || async {
+        store.leader().await.ok().flatten()
+    })
+    .await;
+    let bundle = load_bundle(&fan_out_bundle(dir.path(), 1, 0.1)).unwrap();
+    // Five schedules due around the moment the leader dies (100 ms apart).
+    let mut schedules = vec![];
+    for i in 0..5u64 {
+        let s = create(
+            &store,
+            &bundle,
+            &serde_json::json!({"kind": "delayed", "delay_ms": 2_000 + 100 * i}),
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+        schedules.push(s.schedule_id);
+    }
+    tokio::time::sleep(Duration::from_millis(2_200)).await;
+    let i = nodes.iter().position(|n| n.name == leader).unwrap();
+    nodes[i].kill9();
+
+    for id in &schedules {
+        let job = wait_for(Duration::from_secs(20), "the scheduled job", || async {
+            let view = store.schedule_view(id).await.ok()??;
+            (view["status"] == "completed").then(|| view["job_id"].as_str().map(String::from))?
+        })
+        .await;
+        assert_eq!(
+            wait_terminal(&store, &job, Duration::from_secs(20)).await,
+            JobStatus::Completed
+        );
+        let view = store.schedule_view(id).await.unwrap().unwrap();
+        assert_eq!(
+            view["dispatches"].as_array().map(Vec::len),
+            Some(1),
+            "{view}"
+        );
+        let started: Vec<String> = store
+            .list_jobs(&mirror_neuron::store::JobListFilter {
+                status: None,
+                limit: 0,
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.job_id)
+            .filter(|j| j.starts_with(id.as_str()))
+            .collect();
+        assert_eq!(
+            started,
+            vec![job.clone()],
+            "schedule {id} started exactly one job"
+        );
+        check_history(&store, &job, true).await;
+    }
+}

@@ -47,11 +47,7 @@ pub async fn run() -> anyhow::Result<i32> {
     )?);
     // Schedules are swept by the cluster leader only.
     let (stop_schedules, schedules_stopped) = tokio::sync::watch::channel(false);
-    let leading = crate::runtime::schedules::watch_leadership(
-        backend.store.clone(),
-        name.clone(),
-        schedules_stopped.clone(),
-    );
+    let leading = node.leadership();
     let schedules = tokio::spawn(crate::runtime::schedules::run_schedule_loop(
         backend.store.clone(),
         move || leading.load(std::sync::atomic::Ordering::Relaxed),

@@ -19,7 +19,10 @@ pub async fn run_inbox(
         if *stop.borrow() {
             return;
         }
-        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
+        let Some(c) = store
+            .blocking_conn_in(&mut conn, Duration::from_secs(1))
+            .await
+        else {
             continue;
         };
         let read = tokio::select! {

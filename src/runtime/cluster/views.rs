@@ -28,7 +28,10 @@ pub async fn run_node_views(store: Store, consumer: String, mut stop: watch::Rec
         if *stop.borrow() {
             return;
         }
-        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
+        let Some(c) = store
+            .blocking_conn_in(&mut conn, Duration::from_secs(1))
+            .await
+        else {
             continue;
         };
         let opts = StreamReadOptions::default()

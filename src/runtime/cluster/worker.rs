@@ -60,7 +60,10 @@ pub async fn run_worker(
             }
             continue;
         }
-        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
+        let Some(c) = store
+            .blocking_conn_in(&mut conn, Duration::from_secs(1))
+            .await
+        else {
             continue;
         };
         let read = tokio::select! {

@@ -273,7 +273,10 @@ async fn read_results(
 ) {
     let mut conn = None;
     loop {
-        let Some(c) = store.blocking_conn_in(&mut conn, Duration::from_secs(1)).await else {
+        let Some(c) = store
+            .blocking_conn_in(&mut conn, Duration::from_secs(1))
+            .await
+        else {
             continue;
         };
         match store

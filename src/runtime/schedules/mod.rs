@@ -21,7 +21,7 @@ use crate::store::{Store, StoreError};
 pub use create::{create, new_schedule_id, update};
 pub use dispatch::{DispatchReport, dispatch_due, run_now, start_pending};
 pub use emit::{EmitReport, emit};
-pub use sweep::{SWEEP_INTERVAL, run_schedule_loop, watch_leadership};
+pub use sweep::{SWEEP_INTERVAL, run_schedule_loop};
 
 /// How many times to reload and retry while other writers keep winning the race.
 const MAX_ATTEMPTS: usize = 16;

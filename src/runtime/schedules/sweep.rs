@@ -1,11 +1,9 @@
 //! The loop that calls [`dispatch_due`] on the leader. Leader election lives in
-//! `runtime::cluster`: the loop asks `is_leader()` before each sweep, and
-//! [`watch_leadership`] turns the leader lease into that answer. Sweeping on more than one
+//! `runtime::cluster`: the loop asks `is_leader()` before each sweep (`serve` passes the
+//! node's leadership flag, set while it holds the leader lease). Sweeping on more than one
 //! node (a hand-over, a stale answer) is safe, since dispatches converge on one job each; the
 //! check only keeps the work on one node.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::watch;
@@ -45,26 +43,4 @@ pub async fn run_schedule_loop(
             changed = stop.changed() => if changed.is_err() { return },
         }
     }
-}
-
-/// A flag that is true while `node` holds the cluster leader lease, refreshed every
-/// [`SWEEP_INTERVAL`] until `stop`; a Redis error reads as "not leader" until it clears.
-pub fn watch_leadership(
-    store: Store,
-    node: String,
-    mut stop: watch::Receiver<bool>,
-) -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let out = flag.clone();
-    tokio::spawn(async move {
-        loop {
-            let leading = matches!(store.leader().await, Ok(Some((holder, _))) if holder == node);
-            flag.store(leading, Ordering::Relaxed);
-            tokio::select! {
-                _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
-                changed = stop.changed() => if changed.is_err() || *stop.borrow() { return },
-            }
-        }
-    });
-    out
 }
