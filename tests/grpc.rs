@@ -916,8 +916,10 @@ async fn our_cli_works_against_the_server() {
         .unwrap();
     assert!(
         run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
+        "{:?}\n{}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr),
+        String::from_utf8_lossy(&run.stdout)
     );
     let job: Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(job["status"], "completed");

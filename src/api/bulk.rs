@@ -24,6 +24,10 @@ async fn jobs_in(ctx: &ApiContext, statuses: &[JobStatus]) -> Result<Vec<String>
             .map_err(|e| status::store(&e))?;
         ids.extend(jobs.into_iter().map(|j| j.job_id));
     }
+    // The status indexes are read one after the other: a job that moved from one to the next
+    // meanwhile (pending -> running) is listed twice.
+    let mut seen = std::collections::HashSet::new();
+    ids.retain(|id| seen.insert(id.clone()));
     Ok(ids)
 }
 

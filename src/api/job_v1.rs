@@ -81,10 +81,23 @@ impl JobService for JobV1 {
         let job_id = request.into_inner().job_id;
         validate_job_id(&job_id).map_err(|e| status::job_id(&e))?;
         let store = &self.ctx.store;
-        let view = store
+        let mut view = store
             .job_view(&job_id)
             .await
             .map_err(|e| status::store(&e))?;
+        // A client that saw an event (StreamEvents) and then asks for the job must see that
+        // event's effect: when the view is behind the history, wait (bounded) for it.
+        let version = store
+            .version(&job_id)
+            .await
+            .map_err(|e| status::store(&e))?;
+        if view.as_ref().is_none_or(|v| v.last_seq < version) && version > 0 {
+            super::consistency::wait_for_view(store, &job_id, version).await;
+            view = store
+                .job_view(&job_id)
+                .await
+                .map_err(|e| status::store(&e))?;
+        }
         let view = view.ok_or_else(|| Status::not_found(format!("job {job_id} was not found")))?;
         let agents = store
             .agent_views(&job_id)

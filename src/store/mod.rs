@@ -54,6 +54,21 @@ pub enum StoreError {
     CorruptView { key: String, detail: String },
 }
 
+/// Runs a store call, failing it as an I/O error after `limit`: for callers that must act on
+/// time (lease renewals) rather than wait for the client's own timeouts on a half-open link.
+pub async fn within<T>(
+    limit: Duration,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, call).await {
+        Ok(r) => r,
+        Err(_) => Err(StoreError::Redis(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "timed out",
+        )))),
+    }
+}
+
 impl StoreError {
     /// Connection drops and timeouts are worth retrying; script and data errors are not.
     pub fn is_retryable(&self) -> bool {

@@ -17,7 +17,7 @@ use crate::domain::job::{JobCommand, JobStatus};
 use crate::domain::node::NodeCommand;
 use crate::runtime::clock::now_ms;
 use crate::runtime::commands;
-use crate::store::{InboxCommand, JobListFilter, LeaseGrant, Store, StoreError};
+use crate::store::{InboxCommand, JobListFilter, LeaseGrant, Store, StoreError, within};
 
 /// Campaigns for the leader lease until `stop`, sweeping while leader. `leading` tells the
 /// rest of the node (the schedule loop) whether this node leads right now.
@@ -34,7 +34,12 @@ pub async fn run_leader(
     loop {
         let attempt = Instant::now();
         held = match held {
-            None => match store.acquire_leader_lease(&node, ttl).await {
+            None => match within(
+                cfg.leader_renew_every,
+                store.acquire_leader_lease(&node, ttl),
+            )
+            .await
+            {
                 Ok(LeaseGrant::Granted { epoch }) => {
                     tracing::info!(node, epoch, "became cluster leader");
                     crate::metrics::leader_changed();
@@ -52,7 +57,12 @@ pub async fn run_leader(
                     None
                 }
             },
-            Some((epoch, last_ok)) => match store.renew_leader_lease(&node, epoch, ttl).await {
+            Some((epoch, last_ok)) => match within(
+                cfg.leader_renew_every,
+                store.renew_leader_lease(&node, epoch, ttl),
+            )
+            .await
+            {
                 Ok(true) => {
                     crate::metrics::lease_renewed();
                     Some((epoch, attempt))
@@ -222,7 +232,8 @@ async fn observe(store: &Store) -> Result<Snapshot, StoreError> {
             pending_work,
         });
     }
-    let mut jobs = vec![];
+    let mut jobs: Vec<JobObs> = vec![];
+    let mut seen = std::collections::HashSet::new();
     for status in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
         let views = store
             .list_jobs(&JobListFilter {
@@ -231,6 +242,10 @@ async fn observe(store: &Store) -> Result<Snapshot, StoreError> {
             })
             .await?;
         for v in views {
+            // Listed under two statuses when it moved while the indexes were read.
+            if !seen.insert(v.job_id.clone()) {
+                continue;
+            }
             let lease_owner = store.job_lease_holder(&v.job_id).await?.map(|(o, _)| o);
             let recovery = v
                 .reliability

@@ -93,6 +93,8 @@ pub async fn owned_jobs(store: &Store) -> Result<BTreeMap<String, usize>, StoreE
 /// `(owner, job_id)` for every active job with a live lease.
 pub async fn active_jobs_by_owner(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
     let mut out = vec![];
+    // A job moving between status indexes while they are read is seen once.
+    let mut seen = std::collections::HashSet::new();
     for status in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
         let jobs = store
             .list_jobs(&JobListFilter {
@@ -101,6 +103,9 @@ pub async fn active_jobs_by_owner(store: &Store) -> Result<Vec<(String, String)>
             })
             .await?;
         for j in jobs {
+            if !seen.insert(j.job_id.clone()) {
+                continue;
+            }
             if let Some((owner, _)) = store.job_lease_holder(&j.job_id).await? {
                 out.push((owner, j.job_id));
             }

@@ -317,10 +317,13 @@ async fn renew_lease(
     loop {
         tick.tick().await;
         let sent = tokio::time::Instant::now();
-        match store
-            .renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64)
-            .await
-        {
+        // A renewal that hangs (a half-open connection) counts as failed after one interval,
+        // so self-fencing never waits for the client's own timeouts.
+        let renewal = crate::store::within(
+            cfg.renew_every,
+            store.renew_job_lease(&job_id, &cfg.node, epoch, cfg.lease_ttl.as_millis() as u64),
+        );
+        match renewal.await {
             Ok(true) => {
                 renewed_at = sent;
                 crate::metrics::job_lease_renewed();
