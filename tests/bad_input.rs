@@ -28,7 +28,9 @@ fn bundle(dir: &Path, name: &str, command: &str, config: Value) -> std::path::Pa
             {"node_id": "work", "agent_type": "executor", "config": cfg},
             {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
         ],
-        "edges": [{"from_node": "work", "to_node": "sink", "message_type": "out"}]
+        "edges": [{"from_node": "work", "to_node": "sink", "message_type": "out"}],
+        // These tests are about how one failure is reported; restarts have their own tests.
+        "policies": {"restart": {"enabled": false}}
     });
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
     root

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use mirror_neuron::domain::event::JobEvent;
 use mirror_neuron::domain::job::JobStatus;
 use mirror_neuron::domain::replay::{Entry, ReplayPoint, replay};
 use mirror_neuron::domain::view::JobView;
@@ -416,6 +417,8 @@ fn flaky_retry_exhausted() -> tempfile::TempDir {
     .expect("copy script");
     let mut graph = manifest(&src);
     graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(3);
+    // In-step retries are the subject here; agent restarts are tested on their own.
+    graph["policies"]["restart"] = json!({"enabled": false});
     std::fs::write(dir.path().join("manifest.json"), graph.to_string()).expect("write manifest");
     dir
 }
@@ -598,6 +601,80 @@ async fn projection_backlog_is_zero_after_redis_restart() {
             store.feed_backlog(PROJECTION_GROUP).await.expect("backlog"),
             0,
             "every feed entry was delivered and acknowledged before the restart"
+        );
+    })
+    .await;
+}
+
+/// `flaky_retry` failing `fail_times` times, with a quick restart policy of `restarts`.
+fn flaky_with_restarts(fail_times: u32, restarts: u32) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let src = example("flaky_retry");
+    std::fs::create_dir_all(dir.path().join("payloads/scripts")).expect("mkdir");
+    std::fs::copy(
+        src.join("payloads/scripts/flaky_fetch.sh"),
+        dir.path().join("payloads/scripts/flaky_fetch.sh"),
+    )
+    .expect("copy script");
+    let mut graph = manifest(&src);
+    graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(fail_times);
+    graph["policies"]["restart"] =
+        json!({"attempts": restarts, "delay_ms": 100, "delay_function": "constant"});
+    std::fs::write(dir.path().join("manifest.json"), graph.to_string()).expect("write manifest");
+    dir
+}
+
+/// The restart events of a job: (attempt, delay).
+async fn restarts_of(store: &Store, job_id: &str) -> Vec<(u32, u64)> {
+    store
+        .history(job_id, 1, None)
+        .await
+        .expect("history")
+        .into_iter()
+        .filter_map(|h| match h.event.ok()?.payload {
+            JobEvent::AgentRestartScheduled {
+                attempt, delay_ms, ..
+            } => Some((attempt, delay_ms)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_failing_agent_is_restarted_by_its_policy_and_then_succeeds() {
+    bounded(async {
+        // Three in-step attempts fail, the restart's first attempt succeeds.
+        let dir = flaky_with_restarts(4, 2);
+        let store = common::store().await;
+        let run = run_bundle_on(&store, dir.path()).await;
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("mn-flaky-{}", run.job_id)));
+        assert_eq!(run.view.status, Some(JobStatus::Completed));
+        assert_eq!(restarts_of(&store, &run.job_id).await, vec![(1, 100)]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_agent_that_keeps_failing_exhausts_its_restarts_and_fails_the_job() {
+    bounded(async {
+        let dir = flaky_with_restarts(100, 2);
+        let store = common::store().await;
+        let run = run_bundle_on(&store, dir.path()).await;
+        let _ = std::fs::remove_file(std::env::temp_dir().join(format!("mn-flaky-{}", run.job_id)));
+        assert_eq!(run.view.status, Some(JobStatus::Failed));
+        assert_eq!(
+            restarts_of(&store, &run.job_id).await,
+            vec![(1, 100), (2, 100)]
+        );
+        let result = run.view.result.expect("the error envelope");
+        assert_eq!(result["agent_id"], "fetch_quote");
+        assert_eq!(result["error"]["exit_code"], 1);
+        assert!(
+            result["status_reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("restart attempts exhausted"),
+            "{result}"
         );
     })
     .await;

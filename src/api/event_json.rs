@@ -59,6 +59,40 @@ pub fn to_json(env: &EventEnvelope) -> Value {
             "agent_message_received".into(),
             json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt, "node": node}),
         ),
+        JobEvent::AgentRestartScheduled {
+            agent_id,
+            message_id,
+            attempt,
+            delay_ms,
+            eligible_at_ms,
+            reason,
+            deferred,
+            policy,
+        } => (
+            if *deferred {
+                "agent_restart_deferred"
+            } else {
+                "agent_restart_scheduled"
+            }
+            .into(),
+            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt,
+                   "delay_ms": delay_ms, "next_eligible_at": iso_ms(*eligible_at_ms),
+                   "reason": reason, "restart_policy": policy}),
+        ),
+        JobEvent::AgentRescheduleScheduled {
+            agent_id,
+            message_id,
+            attempt,
+            delay_ms,
+            eligible_at_ms,
+            avoid_node,
+            reason,
+        } => (
+            "agent_reschedule_scheduled".into(),
+            json!({"agent_id": agent_id, "message_id": message_id, "attempt": attempt,
+                   "delay_ms": delay_ms, "next_eligible_at": iso_ms(*eligible_at_ms),
+                   "failed_node": avoid_node, "reason": reason}),
+        ),
         JobEvent::ReliabilityResolved { reliability } => {
             ("reliability_resolved".into(), reliability.clone())
         }

@@ -103,6 +103,26 @@ pub fn summary(event: &JobEvent) -> String {
             None => format!("{agent_id} takes {message_id} (attempt {attempt})"),
         },
         JobEvent::ReliabilityResolved { reliability } => short_json(reliability, 80),
+        JobEvent::AgentRestartScheduled {
+            agent_id,
+            attempt,
+            delay_ms,
+            deferred,
+            ..
+        } => format!(
+            "{agent_id} restart {attempt} in {delay_ms} ms{}",
+            if *deferred { " (deferred)" } else { "" }
+        ),
+        JobEvent::AgentRescheduleScheduled {
+            agent_id,
+            attempt,
+            delay_ms,
+            avoid_node,
+            ..
+        } => format!(
+            "{agent_id} reschedule {attempt} in {delay_ms} ms away from {}",
+            avoid_node.as_deref().unwrap_or("-")
+        ),
         JobEvent::AgentStepFinished {
             agent_id,
             message_id,

@@ -63,6 +63,28 @@ pub enum JobEvent {
     LeaseAcquired { owner: String, epoch: u64 },
     /// The owner gave the job up (shutdown, terminal state).
     LeaseReleased { owner: String, epoch: u64 },
+    /// The agent's failed step runs again after `delay_ms` (its restart policy allowed it;
+    /// `deferred` when the policy's window was full and the restart waits for it to free).
+    AgentRestartScheduled {
+        agent_id: String,
+        message_id: String,
+        attempt: u32,
+        delay_ms: u64,
+        eligible_at_ms: i64,
+        reason: String,
+        deferred: bool,
+        policy: Value,
+    },
+    /// Restarts are spent; the step moves to another node (not `avoid_node`) after `delay_ms`.
+    AgentRescheduleScheduled {
+        agent_id: String,
+        message_id: String,
+        attempt: u32,
+        delay_ms: u64,
+        eligible_at_ms: i64,
+        avoid_node: Option<String>,
+        reason: String,
+    },
     /// The recovery policy the job gets on this cluster (core-spec 6.8), resolved when an
     /// owner starts it: requested and effective policy and what was observed.
     ReliabilityResolved { reliability: Value },
@@ -136,6 +158,8 @@ impl JobEvent {
             JobEvent::LeaseAcquired { .. } => "lease_acquired",
             JobEvent::LeaseReleased { .. } => "lease_released",
             JobEvent::ReliabilityResolved { .. } => "reliability_resolved",
+            JobEvent::AgentRestartScheduled { .. } => "agent_restart_scheduled",
+            JobEvent::AgentRescheduleScheduled { .. } => "agent_reschedule_scheduled",
             JobEvent::MessageSent { .. } => "message_sent",
             JobEvent::AgentStepStarted { .. } => "agent_step_started",
             JobEvent::AgentStepFinished { .. } => "agent_step_finished",

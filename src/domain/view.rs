@@ -55,6 +55,14 @@ pub struct AgentView {
     pub node: Option<String>,
     pub processed: u64,
     pub failed_attempts: u64,
+    /// Restarts and reschedules scheduled by the lifecycle policies.
+    #[serde(default)]
+    pub restarts: u64,
+    #[serde(default)]
+    pub reschedules: u64,
+    /// When a scheduled restart or reschedule may run.
+    #[serde(default)]
+    pub next_attempt_at_ms: Option<i64>,
     pub last_error: Option<Value>,
     pub last_event: Option<String>,
     pub updated_at_ms: i64,
@@ -86,6 +94,8 @@ pub fn agents_touched(event: &JobEvent) -> Option<&str> {
         JobEvent::AgentStepStarted { agent_id, .. }
         | JobEvent::AgentStepFinished { agent_id, .. }
         | JobEvent::AgentStepFailed { agent_id, .. }
+        | JobEvent::AgentRestartScheduled { agent_id, .. }
+        | JobEvent::AgentRescheduleScheduled { agent_id, .. }
         | JobEvent::AgentEventRecorded { agent_id, .. } => Some(agent_id),
         _ => None,
     }
@@ -184,7 +194,10 @@ impl JobProjection {
             JobEvent::ReliabilityResolved { reliability } => {
                 job.reliability = Some(reliability.clone())
             }
-            JobEvent::AgentStepStarted { .. } | JobEvent::AgentEventRecorded { .. } => {}
+            JobEvent::AgentStepStarted { .. }
+            | JobEvent::AgentEventRecorded { .. }
+            | JobEvent::AgentRestartScheduled { .. }
+            | JobEvent::AgentRescheduleScheduled { .. } => {}
         }
     }
 }
@@ -218,7 +231,18 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
                 row.inflight_message_id = None;
             }
         }
+        JobEvent::AgentRestartScheduled { eligible_at_ms, .. } => {
+            row.restarts += 1;
+            row.next_attempt_at_ms = Some(*eligible_at_ms);
+        }
+        JobEvent::AgentRescheduleScheduled { eligible_at_ms, .. } => {
+            row.reschedules += 1;
+            row.next_attempt_at_ms = Some(*eligible_at_ms);
+        }
         _ => {}
+    }
+    if matches!(env.payload, JobEvent::AgentStepStarted { .. }) {
+        row.next_attempt_at_ms = None;
     }
     row.status = if row.inflight_message_id.is_some() {
         "running"

@@ -24,6 +24,8 @@ pub struct Candidate {
 pub struct Need {
     pub gpus: u32,
     pub execution_profile: Option<String>,
+    /// A node the step must not run on (it failed there and is being rescheduled).
+    pub avoid_node: Option<String>,
 }
 
 impl Need {
@@ -47,6 +49,7 @@ impl Need {
         Need {
             gpus,
             execution_profile,
+            avoid_node: None,
         }
     }
 }
@@ -56,6 +59,7 @@ pub fn choose_node<'a>(candidates: &'a [Candidate], need: &Need) -> Option<&'a C
     candidates
         .iter()
         .filter(|c| c.eligible && c.gpus >= need.gpus)
+        .filter(|c| need.avoid_node.as_deref() != Some(c.name.as_str()))
         .filter(|c| {
             need.execution_profile
                 .as_ref()
@@ -103,7 +107,7 @@ mod tests {
         let nodes = vec![a, c("b", 4, 1), g];
         let gpu = Need {
             gpus: 1,
-            execution_profile: None,
+            ..Need::default()
         };
         assert_eq!(
             choose_node(&nodes, &gpu).map(|c| c.name.as_str()),
@@ -114,9 +118,17 @@ mod tests {
             Some("b")
         );
         let python = Need {
-            gpus: 0,
             execution_profile: Some("python".into()),
+            ..Need::default()
         };
         assert_eq!(choose_node(&nodes, &python), None);
+        let elsewhere = Need {
+            avoid_node: Some("b".into()),
+            ..Need::default()
+        };
+        assert_eq!(
+            choose_node(&nodes, &elsewhere).map(|c| c.name.as_str()),
+            Some("g")
+        );
     }
 }

@@ -57,7 +57,9 @@ pub enum JobCommand {
         message_id: String,
         attempt: u32,
         error: Value,
+        /// The caller retries by itself; no policy decision is made.
         will_retry: bool,
+        now_ms: i64,
     },
 }
 

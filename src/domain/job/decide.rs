@@ -134,6 +134,15 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             attempt,
             error,
             will_retry,
-        } => step::fail(state, agent_id, message_id, *attempt, error, *will_retry),
+            now_ms,
+        } => step::fail(
+            state,
+            agent_id,
+            message_id,
+            *attempt,
+            error,
+            *will_retry,
+            *now_ms,
+        ),
     }
 }

@@ -73,6 +73,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
                     pos.and_then(|p| agent.queue.remove(p))
                 }
             };
+            agent.eligible_at_ms = None;
             if let Some(message) = taken {
                 agent.inflight = Some(InFlight {
                     message,
@@ -124,6 +125,30 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             {
                 agent.inflight = None;
             }
+        }
+        JobEvent::AgentRestartScheduled {
+            agent_id,
+            eligible_at_ms,
+            reason,
+            ..
+        } => {
+            let at = state.updated_at_ms;
+            let agent = state.agent_mut(agent_id);
+            super::restart::remember(&mut agent.restarts, at, reason);
+            agent.eligible_at_ms = Some(*eligible_at_ms);
+        }
+        JobEvent::AgentRescheduleScheduled {
+            agent_id,
+            eligible_at_ms,
+            avoid_node,
+            reason,
+            ..
+        } => {
+            let at = state.updated_at_ms;
+            let agent = state.agent_mut(agent_id);
+            super::restart::remember(&mut agent.reschedules, at, reason);
+            agent.eligible_at_ms = Some(*eligible_at_ms);
+            agent.avoid_node = avoid_node.clone();
         }
         JobEvent::AgentEventRecorded { .. } | JobEvent::DeadLettered { .. } => {}
     }

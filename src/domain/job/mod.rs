@@ -6,6 +6,7 @@ mod decide;
 mod error;
 mod evolve;
 pub mod lifecycle;
+mod restart;
 mod seeds;
 mod state;
 mod status;

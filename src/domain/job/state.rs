@@ -50,6 +50,18 @@ pub struct AgentRuntime {
     pub processed: u64,
     pub failed_attempts: u64,
     pub last_error: Option<Value>,
+    /// Restarts scheduled under the restart policy (its sliding window).
+    #[serde(default)]
+    pub restarts: Vec<crate::domain::policy::Attempt>,
+    /// Reschedules scheduled under the reschedule policy.
+    #[serde(default)]
+    pub reschedules: Vec<crate::domain::policy::Attempt>,
+    /// A restart or reschedule waits until then before the step runs again.
+    #[serde(default)]
+    pub eligible_at_ms: Option<i64>,
+    /// A rescheduled step must run somewhere else than here.
+    #[serde(default)]
+    pub avoid_node: Option<String>,
 }
 
 /// A message an agent has started and not finished.

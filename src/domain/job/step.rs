@@ -140,6 +140,7 @@ pub fn fail(
     attempt: u32,
     error: &Value,
     will_retry: bool,
+    now_ms: i64,
 ) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status.is_terminal() {
@@ -149,28 +150,30 @@ pub fn fail(
         });
     }
     inflight(state, agent_id, message_id)?;
-    let mut events = vec![JobEvent::AgentStepFailed {
+    let failed = |will_retry| JobEvent::AgentStepFailed {
         agent_id: agent_id.into(),
         message_id: message_id.into(),
         attempt,
         error: error.clone(),
         will_retry,
-    }];
-    if !will_retry {
-        let reason = error
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("agent step failed")
-            .to_string();
-        events.push(JobEvent::JobFailed {
-            result: json!({
-                "agent_id": agent_id,
-                "error": error,
-                "reason": reason,
-                "status_reason": format!("agent {agent_id} failed after {attempt} attempt(s)"),
-            }),
-        });
+    };
+    if will_retry {
+        return Ok(vec![failed(true)]);
     }
+    let agent = state
+        .agents
+        .get(agent_id)
+        .ok_or_else(|| DomainError::UnknownAgent(agent_id.to_string()))?;
+    let next = super::restart::after_failure(state, agent, agent_id, message_id, error, now_ms);
+    // The message stays in flight while a restart or a reschedule is pending.
+    let again = next.iter().any(|e| {
+        matches!(
+            e,
+            JobEvent::AgentRestartScheduled { .. } | JobEvent::AgentRescheduleScheduled { .. }
+        )
+    });
+    let mut events = vec![failed(again)];
+    events.extend(next);
     Ok(events)
 }
 

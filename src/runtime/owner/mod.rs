@@ -518,6 +518,7 @@ impl Owner {
                     .map_or(done.attempt, |a| a as u32),
                 error,
                 will_retry: false,
+                now_ms: now_ms(),
             },
         };
         self.decide_now(command);
@@ -579,7 +580,10 @@ impl Owner {
             .agents
             .iter()
             .filter(|(id, a)| {
-                !self.running.is_busy(id) && (a.inflight.is_some() || !a.queue.is_empty())
+                !self.running.is_busy(id)
+                    && (a.inflight.is_some() || !a.queue.is_empty())
+                    // A scheduled restart or reschedule waits for its time.
+                    && a.eligible_at_ms.is_none_or(|t| t <= now_ms())
             })
             .filter_map(|(id, _)| m.node(id).map(|n| (id.clone(), n.agent_type)))
             .filter(|(_, t)| kinds.contains(t))
@@ -664,11 +668,12 @@ impl Owner {
             let first_run = agent.processed == 0 && attempt == 1;
             let node = match (&self.cfg.cluster, agent_type) {
                 (Some(cache), AgentType::Executor) => {
-                    let need = self
+                    let mut need = self
                         .manifest()
                         .and_then(|m| m.node(&agent_id))
                         .map(Need::of)
                         .unwrap_or_default();
+                    need.avoid_node = agent.avoid_node.clone();
                     match cache.place(&need) {
                         Some(n) => Some(n),
                         None => {
