@@ -103,6 +103,26 @@ pub fn summary(event: &JobEvent) -> String {
             None => format!("{agent_id} takes {message_id} (attempt {attempt})"),
         },
         JobEvent::ReliabilityResolved { reliability } => short_json(reliability, 80),
+        JobEvent::JobPlanned { plan, reason } => {
+            let placements = plan
+                .get("placements")
+                .and_then(serde_json::Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let field = |k| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+                            format!("{}@{}", field("agent_id"), field("node"))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            match reason {
+                Some(r) => format!("{placements} ({r})"),
+                None => placements,
+            }
+        }
+        JobEvent::JobPlacementBlocked { reason, .. } => reason.clone(),
         JobEvent::AgentStepFinished {
             agent_id,
             message_id,

@@ -222,6 +222,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "lease_acquired",
     "lease_released",
     "reliability_resolved",
+    "job_planned",
+    "job_placement_blocked",
     "message_sent",
     "agent_step_started",
     "agent_step_finished",
@@ -299,6 +301,14 @@ mod tests {
             },
             JobEvent::ReliabilityResolved {
                 reliability: serde_json::Value::Null,
+            },
+            JobEvent::JobPlanned {
+                plan: Value::Null,
+                reason: None,
+            },
+            JobEvent::JobPlacementBlocked {
+                reason: String::new(),
+                agent_id: None,
             },
             JobEvent::AgentStepFinished {
                 agent_id: String::new(),
