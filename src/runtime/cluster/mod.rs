@@ -5,6 +5,7 @@
 //! `domain::node`; this module only gathers what they need and carries out what they say.
 
 mod cache;
+pub mod candidates;
 mod config;
 mod inbox;
 mod leader;

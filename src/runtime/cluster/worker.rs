@@ -18,6 +18,7 @@ use crate::domain::job::JobStatus;
 use crate::domain::node::NodeState;
 use crate::runtime::clock::now_ms;
 use crate::runtime::executor::ExecutorPools;
+use crate::runtime::executor::allocation::allocation_env;
 use crate::runtime::owner::work::{StepEnv, execute_step};
 use crate::store::{Store, WorkItem, WorkResult};
 
@@ -131,11 +132,17 @@ async fn run_item(
         .as_deref()
         .map(|b| PathBuf::from(b).join("payloads"))
         .unwrap_or_default();
+    let hints = item
+        .allocation
+        .as_ref()
+        .map(|a| allocation_env(a, &item.visible_gpus))
+        .unwrap_or_default();
     let env = StepEnv {
         job_id: &item.job_id,
         payloads_dir: &payloads_dir,
         temp_root,
         pools,
+        extra_env: &hints,
     };
     let step = execute_step(
         &env,
