@@ -5,6 +5,7 @@ mod events;
 mod job;
 mod node;
 mod output;
+mod plan;
 mod remote;
 mod replay;
 mod run;
@@ -33,6 +34,13 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Where a job bundle's executors would run on the cluster now (nothing is submitted):
+    /// per agent the node, resources and devices; exit 2 with the reason when nothing fits.
+    Plan {
+        bundle: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit a job bundle: run it to its end in this process, or with --target submit it to a
     /// server (add --wait to follow it to its end).
     Run(run::RunArgs),
@@ -54,6 +62,7 @@ pub async fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { bundle, json } => validate::run(bundle, json).await,
+        Command::Plan { bundle, json } => plan::run(cli.target.as_deref(), bundle, json).await,
         Command::Run(args) => match &cli.target {
             Some(t) => remote::run(t, args).await,
             None => run::run(args).await,

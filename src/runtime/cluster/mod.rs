@@ -7,6 +7,7 @@
 mod cache;
 pub mod candidates;
 mod config;
+pub mod dry_run;
 mod inbox;
 mod leader;
 mod member;

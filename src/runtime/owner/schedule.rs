@@ -20,6 +20,7 @@ use crate::domain::job::JobCommand;
 use crate::domain::manifest::AgentType;
 use crate::domain::scheduler::{self, JobRequest, Plan, Requirements};
 use crate::runtime::cluster::ClusterCache;
+use crate::runtime::cluster::dry_run::executor_request;
 
 /// How long a blocked job waits before planning again.
 pub const RETRY: Duration = Duration::from_secs(2);
@@ -46,20 +47,12 @@ impl Owner {
         }
     }
 
-    /// What the scheduler is asked: the manifest's executors (process modules run inside the
-    /// owner, wherever it is, so reserving node capacity for them would be wrong).
+    /// What the scheduler is asked: the manifest's executors.
     fn request(&self) -> Result<JobRequest, String> {
         let manifest = self
             .manifest()
             .ok_or_else(|| "the job's manifest cannot be read".to_string())?;
-        let mut request = JobRequest::from_manifest(manifest).map_err(|e| e.to_string())?;
-        request.job_id.clone_from(&self.job_id);
-        request.tasks.retain(|t| {
-            manifest
-                .node(&t.agent_id)
-                .is_some_and(|n| n.agent_type == AgentType::Executor)
-        });
-        Ok(request)
+        executor_request(manifest, &self.job_id).map_err(|e| e.to_string())
     }
 
     async fn plan_job(&mut self, cache: &ClusterCache) {
