@@ -31,7 +31,11 @@ async fn healthy(store: &Store, names: &[String]) {
         let views = store.node_views().await.ok()?;
         names
             .iter()
-            .all(|n| views.iter().any(|v| &v.name == n && v.scheduling_eligible()))
+            .all(|n| {
+                views
+                    .iter()
+                    .any(|v| &v.name == n && v.scheduling_eligible())
+            })
             .then_some(())
     })
     .await
@@ -43,7 +47,10 @@ async fn job_failover(url: &str, dir: &std::path::Path, lease: u64) -> Vec<Durat
     for run in 0..RUNS {
         let ns = format!("bench-failover-{lease}-{run}-{}", std::process::id());
         let store = Store::connect(url, &ns).await.unwrap();
-        let names: Vec<String> = ["a", "b"].iter().map(|n| format!("{n}{lease}-{run}")).collect();
+        let names: Vec<String> = ["a", "b"]
+            .iter()
+            .map(|n| format!("{n}{lease}-{run}"))
+            .collect();
         let mut nodes: Vec<NodeProc> = names
             .iter()
             .map(|n| spawn_node_with(n, &ns, url, dir, lease, lease / 5))

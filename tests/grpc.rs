@@ -922,7 +922,7 @@ async fn reflection_lists_every_service_in_both_protocol_versions() {
 async fn plan_job_says_where_a_manifest_would_run_or_why_it_cannot() {
     use mirror_neuron::api::pb::scheduler::PlanJobRequest;
     let s = start().await;
-    let mut c = client(&s, Some(OPERATOR)).await;
+    let c = client(&s, Some(OPERATOR)).await;
     let manifest = |resources: Value| {
         json!({
             "manifest_version": "1.0", "graph_id": "dry", "entrypoints": ["work"],
@@ -964,7 +964,9 @@ async fn plan_job_says_where_a_manifest_would_run_or_why_it_cannot() {
     let r = plan(manifest(json!({"gpu_count": 1000}))).await.unwrap();
     assert_eq!(r["placeable"], false, "{r}");
     assert!(
-        r["error"].as_str().is_some_and(|e| e.contains("agent work")),
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("agent work")),
         "{r}"
     );
 

@@ -4,6 +4,8 @@
 //! re-placed; `mirror-neuron plan --json` reports the same decisions without submitting.
 
 mod common;
+// The proxy and the fan-out bundle are for the failover tests.
+#[allow(dead_code)]
 #[path = "common/cluster.rs"]
 mod harness;
 #[path = "common/history.rs"]
@@ -192,7 +194,9 @@ async fn a_gpu_job_lands_on_the_gpu_node_and_its_executor_sees_the_allocation() 
     // The plan is in the job view too.
     let view = store.job_view(&job).await.unwrap().unwrap();
     assert_eq!(
-        view.scheduler.as_ref().map(|s| s["placements"][0]["node"].clone()),
+        view.scheduler
+            .as_ref()
+            .map(|s| s["placements"][0]["node"].clone()),
         Some(json!("b-gpu"))
     );
     // What the executor saw in its environment.
@@ -268,7 +272,11 @@ async fn a_job_nothing_can_hold_records_why_once_and_runs_when_a_fitting_node_jo
         "a blocked job waits: {view:?}"
     );
     let events = check_history(&store, &job, false).await;
-    assert_eq!(blocked(&events), [reason.clone()], "recorded once");
+    assert_eq!(
+        blocked(&events),
+        std::slice::from_ref(&reason),
+        "recorded once"
+    );
     assert!(step_nodes(&events, "train").is_empty(), "no step began");
 
     let _c = spawn_node_env("c-gpu", &ns, &redis.url, dir.path(), GPU_NODE);

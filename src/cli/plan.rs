@@ -65,8 +65,8 @@ async fn local(bundle: PathBuf) -> anyhow::Result<Option<PlanReport>> {
 
 async fn remote(target: &str, bundle: &std::path::Path) -> anyhow::Result<Option<PlanReport>> {
     let path = bundle.join("manifest.json");
-    let manifest_json = std::fs::read_to_string(&path)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let manifest_json =
+        std::fs::read_to_string(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let mut client = Client::connect(target, token_from_env()?.as_deref()).await?;
     let reply = client
         .scheduler

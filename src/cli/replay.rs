@@ -110,7 +110,8 @@ pub fn summary(event: &JobEvent) -> String {
                 .map(|ps| {
                     ps.iter()
                         .map(|p| {
-                            let field = |k| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+                            let field =
+                                |k| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
                             format!("{}@{}", field("agent_id"), field("node"))
                         })
                         .collect::<Vec<_>>()

@@ -252,7 +252,9 @@ fn a_blocked_placement_is_recorded_once_per_spell_and_a_plan_ends_the_spell() {
         reason: reason.into(),
         agent_id: None,
     };
-    let first = given(vec![submitted()]).when(blocked("needs 1 gpu")).unwrap();
+    let first = given(vec![submitted()])
+        .when(blocked("needs 1 gpu"))
+        .unwrap();
     assert_eq!(
         first,
         vec![JobEvent::JobPlacementBlocked {
@@ -262,7 +264,10 @@ fn a_blocked_placement_is_recorded_once_per_spell_and_a_plan_ends_the_spell() {
     );
     let spec = given(vec![submitted(), first[0].clone()]);
     assert_eq!(spec.state.placement_blocked.as_deref(), Some("needs 1 gpu"));
-    assert_eq!(spec.when(blocked("needs 1 gpu, most free 0")).unwrap(), vec![]);
+    assert_eq!(
+        spec.when(blocked("needs 1 gpu, most free 0")).unwrap(),
+        vec![]
+    );
     let planned = JobEvent::JobPlanned {
         plan: a_plan("n"),
         reason: None,

@@ -96,7 +96,9 @@ fn status(view: &NodeState, alive: bool) -> NodeStatus {
 /// `SetResource`). A missing key means 100; fractions are rounded down.
 pub fn admission_limits(stored: &Value) -> Result<AdmissionLimits, String> {
     let Some(map) = stored.as_object() else {
-        return Err(format!("resource limits must be a JSON object, got {stored}"));
+        return Err(format!(
+            "resource limits must be a JSON object, got {stored}"
+        ));
     };
     let pct = |key: &str| -> Result<u8, String> {
         match map.get(key) {
@@ -174,9 +176,13 @@ pub async fn read_allocations(
 ) -> Result<BTreeMap<String, Vec<Allocation>>, StoreError> {
     let mut ids = BTreeSet::new();
     for status in JobStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
-        let page: Vec<String> =
-            redis::AsyncCommands::zrange(&mut store.conn(), store.keys().jobs_by_status(status), 0, -1)
-                .await?;
+        let page: Vec<String> = redis::AsyncCommands::zrange(
+            &mut store.conn(),
+            store.keys().jobs_by_status(status),
+            0,
+            -1,
+        )
+        .await?;
         ids.extend(page);
     }
     if let Some(x) = exclude {
@@ -255,7 +261,10 @@ mod tests {
         assert_eq!(gpu.memory_mb, 81_000);
         assert_eq!(c.capabilities, vec!["cuda".to_string()]);
         assert_eq!(c.execution_profiles, vec!["host_local".to_string()]);
-        assert_eq!(c.attributes.get("gpu_driver").map(String::as_str), Some("550.54"));
+        assert_eq!(
+            c.attributes.get("gpu_driver").map(String::as_str),
+            Some("550.54")
+        );
         assert_eq!(c.limits, None);
     }
 

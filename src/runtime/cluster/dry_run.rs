@@ -116,7 +116,15 @@ pub fn render(report: &PlanReport) -> String {
         out.push_str("no executors to place: every agent runs inside the job's owner\n");
         return out;
     }
-    let header = ["AGENT", "NODE", "CPU", "MEMORY MB", "DISK MB", "GPUS", "DEVICES"];
+    let header = [
+        "AGENT",
+        "NODE",
+        "CPU",
+        "MEMORY MB",
+        "DISK MB",
+        "GPUS",
+        "DEVICES",
+    ];
     let rows: Vec<[String; 7]> = plan
         .allocations
         .iter()
@@ -224,7 +232,10 @@ mod tests {
         );
         assert!(text.contains("train  gpu-box  1.5"), "{text}");
         assert!(text.contains("GPU-1"), "{text}");
-        assert!(text.ends_with("total: 1.5 cpu, 512 MB memory, 0 MB disk, 1 gpu\n"), "{text}");
+        assert!(
+            text.ends_with("total: 1.5 cpu, 512 MB memory, 0 MB disk, 1 gpu\n"),
+            "{text}"
+        );
     }
 
     #[test]

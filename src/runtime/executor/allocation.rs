@@ -26,7 +26,10 @@ pub fn allocation_env(alloc: &Allocation, gpus: &[String]) -> Vec<(String, Strin
         env.push(("NVIDIA_VISIBLE_DEVICES".to_string(), list));
     }
     for p in &alloc.ports {
-        env.push((format!("MN_PORT_{}", env_suffix(&p.label)), p.port.to_string()));
+        env.push((
+            format!("MN_PORT_{}", env_suffix(&p.label)),
+            p.port.to_string(),
+        ));
     }
     env
 }
@@ -51,9 +54,7 @@ mod tests {
     use crate::domain::scheduler::PlannedPort;
 
     fn get<'a>(env: &'a [(String, String)], key: &str) -> Option<&'a str> {
-        env.iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
+        env.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
     }
 
     #[test]
