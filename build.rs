@@ -9,6 +9,7 @@ const PROTOS: &[&str] = &[
     "cluster.proto",
     "observability.proto",
     "operations.proto",
+    "scheduler.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -3,6 +3,8 @@
 //! deadline. Every job history is run through the history checker.
 
 mod common;
+// `spawn_node_env` is for the scheduling tests.
+#[allow(dead_code)]
 #[path = "common/cluster.rs"]
 mod harness;
 #[path = "common/history.rs"]

@@ -58,6 +58,7 @@ impl Env {
             pools: Arc::new(ExecutorPools::new(4, [("gpu".to_string(), 2)])),
             first_run: false,
             temp_root: self.tmp(),
+            extra_env: vec![],
         }
     }
 

@@ -944,6 +944,29 @@ async fn our_cli_works_against_the_server() {
     assert!(String::from_utf8_lossy(&denied.stderr).contains("unauthenticated"));
     let mut c = client(&s, Some(OPERATOR)).await;
     assert_eq!(job_json(&mut c, id).await["status"], "completed");
+    // The scheduler's dry run through the server: the one node takes every executor.
+    let plan = tokio::process::Command::new(bin)
+        .args(["plan", "examples/prime_sweep", "--json"])
+        .env("MN_GRPC_TARGET", &s.target)
+        .env("MN_GRPC_AUTH_TOKEN", OPERATOR)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        plan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(report["placeable"], true, "{report}");
+    let placements = report["plan"]["placements"].as_array().unwrap();
+    assert!(!placements.is_empty(), "{report}");
+    assert!(
+        placements.iter().all(|p| p["node"] == "grpc-test-node"),
+        "{report}"
+    );
 }
 
 #[tokio::test]
@@ -1054,6 +1077,7 @@ async fn reflection_lists_every_service_in_both_protocol_versions() {
         "mirrorneuron.cluster.v1.ClusterService",
         "mirrorneuron.observability.v1.ObservabilityService",
         "mirrorneuron.operations.v1.OperationsService",
+        "mirrorneuron.scheduler.v1.SchedulerService",
     ] {
         assert!(
             names.contains(&want.to_string()),
@@ -1074,4 +1098,76 @@ async fn reflection_lists_every_service_in_both_protocol_versions() {
         .unwrap()
         .into_inner();
     assert!(matches!(replies.next().await, Some(Ok(_))));
+}
+
+#[tokio::test]
+async fn plan_job_says_where_a_manifest_would_run_or_why_it_cannot() {
+    use mirror_neuron::api::pb::scheduler::PlanJobRequest;
+    let s = start().await;
+    let c = client(&s, Some(OPERATOR)).await;
+    let manifest = |resources: Value| {
+        json!({
+            "manifest_version": "1.0", "graph_id": "dry", "entrypoints": ["work"],
+            "nodes": [{"node_id": "work", "agent_type": "executor", "resources": resources,
+                       "config": {"command": ["true"]}}],
+            "edges": []
+        })
+        .to_string()
+    };
+    let plan = |m: String| {
+        let mut c = c.clone();
+        async move {
+            c.scheduler
+                .plan_job(PlanJobRequest {
+                    manifest_json: m,
+                    version: 1,
+                })
+                .await
+                .map(|r| serde_json::from_str::<Value>(&r.into_inner().plan_json).unwrap())
+        }
+    };
+    // The in-process node joins the cluster shortly after it starts.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let report = loop {
+        let r = plan(manifest(json!({"cpu": 0.25}))).await.unwrap();
+        if r["placeable"] == true {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "never placeable: {r}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(report["job_id"], "dry");
+    assert_eq!(report["strategy"], "binpack");
+    let p = &report["plan"]["placements"][0];
+    assert_eq!(p["agent_id"], "work", "{report}");
+    assert_eq!(p["node"], "grpc-test-node", "{report}");
+    assert_eq!(p["cpu_millis"], 250, "{report}");
+
+    let r = plan(manifest(json!({"gpu_count": 1000}))).await.unwrap();
+    assert_eq!(r["placeable"], false, "{r}");
+    assert!(
+        r["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("agent work")),
+        "{r}"
+    );
+
+    let bad = plan(manifest(json!({"devices": [{"kind": "gpu", "count": 0}]})))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+    assert!(bad.message().contains("count"), "{}", bad.message());
+    let bad = plan("{".into()).await.unwrap_err();
+    assert_eq!(bad.code(), Code::InvalidArgument);
+
+    let mut anonymous = client(&s, None).await;
+    let denied = anonymous
+        .scheduler
+        .plan_job(PlanJobRequest {
+            manifest_json: manifest(json!({})),
+            version: 1,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::Unauthenticated);
 }

@@ -13,6 +13,7 @@ use tonic::{Request, Status};
 use super::pb::cluster::cluster_service_client::ClusterServiceClient;
 use super::pb::job_v1::job_service_client::JobServiceClient;
 use super::pb::observability::observability_service_client::ObservabilityServiceClient;
+use super::pb::scheduler::scheduler_service_client::SchedulerServiceClient;
 
 /// Adds the bearer token (when one is configured) to every call.
 #[derive(Clone)]
@@ -35,6 +36,7 @@ pub struct Client {
     pub jobs: JobServiceClient<Intercepted>,
     pub events: ObservabilityServiceClient<Intercepted>,
     pub cluster: ClusterServiceClient<Intercepted>,
+    pub scheduler: SchedulerServiceClient<Intercepted>,
 }
 
 impl Client {
@@ -65,7 +67,10 @@ impl Client {
                 .max_decoding_message_size(max),
             events: ObservabilityServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(max),
-            cluster: ClusterServiceClient::with_interceptor(channel, auth)
+            cluster: ClusterServiceClient::with_interceptor(channel.clone(), auth.clone())
+                .max_decoding_message_size(max),
+            scheduler: SchedulerServiceClient::with_interceptor(channel, auth)
+                .max_encoding_message_size(max)
                 .max_decoding_message_size(max),
         })
     }

@@ -96,6 +96,14 @@ pub fn to_json(env: &EventEnvelope) -> Value {
         JobEvent::ReliabilityResolved { reliability } => {
             ("reliability_resolved".into(), reliability.clone())
         }
+        JobEvent::JobPlanned { plan, reason } => (
+            "job_planned".into(),
+            json!({"plan": plan, "reason": reason}),
+        ),
+        JobEvent::JobPlacementBlocked { reason, agent_id } => (
+            "job_placement_blocked".into(),
+            json!({"reason": reason, "agent_id": agent_id}),
+        ),
         JobEvent::AgentStepFinished {
             agent_id,
             message_id,

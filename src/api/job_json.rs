@@ -36,6 +36,8 @@ pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
         "lease_epoch": view.lease_epoch,
         "last_event": view.last_event,
         "last_seq": view.last_seq,
+        "scheduler": view.scheduler,
+        "placement_blocked": view.placement_blocked,
         "counters": {
             "agents": view.agent_count,
             "messages_sent": view.messages_sent,

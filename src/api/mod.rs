@@ -3,7 +3,8 @@
 //!
 //! # Layout
 //! - [`pb`]: generated code; [`server`]: wiring, limits, health, reflection; [`auth`]: tokens;
-//! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`;
+//! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`,
+//!   `scheduler` (our own: the `PlanJob` dry run);
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
@@ -23,6 +24,7 @@ pub mod observability;
 pub mod operation_run;
 pub mod operations;
 pub mod pb;
+pub mod scheduler;
 pub mod schedules;
 pub mod server;
 pub mod status;

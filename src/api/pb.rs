@@ -23,6 +23,11 @@ pub mod operations {
     tonic::include_proto!("mirrorneuron.operations.v1");
 }
 
+/// `mirrorneuron.scheduler.v1` (this runtime's own; not in the published client)
+pub mod scheduler {
+    tonic::include_proto!("mirrorneuron.scheduler.v1");
+}
+
 /// The encoded descriptor set of every service, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/mirror_neuron_descriptor.bin"));

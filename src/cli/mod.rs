@@ -5,6 +5,7 @@ mod events;
 mod job;
 mod node;
 mod output;
+mod plan;
 mod remote;
 mod replay;
 mod run;
@@ -32,6 +33,13 @@ pub struct Cli {
 enum Command {
     /// Check a job bundle without running it (exit 0 valid, 2 invalid).
     Validate {
+        bundle: std::path::PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Where a job bundle's executors would run on the cluster now (nothing is submitted):
+    /// per agent the node, resources and devices; exit 2 with the reason when nothing fits.
+    Plan {
         bundle: std::path::PathBuf,
         #[arg(long)]
         json: bool,
@@ -66,6 +74,7 @@ pub async fn run() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate { bundle, json } => validate::run(bundle, json).await,
+        Command::Plan { bundle, json } => plan::run(cli.target.as_deref(), bundle, json).await,
         Command::Run(args) => match &cli.target {
             Some(t) => remote::run(t, args).await,
             None => run::run(args).await,

@@ -90,6 +90,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 /// Where node commands go.
+// One per CLI process, never moved around: boxing a variant would only add noise.
+#[allow(clippy::large_enum_variant)]
 enum Conn {
     Local(Backend),
     Remote(Client),

@@ -123,6 +123,27 @@ pub fn summary(event: &JobEvent) -> String {
             "{agent_id} reschedule {attempt} in {delay_ms} ms away from {}",
             avoid_node.as_deref().unwrap_or("-")
         ),
+        JobEvent::JobPlanned { plan, reason } => {
+            let placements = plan
+                .get("placements")
+                .and_then(serde_json::Value::as_array)
+                .map(|ps| {
+                    ps.iter()
+                        .map(|p| {
+                            let field =
+                                |k| p.get(k).and_then(serde_json::Value::as_str).unwrap_or("?");
+                            format!("{}@{}", field("agent_id"), field("node"))
+                        })
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .unwrap_or_default();
+            match reason {
+                Some(r) => format!("{placements} ({r})"),
+                None => placements,
+            }
+        }
+        JobEvent::JobPlacementBlocked { reason, .. } => reason.clone(),
         JobEvent::AgentStepFinished {
             agent_id,
             message_id,

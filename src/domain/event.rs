@@ -88,6 +88,22 @@ pub enum JobEvent {
     /// The recovery policy the job gets on this cluster (core-spec 6.8), resolved when an
     /// owner starts it: requested and effective policy and what was observed.
     ReliabilityResolved { reliability: Value },
+    /// Where the job's executors run (core-spec 7.6): the scheduler's plan, persisted whole.
+    /// Recorded when an owner starts the job on a cluster, and again (whole, merged) when an
+    /// agent is re-placed because its planned node went away; `reason` says why then.
+    JobPlanned {
+        plan: Value,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
+    /// Nothing in the cluster can take the job (or one re-placed agent) now; the explanation
+    /// names the requirement and the closest node. The job waits and planning is retried.
+    JobPlacementBlocked {
+        reason: String,
+        /// The agent being re-placed; `None` when the whole job could not be planned.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        agent_id: Option<String>,
+    },
     /// A message was put on an agent's queue.
     MessageSent { message: Message },
     /// An agent took the next message off its queue; the message is now in flight.
@@ -160,6 +176,8 @@ impl JobEvent {
             JobEvent::ReliabilityResolved { .. } => "reliability_resolved",
             JobEvent::AgentRestartScheduled { .. } => "agent_restart_scheduled",
             JobEvent::AgentRescheduleScheduled { .. } => "agent_reschedule_scheduled",
+            JobEvent::JobPlanned { .. } => "job_planned",
+            JobEvent::JobPlacementBlocked { .. } => "job_placement_blocked",
             JobEvent::MessageSent { .. } => "message_sent",
             JobEvent::AgentStepStarted { .. } => "agent_step_started",
             JobEvent::AgentStepFinished { .. } => "agent_step_finished",
@@ -241,6 +259,23 @@ mod tests {
                 result: serde_json::json!({"a": [1, 2.5, null, "x"]}),
             },
             JobEvent::JobPaused { reason: None },
+            // Optional fields left out on the wire must decode to `None`.
+            JobEvent::JobPlanned {
+                plan: serde_json::json!({"status": "planned", "placements": []}),
+                reason: None,
+            },
+            JobEvent::JobPlanned {
+                plan: Value::Null,
+                reason: Some("node b lost".into()),
+            },
+            JobEvent::JobPlacementBlocked {
+                reason: "agent w needs 1 gpu".into(),
+                agent_id: None,
+            },
+            JobEvent::JobPlacementBlocked {
+                reason: "x".into(),
+                agent_id: Some("w".into()),
+            },
             JobEvent::AgentStepFailed {
                 agent_id: "a".into(),
                 message_id: "m".into(),

@@ -35,6 +35,12 @@ pub struct JobView {
     /// Recovery policy and what the cluster looked like when the job started.
     #[serde(default)]
     pub reliability: Option<Value>,
+    /// The scheduler's plan (core-spec 7.6): per agent the node, resources and device ids.
+    #[serde(default)]
+    pub scheduler: Option<Value>,
+    /// Why the job cannot be placed right now; cleared when a plan is recorded.
+    #[serde(default)]
+    pub placement_blocked: Option<String>,
     pub agent_count: usize,
     pub messages_sent: u64,
     pub steps_finished: u64,
@@ -194,6 +200,13 @@ impl JobProjection {
             JobEvent::ReliabilityResolved { reliability } => {
                 job.reliability = Some(reliability.clone())
             }
+            JobEvent::JobPlanned { plan, .. } => {
+                job.scheduler = Some(plan.clone());
+                job.placement_blocked = None;
+            }
+            JobEvent::JobPlacementBlocked { reason, .. } => {
+                job.placement_blocked = Some(reason.clone())
+            }
             JobEvent::AgentStepStarted { .. }
             | JobEvent::AgentEventRecorded { .. }
             | JobEvent::AgentRestartScheduled { .. }
@@ -254,4 +267,52 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
         "idle"
     }
     .to_string();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::event::SCHEMA_VERSION;
+
+    fn env(seq: u64, payload: JobEvent) -> EventEnvelope {
+        EventEnvelope {
+            event_id: format!("e{seq}"),
+            job_id: "j".into(),
+            seq,
+            event_type: payload.type_name().into(),
+            schema_version: SCHEMA_VERSION,
+            timestamp_ms: 10,
+            epoch: 1,
+            causation_id: None,
+            correlation_id: None,
+            payload,
+        }
+    }
+
+    #[test]
+    fn the_view_shows_the_plan_and_why_placement_is_blocked_until_planned() {
+        let mut p = JobProjection::default();
+        p.apply(&env(
+            1,
+            JobEvent::JobPlacementBlocked {
+                reason: "agent w needs 1 gpu".into(),
+                agent_id: None,
+            },
+        ));
+        assert_eq!(
+            p.job.placement_blocked.as_deref(),
+            Some("agent w needs 1 gpu")
+        );
+        let plan = serde_json::json!({"status": "planned", "placements": []});
+        p.apply(&env(
+            2,
+            JobEvent::JobPlanned {
+                plan: plan.clone(),
+                reason: None,
+            },
+        ));
+        assert_eq!(p.job.scheduler, Some(plan));
+        assert_eq!(p.job.placement_blocked, None);
+        assert_eq!(p.job.last_event.as_deref(), Some("job_planned"));
+    }
 }

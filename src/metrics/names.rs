@@ -224,6 +224,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "reliability_resolved",
     "agent_restart_scheduled",
     "agent_reschedule_scheduled",
+    "job_planned",
+    "job_placement_blocked",
     "message_sent",
     "agent_step_started",
     "agent_step_finished",
@@ -320,6 +322,14 @@ mod tests {
                 eligible_at_ms: 0,
                 avoid_node: None,
                 reason: String::new(),
+            },
+            JobEvent::JobPlanned {
+                plan: Value::Null,
+                reason: None,
+            },
+            JobEvent::JobPlacementBlocked {
+                reason: String::new(),
+                agent_id: None,
             },
             JobEvent::AgentStepFinished {
                 agent_id: String::new(),

@@ -76,7 +76,7 @@ impl Node {
         let name = cfg.owner.node.clone();
         let projectors = Projectors::start(&store, &name, cfg.projection_workers);
         let (stop, stop_rx) = watch::channel(false);
-        let cache = Arc::new(ClusterCache::default());
+        let cache = Arc::new(ClusterCache::new(cfg.cluster.resource_admission));
         let mut owner_cfg = cfg.owner.clone();
         owner_cfg.cluster = Some(cache.clone());
         let home = crate::config::home_dir();

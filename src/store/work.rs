@@ -17,6 +17,7 @@ use super::{Store, StoreError};
 use crate::domain::agents::StepOutcome;
 use crate::domain::manifest::NodeSpec;
 use crate::domain::message::Message;
+use crate::domain::scheduler::Allocation;
 
 /// Consumer group every node reads its own work stream with.
 pub const WORK_GROUP: &str = "workers";
@@ -39,6 +40,13 @@ pub struct WorkItem {
     /// How often this item was moved off a lost or drained node.
     #[serde(default)]
     pub moves: u32,
+    /// What the scheduler allocated to this step (resources, device ids); the node hands it
+    /// to the executor. Dropped when the item is moved to a node it was not planned for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allocation: Option<Allocation>,
+    /// The allocation's GPUs, for CUDA_VISIBLE_DEVICES.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visible_gpus: Vec<String>,
 }
 
 /// What a node reports back for a work item.

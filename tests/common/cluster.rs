@@ -55,6 +55,29 @@ pub fn spawn_node_with(
     lease_ms: u64,
     renew_ms: u64,
 ) -> NodeProc {
+    spawn(name, ns, redis_url, dir, lease_ms, renew_ms, &[])
+}
+
+/// [`spawn_node`] with extra environment (`MN_NODE_GPU`, `MN_NODE_CAPABILITIES`, ...).
+pub fn spawn_node_env(
+    name: &str,
+    ns: &str,
+    redis_url: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> NodeProc {
+    spawn(name, ns, redis_url, dir, LEASE_MS, RENEW_MS, env)
+}
+
+fn spawn(
+    name: &str,
+    ns: &str,
+    redis_url: &str,
+    dir: &Path,
+    lease_ms: u64,
+    renew_ms: u64,
+    extra: &[(&str, &str)],
+) -> NodeProc {
     let log = dir.join(format!("{name}.log"));
     let out = std::fs::File::create(&log).unwrap();
     let err = out.try_clone().unwrap();
@@ -76,6 +99,7 @@ pub fn spawn_node_with(
         .env("MN_LEADER_SWEEP_INTERVAL_MS", "200")
         .env("MN_CLUSTER_HEALTH_STABLE_MS", "0")
         .env("MN_LOG_LEVEL", "info")
+        .envs(extra.iter().copied())
         .stdout(Stdio::from(out))
         .stderr(Stdio::from(err))
         .spawn()

@@ -9,6 +9,6 @@ mod recovery;
 #[cfg(test)]
 mod tests;
 
-pub use placement::{Candidate, Need, choose_node};
+pub use placement::Need;
 pub use reconcile::{Action, JobObs, NodeObs, Snapshot, reconcile};
 pub use recovery::{RecoveryPolicy, Reliability, resolve_recovery};

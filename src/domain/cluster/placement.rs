@@ -1,31 +1,16 @@
-//! Where one executor step runs: the eligible node with the most free executor slots. This is
-//! the capacity-and-eligibility placement of the cluster; the resource-aware scheduler refines
-//! it with full resources, devices and constraints.
+//! What a step needs from a node, read loosely from its resources and config. Placement itself
+//! is the resource-aware scheduler's (`domain::scheduler`); this coarse reading only feeds the
+//! recovery-policy resolution, which asks which execution profiles a job uses.
 
 use serde_json::Value;
 
 use crate::domain::manifest::NodeSpec;
-
-/// A node the owner may place work on.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub name: String,
-    /// Connected, alive and schedulable.
-    pub eligible: bool,
-    pub slots: u32,
-    /// Work items queued or running there.
-    pub load: u64,
-    pub gpus: u32,
-    pub execution_profiles: Vec<String>,
-}
 
 /// What a step needs from a node.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Need {
     pub gpus: u32,
     pub execution_profile: Option<String>,
-    /// A node the step must not run on (it failed there and is being rescheduled).
-    pub avoid_node: Option<String>,
 }
 
 impl Need {
@@ -49,86 +34,39 @@ impl Need {
         Need {
             gpus,
             execution_profile,
-            avoid_node: None,
         }
     }
-}
-
-/// The least loaded eligible node that fits (ties broken by name), or `None`.
-pub fn choose_node<'a>(candidates: &'a [Candidate], need: &Need) -> Option<&'a Candidate> {
-    candidates
-        .iter()
-        .filter(|c| c.eligible && c.gpus >= need.gpus)
-        .filter(|c| need.avoid_node.as_deref() != Some(c.name.as_str()))
-        .filter(|c| {
-            need.execution_profile
-                .as_ref()
-                .is_none_or(|p| c.execution_profiles.contains(p))
-        })
-        .min_by(|a, b| {
-            let (la, lb) = (
-                a.load as f64 / a.slots.max(1) as f64,
-                b.load as f64 / b.slots.max(1) as f64,
-            );
-            la.total_cmp(&lb).then_with(|| a.name.cmp(&b.name))
-        })
 }
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{Map, json};
+
     use super::*;
-
-    fn c(name: &str, slots: u32, load: u64) -> Candidate {
-        Candidate {
-            name: name.into(),
-            eligible: true,
-            slots,
-            load,
-            gpus: 0,
-            execution_profiles: vec!["host_local".into()],
-        }
-    }
+    use crate::domain::manifest::{AgentType, Template};
 
     #[test]
-    fn least_loaded_relative_to_slots_wins_ties_by_name() {
-        let nodes = vec![c("a", 4, 2), c("b", 8, 2), c("c", 8, 2)];
-        assert_eq!(
-            choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()),
-            Some("b")
-        );
-    }
-
-    #[test]
-    fn ineligible_and_unfit_nodes_are_skipped() {
-        let mut a = c("a", 4, 0);
-        a.eligible = false;
-        let mut g = c("g", 4, 9);
-        g.gpus = 1;
-        let nodes = vec![a, c("b", 4, 1), g];
-        let gpu = Need {
-            gpus: 1,
-            ..Need::default()
+    fn needs_are_read_from_resources_and_config() {
+        let mut config = Map::new();
+        config.insert("execution_profile".into(), json!("python"));
+        let spec = NodeSpec {
+            node_id: "a".into(),
+            agent_type: AgentType::Executor,
+            template: Template::Generic,
+            role: None,
+            config,
+            resources: json!({"gpus": "1.5"}),
+            policies: json!({}),
+            extensions: Map::new(),
         };
-        assert_eq!(
-            choose_node(&nodes, &gpu).map(|c| c.name.as_str()),
-            Some("g")
-        );
-        assert_eq!(
-            choose_node(&nodes, &Need::default()).map(|c| c.name.as_str()),
-            Some("b")
-        );
-        let python = Need {
-            execution_profile: Some("python".into()),
-            ..Need::default()
+        let need = Need::of(&spec);
+        assert_eq!(need.gpus, 2);
+        assert_eq!(need.execution_profile.as_deref(), Some("python"));
+        let bare = NodeSpec {
+            resources: json!({}),
+            config: Map::new(),
+            ..spec
         };
-        assert_eq!(choose_node(&nodes, &python), None);
-        let elsewhere = Need {
-            avoid_node: Some("b".into()),
-            ..Need::default()
-        };
-        assert_eq!(
-            choose_node(&nodes, &elsewhere).map(|c| c.name.as_str()),
-            Some("g")
-        );
+        assert_eq!(Need::of(&bare), Need::default());
     }
 }

@@ -44,6 +44,13 @@ pub enum JobCommand {
     },
     /// Record the recovery policy resolved for this job.
     RecordReliability { reliability: Value },
+    /// Record the scheduler's plan (whole; a re-placement sends the merged plan).
+    RecordPlan { plan: Value, reason: Option<String> },
+    /// Record that the job (or one agent being re-placed) cannot be placed now.
+    RecordPlacementBlocked {
+        reason: String,
+        agent_id: Option<String>,
+    },
     /// An agent finished a message with this outcome.
     FinishStep {
         agent_id: String,
@@ -77,6 +84,8 @@ impl JobCommand {
             JobCommand::Complete { .. } => "complete",
             JobCommand::Fail { .. } => "fail",
             JobCommand::RecordReliability { .. } => "record_reliability",
+            JobCommand::RecordPlan { .. } => "record_plan",
+            JobCommand::RecordPlacementBlocked { .. } => "record_placement_blocked",
             JobCommand::BeginStep { .. } => "begin_step",
             JobCommand::FinishStep { .. } => "finish_step",
             JobCommand::FailStep { .. } => "fail_step",

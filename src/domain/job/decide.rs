@@ -116,6 +116,32 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 }])
             }
         }
+        JobCommand::RecordPlan { plan, reason } => {
+            if status.is_terminal() {
+                return wrong("plan");
+            }
+            if state.scheduler.as_ref() == Some(plan) {
+                return Ok(vec![]);
+            }
+            Ok(vec![JobEvent::JobPlanned {
+                plan: plan.clone(),
+                reason: reason.clone(),
+            }])
+        }
+        JobCommand::RecordPlacementBlocked { reason, agent_id } => {
+            if status.is_terminal() {
+                return wrong("block the placement of");
+            }
+            // Once per blocked spell: the owner retries planning every few seconds and the
+            // explanation drifts as load changes; the history keeps the first one.
+            if state.placement_blocked.is_some() {
+                return Ok(vec![]);
+            }
+            Ok(vec![JobEvent::JobPlacementBlocked {
+                reason: reason.clone(),
+                agent_id: agent_id.clone(),
+            }])
+        }
         JobCommand::FinishStep {
             agent_id,
             message_id,

@@ -51,6 +51,14 @@ fn apply(state: &mut JobState, event: &JobEvent) {
         JobEvent::ReliabilityResolved { reliability } => {
             state.reliability = Some(reliability.clone())
         }
+        JobEvent::JobPlanned { plan, .. } => {
+            state.plan = serde_json::from_value(plan.clone()).ok();
+            state.scheduler = Some(plan.clone());
+            state.placement_blocked = None;
+        }
+        JobEvent::JobPlacementBlocked { reason, .. } => {
+            state.placement_blocked = Some(reason.clone())
+        }
         JobEvent::MessageSent { message } => {
             state
                 .agent_mut(&message.to)

@@ -119,7 +119,7 @@ pub fn after_failure(
             }
         }
     }
-    let detail = format!("restart attempts exhausted ({exhausted})");
+    let detail = exhausted;
     vec![give_up(
         manifest.job_type,
         agent_id,
@@ -147,14 +147,15 @@ fn give_up(
     }
 }
 
-/// The error envelope a failed job carries.
+/// The error envelope a failed job carries; `attempts` are the executor's own (in-step).
 pub fn fail_job(agent_id: &str, error: &Value, reason: &str, detail: &str) -> JobEvent {
+    let attempts = error.get("attempts").and_then(Value::as_u64).unwrap_or(1);
     JobEvent::JobFailed {
         result: json!({
             "agent_id": agent_id,
             "error": error,
             "reason": reason,
-            "status_reason": format!("agent {agent_id} failed: {detail}"),
+            "status_reason": format!("agent {agent_id} failed after {attempts} attempt(s); {detail}"),
         }),
     }
 }

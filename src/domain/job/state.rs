@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::status::JobStatus;
 use crate::domain::manifest::Manifest;
 use crate::domain::message::Message;
+use crate::domain::scheduler::Plan;
 
 /// A job's state as of `seq`. `status == None` means the job has no history yet.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -34,6 +35,15 @@ pub struct JobState {
     pub lease_epoch: u64,
     /// The recovery policy resolved when the job started (`ReliabilityResolved`).
     pub reliability: Option<Value>,
+    /// The scheduler's plan as last recorded (`JobPlanned`); `None` until planned.
+    #[serde(default)]
+    pub scheduler: Option<Value>,
+    /// `scheduler` read as a [`Plan`]; `None` when absent or unreadable.
+    #[serde(skip)]
+    pub plan: Option<Plan>,
+    /// Why the job cannot be placed now (`JobPlacementBlocked`); cleared by the next plan.
+    #[serde(default)]
+    pub placement_blocked: Option<String>,
     /// Per-agent runtime state: queues, the message in flight, local state.
     pub agents: BTreeMap<String, AgentRuntime>,
 }
@@ -86,6 +96,16 @@ impl JobState {
     /// True once the job reached completed, failed or cancelled.
     pub fn is_terminal(&self) -> bool {
         self.status.is_some_and(JobStatus::is_terminal)
+    }
+
+    /// The node the plan puts `agent_id` on.
+    pub fn planned_node(&self, agent_id: &str) -> Option<&str> {
+        self.plan.as_ref().and_then(|p| {
+            p.allocations
+                .iter()
+                .find(|a| a.agent_id == agent_id)
+                .map(|a| a.node.as_str())
+        })
     }
 
     /// The runtime entry for an agent, created on first use.

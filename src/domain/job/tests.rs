@@ -204,3 +204,99 @@ fn replaying_an_old_event_changes_nothing() {
     let again = evolve(state.clone(), &history[0]);
     assert_eq!(again, state);
 }
+
+fn a_plan(node: &str) -> serde_json::Value {
+    json!({
+        "status": "planned", "job_id": "job", "job_type": "batch", "strategy": "binpack",
+        "placement_count": 1,
+        "requirements": {"cpu_millis": 500, "memory_mb": 0, "disk_mb": 0, "gpu_count": 1},
+        "placements": [{"agent_id": "w", "node": node, "cpu_millis": 500, "memory_mb": 0,
+                        "disk_mb": 0, "gpus": 1, "device_ids": ["0"]}],
+    })
+}
+
+#[test]
+fn a_plan_is_recorded_once_and_read_back_per_agent() {
+    let plan = a_plan("gpu-box");
+    let events = given(vec![submitted()])
+        .when(JobCommand::RecordPlan {
+            plan: plan.clone(),
+            reason: None,
+        })
+        .unwrap();
+    assert_eq!(
+        events,
+        vec![JobEvent::JobPlanned {
+            plan: plan.clone(),
+            reason: None
+        }]
+    );
+    let spec = given(vec![submitted(), events[0].clone()]);
+    assert_eq!(spec.state.planned_node("w"), Some("gpu-box"));
+    assert_eq!(spec.state.planned_node("other"), None);
+    // The same plan again is already so; a re-placement is a new fact.
+    let same = spec.when(JobCommand::RecordPlan {
+        plan: plan.clone(),
+        reason: None,
+    });
+    assert_eq!(same.unwrap(), vec![]);
+    let moved = given(vec![submitted(), events[0].clone()])
+        .when(JobCommand::RecordPlan {
+            plan: a_plan("other-box"),
+            reason: Some("node gpu-box lost".into()),
+        })
+        .unwrap();
+    assert_eq!(moved.len(), 1);
+}
+
+#[test]
+fn a_blocked_placement_is_recorded_once_per_spell_and_a_plan_ends_the_spell() {
+    let blocked = |reason: &str| JobCommand::RecordPlacementBlocked {
+        reason: reason.into(),
+        agent_id: None,
+    };
+    let first = given(vec![submitted()])
+        .when(blocked("needs 1 gpu"))
+        .unwrap();
+    assert_eq!(
+        first,
+        vec![JobEvent::JobPlacementBlocked {
+            reason: "needs 1 gpu".into(),
+            agent_id: None
+        }]
+    );
+    let spec = given(vec![submitted(), first[0].clone()]);
+    assert_eq!(spec.state.placement_blocked.as_deref(), Some("needs 1 gpu"));
+    assert_eq!(
+        spec.when(blocked("needs 1 gpu, most free 0")).unwrap(),
+        vec![]
+    );
+    let planned = JobEvent::JobPlanned {
+        plan: a_plan("n"),
+        reason: None,
+    };
+    let spec = given(vec![submitted(), first[0].clone(), planned]);
+    assert_eq!(spec.state.placement_blocked, None);
+    assert_eq!(spec.when(blocked("again")).unwrap().len(), 1);
+}
+
+#[test]
+fn a_finished_job_is_neither_planned_nor_blocked() {
+    let done = JobEvent::JobCancelled { reason: "x".into() };
+    assert!(
+        given(vec![submitted(), done.clone()])
+            .when(JobCommand::RecordPlan {
+                plan: a_plan("n"),
+                reason: None
+            })
+            .is_err()
+    );
+    assert!(
+        given(vec![submitted(), done])
+            .when(JobCommand::RecordPlacementBlocked {
+                reason: "r".into(),
+                agent_id: None
+            })
+            .is_err()
+    );
+}

@@ -1,5 +1,7 @@
-//! A node's cached picture of the cluster for placing work: node views, liveness and load,
-//! refreshed in the background so an owner never reads Redis to place a step.
+//! A node's cached picture of the cluster for placing work: node views with liveness, as the
+//! scheduler's candidates, refreshed in the background so an owner never reads Redis to
+//! check where a step may go. Plans this process recorded are kept here too until the job's
+//! view shows them, so two jobs started here back to back never get the same capacity.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -7,22 +9,25 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::domain::cluster::{Candidate, Need, choose_node};
+use super::candidates::{candidate, read_allocations, read_limits};
 use crate::domain::node::NodeState;
+use crate::domain::scheduler::{Allocation, NodeCandidate};
 use crate::runtime::clock::now_ms;
 use crate::store::{Store, StoreError};
 
 #[derive(Default)]
 struct Inner {
-    candidates: Vec<Candidate>,
     nodes: Vec<(NodeState, bool)>,
-    /// Work placed by this process since the last refresh, by node.
-    placed: HashMap<String, u64>,
+    candidates: Vec<NodeCandidate>,
+    /// Allocations of plans recorded by owners in this process, by job.
+    local_plans: HashMap<String, Vec<Allocation>>,
 }
 
 /// Shared by every owner on a node.
 #[derive(Default)]
 pub struct ClusterCache {
+    /// `MN_RESOURCE_ADMISSION_ENABLED`: cap candidates by the stored resource limits.
+    admission: bool,
     inner: Mutex<Inner>,
 }
 
@@ -33,62 +38,102 @@ impl std::fmt::Debug for ClusterCache {
 }
 
 impl ClusterCache {
+    /// An empty cache; `admission` applies the stored resource limits to every candidate.
+    pub fn new(admission: bool) -> ClusterCache {
+        ClusterCache {
+            admission,
+            inner: Mutex::default(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Reads the cluster once.
     pub async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
         let views = store.node_views().await?;
         let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
         let alive = store.alive(&names).await?;
-        let mut pipe = redis::pipe();
-        for n in &names {
-            pipe.xlen(store.keys().node_work(n));
-        }
-        let loads: Vec<u64> = if names.is_empty() {
-            vec![]
+        let limits = if self.admission {
+            Some(read_limits(store).await?)
         } else {
-            pipe.query_async(&mut store.conn()).await?
+            None
         };
         let mut nodes = vec![];
         let mut candidates = vec![];
-        for ((v, a), load) in views.into_iter().zip(alive).zip(loads) {
-            let is_alive = a.is_some() && a == v.incarnation;
-            let inv = v.inventory.clone().unwrap_or_default();
-            candidates.push(Candidate {
-                name: v.name.clone(),
-                eligible: is_alive && v.connected && v.scheduling_eligible(),
-                slots: inv.executor_slots,
-                load,
-                gpus: inv.gpu_count(),
-                execution_profiles: inv.execution_profiles.clone(),
-            });
+        for (v, a) in views.into_iter().zip(alive) {
+            let is_alive = a.is_some() && a == v.incarnation && v.connected;
+            candidates.push(candidate(&v, is_alive, limits));
             nodes.push((v, is_alive));
         }
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
         inner.candidates = candidates;
         inner.nodes = nodes;
-        inner.placed.clear();
         Ok(())
     }
 
-    /// Picks a node for a step and counts the step against it.
-    pub fn place(&self, need: &Need) -> Option<String> {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        let view: Vec<Candidate> = inner
+    /// The nodes as the scheduler sees them, as of the last refresh.
+    pub fn candidates(&self) -> Vec<NodeCandidate> {
+        self.lock().candidates.clone()
+    }
+
+    /// Whether new work may go to `node` now: alive, healthy and not cordoned.
+    pub fn is_schedulable(&self, node: &str) -> bool {
+        self.lock()
             .candidates
             .iter()
-            .map(|c| Candidate {
-                load: c.load + inner.placed.get(&c.name).copied().unwrap_or(0),
-                ..c.clone()
+            .any(|c| c.name == node && c.schedulable())
+    }
+
+    /// Of `device_ids` on `node`, those that are GPUs (what CUDA_VISIBLE_DEVICES lists).
+    pub fn gpu_ids(&self, node: &str, device_ids: &[String]) -> Vec<String> {
+        let inner = self.lock();
+        let Some(c) = inner.candidates.iter().find(|c| c.name == node) else {
+            return vec![];
+        };
+        device_ids
+            .iter()
+            .filter(|id| {
+                c.devices
+                    .iter()
+                    .any(|d| &d.id == *id && d.kind.eq_ignore_ascii_case("gpu"))
             })
-            .collect();
-        let name = choose_node(&view, need)?.name.clone();
-        *inner.placed.entry(name.clone()).or_default() += 1;
-        Some(name)
+            .cloned()
+            .collect()
+    }
+
+    /// What other active jobs hold: the plans in their views, plus plans recorded here that
+    /// the views do not show yet. `exclude` is the job being planned.
+    pub async fn existing(
+        &self,
+        store: &Store,
+        exclude: &str,
+    ) -> Result<Vec<Allocation>, StoreError> {
+        let mut by_job = read_allocations(store, Some(exclude)).await?;
+        for (job, allocs) in &self.lock().local_plans {
+            if job != exclude && !by_job.contains_key(job) {
+                by_job.insert(job.clone(), allocs.clone());
+            }
+        }
+        Ok(by_job.into_values().flatten().collect())
+    }
+
+    /// Remembers a plan an owner here just recorded.
+    pub fn note_plan(&self, job_id: &str, allocations: Vec<Allocation>) {
+        self.lock()
+            .local_plans
+            .insert(job_id.to_string(), allocations);
+    }
+
+    /// Forgets a job's plan (its owner here stopped; its view or the next owner has it).
+    pub fn forget(&self, job_id: &str) {
+        self.lock().local_plans.remove(job_id);
     }
 
     /// Whether `node` is connected and alive (its work will be done or reclaimed).
     pub fn is_alive(&self, node: &str) -> bool {
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        inner
+        self.lock()
             .nodes
             .iter()
             .any(|(v, alive)| v.name == node && *alive && v.connected)
@@ -97,7 +142,7 @@ impl ClusterCache {
     /// Healthy nodes that have been up for at least `stable`, with their execution profiles.
     pub fn stable_healthy(&self, stable: Duration) -> Vec<(String, Vec<String>)> {
         let now = now_ms();
-        let inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let inner = self.lock();
         inner
             .nodes
             .iter()

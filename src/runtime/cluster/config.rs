@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::config::{ConfigError, u64_var};
+use crate::config::{ConfigError, bool_var, u64_var};
 
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
@@ -15,6 +15,9 @@ pub struct ClusterConfig {
     pub sweep_every: Duration,
     /// A node must have been up this long to count towards cluster recovery (core-spec 6.8).
     pub health_stable: Duration,
+    /// `MN_RESOURCE_ADMISSION_ENABLED`: the scheduler places within the stored resource
+    /// limits (`SetResource` percentages) rather than whole nodes.
+    pub resource_admission: bool,
 }
 
 impl ClusterConfig {
@@ -27,6 +30,7 @@ impl ClusterConfig {
             leader_renew_every: ms("MN_LEADER_LEASE_RENEW_INTERVAL_MS", 2_000)?,
             sweep_every: ms("MN_LEADER_SWEEP_INTERVAL_MS", 1_000)?,
             health_stable: ms("MN_CLUSTER_HEALTH_STABLE_MS", 5_000)?,
+            resource_admission: bool_var("MN_RESOURCE_ADMISSION_ENABLED", false)?,
         })
     }
 }

@@ -207,6 +207,9 @@ async fn move_work(
                 break;
             };
             item.moves += 1;
+            // Device ids and amounts were for the old node; the new one runs it unallocated.
+            item.allocation = None;
+            item.visible_gpus.clear();
             store.dispatch_work(target, &item).await?;
             *load += 1;
             moved += 1;

@@ -5,7 +5,9 @@
 //! `domain::node`; this module only gathers what they need and carries out what they say.
 
 mod cache;
+pub mod candidates;
 mod config;
+pub mod dry_run;
 mod inbox;
 mod leader;
 mod member;

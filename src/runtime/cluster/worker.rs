@@ -18,6 +18,7 @@ use crate::domain::job::JobStatus;
 use crate::domain::node::NodeState;
 use crate::runtime::clock::now_ms;
 use crate::runtime::executor::ExecutorPools;
+use crate::runtime::executor::allocation::allocation_env;
 use crate::runtime::owner::work::{StepEnv, execute_step};
 use crate::store::{Store, WorkItem, WorkResult};
 
@@ -135,23 +136,25 @@ async fn run_item(
     {
         Ok(p) => p,
         Err(e) => {
-            return Ended::Done(WorkResult {
-                agent_id: item.agent.node_id.clone(),
-                message_id: item.message.message_id.clone(),
-                attempt: item.attempt,
-                epoch: item.epoch,
-                node: node.to_string(),
-                result: Err(
-                    serde_json::json!({"error": format!("payloads unavailable on node {node}: {e}"), "kind": "bundle"}),
-                ),
-            });
+            let error = format!("payloads unavailable on node {node}: {e}");
+            return Ended::Done(result_of(
+                item,
+                node,
+                Err(serde_json::json!({"error": error, "kind": "bundle"})),
+            ));
         }
     };
+    let hints = item
+        .allocation
+        .as_ref()
+        .map(|a| allocation_env(a, &item.visible_gpus))
+        .unwrap_or_default();
     let env = StepEnv {
         job_id: &item.job_id,
         payloads_dir: &payloads_dir,
         temp_root,
         pools,
+        extra_env: &hints,
     };
     let step = execute_step(
         &env,

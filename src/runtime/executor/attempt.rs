@@ -76,6 +76,9 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
     ] {
         set(&mut env, k, &v);
     }
+    for (k, v) in &req.extra_env {
+        set(&mut env, k, v);
+    }
     Ok(Prepared {
         program,
         args,

@@ -5,7 +5,8 @@
 //! - [`config`]: `ExecutorConfig` parsed from a node's `config` map.
 //! - [`pool`]: node-local FIFO execution slots (`MN_EXECUTOR_*`).
 //! - [`upload`], [`staging`]: the per-run directory, confined to the bundle's `payloads/`.
-//! - [`command`]: placeholders and the (minimal) child environment.
+//! - [`command`]: placeholders and the (minimal) child environment; [`allocation`]: what the
+//!   scheduler allocated, as environment variables.
 //! - [`process`]: spawn in a process group, capped capture, timeout kill.
 //! - [`structured`]: worker requests printed on stdout.
 //! - [`retry`]: transient vs terminal failures; [`outcome`]: result types.
@@ -15,6 +16,7 @@
 //! holding the same slots (a retry is part of the same run, and re-queueing would let it starve
 //! behind later work) → release the slots.
 
+pub mod allocation;
 pub mod attempt;
 pub mod command;
 pub mod config;
@@ -60,6 +62,8 @@ pub struct ExecRequest {
     pub first_run: bool,
     /// Parent of run directories (`MN_TEMP_DIR`, see [`temp_root_from_env`]).
     pub temp_root: PathBuf,
+    /// Set last, over everything else: the allocation hints (see [`allocation`]).
+    pub extra_env: Vec<(String, String)>,
 }
 
 /// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.

@@ -8,6 +8,7 @@
 //! this owner stops at once without writing anything more.
 
 mod outcome;
+mod schedule;
 pub(crate) mod work;
 
 use std::path::PathBuf;
@@ -119,6 +120,8 @@ struct Owner {
     to_launch: Vec<Launch>,
     /// This job's share of the node's owned-job and queue-depth gauges.
     gauges: crate::metrics::OwnedJob,
+    /// When planning may be tried again (after a blocked attempt).
+    next_schedule_at: tokio::time::Instant,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
@@ -225,11 +228,15 @@ pub async fn run(
         ctx,
         to_launch: vec![],
         gauges: crate::metrics::OwnedJob::new(),
+        next_schedule_at: tokio::time::Instant::now(),
     };
     owner.done.extend(early);
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
     drop(renewer);
     drop(results_reader);
+    if let Some(cache) = &owner.cfg.cluster {
+        cache.forget(job_id);
+    }
     if matches!(exit, Ok(OwnerExit::Finished(_))) && owner.cfg.cluster.is_some() {
         let _ = owner.store.drop_results(job_id).await;
     }
@@ -365,6 +372,7 @@ impl Owner {
             if *lost.borrow() {
                 return Ok(OwnerExit::NotOwner { holder: None });
             }
+            self.schedule().await;
             self.plan();
             match self.flush().await {
                 Ok(()) => {
@@ -650,8 +658,9 @@ impl Owner {
     }
 
     /// Begins a step for every idle executor or module agent with work (redoing a message
-    /// that was in flight when a previous owner stopped). On a cluster node an executor step is
-    /// placed on a node first; with no node able to take it, it waits in its queue.
+    /// that was in flight when a previous owner stopped). On a cluster node an executor step
+    /// goes to the node the job's plan gives its agent; while that node cannot take work, it
+    /// waits in its queue.
     fn begin_external_steps(&mut self) {
         for (agent_id, agent_type) in self.ready_agents(&[AgentType::Executor, AgentType::Module]) {
             if self.to_launch.iter().any(|l| l.agent_id == agent_id) {
@@ -667,21 +676,15 @@ impl Owner {
             };
             let first_run = agent.processed == 0 && attempt == 1;
             let node = match (&self.cfg.cluster, agent_type) {
-                (Some(cache), AgentType::Executor) => {
-                    let mut need = self
-                        .manifest()
-                        .and_then(|m| m.node(&agent_id))
-                        .map(Need::of)
-                        .unwrap_or_default();
-                    need.avoid_node = agent.avoid_node.clone();
-                    match cache.place(&need) {
-                        Some(n) => Some(n),
-                        None => {
-                            tracing::debug!(job_id = %self.job_id, agent_id, "no node can take the step now; it waits");
-                            continue;
-                        }
+                // The planned node, while it can take work; otherwise the step waits for
+                // `schedule` to re-place the agent.
+                (Some(cache), AgentType::Executor) => match self.state.planned_node(&agent_id) {
+                    Some(n) if cache.is_schedulable(n) => Some(n.to_string()),
+                    _ => {
+                        tracing::debug!(job_id = %self.job_id, agent_id, "no placement for the step now; it waits");
+                        continue;
                     }
-                }
+                },
                 _ => None,
             };
             if self.decide_now(JobCommand::BeginStep {
@@ -761,6 +764,17 @@ impl Owner {
             };
             let (message, prev) = (inflight.message.clone(), agent.state.clone());
             if let Some(node) = &l.node {
+                let allocation = self
+                    .state
+                    .plan
+                    .as_ref()
+                    .and_then(|p| p.allocations.iter().find(|a| a.agent_id == l.agent_id))
+                    .filter(|a| &a.node == node)
+                    .cloned();
+                let visible_gpus = match (&self.cfg.cluster, &allocation) {
+                    (Some(cache), Some(a)) => cache.gpu_ids(node, &a.device_ids),
+                    _ => vec![],
+                };
                 let item = WorkItem {
                     job_id: self.job_id.clone(),
                     agent: spec,
@@ -772,6 +786,8 @@ impl Owner {
                     bundle_path: self.state.bundle_path.clone(),
                     bundle_digest: self.state.bundle_digest.clone(),
                     moves: 0,
+                    allocation,
+                    visible_gpus,
                 };
                 match self.store.dispatch_work(node, &item).await {
                     Ok(_) => self

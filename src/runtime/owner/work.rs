@@ -167,6 +167,8 @@ pub struct StepEnv<'a> {
     pub payloads_dir: &'a std::path::Path,
     pub temp_root: &'a std::path::Path,
     pub pools: &'a Arc<ExecutorPools>,
+    /// Variables set over everything else (the allocation hints of placed work).
+    pub extra_env: &'a [(String, String)],
 }
 
 async fn run_executor(
@@ -181,6 +183,7 @@ async fn run_executor(
         payloads_dir: &ctx.payloads_dir,
         temp_root: &ctx.temp_root,
         pools: &ctx.pools,
+        extra_env: &[],
     };
     execute_step(&env, node, message, prev_state, first_run).await
 }
@@ -211,6 +214,7 @@ pub async fn execute_step(
         pools: ctx.pools.clone(),
         first_run,
         temp_root: ctx.temp_root.to_path_buf(),
+        extra_env: ctx.extra_env.to_vec(),
     };
     match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
         Ok(ok) => Ok(executor_outcome(
