@@ -1,6 +1,7 @@
 //! `decide(state, command) -> events`: the job's rules. Pure: no I/O, no clock, no randomness.
 
 use super::command::JobCommand;
+use super::copies;
 use super::error::DomainError;
 use super::state::JobState;
 use super::status::JobStatus;
@@ -65,7 +66,7 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                         .iter()
                         .map(|m| JobEvent::MessageSent { message: m.clone() }),
                 );
-                Ok(events)
+                Ok(copies::fan_out(state, events))
             }
             _ => wrong("start"),
         },
@@ -123,10 +124,21 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             if state.scheduler.as_ref() == Some(plan) {
                 return Ok(vec![]);
             }
-            Ok(vec![JobEvent::JobPlanned {
+            let mut events = vec![JobEvent::JobPlanned {
                 plan: plan.clone(),
                 reason: reason.clone(),
-            }])
+            }];
+            // A running per-node job that gains copies (a node joined) seeds them.
+            if status != JobStatus::Pending
+                && let (Some(manifest), Ok(new)) = (
+                    state.graph.as_ref(),
+                    serde_json::from_value::<crate::domain::scheduler::Plan>(plan.clone()),
+                )
+            {
+                let seeds = super::seed_messages(&state.job_id, manifest, state.updated_at_ms);
+                events.extend(copies::seeds_for_new_copies(state, &new, &seeds));
+            }
+            Ok(events)
         }
         JobCommand::RecordPlacementBlocked { reason, agent_id } => {
             if status.is_terminal() {

@@ -60,6 +60,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.placement_blocked = Some(reason.clone())
         }
         JobEvent::MessageSent { message } => {
+            super::copies::remember_input(state, message);
             state
                 .agent_mut(&message.to)
                 .queue

@@ -2,6 +2,7 @@
 //! events into state. Both are pure; the runtime wraps them with Redis and clocks.
 
 mod command;
+mod copies;
 mod decide;
 mod error;
 mod evolve;
@@ -13,6 +14,7 @@ mod status;
 mod step;
 
 pub use command::JobCommand;
+pub use copies::{per_node, source_of, sysbatch_done};
 pub use decide::decide;
 pub use error::DomainError;
 pub use evolve::{evolve, fold};

@@ -44,6 +44,10 @@ pub struct JobState {
     /// Why the job cannot be placed now (`JobPlacementBlocked`); cleared by the next plan.
     #[serde(default)]
     pub placement_blocked: Option<String>,
+    /// Per-node jobs: the first message each copied agent was given (as addressed to the
+    /// agent), so a copy added when a node joins gets the same input as its siblings.
+    #[serde(default)]
+    pub copy_inputs: BTreeMap<String, crate::domain::message::Message>,
     /// Per-agent runtime state: queues, the message in flight, local state.
     pub agents: BTreeMap<String, AgentRuntime>,
 }

@@ -128,7 +128,7 @@ pub fn finish(
             result: json!({ "agent_id": agent_id, "output": output }),
         });
     }
-    Ok(events)
+    Ok(super::copies::fan_out(state, events))
 }
 
 /// `FailStep`: records a failed attempt; when it will not be retried the job fails with an
@@ -199,7 +199,9 @@ fn deliver(
         Some(to) => return vec![dead(format!("emit_to names unknown agent {to:?}"))],
         None => {
             let ctx = route_context(incoming_json, &emit.body, agent_state);
-            let decision = route(manifest, from, &emit.message_type, &ctx);
+            // A per-node copy (`work@node-a`) routes as its agent does.
+            let source = super::copies::source_of(from);
+            let decision = route(manifest, source, &emit.message_type, &ctx);
             if decision.targets.is_empty() {
                 let reason = decision.no_match_reason().unwrap_or_else(|| {
                     format!(

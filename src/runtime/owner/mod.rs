@@ -482,7 +482,12 @@ impl Owner {
 
     /// Decides everything that can be decided now, in memory.
     fn plan(&mut self) {
-        if self.state.status == Some(JobStatus::Pending) {
+        // A per-node job starts once its copies are planned (on a cluster; in this process
+        // it runs as one copy).
+        let awaiting_copies = crate::domain::job::per_node(&self.state)
+            && self.cfg.cluster.is_some()
+            && self.state.plan.is_none();
+        if self.state.status == Some(JobStatus::Pending) && !awaiting_copies {
             let seeds = self
                 .state
                 .graph
@@ -503,6 +508,11 @@ impl Owner {
         }
         while self.pending.len() < self.cfg.max_batch && self.run_builtin_steps() {}
         self.begin_external_steps();
+        if self.to_launch.is_empty()
+            && let Some(result) = crate::domain::job::sysbatch_done(&self.state)
+        {
+            self.decide_now(JobCommand::Complete { result });
+        }
     }
 
     fn record(&mut self, done: WorkDone) {
@@ -593,7 +603,10 @@ impl Owner {
                     // A scheduled restart or reschedule waits for its time.
                     && a.eligible_at_ms.is_none_or(|t| t <= now_ms())
             })
-            .filter_map(|(id, _)| m.node(id).map(|n| (id.clone(), n.agent_type)))
+            .filter_map(|(id, _)| {
+                m.node(crate::domain::job::source_of(id))
+                    .map(|n| (id.clone(), n.agent_type))
+            })
             .filter(|(_, t)| kinds.contains(t))
             .collect()
     }
@@ -753,9 +766,12 @@ impl Owner {
     /// Starts the work whose steps are now durably begun: here, or on the node it was placed.
     async fn launch(&mut self) {
         for l in std::mem::take(&mut self.to_launch) {
-            let Some(spec) = self.manifest().and_then(|m| m.node(&l.agent_id)).cloned() else {
+            let source = crate::domain::job::source_of(&l.agent_id);
+            let Some(mut spec) = self.manifest().and_then(|m| m.node(source)).cloned() else {
                 continue;
             };
+            // A per-node copy runs (and reports) under its own id.
+            spec.node_id.clone_from(&l.agent_id);
             let Some(agent) = self.state.agents.get(&l.agent_id) else {
                 continue;
             };

@@ -16,8 +16,8 @@ use serde_json::json;
 use tokio::time::Instant;
 
 use super::Owner;
-use crate::domain::job::JobCommand;
-use crate::domain::manifest::AgentType;
+use crate::domain::job::{JobCommand, JobStatus};
+use crate::domain::manifest::{AgentType, JobType};
 use crate::domain::scheduler::{self, JobRequest, Plan, Requirements};
 use crate::runtime::cluster::ClusterCache;
 use crate::runtime::cluster::dry_run::executor_request;
@@ -41,10 +41,59 @@ impl Owner {
             self.plan_job(&cache).await;
             return;
         }
+        if crate::domain::job::per_node(&self.state) {
+            // Copies are node-scoped: one whose node is gone waits for it (core-spec 6.6);
+            // a system job gains copies on nodes that joined.
+            let system = self
+                .manifest()
+                .is_some_and(|m| m.job_type == JobType::System);
+            if system && self.state.status == Some(JobStatus::Running) {
+                self.grow_system(&cache).await;
+            }
+            return;
+        }
         let stranded = self.stranded(&cache);
         if !stranded.is_empty() {
             self.replace(&cache, &stranded).await;
         }
+    }
+
+    /// Adds copies of a running system job on eligible nodes it does not cover yet.
+    async fn grow_system(&mut self, cache: &ClusterCache) {
+        self.next_schedule_at = Instant::now() + RETRY;
+        let (Ok(request), Some(current)) = (self.request(), self.state.plan.clone()) else {
+            return;
+        };
+        let Ok(existing) = cache.existing(&self.store, &self.job_id).await else {
+            return;
+        };
+        let Ok(full) = scheduler::plan(&cache.candidates(), &existing, &request) else {
+            return;
+        };
+        let have: BTreeSet<&str> = current
+            .allocations
+            .iter()
+            .map(|a| a.agent_id.as_str())
+            .collect();
+        let added: Vec<_> = full
+            .allocations
+            .iter()
+            .filter(|a| !have.contains(a.agent_id.as_str()))
+            .cloned()
+            .collect();
+        if added.is_empty() {
+            return;
+        }
+        let nodes: BTreeSet<&str> = added.iter().map(|a| a.node.as_str()).collect();
+        let reason = format!(
+            "node(s) joined: {}",
+            nodes.into_iter().collect::<Vec<_>>().join(", ")
+        );
+        let mut grown = current;
+        grown.allocations.extend(added);
+        grown.placement_count = grown.allocations.len();
+        grown.system_targets = full.system_targets;
+        self.record_plan(cache, &grown, Some(reason));
     }
 
     /// What the scheduler is asked: the manifest's executors.
