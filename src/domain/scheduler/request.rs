@@ -74,6 +74,9 @@ pub struct ProfileRequirement {
 pub enum JobRequestError {
     #[error(transparent)]
     Invalid(#[from] DemandError),
+    /// The cluster's profile configuration cannot be read (names the setting and field).
+    #[error("{0}")]
+    ProfileConfig(String),
     #[error("agent {agent_id}: execution profile {profile:?} is not configured")]
     UnknownProfile { agent_id: String, profile: String },
 }

@@ -44,6 +44,9 @@ pub enum DryRunError {
 /// job's owner, wherever that is, so reserving node capacity for them would be wrong.
 pub fn executor_request(manifest: &Manifest, job_id: &str) -> Result<JobRequest, JobRequestError> {
     let mut request = JobRequest::from_manifest(manifest)?;
+    if let Some(profiles) = execution_profiles_from_env().map_err(JobRequestError::ProfileConfig)? {
+        request = request.with_profiles(&profiles)?;
+    }
     job_id.clone_into(&mut request.job_id);
     request.tasks.retain(|t| {
         manifest
@@ -245,5 +248,82 @@ mod tests {
             text,
             "job g (batch, binpack): NOT placeable (2 nodes, 1 schedulable)\nagent w needs 1 GPU\n"
         );
+    }
+}
+
+/// The cluster's execution profiles (`MN_EXECUTION_PROFILES_JSON`: name -> profile, core-spec
+/// 7.4), as far as placement is concerned: `gpu` and `required_capabilities`. Unset: profiles
+/// are matched by name only. Other profile keys configure the runner and are ignored here.
+pub fn execution_profiles_from_env() -> Result<
+    Option<std::collections::BTreeMap<String, crate::domain::scheduler::ProfileRequirement>>,
+    String,
+> {
+    let Some(text) = crate::config::var("MN_EXECUTION_PROFILES_JSON") else {
+        return Ok(None);
+    };
+    parse_profiles(&text).map(Some)
+}
+
+fn parse_profiles(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, crate::domain::scheduler::ProfileRequirement>, String>
+{
+    let setting = "MN_EXECUTION_PROFILES_JSON";
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("{setting} is not valid JSON: {e}"))?;
+    let map = value
+        .as_object()
+        .ok_or_else(|| format!("{setting} must be an object of profile name -> profile"))?;
+    let mut out = std::collections::BTreeMap::new();
+    for (name, profile) in map {
+        let field = |k: &str| profile.get(k);
+        let gpu = match field("gpu") {
+            None | Some(serde_json::Value::Null) => false,
+            Some(serde_json::Value::Bool(b)) => *b,
+            Some(_) => return Err(format!("{setting}.{name}.gpu must be true or false")),
+        };
+        let required_capabilities = match field("required_capabilities") {
+            None | Some(serde_json::Value::Null) => vec![],
+            Some(serde_json::Value::Array(items)) => items
+                .iter()
+                .map(|c| {
+                    c.as_str().map(String::from).ok_or_else(|| {
+                        format!("{setting}.{name}.required_capabilities must hold strings")
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(format!(
+                    "{setting}.{name}.required_capabilities must be a list of strings"
+                ));
+            }
+        };
+        out.insert(
+            name.clone(),
+            crate::domain::scheduler::ProfileRequirement {
+                gpu,
+                required_capabilities,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod profile_tests {
+    use super::parse_profiles;
+
+    #[test]
+    fn profiles_parse_and_bad_ones_name_the_field() {
+        let p = parse_profiles(r#"{"cuda": {"gpu": true, "required_capabilities": ["cuda"], "pool": "gpu"}, "cpu": {}}"#)
+            .expect("valid");
+        assert!(p["cuda"].gpu);
+        assert_eq!(p["cuda"].required_capabilities, vec!["cuda".to_string()]);
+        assert!(!p["cpu"].gpu);
+        assert_eq!(
+            parse_profiles(r#"{"x": {"gpu": "yes"}}"#).err().as_deref(),
+            Some("MN_EXECUTION_PROFILES_JSON.x.gpu must be true or false")
+        );
+        assert!(parse_profiles("[1]").is_err());
     }
 }
