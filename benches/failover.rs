@@ -12,7 +12,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use harness::{NodeProc, fan_out_bundle, spawn_node_with, wait_for};
+use harness::{NodeProc, fan_out_bundle, spawn_node_with, wait_for, wait_healthy};
 use mirror_neuron::domain::event::JobEvent;
 use mirror_neuron::runtime::bundle::load_bundle;
 use mirror_neuron::runtime::clock::now_ms;
@@ -24,21 +24,6 @@ const RUNS: usize = 10;
 fn stats(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
     (v[v.len() / 2], v[v.len() - 1])
-}
-
-async fn healthy(store: &Store, names: &[String]) {
-    wait_for(Duration::from_secs(30), "nodes to join", || async {
-        let views = store.node_views().await.ok()?;
-        names
-            .iter()
-            .all(|n| {
-                views
-                    .iter()
-                    .any(|v| &v.name == n && v.scheduling_eligible())
-            })
-            .then_some(())
-    })
-    .await
 }
 
 async fn job_failover(url: &str, dir: &std::path::Path, lease: u64) -> Vec<Duration> {
@@ -55,7 +40,8 @@ async fn job_failover(url: &str, dir: &std::path::Path, lease: u64) -> Vec<Durat
             .iter()
             .map(|n| spawn_node_with(n, &ns, url, dir, lease, lease / 5))
             .collect();
-        healthy(&store, &names).await;
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        wait_healthy(&store, &names).await;
         let job = local::submit(&store, &bundle).await.unwrap();
         let (owner, _) = wait_for(Duration::from_secs(10), "an owner", || async {
             store.job_lease_holder(&job).await.ok().flatten()
@@ -99,7 +85,8 @@ async fn leader_handover(url: &str, dir: &std::path::Path, lease: u64) -> Vec<Du
         .iter()
         .map(|n| spawn_node_with(n, &ns, url, dir, lease, lease / 5))
         .collect();
-    healthy(&store, &names).await;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    wait_healthy(&store, &names).await;
     let mut out = vec![];
     for _ in 0..5 {
         let (leader, _) = wait_for(Duration::from_secs(30), "a leader", || async {

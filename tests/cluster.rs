@@ -13,7 +13,10 @@ mod history;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use harness::{LEASE_MS, NodeProc, Proxy, RENEW_MS, fan_out_bundle, spawn_node, wait_for};
+use harness::{
+    LEASE_MS, NodeProc, Proxy, RENEW_MS, fan_out_bundle, spawn_node, wait_for, wait_healthy,
+    wait_terminal,
+};
 use history::check_history;
 use mirror_neuron::domain::event::JobEvent;
 use mirror_neuron::domain::job::JobStatus;
@@ -21,30 +24,8 @@ use mirror_neuron::runtime::bundle::load_bundle;
 use mirror_neuron::runtime::local;
 use mirror_neuron::store::{AppendError, Store, seal};
 
-/// Waits until every named node is joined, alive and schedulable.
-async fn wait_healthy(store: &Store, names: &[&str]) {
-    wait_for(Duration::from_secs(20), "nodes to join", || async {
-        let views = store.node_views().await.ok()?;
-        let all = names.iter().all(|n| {
-            views
-                .iter()
-                .any(|v| v.name == *n && v.scheduling_eligible())
-        });
-        all.then_some(())
-    })
-    .await
-}
-
 async fn lease_holder(store: &Store, job: &str) -> Option<(String, u64)> {
     store.job_lease_holder(job).await.ok().flatten()
-}
-
-async fn wait_terminal(store: &Store, job: &str, limit: Duration) -> JobStatus {
-    wait_for(limit, "the job to finish", || async {
-        let v = store.job_view(job).await.ok()??;
-        v.status.filter(|s| s.is_terminal())
-    })
-    .await
 }
 
 /// Checks the history, that the job completed with each of the `n` results counted once, and

@@ -407,6 +407,12 @@ async fn flaky_retry_succeeds_on_the_third_attempt() {
 
 /// A copy of `flaky_retry` whose script fails one time more than `max_attempts` allows.
 fn flaky_retry_exhausted() -> tempfile::TempDir {
+    // In-step retries are the subject here; agent restarts are tested on their own.
+    flaky_variant(3, json!({"enabled": false}))
+}
+
+/// `flaky_retry` failing `fail_times` times, with `restart` as its restart policy.
+fn flaky_variant(fail_times: u32, restart: Value) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("temp dir");
     let src = example("flaky_retry");
     std::fs::create_dir_all(dir.path().join("payloads/scripts")).expect("mkdir");
@@ -416,9 +422,8 @@ fn flaky_retry_exhausted() -> tempfile::TempDir {
     )
     .expect("copy script");
     let mut graph = manifest(&src);
-    graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(3);
-    // In-step retries are the subject here; agent restarts are tested on their own.
-    graph["policies"]["restart"] = json!({"enabled": false});
+    graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(fail_times);
+    graph["policies"]["restart"] = restart;
     std::fs::write(dir.path().join("manifest.json"), graph.to_string()).expect("write manifest");
     dir
 }
@@ -609,20 +614,10 @@ async fn projection_backlog_is_zero_after_redis_restart() {
 
 /// `flaky_retry` failing `fail_times` times, with a quick restart policy of `restarts`.
 fn flaky_with_restarts(fail_times: u32, restarts: u32) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let src = example("flaky_retry");
-    std::fs::create_dir_all(dir.path().join("payloads/scripts")).expect("mkdir");
-    std::fs::copy(
-        src.join("payloads/scripts/flaky_fetch.sh"),
-        dir.path().join("payloads/scripts/flaky_fetch.sh"),
+    flaky_variant(
+        fail_times,
+        json!({"attempts": restarts, "delay_ms": 100, "delay_function": "constant"}),
     )
-    .expect("copy script");
-    let mut graph = manifest(&src);
-    graph["nodes"][0]["config"]["environment"]["FAIL_TIMES"] = json!(fail_times);
-    graph["policies"]["restart"] =
-        json!({"attempts": restarts, "delay_ms": 100, "delay_function": "constant"});
-    std::fs::write(dir.path().join("manifest.json"), graph.to_string()).expect("write manifest");
-    dir
 }
 
 /// The restart events of a job: (attempt, delay).

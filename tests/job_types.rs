@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use harness::{NodeProc, spawn_node, wait_for};
+use harness::{NodeProc, spawn_node, wait_for, wait_healthy};
 use history::check_history;
 use mirror_neuron::domain::event::JobEvent;
 use mirror_neuron::domain::job::{JobCommand, JobStatus};
@@ -50,21 +50,6 @@ fn bundle(
     root
 }
 
-async fn healthy(store: &Store, names: &[&str]) {
-    wait_for(Duration::from_secs(20), "nodes to join", || async {
-        let views = store.node_views().await.ok()?;
-        names
-            .iter()
-            .all(|n| {
-                views
-                    .iter()
-                    .any(|v| v.name == *n && v.scheduling_eligible())
-            })
-            .then_some(())
-    })
-    .await
-}
-
 /// Where each copy's steps ran, from the history.
 async fn placements(store: &Store, job: &str) -> BTreeMap<String, String> {
     store
@@ -93,7 +78,7 @@ async fn a_sysbatch_job_runs_once_per_node_and_completes_when_all_copies_finishe
         .iter()
         .map(|n| spawn_node(n, &ns, &redis.url, dir.path()))
         .collect();
-    healthy(&store, &["sb-a", "sb-b"]).await;
+    wait_healthy(&store, &["sb-a", "sb-b"]).await;
     let root = bundle(
         dir.path(),
         "sweep",
@@ -147,7 +132,7 @@ async fn a_system_job_gains_a_copy_when_a_node_joins_and_keeps_running() {
         .iter()
         .map(|n| spawn_node(n, &ns, &redis.url, dir.path()))
         .collect();
-    healthy(&store, &["sy-a", "sy-b"]).await;
+    wait_healthy(&store, &["sy-a", "sy-b"]).await;
     let root = bundle(
         dir.path(),
         "watch",
@@ -163,7 +148,7 @@ async fn a_system_job_gains_a_copy_when_a_node_joins_and_keeps_running() {
     })
     .await;
     nodes.push(spawn_node("sy-c", &ns, &redis.url, dir.path()));
-    healthy(&store, &["sy-c"]).await;
+    wait_healthy(&store, &["sy-c"]).await;
     let joined = tokio::time::timeout(
         Duration::from_secs(30),
         wait_for(
@@ -221,7 +206,7 @@ async fn a_service_whose_agent_keeps_failing_is_restarted_then_paused_for_review
     let ns = store.keys().namespace().to_string();
     let dir = tempfile::tempdir().unwrap();
     let _n = spawn_node("sv-a", &ns, &redis.url, dir.path());
-    healthy(&store, &["sv-a"]).await;
+    wait_healthy(&store, &["sv-a"]).await;
     let policies = json!({"restart": {"attempts": 2, "delay_ms": 100, "delay_function": "constant", "mode": "fail"}});
     let root = bundle(
         dir.path(),

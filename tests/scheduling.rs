@@ -14,7 +14,7 @@ mod history;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harness::{spawn_node, spawn_node_env, wait_for};
+use harness::{spawn_node, spawn_node_env, wait_for, wait_healthy, wait_terminal};
 use history::check_history;
 use mirror_neuron::domain::event::{EventEnvelope, JobEvent};
 use mirror_neuron::domain::job::JobStatus;
@@ -57,29 +57,6 @@ fn gpu_bundle(dir: &Path, name: &str, resources: Value) -> PathBuf {
     });
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
     root
-}
-
-async fn wait_healthy(store: &Store, names: &[&str]) {
-    wait_for(Duration::from_secs(20), "nodes to join", || async {
-        let views = store.node_views().await.ok()?;
-        names
-            .iter()
-            .all(|n| {
-                views
-                    .iter()
-                    .any(|v| v.name == *n && v.scheduling_eligible())
-            })
-            .then_some(())
-    })
-    .await
-}
-
-async fn wait_terminal(store: &Store, job: &str, limit: Duration) -> JobStatus {
-    wait_for(limit, "the job to finish", || async {
-        let v = store.job_view(job).await.ok()??;
-        v.status.filter(|s| s.is_terminal())
-    })
-    .await
 }
 
 /// Nodes the agent's steps were started on, in order.

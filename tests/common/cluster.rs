@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mirror_neuron::domain::job::JobStatus;
+use mirror_neuron::store::Store;
 use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
@@ -109,6 +111,31 @@ fn spawn(
         child,
         log,
     }
+}
+
+/// Waits until every named node is joined, alive and schedulable.
+pub async fn wait_healthy(store: &Store, names: &[&str]) {
+    wait_for(Duration::from_secs(30), "nodes to join", || async {
+        let views = store.node_views().await.ok()?;
+        names
+            .iter()
+            .all(|n| {
+                views
+                    .iter()
+                    .any(|v| v.name == *n && v.scheduling_eligible())
+            })
+            .then_some(())
+    })
+    .await
+}
+
+/// Waits until the job's view shows a terminal status, and returns it.
+pub async fn wait_terminal(store: &Store, job: &str, limit: Duration) -> JobStatus {
+    wait_for(limit, "the job to finish", || async {
+        let v = store.job_view(job).await.ok()??;
+        v.status.filter(|s| s.is_terminal())
+    })
+    .await
 }
 
 /// Polls `f` every 50 ms until it returns `Some`, or panics with `what` after `limit`.
