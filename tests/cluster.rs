@@ -546,3 +546,42 @@ async fn schedules_due_when_the_leader_is_killed_dispatch_exactly_once() {
         check_history(&store, &job, true).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_sweep_names_the_node_that_would_take_an_orphaned_job() {
+    use mirror_neuron::domain::cluster::Action;
+    use mirror_neuron::runtime::cluster::{ClusterConfig, Membership, join, what_to_do};
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let me = Membership {
+        node: "r-a".into(),
+        incarnation: "i1".into(),
+        inventory: Default::default(),
+    };
+    join(&store, &me, &ClusterConfig::from_env().unwrap())
+        .await
+        .unwrap();
+    let job = local::submit(
+        &store,
+        &load_bundle(&fan_out_bundle(dir.path(), 1, 0.1)).unwrap(),
+    )
+    .await
+    .unwrap();
+    // The leader reads views: let a projection worker build them.
+    let projectors = mirror_neuron::runtime::Projectors::start(&store, "t", 1);
+    wait_for(Duration::from_secs(10), "the job's view", || async {
+        store.job_view(&job).await.ok()?
+    })
+    .await;
+    projectors.stop().await;
+    let actions = what_to_do(&store).await.unwrap();
+    assert!(
+        actions.contains(&Action::Assign {
+            job_id: job.clone(),
+            node: "r-a".into()
+        }),
+        "{actions:?}"
+    );
+    // Nothing was done: the job still has no owner.
+    assert_eq!(store.job_lease_holder(&job).await.unwrap(), None);
+}

@@ -10,9 +10,10 @@ use serde_json::{Value, json};
 
 use super::bulk;
 use super::context::ApiContext;
+use crate::domain::cluster::Action;
 use crate::domain::view::iso_ms;
 use crate::runtime::clock::now_ms;
-use crate::runtime::cluster::ops;
+use crate::runtime::cluster::{self, ops};
 
 /// What one item ended as.
 enum ItemEnd {
@@ -231,23 +232,36 @@ impl OperationRun {
         Ok(())
     }
 
-    /// Adopts every active job that has no live owner onto this node now.
+    /// Runs one reconciler sweep now (the leader's: lost nodes, orphaned jobs, due drains)
+    /// and reports what it did per job; a dry run only says what it would do. Sweeps are
+    /// idempotent commands, so one run from here besides the leader's is harmless.
     async fn reconcile(&mut self, dry_run: bool) -> Result<(), String> {
-        let items = bulk::active_jobs(&self.ctx)
-            .await
-            .map_err(|e| e.message().to_string())?;
+        let store = self.ctx.store.clone();
+        let actions = if dry_run {
+            cluster::what_to_do(&store).await
+        } else {
+            let cfg = cluster::ClusterConfig::from_env().map_err(|e| e.to_string())?;
+            cluster::sweep(&store, self.ctx.node.name(), &cfg)
+                .await
+                .map(|r| r.actions)
+        }
+        .map_err(|e| e.to_string())?;
+        let per_job: Vec<(String, &'static str)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Assign { job_id, .. } => Some((job_id.clone(), "assigned")),
+                Action::Release { job_id, .. } => Some((job_id.clone(), "released")),
+                Action::PauseForReview { job_id, .. } => {
+                    Some((job_id.clone(), "paused_for_review"))
+                }
+                _ => None,
+            })
+            .collect();
+        let items: Vec<String> = per_job.iter().map(|(j, _)| j.clone()).collect();
         self.targets(&items).await;
-        let owned = self.ctx.node.owned_jobs();
-        for id in items {
-            let end = if owned.contains(&id) {
-                ItemEnd::Done("skipped")
-            } else if dry_run {
-                ItemEnd::Done("dry_run")
-            } else {
-                self.ctx.node.own(&id);
-                ItemEnd::Done("recovered")
-            };
-            self.item(&id, end).await;
+        for (job_id, what) in per_job {
+            let end = ItemEnd::Done(if dry_run { "dry_run" } else { what });
+            self.item(&job_id, end).await;
         }
         Ok(())
     }

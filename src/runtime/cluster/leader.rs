@@ -123,8 +123,7 @@ pub async fn sweep(
     me: &str,
     _cfg: &ClusterConfig,
 ) -> Result<SweepReport, StoreError> {
-    let snapshot = observe(store).await?;
-    let actions = reconcile(&snapshot);
+    let actions = what_to_do(store).await?;
     let mut report = SweepReport::default();
     for action in &actions {
         match action {
@@ -185,6 +184,11 @@ pub async fn sweep(
     }
     report.actions = actions;
     Ok(report)
+}
+
+/// What a sweep would do now, without doing it (`reconcile_node --dry-run`).
+pub async fn what_to_do(store: &Store) -> Result<Vec<Action>, StoreError> {
+    Ok(reconcile(&observe(store).await?))
 }
 
 /// Moves every unfinished item off `from` onto the least loaded of `to`.

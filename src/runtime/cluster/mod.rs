@@ -20,7 +20,7 @@ mod worker;
 pub use cache::ClusterCache;
 pub use config::ClusterConfig;
 pub use inbox::run_inbox;
-pub use leader::{run_leader, sweep};
+pub use leader::{run_leader, sweep, what_to_do};
 pub use member::{Membership, join, leave, run_heartbeat};
 pub use views::run_node_views;
 pub use worker::run_worker;
