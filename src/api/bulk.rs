@@ -33,11 +33,12 @@ async fn jobs_in(ctx: &ApiContext, statuses: &[JobStatus]) -> Result<Vec<String>
 
 /// Ids of active (pending, running, paused) jobs.
 pub async fn active_jobs(ctx: &ApiContext) -> Result<Vec<String>, Status> {
-    jobs_in(
-        ctx,
-        &[JobStatus::Pending, JobStatus::Running, JobStatus::Paused],
-    )
-    .await
+    let views = ctx
+        .store
+        .active_job_views()
+        .await
+        .map_err(|e| status::store(&e))?;
+    Ok(views.into_iter().map(|v| v.job_id).collect())
 }
 
 /// Cancels one job; a job that finished meanwhile is not an error (`Ok(false)`).

@@ -73,14 +73,30 @@ impl Store {
         self.lease_holder(&self.keys().job_lease(job_id)).await
     }
 
+    /// Who holds the lease of each job, in one round trip.
+    pub async fn job_lease_holders(
+        &self,
+        job_ids: &[String],
+    ) -> Result<Vec<Option<(String, u64)>>, StoreError> {
+        if job_ids.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = job_ids.iter().map(|j| self.keys().job_lease(j)).collect();
+        let values: Vec<Option<String>> = redis::cmd("MGET")
+            .arg(&keys)
+            .query_async(&mut self.conn())
+            .await?;
+        Ok(values
+            .into_iter()
+            .map(|v| v.and_then(|v| parse_holder(&v)))
+            .collect())
+    }
+
     /// Reads `<owner>|<epoch>` from a lease key.
     async fn lease_holder(&self, key: &str) -> Result<Option<(String, u64)>, StoreError> {
         use redis::AsyncCommands;
         let v: Option<String> = self.conn().get(key).await?;
-        Ok(v.and_then(|v| {
-            let (owner, epoch) = v.rsplit_once('|')?;
-            Some((owner.to_string(), epoch.parse().ok()?))
-        }))
+        Ok(v.and_then(|v| parse_holder(&v)))
     }
 
     async fn acquire_lease(
@@ -154,4 +170,10 @@ impl Store {
         let released: i64 = self.eval(&cmd).await?;
         Ok(released == 1)
     }
+}
+
+/// `<owner>|<epoch>` as stored in a lease key.
+fn parse_holder(v: &str) -> Option<(String, u64)> {
+    let (owner, epoch) = v.rsplit_once('|')?;
+    Some((owner.to_string(), epoch.parse().ok()?))
 }

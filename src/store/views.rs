@@ -204,6 +204,27 @@ impl Store {
         self.job_views(&ids).await
     }
 
+    /// Views of every active job (pending, running, paused), each once: the status indexes
+    /// are read one after the other, so a job that moved between them meanwhile is seen twice
+    /// in the raw lists.
+    pub async fn active_job_views(&self) -> Result<Vec<JobView>, StoreError> {
+        let mut ids: Vec<String> = vec![];
+        let mut seen = std::collections::HashSet::new();
+        for s in JobStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
+            let page: Vec<String> = self
+                .conn()
+                .zrevrange(self.keys().jobs_by_status(s), 0, -1)
+                .await?;
+            ids.extend(page.into_iter().filter(|id| seen.insert(id.clone())));
+        }
+        Ok(self
+            .job_views(&ids)
+            .await?
+            .into_iter()
+            .filter(|v| v.status.is_some_and(|s| !s.is_terminal()))
+            .collect())
+    }
+
     /// Counts of jobs per status, from the indexes.
     pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
         let mut pipe = redis::pipe();

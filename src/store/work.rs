@@ -148,6 +148,18 @@ impl Store {
         Ok(self.conn().xlen(self.keys().node_work(node)).await?)
     }
 
+    /// [`Store::pending_work`] of several nodes, in one round trip.
+    pub async fn pending_work_of(&self, nodes: &[String]) -> Result<Vec<u64>, StoreError> {
+        if nodes.is_empty() {
+            return Ok(vec![]);
+        }
+        let mut pipe = redis::pipe();
+        for n in nodes {
+            pipe.xlen(self.keys().node_work(n));
+        }
+        Ok(pipe.query_async(&mut self.conn()).await?)
+    }
+
     /// Takes every unfinished item off `node`'s stream: those its consumer holds (XAUTOCLAIM)
     /// and those never delivered. The caller re-places them, then acks them here.
     pub async fn reclaim_work(

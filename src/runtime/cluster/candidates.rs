@@ -6,11 +6,10 @@
 //! needs from Redis. The owner, `mirror-neuron plan` and the gRPC `PlanJob` all go through
 //! here, so a dry run sees exactly what a real start would.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::domain::job::JobStatus;
 use crate::domain::node::{NodeState, NodeStatus as NodeLife};
 use crate::domain::scheduler::{
     AdmissionLimits, Allocation, Capacity, Device, NodeCandidate, NodeStatus, Plan,
@@ -174,24 +173,9 @@ pub async fn read_allocations(
     store: &Store,
     exclude: Option<&str>,
 ) -> Result<BTreeMap<String, Vec<Allocation>>, StoreError> {
-    let mut ids = BTreeSet::new();
-    for status in JobStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
-        let page: Vec<String> = redis::AsyncCommands::zrange(
-            &mut store.conn(),
-            store.keys().jobs_by_status(status),
-            0,
-            -1,
-        )
-        .await?;
-        ids.extend(page);
-    }
-    if let Some(x) = exclude {
-        ids.remove(x);
-    }
-    let ids: Vec<String> = ids.into_iter().collect();
     let mut out = BTreeMap::new();
-    for view in store.job_views(&ids).await? {
-        if view.status.is_some_and(JobStatus::is_terminal) {
+    for view in store.active_job_views().await? {
+        if exclude == Some(view.job_id.as_str()) {
             continue;
         }
         if let Some(allocs) = plan_allocations(&view) {

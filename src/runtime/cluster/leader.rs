@@ -13,11 +13,11 @@ use tokio::sync::watch;
 
 use super::ClusterConfig;
 use crate::domain::cluster::{Action, JobObs, NodeObs, RecoveryPolicy, Snapshot, reconcile};
-use crate::domain::job::{JobCommand, JobStatus};
+use crate::domain::job::JobCommand;
 use crate::domain::node::NodeCommand;
 use crate::runtime::clock::now_ms;
 use crate::runtime::commands;
-use crate::store::{InboxCommand, JobListFilter, LeaseGrant, Store, StoreError, within};
+use crate::store::{InboxCommand, LeaseGrant, Store, StoreError, within};
 
 /// Campaigns for the leader lease until `stop`, sweeping while leader. `leading` tells the
 /// rest of the node (the schedule loop) whether this node leads right now.
@@ -199,10 +199,12 @@ async fn move_work(
     to: &[String],
 ) -> Result<usize, StoreError> {
     let items = store.reclaim_work(from, &format!("reclaimer-{me}")).await?;
-    let mut loads: Vec<(u64, String)> = vec![];
-    for t in to {
-        loads.push((store.pending_work(t).await?, t.clone()));
-    }
+    let mut loads: Vec<(u64, String)> = store
+        .pending_work_of(to)
+        .await?
+        .into_iter()
+        .zip(to.iter().cloned())
+        .collect();
     let mut moved = 0;
     for (id, item) in items {
         if let Some(mut item) = item {
@@ -230,45 +232,39 @@ async fn observe(store: &Store) -> Result<Snapshot, StoreError> {
     let names: Vec<String> = views.iter().map(|v| v.name.clone()).collect();
     let alive = store.alive(&names).await?;
     crate::metrics::cluster_nodes(alive.iter().filter(|a| a.is_some()).count());
-    let mut nodes = Vec::with_capacity(views.len());
-    for (state, alive) in views.into_iter().zip(alive) {
-        let pending_work = store.pending_work(&state.name).await?;
-        nodes.push(NodeObs {
+    let backlog = store.pending_work_of(&names).await?;
+    let nodes = views
+        .into_iter()
+        .zip(alive)
+        .zip(backlog)
+        .map(|((state, alive), pending_work)| NodeObs {
             state,
             alive,
             pending_work,
-        });
-    }
-    let mut jobs: Vec<JobObs> = vec![];
-    let mut seen = std::collections::HashSet::new();
-    for status in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
-        let views = store
-            .list_jobs(&JobListFilter {
-                status: Some(status),
-                limit: 0,
-            })
-            .await?;
-        for v in views {
-            // Listed under two statuses when it moved while the indexes were read.
-            if !seen.insert(v.job_id.clone()) {
-                continue;
-            }
-            let lease_owner = store.job_lease_holder(&v.job_id).await?.map(|(o, _)| o);
+        })
+        .collect();
+    let active = store.active_job_views().await?;
+    let ids: Vec<String> = active.iter().map(|v| v.job_id.clone()).collect();
+    let holders = store.job_lease_holders(&ids).await?;
+    let jobs = active
+        .into_iter()
+        .zip(holders)
+        .filter_map(|(v, holder)| {
             let recovery = v
                 .reliability
                 .as_ref()
                 .and_then(|r| r.get("effective_recovery_policy"))
                 .and_then(Value::as_str)
                 .map(|p| RecoveryPolicy::parse(Some(p)));
-            jobs.push(JobObs {
-                job_id: v.job_id.clone(),
-                status: v.status.unwrap_or(status),
-                lease_owner,
-                last_owner: v.lease_owner.clone(),
+            Some(JobObs {
+                status: v.status?,
+                lease_owner: holder.map(|(o, _)| o),
+                last_owner: v.lease_owner,
                 recovery,
-            });
-        }
-    }
+                job_id: v.job_id,
+            })
+        })
+        .collect();
     Ok(Snapshot {
         now_ms: now_ms(),
         nodes,

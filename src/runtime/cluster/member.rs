@@ -1,8 +1,6 @@
 //! Membership: a node joins with its inventory, keeps its liveness lease alive, rejoins when it
 //! was marked lost (a partition, a long pause), and leaves cleanly on shutdown.
 
-use std::time::Duration;
-
 use tokio::sync::watch;
 
 use super::ClusterConfig;
@@ -90,6 +88,4 @@ pub async fn leave(store: &Store, me: &Membership, reason: &str) {
         tracing::warn!(node = %me.node, error = %e, "could not record leaving the cluster");
     }
     let _ = store.drop_heartbeat(&me.node, &me.incarnation).await;
-    // Give the view a moment to settle for readers that follow the shutdown.
-    tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -5,9 +5,8 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::domain::job::JobStatus;
 use crate::domain::node::NodeState;
-use crate::store::{JobListFilter, Store, StoreError};
+use crate::store::{Store, StoreError};
 
 /// One node as JSON, in the shape the published client expects (`name`/`node_name`, `status`,
 /// `scheduling_eligible`, `drain`, `maintenance`, `self`, `gpu_count`, ...).
@@ -66,50 +65,46 @@ pub async fn nodes(store: &Store, this: Option<&str>) -> Result<Vec<Value>, Stor
     let alive = store.alive(&names).await?;
     let leader = store.leader().await?.map(|(n, _)| n);
     let owned = owned_jobs(store).await?;
-    let mut out = vec![];
-    for (v, a) in views.iter().zip(alive) {
-        let is_alive = a.is_some() && a == v.incarnation;
-        out.push(node_json(
-            v,
-            is_alive,
-            this == Some(v.name.as_str()),
-            leader.as_deref() == Some(v.name.as_str()),
-            owned.get(&v.name).copied().unwrap_or(0),
-            store.pending_work(&v.name).await?,
-        ));
-    }
-    Ok(out)
+    let backlog = store.pending_work_of(&names).await?;
+    Ok(views
+        .iter()
+        .zip(alive)
+        .zip(backlog)
+        .map(|((v, a), pending_work)| {
+            let is_alive = a.is_some() && a == v.incarnation;
+            node_json(
+                v,
+                is_alive,
+                this == Some(v.name.as_str()),
+                leader.as_deref() == Some(v.name.as_str()),
+                owned.get(&v.name).copied().unwrap_or(0),
+                pending_work,
+            )
+        })
+        .collect())
 }
 
 /// Active jobs per lease holder.
 pub async fn owned_jobs(store: &Store) -> Result<BTreeMap<String, usize>, StoreError> {
     let mut out = BTreeMap::new();
-    for (job_id, _) in active_jobs_by_owner(store).await? {
-        *out.entry(job_id).or_default() += 1;
+    for (owner, _) in active_jobs_by_owner(store).await? {
+        *out.entry(owner).or_default() += 1;
     }
     Ok(out)
 }
 
 /// `(owner, job_id)` for every active job with a live lease.
 pub async fn active_jobs_by_owner(store: &Store) -> Result<Vec<(String, String)>, StoreError> {
-    let mut out = vec![];
-    // A job moving between status indexes while they are read is seen once.
-    let mut seen = std::collections::HashSet::new();
-    for status in [JobStatus::Pending, JobStatus::Running, JobStatus::Paused] {
-        let jobs = store
-            .list_jobs(&JobListFilter {
-                status: Some(status),
-                limit: 0,
-            })
-            .await?;
-        for j in jobs {
-            if !seen.insert(j.job_id.clone()) {
-                continue;
-            }
-            if let Some((owner, _)) = store.job_lease_holder(&j.job_id).await? {
-                out.push((owner, j.job_id));
-            }
-        }
-    }
-    Ok(out)
+    let ids: Vec<String> = store
+        .active_job_views()
+        .await?
+        .into_iter()
+        .map(|v| v.job_id)
+        .collect();
+    let holders = store.job_lease_holders(&ids).await?;
+    Ok(ids
+        .into_iter()
+        .zip(holders)
+        .filter_map(|(job, holder)| holder.map(|(owner, _)| (owner, job)))
+        .collect())
 }
