@@ -1,5 +1,6 @@
 //! The node: everything that does I/O over time. Composes `domain` and `store`.
 
+pub mod blobs;
 pub mod bundle;
 pub mod bundle_archive;
 pub mod clock;
