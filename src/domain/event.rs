@@ -232,6 +232,20 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))
 }
 
+/// Decodes an entry as stored in a job's stream: the stream key says the job and the entry id
+/// the seq, so the stored bytes need not repeat them. Use this (not [`decode`]) for anything
+/// read from a history, an archive or a history page sent over gRPC.
+pub fn decode_stored(job_id: &str, seq: u64, bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
+    let mut env = decode(bytes)?;
+    if env.job_id.is_empty() {
+        env.job_id = job_id.to_string();
+    }
+    if env.seq == 0 {
+        env.seq = seq;
+    }
+    Ok(env)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 
 use super::{Store, StoreError};
-use crate::domain::event::{DecodeError, EventEnvelope, decode};
+use crate::domain::event::{DecodeError, EventEnvelope, decode_stored};
 use crate::domain::job::{JobState, evolve};
 
 /// Entries fetched per XRANGE round trip.
@@ -48,7 +48,7 @@ impl Store {
             for entry in reply.ids {
                 let seq = seq_of(&entry.id);
                 let event = match entry.map.get("e") {
-                    Some(redis::Value::BulkString(bytes)) => decode(bytes),
+                    Some(redis::Value::BulkString(bytes)) => decode_stored(job_id, seq, bytes),
                     _ => Err(DecodeError::Corrupt("entry has no event field".into())),
                 };
                 start = seq + 1;
