@@ -10,6 +10,8 @@
 //! | lease_acquired / lease_released | job_lease_acquired / job_lease_released |
 //! | message_sent | message_sent |
 //! | agent_step_started | agent_message_received |
+//! | agent_stepped (schema 2: a whole step) | agent_step_finished, with `emitted` and `notes` |
+//! | inputs_queued | inputs_queued, with `counts` per agent |
 //! | agent_step_finished / agent_step_failed | same |
 //! | agent_event_recorded | the agent's event name (e.g. aggregator_received) |
 //! | dead_lettered | dead_letter |
@@ -45,6 +47,17 @@ pub fn to_json(env: &EventEnvelope) -> Value {
         JobEvent::LeaseReleased { owner, epoch } => (
             "job_lease_released".into(),
             json!({"node": owner, "lease_epoch": epoch}),
+        ),
+        JobEvent::InputsQueued { counts } => ("inputs_queued".into(), json!({"counts": counts})),
+        JobEvent::AgentStepped(step) => (
+            "agent_step_finished".into(),
+            json!({
+                "agent_id": step.agent_id,
+                "notes": step.notes.iter().map(|(name, payload)| json!({"name": name, "payload": payload})).collect::<Vec<_>>(),
+                "emitted": step.emits.iter().map(|e| json!({
+                    "type": e.message_type, "to": e.to, "dead_letter_reason": e.dead,
+                })).collect::<Vec<_>>(),
+            }),
         ),
         JobEvent::MessageSent { message } => (
             "message_sent".into(),

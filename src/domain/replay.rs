@@ -264,7 +264,18 @@ const UNDECODABLE_KEY: &str = "undecodable";
 /// JSON shape (payload included), so it decodes back into an equal envelope.
 pub fn export_line(line: &ExportLine) -> Result<String, serde_json::Error> {
     match line {
-        ExportLine::Event(env) => serde_json::to_string(env),
+        // The stored form leaves out what the stream says (job, seq, id, type); a line of an
+        // export stands alone, so it says them.
+        ExportLine::Event(env) => {
+            let mut value = serde_json::to_value(env)?;
+            if let Value::Object(map) = &mut value {
+                map.insert("job_id".into(), Value::from(env.job_id.as_str()));
+                map.insert("seq".into(), Value::from(env.seq));
+                map.insert("event_id".into(), Value::from(env.event_id.as_str()));
+                map.insert("event_type".into(), Value::from(env.event_type.as_str()));
+            }
+            serde_json::to_string(&value)
+        }
         ExportLine::Undecodable {
             seq,
             stream_id,
