@@ -21,6 +21,27 @@ use serde_json::{Map, Value, json};
 use crate::domain::event::{EventEnvelope, JobEvent};
 use crate::domain::view::iso_ms;
 
+/// The events as the client sees them: one per envelope, except that a whole step also
+/// yields a `dead_letter` row for each emit that could not be delivered.
+pub fn to_json_events(env: &EventEnvelope) -> Vec<Value> {
+    let mut out = vec![to_json(env)];
+    if let JobEvent::AgentStepped(step) = &env.payload {
+        for emit in step.emits.iter().filter(|e| e.dead.is_some()) {
+            let mut row = Map::new();
+            row.insert("type".into(), Value::from("dead_letter"));
+            row.insert("job_id".into(), Value::String(env.job_id.clone()));
+            row.insert("seq".into(), Value::from(env.seq));
+            row.insert("timestamp".into(), json!(iso_ms(env.timestamp_ms)));
+            row.insert("agent_id".into(), Value::String(step.agent_id.clone()));
+            row.insert("reason".into(), json!(emit.dead));
+            row.insert("message".into(), emit.dead_letter_message());
+            row.insert("version".into(), Value::from(1));
+            out.push(Value::Object(row));
+        }
+    }
+    out
+}
+
 /// The event as the client sees it.
 pub fn to_json(env: &EventEnvelope) -> Value {
     let (kind, fields): (String, Value) = match &env.payload {

@@ -75,6 +75,26 @@ pub struct EventEnvelope {
     pub payload: JobEvent,
 }
 
+impl EventEnvelope {
+    /// The envelope as one self-contained JSON object with the long field names (which
+    /// decoding accepts as aliases): what exports and `job events --json` print. Unlike the
+    /// stored form it says the job, seq, id and type, since it stands alone.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "event_id": self.event_id,
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "timestamp_ms": self.timestamp_ms,
+            "epoch": self.epoch,
+            "causation_id": self.causation_id,
+            "correlation_id": self.correlation_id,
+            "payload": self.payload,
+        })
+    }
+}
+
 /// The facts of a job's life. Variants are named in the past tense.
 // Events are built once and moved into an envelope; boxing the big variants would only make
 // every match noisier.

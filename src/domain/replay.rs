@@ -264,21 +264,7 @@ const UNDECODABLE_KEY: &str = "undecodable";
 /// JSON shape (payload included), so it decodes back into an equal envelope.
 pub fn export_line(line: &ExportLine) -> Result<String, serde_json::Error> {
     match line {
-        // The stored form leaves out what the stream says (job, seq, id, type) and uses
-        // one-letter names; a line of an export stands alone and is read by people, so it
-        // says everything with the long names (which decoding accepts as aliases).
-        ExportLine::Event(env) => serde_json::to_string(&serde_json::json!({
-            "event_id": env.event_id,
-            "job_id": env.job_id,
-            "seq": env.seq,
-            "event_type": env.event_type,
-            "schema_version": env.schema_version,
-            "timestamp_ms": env.timestamp_ms,
-            "epoch": env.epoch,
-            "causation_id": env.causation_id,
-            "correlation_id": env.correlation_id,
-            "payload": env.payload,
-        })),
+        ExportLine::Event(env) => serde_json::to_string(&env.to_json()),
         ExportLine::Undecodable {
             seq,
             stream_id,
