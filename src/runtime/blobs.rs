@@ -50,7 +50,9 @@ pub fn digest(bytes: &[u8]) -> String {
 
 /// True when `s` looks like a digest this store writes (so it is safe as a file name).
 pub fn is_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 impl BlobStore {
@@ -208,6 +210,9 @@ mod tests {
         let store = BlobStore::new(dir.path());
         let r = store.put(b"data").unwrap();
         std::fs::write(store.path(&r.sha256).unwrap(), b"evil").unwrap();
-        assert!(matches!(store.get(&r.sha256), Err(BlobError::Corrupt { .. })));
+        assert!(matches!(
+            store.get(&r.sha256),
+            Err(BlobError::Corrupt { .. })
+        ));
     }
 }
