@@ -80,3 +80,13 @@ pub fn later(feature: &str) -> Status {
         "{feature} is not available in this mirror-neuron version yet"
     ))
 }
+
+/// A history that could not be read: Redis trouble as [`store`]; a missing or damaged
+/// archive is DATA_LOSS on this node (the history exists but cannot be served from here).
+pub fn history(e: &crate::runtime::history::HistoryError) -> Status {
+    use crate::runtime::history::HistoryError as H;
+    match e {
+        H::Store(s) => store(s),
+        H::Blob(_) | H::Format(_) | H::Mismatch(_) => Status::data_loss(e.to_string()),
+    }
+}

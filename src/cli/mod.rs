@@ -2,6 +2,7 @@
 
 mod admin;
 mod events;
+mod history_pages;
 mod job;
 mod node;
 mod output;
