@@ -105,7 +105,8 @@ pub async fn serve(
         .set_serving::<pb::scheduler::scheduler_service_server::SchedulerServiceServer<scheduler::Scheduler>>()
         .await;
     health_reporter
-        .set_serving::<pb::history::history_service_server::HistoryServiceServer<history::History>>()
+        .set_serving::<pb::history::history_service_server::HistoryServiceServer<history::History>>(
+        )
         .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()

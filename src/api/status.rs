@@ -36,6 +36,7 @@ pub fn command(e: &CommandError) -> Status {
         CommandError::Contended { .. } => Status::aborted(e.to_string()),
         CommandError::Append(AppendError::Store(s)) | CommandError::Store(s) => store(s),
         CommandError::Append(a) => Status::internal(a.to_string()),
+        CommandError::History(h) => history(h),
     }
 }
 

@@ -288,7 +288,11 @@ async fn write_export(source: &mut PageSource, out: &mut impl Write) -> anyhow::
 /// name and renamed at the end, so a failed export never leaves a truncated file behind.
 pub async fn export(source: &mut PageSource, output: &Path) -> anyhow::Result<i32> {
     if output == Path::new("-") {
-        write_export(source, &mut std::io::BufWriter::new(std::io::stdout().lock())).await?;
+        write_export(
+            source,
+            &mut std::io::BufWriter::new(std::io::stdout().lock()),
+        )
+        .await?;
         return Ok(0);
     }
     let name = output

@@ -224,3 +224,21 @@ pub async fn version(store: &Store, job_id: &str) -> Result<u64, HistoryError> {
         .await?
         .map_or(0, |r| r.last_seq))
 }
+
+/// The whole history `from..` of a job, hot or archived, for callers whose answer holds it
+/// whole anyway (a backup document, a batch of `StreamEvents`); empty when there is none.
+pub async fn read_all(
+    store: &Store,
+    blobs: &BlobStore,
+    job_id: &str,
+    from: u64,
+) -> Result<Vec<HistoryItem>, HistoryError> {
+    let mut out = Vec::new();
+    let Some(mut pages) = HistoryPages::open(store, blobs, job_id, from, None, 1000).await? else {
+        return Ok(out);
+    };
+    while let Some(page) = pages.next_page().await? {
+        out.extend(page.iter().map(|e| decode_item(job_id, e)));
+    }
+    Ok(out)
+}
