@@ -13,7 +13,7 @@ pub enum PageSource {
     Local(Box<HistoryPages>),
     Remote {
         job_id: String,
-        stream: tonic::Streaming<HistoryPage>,
+        stream: Box<tonic::Streaming<HistoryPage>>,
         next_seq: u64,
     },
 }
@@ -50,7 +50,7 @@ impl PageSource {
             .into_inner();
         Ok(PageSource::Remote {
             job_id: job_id.into(),
-            stream,
+            stream: Box::new(stream),
             next_seq: 1,
         })
     }
