@@ -335,8 +335,10 @@ pub async fn replay_stored(source: &mut PageSource, args: &ReplayArgs) -> anyhow
     print_report(&state.report(), args.json)
 }
 
-/// The job id a stored replay is of (the file form needs none).
+/// The job id a stored replay is of (the file form needs none). Checks `--at` first, so a
+/// bad time is refused before any store or server is asked.
 pub fn replay_job_id(args: &ReplayArgs) -> anyhow::Result<&str> {
+    args.point()?;
     args.job_id
         .as_deref()
         .ok_or_else(|| anyhow::anyhow!("job replay needs a job id or --file"))
