@@ -1,7 +1,9 @@
 //! The `mirror-neuron` command line. Data goes to stdout, everything else to stderr.
 
 mod admin;
+mod admin_gc;
 mod events;
+mod history_pages;
 mod job;
 mod node;
 mod output;

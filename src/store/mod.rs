@@ -2,6 +2,7 @@
 //! migrations. Knows Redis and the domain types; knows nothing of gRPC or processes.
 
 mod append;
+mod archive;
 mod bundles;
 mod definitions;
 mod delete;
@@ -25,6 +26,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use append::{AppendError, AppendOutcome, seal};
+pub use archive::{ArchiveRecord, RawEntry};
 pub use bundles::BundleFile;
 pub use feed::{FeedEntry, FeedRead, TrimReport};
 pub use health::{DurabilityReport, check_durability};
