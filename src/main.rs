@@ -25,10 +25,35 @@ fn default_sigpipe() {
     }
 }
 
-#[tokio::main]
-async fn main() {
+/// Caps glibc's malloc arenas. By default every thread that meets contention gets its own
+/// arena (up to 8 per core), and memory a tokio worker freed in one arena is not reused by
+/// another: a 10,000-message job left `serve` 25-40 MiB bigger for nothing. Two arenas keep
+/// the allocator fast for our few busy threads and the footprint near the live heap.
+fn cap_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_some() {
+        return; // the operator chose
+    }
+    // SAFETY: mallopt(3) only tunes the allocator; called before any thread is started.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+fn main() {
+    cap_malloc_arenas();
     default_sigpipe();
     init_tracing();
-    let code = mirror_neuron::cli::run().await;
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mirror-neuron: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let code = runtime.block_on(mirror_neuron::cli::run());
     std::process::exit(code);
 }

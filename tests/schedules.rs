@@ -31,8 +31,16 @@ async fn jobs(store: &Store) -> BTreeSet<String> {
 
 /// The initial inputs recorded in a job's `job_submitted` event.
 async fn initial_inputs(store: &Store, job_id: &str) -> Value {
-    let state = store.load_state(job_id).await.expect("job state");
-    state.manifest["initial_inputs"].clone()
+    let first = store.history(job_id, 1, Some(1)).await.expect("history");
+    match first.first().map(|item| &item.event) {
+        Some(Ok(env)) => match &env.payload {
+            mirror_neuron::domain::event::JobEvent::JobSubmitted(s) => {
+                s.manifest["initial_inputs"].clone()
+            }
+            other => panic!("the first event is {other:?}"),
+        },
+        other => panic!("no job_submitted for {job_id}: {other:?}"),
+    }
 }
 
 #[tokio::test]

@@ -63,14 +63,16 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 let mut events = vec![JobEvent::JobStarted];
                 // The inputs are rebuilt from the manifest by the fold; the event says how
                 // many each agent got, so views can count them without the manifest.
-                let seeds = state
-                    .graph
-                    .as_ref()
-                    .map(|m| super::seed_messages(&state.job_id, m, 0))
-                    .unwrap_or_default();
                 let mut counts = std::collections::BTreeMap::<String, u32>::new();
-                for m in copies::fan_out(state, seeds) {
-                    *counts.entry(m.to).or_default() += 1;
+                if let Some(m) = state.graph.as_ref() {
+                    for (agent, n) in super::seeds::seed_counts(m) {
+                        if n == 0 {
+                            continue;
+                        }
+                        for receiver in copies::receivers(state, &agent) {
+                            *counts.entry(receiver).or_default() += n;
+                        }
+                    }
                 }
                 if !counts.is_empty() {
                     events.push(JobEvent::InputsQueued { counts });

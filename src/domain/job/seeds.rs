@@ -47,6 +47,23 @@ pub fn seed_messages(job_id: &str, manifest: &Manifest, now_ms: i64) -> Vec<Mess
     out
 }
 
+/// How many seed messages each entrypoint gets (what [`seed_messages`] builds, counted
+/// without building them).
+pub fn seed_counts(manifest: &Manifest) -> Vec<(String, u32)> {
+    manifest
+        .entrypoints
+        .iter()
+        .map(|ep| {
+            let n = manifest
+                .initial_inputs
+                .get(ep)
+                .or_else(|| manifest.initial_inputs.get(ENTRYPOINTS_KEY))
+                .map_or(1, Vec::len);
+            (ep.clone(), n as u32)
+        })
+        .collect()
+}
+
 fn seed(job_id: &str, to: &str, index: usize, input: Value, now_ms: i64) -> Message {
     let obj = input.as_object();
     let field = |k: &str| {

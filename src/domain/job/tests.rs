@@ -298,3 +298,43 @@ fn a_finished_job_is_neither_planned_nor_blocked() {
             .is_err()
     );
 }
+
+#[test]
+fn start_counts_the_inputs_the_fold_rebuilds() {
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "g", "entrypoints": ["a", "b", "c"],
+        "initial_inputs": {"a": [{"i": 1}, {"i": 2}], "c": []},
+        "nodes": [
+            {"node_id": "a", "agent_type": "router", "config": {"emit_type": "x"}},
+            {"node_id": "b", "agent_type": "router", "config": {"emit_type": "x"}},
+            {"node_id": "c", "agent_type": "router", "config": {"emit_type": "x"}}
+        ],
+        "edges": []
+    });
+    let parsed = crate::domain::manifest::parse_manifest(&manifest).expect("valid manifest");
+    let submit = JobCommand::Submit {
+        graph_id: "g".into(),
+        job_name: "g".into(),
+        manifest: parsed.to_value(),
+        bundle_path: None,
+        bundle_digest: None,
+        now_ms: 1,
+    };
+    let submitted = decide(&JobState::new("job"), &submit).unwrap().remove(0);
+    let started = given(vec![submitted.clone()])
+        .when(JobCommand::Start)
+        .unwrap();
+    let counts = match &started[..] {
+        [JobEvent::JobStarted, JobEvent::InputsQueued { counts }] => counts.clone(),
+        other => panic!("unexpected {other:?}"),
+    };
+    // `a` has two inputs, `b` none listed (one empty input), `c` an empty list (none).
+    assert_eq!(counts, [("a".to_string(), 2), ("b".to_string(), 1)].into());
+    let mut history = vec![submitted];
+    history.extend(started);
+    let state = given(history).state;
+    assert_eq!(state.agents["a"].queue.len(), 2);
+    assert_eq!(state.agents["b"].queue.len(), 1);
+    assert!(state.agents.get("c").is_none_or(|c| c.queue.is_empty()));
+    assert_eq!(state.agents["a"].queue[1].body, json!({"i": 2}));
+}
