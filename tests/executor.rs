@@ -59,6 +59,7 @@ impl Env {
             first_run: false,
             temp_root: self.tmp(),
             extra_env: vec![],
+            blobs: None,
         }
     }
 

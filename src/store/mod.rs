@@ -2,6 +2,7 @@
 //! migrations. Knows Redis and the domain types; knows nothing of gRPC or processes.
 
 mod append;
+mod blob_share;
 mod bundles;
 mod definitions;
 mod delete;
@@ -13,6 +14,7 @@ mod lease;
 pub mod migrate;
 mod nodes;
 mod operations;
+mod outputs;
 mod schedules;
 mod script;
 mod views;
@@ -25,6 +27,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use append::{AppendError, AppendOutcome, seal};
+pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
 pub use feed::{FeedEntry, FeedRead, TrimReport};
 pub use health::{DurabilityReport, check_durability};
