@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "observability.proto",
     "operations.proto",
     "scheduler.proto",
+    "blobs.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -10,6 +10,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use super::pb::blobs::blob_service_client::BlobServiceClient;
 use super::pb::cluster::cluster_service_client::ClusterServiceClient;
 use super::pb::job_v1::job_service_client::JobServiceClient;
 use super::pb::observability::observability_service_client::ObservabilityServiceClient;
@@ -37,6 +38,7 @@ pub struct Client {
     pub events: ObservabilityServiceClient<Intercepted>,
     pub cluster: ClusterServiceClient<Intercepted>,
     pub scheduler: SchedulerServiceClient<Intercepted>,
+    pub blobs: BlobServiceClient<Intercepted>,
 }
 
 impl Client {
@@ -69,8 +71,10 @@ impl Client {
                 .max_decoding_message_size(max),
             cluster: ClusterServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(max),
-            scheduler: SchedulerServiceClient::with_interceptor(channel, auth)
+            scheduler: SchedulerServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
+                .max_decoding_message_size(max),
+            blobs: BlobServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(max),
         })
     }

@@ -10,7 +10,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::auth::{Authenticator, Tokens};
 use super::context::ApiContext;
 use super::pb;
-use super::{cluster, job_v1, job_v2, observability, operations, scheduler};
+use super::{blobs, cluster, job_v1, job_v2, observability, operations, scheduler};
 
 /// Default request size limit: bundles travel inside requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -104,6 +104,9 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::scheduler::scheduler_service_server::SchedulerServiceServer<scheduler::Scheduler>>()
         .await;
+    health_reporter
+        .set_serving::<pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -155,6 +158,10 @@ pub async fn serve(
         .add_service(guarded!(
             pb::scheduler::scheduler_service_server::SchedulerServiceServer<scheduler::Scheduler>,
             scheduler::Scheduler::new(ctx.clone())
+        ))
+        .add_service(guarded!(
+            pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>,
+            blobs::Blobs::new(ctx.clone())
         ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;

@@ -1,6 +1,7 @@
 //! The `mirror-neuron` command line. Data goes to stdout, everything else to stderr.
 
 mod admin;
+mod blob;
 mod events;
 mod job;
 mod node;
@@ -67,6 +68,9 @@ enum Command {
     /// Emit and list trigger events.
     #[command(subcommand)]
     Event(trigger::EventCmd),
+    /// Read stored blobs (large step outputs that events carry as references).
+    #[command(subcommand)]
+    Blob(blob::BlobCmd),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -89,6 +93,7 @@ pub async fn run() -> i32 {
         Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
         Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,
         Command::Event(cmd) => trigger::run_event(cli.target.as_deref(), cmd).await,
+        Command::Blob(cmd) => blob::run(cli.target.as_deref(), cmd).await,
     };
     match result {
         Ok(code) => code,
