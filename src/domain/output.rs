@@ -265,17 +265,18 @@ mod tests {
     fn long_strings_become_references_and_small_values_stay() {
         let mut stored = vec![];
         let mut put = fake_put(&mut stored);
-        let mut v = json!({"small": "x", "big": "y".repeat(100), "n": 1});
-        externalize(&mut v, 50, &mut put).unwrap();
+        let mut v = json!({"small": "x", "big": "y".repeat(2000), "n": 1});
+        externalize(&mut v, 1500, &mut put).unwrap();
         assert_eq!(v["small"], "x");
         assert_eq!(v["n"], 1);
         let p = as_blob_ref(&v["big"]).expect("a reference");
-        assert_eq!(p.size, 100);
+        assert_eq!(p.size, 2000);
+        assert_eq!(v["big"]["preview"].as_str().map(str::len), Some(PREVIEW_BYTES));
         let mut small = json!({"a": "b"});
-        externalize(&mut small, 50, &mut put).unwrap();
+        externalize(&mut small, 1500, &mut put).unwrap();
         assert_eq!(small, json!({"a": "b"}));
         drop(put);
-        assert_eq!(stored, vec![b"y".repeat(100)]);
+        assert_eq!(stored, vec![b"y".repeat(2000)]);
     }
 
     #[test]
