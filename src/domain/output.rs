@@ -271,7 +271,10 @@ mod tests {
         assert_eq!(v["n"], 1);
         let p = as_blob_ref(&v["big"]).expect("a reference");
         assert_eq!(p.size, 2000);
-        assert_eq!(v["big"]["preview"].as_str().map(str::len), Some(PREVIEW_BYTES));
+        assert_eq!(
+            v["big"]["preview"].as_str().map(str::len),
+            Some(PREVIEW_BYTES)
+        );
         let mut small = json!({"a": "b"});
         externalize(&mut small, 1500, &mut put).unwrap();
         assert_eq!(small, json!({"a": "b"}));
