@@ -151,7 +151,7 @@ async fn check_resumed_history(store: &Store, job: &str, log: &Path) {
     let finished_step2 = history
         .iter()
         .filter(
-            |e| matches!(e, JobEvent::AgentStepFinished { agent_id, .. } if agent_id == "step2"),
+            |e| matches!(e, JobEvent::AgentStepped(step) if step.agent_id == "step2"),
         )
         .count();
     assert_eq!(finished_step2, 1);

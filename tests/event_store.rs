@@ -246,7 +246,7 @@ async fn commands_follow_the_decider_and_retry_on_conflict() {
     commands::execute(&store, "cmd", &submit, None)
         .await
         .unwrap();
-    let started = commands::execute(&store, "cmd", &JobCommand::Start { seeds: vec![] }, None)
+    let started = commands::execute(&store, "cmd", &JobCommand::Start, None)
         .await
         .unwrap();
     assert_eq!(started.state.status, Some(JobStatus::Running));

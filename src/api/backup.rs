@@ -80,9 +80,9 @@ pub async fn export(
         "runtime": {
             "job": job_json::record(&view, &agents),
             "agents": agents,
-            "events": history.iter().map(event_json::to_json).collect::<Vec<_>>(),
+            "events": history.iter().flat_map(event_json::to_json_events).collect::<Vec<_>>(),
             // The exact history, for a faithful restore.
-            "history": history,
+            "history": history.iter().map(EventEnvelope::to_json).collect::<Vec<_>>(),
         },
     });
     Ok((backup, files))

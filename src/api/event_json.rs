@@ -10,6 +10,8 @@
 //! | lease_acquired / lease_released | job_lease_acquired / job_lease_released |
 //! | message_sent | message_sent |
 //! | agent_step_started | agent_message_received |
+//! | agent_stepped (schema 2: a whole step) | agent_step_finished, with `emitted` and `notes` |
+//! | inputs_queued | inputs_queued, with `counts` per agent |
 //! | agent_step_finished / agent_step_failed | same |
 //! | agent_event_recorded | the agent's event name (e.g. aggregator_received) |
 //! | dead_lettered | dead_letter |
@@ -18,6 +20,27 @@ use serde_json::{Map, Value, json};
 
 use crate::domain::event::{EventEnvelope, JobEvent};
 use crate::domain::view::iso_ms;
+
+/// The events as the client sees them: one per envelope, except that a whole step also
+/// yields a `dead_letter` row for each emit that could not be delivered.
+pub fn to_json_events(env: &EventEnvelope) -> Vec<Value> {
+    let mut out = vec![to_json(env)];
+    if let JobEvent::AgentStepped(step) = &env.payload {
+        for emit in step.emits.iter().filter(|e| e.dead.is_some()) {
+            let mut row = Map::new();
+            row.insert("type".into(), Value::from("dead_letter"));
+            row.insert("job_id".into(), Value::String(env.job_id.clone()));
+            row.insert("seq".into(), Value::from(env.seq));
+            row.insert("timestamp".into(), json!(iso_ms(env.timestamp_ms)));
+            row.insert("agent_id".into(), Value::String(step.agent_id.clone()));
+            row.insert("reason".into(), json!(emit.dead));
+            row.insert("message".into(), emit.dead_letter_message());
+            row.insert("version".into(), Value::from(1));
+            out.push(Value::Object(row));
+        }
+    }
+    out
+}
 
 /// The event as the client sees it.
 pub fn to_json(env: &EventEnvelope) -> Value {
@@ -45,6 +68,17 @@ pub fn to_json(env: &EventEnvelope) -> Value {
         JobEvent::LeaseReleased { owner, epoch } => (
             "job_lease_released".into(),
             json!({"node": owner, "lease_epoch": epoch}),
+        ),
+        JobEvent::InputsQueued { counts } => ("inputs_queued".into(), json!({"counts": counts})),
+        JobEvent::AgentStepped(step) => (
+            "agent_step_finished".into(),
+            json!({
+                "agent_id": step.agent_id,
+                "notes": step.notes.iter().map(|(name, payload)| json!({"name": name, "payload": payload})).collect::<Vec<_>>(),
+                "emitted": step.emits.iter().map(|e| json!({
+                    "type": e.message_type, "to": e.to, "dead_letter_reason": e.dead,
+                })).collect::<Vec<_>>(),
+            }),
         ),
         JobEvent::MessageSent { message } => (
             "message_sent".into(),

@@ -87,16 +87,17 @@ async fn pump(
         for item in batch {
             next = item.seq + 1;
             let Ok(env) = item.event else { continue };
-            let json = event_json::to_json(&env).to_string();
-            if tx
-                .send(Ok(EventResponse {
-                    event_json: json,
-                    version: 1,
-                }))
-                .await
-                .is_err()
-            {
-                return;
+            for json in event_json::to_json_events(&env) {
+                if tx
+                    .send(Ok(EventResponse {
+                        event_json: json.to_string(),
+                        version: 1,
+                    }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
             }
             sent += 1;
             if sent >= limit || (req.follow && env.payload.is_terminal()) {

@@ -11,7 +11,7 @@ const FOLLOW_POLL: Duration = Duration::from_millis(200);
 
 fn item_json(h: &HistoryItem) -> serde_json::Value {
     match &h.event {
-        Ok(env) => serde_json::to_value(env).unwrap_or_default(),
+        Ok(env) => env.to_json(),
         Err(e) => {
             serde_json::json!({"seq": h.seq, "stream_id": h.stream_id, "error": e.to_string()})
         }

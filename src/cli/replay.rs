@@ -90,6 +90,12 @@ pub fn summary(event: &JobEvent) -> String {
         JobEvent::LeaseAcquired { owner, epoch } | JobEvent::LeaseReleased { owner, epoch } => {
             format!("{owner} epoch {epoch}")
         }
+        JobEvent::InputsQueued { counts } => counts
+            .iter()
+            .map(|(agent, n)| format!("{n} -> {agent}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        JobEvent::AgentStepped(step) => step_summary(step),
         JobEvent::MessageSent { message: m } => {
             format!("{} -> {} {} {}", m.from, m.to, m.message_type, m.message_id)
         }
@@ -172,6 +178,24 @@ pub fn summary(event: &JobEvent) -> String {
             agent_id, reason, ..
         } => format!("{} {reason}", agent_id.as_deref().unwrap_or("-")),
     }
+}
+
+/// A step in one line: the agent, where its emits went, what it noted.
+fn step_summary(step: &crate::domain::event::StepRecord) -> String {
+    let mut out = format!("{} done", step.agent_id);
+    for e in &step.emits {
+        match &e.dead {
+            Some(reason) => out.push_str(&format!("; {} dead-lettered: {reason}", e.message_type)),
+            None => out.push_str(&format!("; {} -> {}", e.message_type, e.to.join(","))),
+        }
+    }
+    for (name, _) in &step.notes {
+        out.push_str(&format!("; {name}"));
+    }
+    if let Some(s) = &step.state {
+        out.push_str(&format!("; state {}", short_json(s, 60)));
+    }
+    out
 }
 
 /// The `history --json` object of one entry.

@@ -1,41 +1,98 @@
 //! The event envelope and every fact the runtime records about a job.
 //!
-//! Events are past-tense facts. They are encoded as MessagePack with field names kept
+//! Events are past-tense facts, encoded as MessagePack with field names kept
 //! (`rmp_serde::to_vec_named`) so that adding an optional field stays readable by older
-//! decoders; a breaking change bumps [`SCHEMA_VERSION`] and gets a migration.
+//! decoders; a breaking change bumps [`SCHEMA_VERSION`].
+//!
+//! Schema 2 (the lean history) stores only what nothing else says: the job id and the seq are
+//! the stream key and the entry id, the type is the payload's tag, the event id is (job, seq)
+//! (a batch's first entry keeps its append id for retry detection), and fields are one or two
+//! letters with defaults left out. One built-in agent step is one [`JobEvent::AgentStepped`]
+//! that names what was taken, the outcome and where each emit went; the messages themselves
+//! are rebuilt by the fold from the message they answer, so a body is stored once. Schema 1
+//! events still decode (the long field names are aliases) and fold as they always did: that is
+//! the upcaster, and existing keyspaces keep working without a migration.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::message::Message;
 
 /// Version of the envelope and payload schema written by this build.
 /// Decoders refuse (and dead-letter) events with a newer version.
-pub const SCHEMA_VERSION: u16 = 1;
+pub const SCHEMA_VERSION: u16 = 2;
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
 
 /// One stored event: identity, ordering, provenance and the fact itself.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EventEnvelope {
-    /// Globally unique id (UUIDv7); a retried append carrying the same id is recognised.
+    /// Identity of the event. Not stored (schema 2): a history entry's id is `<job>:<seq>`;
+    /// the first event of a batch carries a fresh UUIDv7 in memory, which the append stores
+    /// beside the entry so a retried batch is recognised.
+    #[serde(default, skip_serializing)]
     pub event_id: String,
-    /// The job whose history this event belongs to.
+    /// The job whose history this event belongs to (the stream key; not stored).
+    #[serde(default, skip_serializing)]
     pub job_id: String,
-    /// Position in the job's history: gapless, starting at 1.
+    /// Position in the job's history: gapless, starting at 1 (the entry id; not stored).
+    #[serde(default, skip_serializing)]
     pub seq: u64,
-    /// Name of the payload variant, duplicated here so tools can filter without decoding it.
+    /// Name of the payload variant (the payload's tag; not stored twice).
+    #[serde(default, skip_serializing)]
     pub event_type: String,
     /// Schema version the writer used.
+    #[serde(rename = "v", alias = "schema_version")]
     pub schema_version: u16,
     /// Wall-clock time of the decision, milliseconds since the Unix epoch (UTC).
+    #[serde(rename = "t", alias = "timestamp_ms")]
     pub timestamp_ms: i64,
     /// Lease epoch (fencing token) of the writer; 0 before any lease was taken.
+    #[serde(rename = "e", alias = "epoch", default, skip_serializing_if = "is_zero")]
     pub epoch: u64,
     /// Id of the command or event that caused this one.
+    #[serde(
+        rename = "c",
+        alias = "causation_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub causation_id: Option<String>,
     /// Id that ties together everything done for one request or message chain.
+    #[serde(
+        rename = "r",
+        alias = "correlation_id",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub correlation_id: Option<String>,
     /// The fact.
+    #[serde(rename = "p", alias = "payload")]
     pub payload: JobEvent,
+}
+
+impl EventEnvelope {
+    /// The envelope as one self-contained JSON object with the long field names (which
+    /// decoding accepts as aliases): what exports and `job events --json` print. Unlike the
+    /// stored form it says the job, seq, id and type, since it stands alone.
+    pub fn to_json(&self) -> Value {
+        serde_json::json!({
+            "event_id": self.event_id,
+            "job_id": self.job_id,
+            "seq": self.seq,
+            "event_type": self.event_type,
+            "schema_version": self.schema_version,
+            "timestamp_ms": self.timestamp_ms,
+            "epoch": self.epoch,
+            "causation_id": self.causation_id,
+            "correlation_id": self.correlation_id,
+            "payload": self.payload,
+        })
+    }
 }
 
 /// The facts of a job's life. Variants are named in the past tense.
@@ -104,7 +161,15 @@ pub enum JobEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         agent_id: Option<String>,
     },
-    /// A message was put on an agent's queue.
+    /// The manifest's initial inputs were queued: how many went to each agent (per-node
+    /// copies by their own id). The messages are rebuilt from the manifest by the fold
+    /// (`seed_messages`, stamped with this event's time), so 10,000 inputs cost one event.
+    InputsQueued { counts: BTreeMap<String, u32> },
+    /// An agent took a message (the one in flight, else the head of its queue) and finished
+    /// it: the outcome and where each emit went, in one event (schema 2).
+    AgentStepped(StepRecord),
+    /// A message was put on an agent's queue (schema 1 for every message; schema 2 only for
+    /// the input a per-node copy gets when its node joins).
     MessageSent { message: Message },
     /// An agent took the next message off its queue; the message is now in flight.
     AgentStepStarted {
@@ -115,7 +180,8 @@ pub enum JobEvent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
     },
-    /// An agent finished a message. `state` is its local state afterwards when the agent
+    /// Schema 1: an agent finished a message (schema 2 writes [`JobEvent::AgentStepped`]).
+    /// `state` is its local state afterwards when the agent
     /// carries state explicitly (executors, modules); `None` for built-ins, whose state
     /// replay re-derives from the message (so events stay small however much they collect).
     AgentStepFinished {
@@ -131,13 +197,15 @@ pub enum JobEvent {
         error: Value,
         will_retry: bool,
     },
-    /// An agent reported something worth keeping (e.g. `aggregator_received`).
+    /// Schema 1: an agent reported something worth keeping (schema 2 keeps these as the
+    /// step's `notes`).
     AgentEventRecorded {
         agent_id: String,
         name: String,
         payload: Value,
     },
-    /// A message that could not be delivered or routed, kept with its reason.
+    /// Schema 1: a message that could not be delivered or routed, kept with its reason
+    /// (schema 2 keeps it in the step, as an emit with `dead` set).
     DeadLettered {
         agent_id: Option<String>,
         reason: String,
@@ -160,6 +228,61 @@ pub struct JobSubmitted {
     pub bundle_digest: Option<String>,
 }
 
+/// Payload of [`JobEvent::AgentStepped`]: one agent step, as small as it can be stored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StepRecord {
+    #[serde(rename = "a")]
+    pub agent_id: String,
+    /// The message taken. Left out when it is the agent's message in flight or, with none in
+    /// flight, the head of its queue (which is what the owner always takes).
+    #[serde(rename = "m", default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    /// The agent's local state afterwards when it carries state explicitly (executors,
+    /// modules); `None` for built-ins, whose state the fold re-derives from the message.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<Value>,
+    /// Things the agent reported (`(name, payload)`, e.g. `aggregator_completed`).
+    #[serde(rename = "n", default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<(String, Value)>,
+    /// Each emit of the step, in order (its position is part of the derived message ids).
+    #[serde(rename = "o", default, skip_serializing_if = "Vec::is_empty")]
+    pub emits: Vec<Emitted>,
+}
+
+/// One emit of a step and where it went. The delivered messages are rebuilt by the fold
+/// from the message the step answered (correlation, class, content type, headers inherited),
+/// so only what differs is stored, and the body once however many agents receive it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Emitted {
+    #[serde(rename = "t")]
+    pub message_type: String,
+    #[serde(rename = "b", default)]
+    pub body: Value,
+    /// Receiving agents (per-node copies by their own id); empty when dead-lettered.
+    #[serde(rename = "to", default, skip_serializing_if = "Vec::is_empty")]
+    pub to: Vec<String>,
+    /// Why the emit could not be delivered (it is a dead letter).
+    #[serde(rename = "x", default, skip_serializing_if = "Option::is_none")]
+    pub dead: Option<String>,
+    /// The agent the emit named itself (`emit_to`), when it did.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    pub addressed: Option<String>,
+    /// Overrides of what the message inherits.
+    #[serde(rename = "c", default, skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
+    #[serde(rename = "ct", default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    #[serde(rename = "h", default, skip_serializing_if = "Map::is_empty")]
+    pub headers: Map<String, Value>,
+}
+
+impl Emitted {
+    /// The dead letter's message as views and exports show it.
+    pub fn dead_letter_message(&self) -> Value {
+        serde_json::json!({ "type": self.message_type, "to": self.addressed, "body": self.body })
+    }
+}
+
 impl JobEvent {
     /// The stable snake_case name of the variant, as stored in the envelope and the feed.
     pub fn type_name(&self) -> &'static str {
@@ -178,6 +301,8 @@ impl JobEvent {
             JobEvent::AgentRescheduleScheduled { .. } => "agent_reschedule_scheduled",
             JobEvent::JobPlanned { .. } => "job_planned",
             JobEvent::JobPlacementBlocked { .. } => "job_placement_blocked",
+            JobEvent::InputsQueued { .. } => "inputs_queued",
+            JobEvent::AgentStepped(_) => "agent_stepped",
             JobEvent::MessageSent { .. } => "message_sent",
             JobEvent::AgentStepStarted { .. } => "agent_step_started",
             JobEvent::AgentStepFinished { .. } => "agent_step_finished",
@@ -215,10 +340,12 @@ pub fn encode(envelope: &EventEnvelope) -> Vec<u8> {
     rmp_serde::to_vec_named(envelope).expect("event envelopes always serialise")
 }
 
-/// Decodes an envelope, checking the schema version before trusting the payload.
+/// Decodes an envelope, checking the schema version before trusting the payload. Schema 1
+/// envelopes (long field names, job id and seq inside) decode too.
 pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
     #[derive(Deserialize)]
     struct VersionProbe {
+        #[serde(rename = "v", alias = "schema_version")]
         schema_version: u16,
     }
     let probe: VersionProbe =
@@ -229,7 +356,10 @@ pub fn decode(bytes: &[u8]) -> Result<EventEnvelope, DecodeError> {
             supported: SCHEMA_VERSION,
         });
     }
-    rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))
+    let mut env: EventEnvelope =
+        rmp_serde::from_slice(bytes).map_err(|e| DecodeError::Corrupt(e.to_string()))?;
+    env.event_type = env.payload.type_name().to_string();
+    Ok(env)
 }
 
 /// Decodes an entry as stored in a job's stream: the stream key says the job and the entry id
@@ -243,6 +373,9 @@ pub fn decode_stored(job_id: &str, seq: u64, bytes: &[u8]) -> Result<EventEnvelo
     if env.seq == 0 {
         env.seq = seq;
     }
+    if env.event_id.is_empty() {
+        env.event_id = format!("{job_id}:{seq}");
+    }
     Ok(env)
 }
 
@@ -252,7 +385,7 @@ mod tests {
 
     fn sample(payload: JobEvent) -> EventEnvelope {
         EventEnvelope {
-            event_id: "e1".into(),
+            event_id: "j:1".into(),
             job_id: "j".into(),
             seq: 1,
             event_type: payload.type_name().into(),
@@ -297,11 +430,97 @@ mod tests {
                 error: Value::Null,
                 will_retry: true,
             },
+            JobEvent::InputsQueued {
+                counts: [("dispatch".to_string(), 10_000)].into(),
+            },
+            JobEvent::AgentStepped(StepRecord {
+                agent_id: "relay".into(),
+                emits: vec![
+                    Emitted {
+                        message_type: "done".into(),
+                        body: serde_json::json!({"i": 7}),
+                        to: vec!["total".into()],
+                        ..Default::default()
+                    },
+                    Emitted {
+                        message_type: "lost".into(),
+                        dead: Some("no edge".into()),
+                        ..Default::default()
+                    },
+                ],
+                notes: vec![("aggregator_completed".into(), serde_json::json!({"count": 1}))],
+                ..Default::default()
+            }),
         ];
         for event in events {
             let env = sample(event);
-            assert_eq!(decode(&encode(&env)).unwrap(), env);
+            assert_eq!(decode_stored("j", 1, &encode(&env)).unwrap(), env);
         }
+    }
+
+    /// A schema 1 envelope as the previous build wrote it: long names, everything inside.
+    #[derive(Serialize)]
+    struct V1Envelope {
+        event_id: String,
+        job_id: String,
+        seq: u64,
+        event_type: String,
+        schema_version: u16,
+        timestamp_ms: i64,
+        epoch: u64,
+        causation_id: Option<String>,
+        correlation_id: Option<String>,
+        payload: Value,
+    }
+
+    #[test]
+    fn schema_1_envelopes_still_decode() {
+        let v1 = V1Envelope {
+            event_id: "0190-uuid".into(),
+            job_id: "j".into(),
+            seq: 3,
+            event_type: "agent_step_finished".into(),
+            schema_version: 1,
+            timestamp_ms: 99,
+            epoch: 4,
+            causation_id: None,
+            correlation_id: Some("corr".into()),
+            payload: serde_json::json!({"type": "agent_step_finished",
+                "data": {"agent_id": "a", "message_id": "m1", "state": null}}),
+        };
+        let bytes = rmp_serde::to_vec_named(&v1).unwrap();
+        let env = decode_stored("j", 3, &bytes).unwrap();
+        assert_eq!(env.event_id, "0190-uuid");
+        assert_eq!((env.job_id.as_str(), env.seq, env.epoch), ("j", 3, 4));
+        assert_eq!(env.schema_version, 1);
+        assert_eq!(env.event_type, "agent_step_finished");
+        assert_eq!(env.correlation_id.as_deref(), Some("corr"));
+        assert_eq!(
+            env.payload,
+            JobEvent::AgentStepFinished {
+                agent_id: "a".into(),
+                message_id: "m1".into(),
+                state: None
+            }
+        );
+    }
+
+    #[test]
+    fn a_routed_step_is_small() {
+        let env = sample(JobEvent::AgentStepped(StepRecord {
+            agent_id: "relay".into(),
+            emits: vec![Emitted {
+                message_type: "done".into(),
+                body: serde_json::json!({"i": 1234}),
+                to: vec!["total".into()],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }));
+        let bytes = encode(&env);
+        // Envelope, step and one delivered message; schema 1 spent ~400 bytes on each of the
+        // three events this replaces.
+        assert!(bytes.len() <= 80, "{} bytes", bytes.len());
     }
 
     #[test]

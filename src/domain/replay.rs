@@ -264,7 +264,7 @@ const UNDECODABLE_KEY: &str = "undecodable";
 /// JSON shape (payload included), so it decodes back into an equal envelope.
 pub fn export_line(line: &ExportLine) -> Result<String, serde_json::Error> {
     match line {
-        ExportLine::Event(env) => serde_json::to_string(env),
+        ExportLine::Event(env) => serde_json::to_string(&env.to_json()),
         ExportLine::Undecodable {
             seq,
             stream_id,

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::domain::event::{EventEnvelope, JobEvent};
+use crate::domain::event::{EventEnvelope, JobEvent, StepRecord};
 use crate::domain::job::{JobStatus, lifecycle};
 
 /// What `job inspect` / `GetJob` / `job list` show about a job.
@@ -94,16 +94,20 @@ pub struct JobProjection {
 }
 
 /// Agent ids whose rows an event changes (so a worker loads only those).
-pub fn agents_touched(event: &JobEvent) -> Option<&str> {
+pub fn agents_touched(event: &JobEvent) -> Vec<&str> {
     match event {
-        JobEvent::MessageSent { message } => Some(&message.to),
+        JobEvent::MessageSent { message } => vec![&message.to],
+        JobEvent::InputsQueued { counts } => counts.keys().map(String::as_str).collect(),
+        JobEvent::AgentStepped(step) => std::iter::once(step.agent_id.as_str())
+            .chain(step.emits.iter().flat_map(|e| e.to.iter().map(String::as_str)))
+            .collect(),
         JobEvent::AgentStepStarted { agent_id, .. }
         | JobEvent::AgentStepFinished { agent_id, .. }
         | JobEvent::AgentStepFailed { agent_id, .. }
         | JobEvent::AgentRestartScheduled { agent_id, .. }
         | JobEvent::AgentRescheduleScheduled { agent_id, .. }
-        | JobEvent::AgentEventRecorded { agent_id, .. } => Some(agent_id),
-        _ => None,
+        | JobEvent::AgentEventRecorded { agent_id, .. } => vec![agent_id],
+        _ => vec![],
     }
 }
 
@@ -127,16 +131,24 @@ impl JobProjection {
         job.updated_at_ms = env.timestamp_ms;
         job.updated_at = iso_ms(env.timestamp_ms);
         self.apply_job(&env.payload);
-        if let Some(agent_id) = agents_touched(&env.payload) {
-            let row = self
-                .agents
-                .entry(agent_id.to_string())
-                .or_insert_with(|| AgentView {
-                    agent_id: agent_id.to_string(),
-                    status: "idle".into(),
-                    ..Default::default()
-                });
-            apply_agent(row, env);
+        match &env.payload {
+            JobEvent::InputsQueued { counts } => {
+                for (agent_id, n) in counts {
+                    self.row(agent_id).queued += u64::from(*n);
+                    self.row(agent_id).refresh_status();
+                }
+            }
+            JobEvent::AgentStepped(step) => self.apply_step(env, step),
+            payload => {
+                for agent_id in agents_touched(payload) {
+                    apply_agent(self.row(agent_id), env);
+                }
+            }
+        }
+        for agent_id in agents_touched(&env.payload) {
+            let row = self.row(agent_id);
+            row.last_event = Some(env.event_type.clone());
+            row.updated_at_ms = env.timestamp_ms;
         }
         if let JobEvent::DeadLettered {
             agent_id,
@@ -153,6 +165,45 @@ impl JobProjection {
             });
         }
         true
+    }
+
+    fn row(&mut self, agent_id: &str) -> &mut AgentView {
+        self.agents
+            .entry(agent_id.to_string())
+            .or_insert_with(|| AgentView {
+                agent_id: agent_id.to_string(),
+                status: "idle".into(),
+                ..Default::default()
+            })
+    }
+
+    /// A whole step: the agent's message leaves its queue (or its flight), each delivered
+    /// message joins its receiver's queue, and each undeliverable one is a dead letter.
+    fn apply_step(&mut self, env: &EventEnvelope, step: &StepRecord) {
+        let row = self.row(&step.agent_id);
+        if row.inflight_message_id.take().is_none() {
+            row.queued = row.queued.saturating_sub(1);
+        }
+        row.next_attempt_at_ms = None;
+        row.processed += 1;
+        row.last_error = None;
+        row.refresh_status();
+        for emit in &step.emits {
+            for receiver in &emit.to {
+                let row = self.row(receiver);
+                row.queued += 1;
+                row.refresh_status();
+            }
+            if let Some(reason) = &emit.dead {
+                self.new_dead_letters.push(DeadLetterView {
+                    seq: env.seq,
+                    agent_id: Some(step.agent_id.clone()),
+                    reason: reason.clone(),
+                    message: emit.dead_letter_message(),
+                    timestamp_ms: env.timestamp_ms,
+                });
+            }
+        }
     }
 
     /// Steps over a history entry that could not be decoded (it was dead-lettered), so the
@@ -194,6 +245,16 @@ impl JobProjection {
                 lifecycle::apply_lease(event, &mut job.lease_owner, &mut job.lease_epoch);
             }
             JobEvent::MessageSent { .. } => job.messages_sent += 1,
+            JobEvent::InputsQueued { counts } => {
+                job.messages_sent += counts.values().map(|n| u64::from(*n)).sum::<u64>()
+            }
+            JobEvent::AgentStepped(step) => {
+                job.steps_finished += 1;
+                for emit in &step.emits {
+                    job.messages_sent += emit.to.len() as u64;
+                    job.dead_letters += u64::from(emit.dead.is_some());
+                }
+            }
             JobEvent::AgentStepFinished { .. } => job.steps_finished += 1,
             JobEvent::AgentStepFailed { .. } => job.steps_failed += 1,
             JobEvent::DeadLettered { .. } => job.dead_letters += 1,
@@ -216,8 +277,6 @@ impl JobProjection {
 }
 
 fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
-    row.last_event = Some(env.event_type.clone());
-    row.updated_at_ms = env.timestamp_ms;
     match &env.payload {
         JobEvent::MessageSent { .. } => row.queued += 1,
         JobEvent::AgentStepStarted {
@@ -257,16 +316,23 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
     if matches!(env.payload, JobEvent::AgentStepStarted { .. }) {
         row.next_attempt_at_ms = None;
     }
-    row.status = if row.inflight_message_id.is_some() {
-        "running"
-    } else if row.queued > 0 {
-        "queued"
-    } else if row.last_error.is_some() {
-        "error"
-    } else {
-        "idle"
+    row.refresh_status();
+}
+
+impl AgentView {
+    /// The status word follows from the counts: running, queued, error or idle.
+    fn refresh_status(&mut self) {
+        self.status = if self.inflight_message_id.is_some() {
+            "running"
+        } else if self.queued > 0 {
+            "queued"
+        } else if self.last_error.is_some() {
+            "error"
+        } else {
+            "idle"
+        }
+        .to_string();
     }
-    .to_string();
 }
 
 #[cfg(test)]

@@ -226,6 +226,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "agent_reschedule_scheduled",
     "job_planned",
     "job_placement_blocked",
+    "inputs_queued",
+    "agent_stepped",
     "message_sent",
     "agent_step_started",
     "agent_step_finished",
@@ -353,6 +355,10 @@ mod tests {
                 reason: String::new(),
                 message: Value::Null,
             },
+            JobEvent::InputsQueued {
+                counts: Default::default(),
+            },
+            JobEvent::AgentStepped(Default::default()),
         ];
         for e in &samples {
             assert!(EVENT_TYPES.contains(&e.type_name()), "{}", e.type_name());

@@ -105,6 +105,13 @@ pub fn append_finished(events: &[EventEnvelope], elapsed: Duration, outcome: &'s
             JobEvent::AgentStepFinished { .. } => {
                 counter!(AGENT_MESSAGES_PROCESSED_TOTAL).increment(1)
             }
+            JobEvent::AgentStepped(step) => {
+                counter!(AGENT_MESSAGES_PROCESSED_TOTAL).increment(1);
+                let dead = step.emits.iter().filter(|e| e.dead.is_some()).count();
+                if dead > 0 {
+                    counter!(DEAD_LETTERS_TOTAL, "source" => "message").increment(dead as u64);
+                }
+            }
             JobEvent::AgentStepFailed { .. } => counter!(AGENT_STEP_FAILURES_TOTAL).increment(1),
             JobEvent::DeadLettered { .. } => {
                 counter!(DEAD_LETTERS_TOTAL, "source" => "message").increment(1)

@@ -251,7 +251,7 @@ async fn project(
 
 fn touched<'a>(events: impl Iterator<Item = &'a EventEnvelope>) -> Vec<String> {
     let mut ids: Vec<String> = events
-        .filter_map(|e| agents_touched(&e.payload))
+        .flat_map(|e| agents_touched(&e.payload))
         .map(str::to_string)
         .collect();
     ids.sort();

@@ -45,7 +45,9 @@ pub enum AppendError {
     Store(#[from] StoreError),
 }
 
-/// Wraps payloads into envelopes numbered after `expected`, stamped with `now_ms`.
+/// Wraps payloads into envelopes numbered after `expected`, stamped with `now_ms`. Only the
+/// first gets an event id (a UUIDv7): a batch that starts with it is recognised if it is
+/// retried; the rest are known by (job, seq) and carry none.
 pub fn seal(
     job_id: &str,
     expected: u64,
@@ -59,7 +61,11 @@ pub fn seal(
         .into_iter()
         .enumerate()
         .map(|(i, payload)| EventEnvelope {
-            event_id: uuid::Uuid::now_v7().to_string(),
+            event_id: if i == 0 {
+                uuid::Uuid::now_v7().to_string()
+            } else {
+                String::new()
+            },
             job_id: job_id.to_string(),
             seq: expected + 1 + i as u64,
             event_type: payload.type_name().to_string(),
@@ -128,6 +134,11 @@ fn check_batch(
 ) -> Result<(), AppendError> {
     if events.is_empty() {
         return Err(AppendError::InvalidBatch("no events".into()));
+    }
+    if events[0].event_id.is_empty() {
+        return Err(AppendError::InvalidBatch(
+            "the first event of a batch needs an id (retries are recognised by it)".into(),
+        ));
     }
     for (i, env) in events.iter().enumerate() {
         let want = expected + 1 + i as u64;

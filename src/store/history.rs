@@ -47,10 +47,16 @@ impl Store {
             let n = reply.ids.len();
             for entry in reply.ids {
                 let seq = seq_of(&entry.id);
-                let event = match entry.map.get("e") {
+                let mut event = match entry.map.get("e") {
                     Some(redis::Value::BulkString(bytes)) => decode_stored(job_id, seq, bytes),
                     _ => Err(DecodeError::Corrupt("entry has no event field".into())),
                 };
+                // The first event of a batch keeps the id it was appended with.
+                if let (Ok(env), Some(redis::Value::BulkString(id))) =
+                    (event.as_mut(), entry.map.get("b"))
+                {
+                    env.event_id = String::from_utf8_lossy(id).into_owned();
+                }
                 start = seq + 1;
                 out.push(HistoryItem {
                     stream_id: entry.id,

@@ -59,10 +59,9 @@ pub fn effects(config: &Map<String, Value>, state: &Value, message: &Message) ->
         };
     }
     let count = count(state) + 1;
-    let mut outcome = StepOutcome {
-        events: vec![("aggregator_received".into(), json!({ "count": count }))],
-        ..Default::default()
-    };
+    // Receiving is the step itself (the fold re-derives the count); only what is unusual
+    // (a duplicate, a late message, the completion) is noted.
+    let mut outcome = StepOutcome::default();
     if completed(state) {
         outcome
             .events

@@ -50,7 +50,7 @@ pub struct StepOutcome {
     /// (executors, modules). `None` for built-ins: replay derives it with `agents::apply`.
     pub state: Option<Value>,
     pub emits: Vec<Emit>,
-    /// Agent events `(name, payload)`, e.g. `aggregator_received`.
+    /// Agent events `(name, payload)`, e.g. `aggregator_completed`.
     pub events: Vec<(String, Value)>,
     /// Complete the job with this output.
     pub complete: Option<Value>,

@@ -3,7 +3,6 @@
 use serde_json::Value;
 
 use crate::domain::agents::StepOutcome;
-use crate::domain::message::Message;
 
 /// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,8 +21,8 @@ pub enum JobCommand {
     AcquireLease { owner: String, epoch: u64 },
     /// Give the lease up.
     ReleaseLease { owner: String },
-    /// Start the job: it becomes running and the seed messages are queued.
-    Start { seeds: Vec<Message> },
+    /// Start the job: it becomes running and the manifest's initial inputs are queued.
+    Start,
     /// Operator pause.
     Pause { reason: Option<String> },
     /// Operator resume.
@@ -56,7 +55,6 @@ pub enum JobCommand {
         agent_id: String,
         message_id: String,
         outcome: StepOutcome,
-        now_ms: i64,
     },
     /// An agent's attempt at a message failed.
     FailStep {
@@ -77,7 +75,7 @@ impl JobCommand {
             JobCommand::Submit { .. } => "submit",
             JobCommand::AcquireLease { .. } => "acquire_lease",
             JobCommand::ReleaseLease { .. } => "release_lease",
-            JobCommand::Start { .. } => "start",
+            JobCommand::Start => "start",
             JobCommand::Pause { .. } => "pause",
             JobCommand::Resume => "resume",
             JobCommand::Cancel { .. } => "cancel",

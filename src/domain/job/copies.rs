@@ -36,24 +36,33 @@ pub fn copies_in<'a>(plan: &'a Plan, source: &str) -> Vec<&'a str> {
         .collect()
 }
 
-/// A message to `source` becomes one message per copy (deterministic ids per copy); other
-/// events pass through. Only per-node jobs have copies.
-pub fn fan_out(state: &JobState, events: Vec<JobEvent>) -> Vec<JobEvent> {
-    let Some(plan) = state.plan.as_ref().filter(|_| per_node(state)) else {
-        return events;
-    };
-    let mut out = Vec::with_capacity(events.len());
-    for e in events {
-        match e {
-            JobEvent::MessageSent { message } if !copies_in(plan, &message.to).is_empty() => {
-                for copy in copies_in(plan, &message.to) {
-                    out.push(JobEvent::MessageSent {
-                        message: to_copy(&message, copy),
-                    });
-                }
-            }
-            other => out.push(other),
+/// The agents a message addressed to `target` reaches: each of its copies when the job runs
+/// it per node, else `target` itself.
+pub fn receivers(state: &JobState, target: &str) -> Vec<String> {
+    let copies = state
+        .plan
+        .as_ref()
+        .filter(|_| per_node(state))
+        .map(|plan| copies_in(plan, target))
+        .unwrap_or_default();
+    if copies.is_empty() {
+        vec![target.to_string()]
+    } else {
+        copies.into_iter().map(str::to_string).collect()
+    }
+}
+
+/// A message to `source` becomes one message per copy (deterministic ids per copy); others
+/// pass through. Only per-node jobs have copies.
+pub fn fan_out(state: &JobState, messages: Vec<Message>) -> Vec<Message> {
+    let mut out = Vec::with_capacity(messages.len());
+    for message in messages {
+        let receivers = receivers(state, &message.to);
+        if receivers.len() == 1 && receivers[0] == message.to {
+            out.push(message);
+            continue;
         }
+        out.extend(receivers.iter().map(|copy| to_copy(&message, copy)));
     }
     out
 }
@@ -213,6 +222,13 @@ mod tests {
         m
     }
 
+    fn sent_all(messages: Vec<Message>) -> Vec<JobEvent> {
+        messages
+            .into_iter()
+            .map(|message| JobEvent::MessageSent { message })
+            .collect()
+    }
+
     fn sent(events: &[JobEvent]) -> Vec<(String, String)> {
         events
             .iter()
@@ -228,12 +244,7 @@ mod tests {
     #[test]
     fn a_message_to_a_copied_agent_reaches_every_copy_with_its_own_id() {
         let s = state("sysbatch", &["a", "b"]);
-        let out = fan_out(
-            &s,
-            vec![JobEvent::MessageSent {
-                message: message("probe"),
-            }],
-        );
+        let out = sent_all(fan_out(&s, vec![message("probe")]));
         assert_eq!(
             sent(&out),
             vec![
@@ -243,12 +254,7 @@ mod tests {
         );
         // A batch job has no copies: messages pass through.
         let batch = state("batch", &["a", "b"]);
-        let out = fan_out(
-            &batch,
-            vec![JobEvent::MessageSent {
-                message: message("probe"),
-            }],
-        );
+        let out = sent_all(fan_out(&batch, vec![message("probe")]));
         assert_eq!(sent(&out), vec![("probe".to_string(), "m1".to_string())]);
         assert_eq!(source_of("probe@a"), "probe");
     }

@@ -58,15 +58,24 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
                 epoch: state.lease_epoch,
             }])
         }
-        JobCommand::Start { seeds } => match status {
+        JobCommand::Start => match status {
             JobStatus::Pending => {
                 let mut events = vec![JobEvent::JobStarted];
-                events.extend(
-                    seeds
-                        .iter()
-                        .map(|m| JobEvent::MessageSent { message: m.clone() }),
-                );
-                Ok(copies::fan_out(state, events))
+                // The inputs are rebuilt from the manifest by the fold; the event says how
+                // many each agent got, so views can count them without the manifest.
+                let seeds = state
+                    .graph
+                    .as_ref()
+                    .map(|m| super::seed_messages(&state.job_id, m, 0))
+                    .unwrap_or_default();
+                let mut counts = std::collections::BTreeMap::<String, u32>::new();
+                for m in copies::fan_out(state, seeds) {
+                    *counts.entry(m.to).or_default() += 1;
+                }
+                if !counts.is_empty() {
+                    events.push(JobEvent::InputsQueued { counts });
+                }
+                Ok(events)
             }
             _ => wrong("start"),
         },
@@ -158,13 +167,12 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             agent_id,
             message_id,
             outcome,
-            now_ms,
         } => {
             let manifest = state
                 .graph
                 .as_ref()
                 .ok_or(DomainError::UnreadableManifest)?;
-            step::finish(state, manifest, agent_id, message_id, outcome, *now_ms)
+            step::finish(state, manifest, agent_id, message_id, outcome)
         }
         JobCommand::FailStep {
             agent_id,

@@ -4,7 +4,8 @@
 use super::lifecycle;
 use super::state::{InFlight, JobState};
 use crate::domain::agents::{self, Builtin};
-use crate::domain::event::{EventEnvelope, JobEvent};
+use crate::domain::event::{EventEnvelope, JobEvent, StepRecord};
+use crate::domain::message::Message;
 
 /// Applies one stored event. Events at or below `state.seq` are ignored (idempotent replay).
 pub fn evolve(mut state: JobState, envelope: &EventEnvelope) -> JobState {
@@ -59,13 +60,19 @@ fn apply(state: &mut JobState, event: &JobEvent) {
         JobEvent::JobPlacementBlocked { reason, .. } => {
             state.placement_blocked = Some(reason.clone())
         }
-        JobEvent::MessageSent { message } => {
-            super::copies::remember_input(state, message);
-            state
-                .agent_mut(&message.to)
-                .queue
-                .push_back(message.clone());
+        JobEvent::MessageSent { message } => deliver(state, message.clone()),
+        JobEvent::InputsQueued { .. } => {
+            // The inputs are the manifest's, rebuilt as the decider counted them.
+            let seeds = state
+                .graph
+                .as_ref()
+                .map(|m| super::seed_messages(&state.job_id, m, state.updated_at_ms))
+                .unwrap_or_default();
+            for message in super::copies::fan_out(state, seeds) {
+                deliver(state, message);
+            }
         }
+        JobEvent::AgentStepped(step) => stepped(state, step),
         JobEvent::AgentStepStarted {
             agent_id,
             message_id,
@@ -160,5 +167,54 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             agent.avoid_node = avoid_node.clone();
         }
         JobEvent::AgentEventRecorded { .. } | JobEvent::DeadLettered { .. } => {}
+    }
+}
+
+/// Puts a message on its receiver's queue.
+fn deliver(state: &mut JobState, message: Message) {
+    super::copies::remember_input(state, &message);
+    state.agent_mut(&message.to).queue.push_back(message);
+}
+
+/// One whole step: the agent takes its message (the one in flight, else its queue's head),
+/// its state moves on, and every emit is delivered, rebuilt from the message it answers.
+fn stepped(state: &mut JobState, step: &StepRecord) {
+    let at_ms = state.updated_at_ms;
+    let JobState { agents, graph, .. } = state;
+    let agent = agents.entry(step.agent_id.clone()).or_default();
+    let wanted = |m: &Message| step.message_id.as_ref().is_none_or(|id| &m.message_id == id);
+    let taken = match agent.inflight.take() {
+        Some(f) if wanted(&f.message) => Some(f.message),
+        other => {
+            agent.inflight = other;
+            if agent.inflight.is_none() && agent.queue.front().is_some_and(wanted) {
+                agent.queue.pop_front()
+            } else {
+                None
+            }
+        }
+    };
+    agent.eligible_at_ms = None;
+    agent.processed += 1;
+    let Some(incoming) = taken else {
+        // Not what the decider saw (it never writes this): keep the fold total.
+        return;
+    };
+    match &step.state {
+        Some(s) => agent.state = s.clone(),
+        None => {
+            let node = graph.as_ref().and_then(|m| m.node(&step.agent_id));
+            if let Some((kind, node)) = node.and_then(|n| Builtin::of(n.agent_type).map(|k| (k, n)))
+            {
+                agents::apply(kind, &node.config, &mut agent.state, &incoming);
+            }
+        }
+    }
+    for (index, emit) in step.emits.iter().enumerate() {
+        for receiver in &emit.to {
+            let message =
+                super::step::delivered(&incoming, &step.agent_id, index, emit, receiver, at_ms);
+            deliver(state, message);
+        }
     }
 }

@@ -200,7 +200,7 @@ mod tests {
                 bundle_digest: None,
                 now_ms: 0,
             },
-            JobCommand::Start { seeds },
+            JobCommand::Start,
             JobCommand::BeginStep {
                 agent_id: "work".into(),
                 message_id,

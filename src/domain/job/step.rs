@@ -7,7 +7,7 @@ use super::error::DomainError;
 use super::state::JobState;
 use super::status::JobStatus;
 use crate::domain::agents::{Emit, StepOutcome};
-use crate::domain::event::JobEvent;
+use crate::domain::event::{Emitted, JobEvent, StepRecord};
 use crate::domain::manifest::Manifest;
 use crate::domain::message::Message;
 use crate::domain::routing::{route, route_context};
@@ -72,7 +72,27 @@ fn inflight<'a>(
         })
 }
 
-/// `FinishStep`: records the outcome, routes its emits, and completes the job if asked.
+/// The message a step of `agent_id` takes: the one in flight (begun, for executors and
+/// modules), else the head of the queue (a built-in step begins and ends in one event).
+fn taken<'a>(
+    state: &'a JobState,
+    agent_id: &str,
+    message_id: &str,
+) -> Result<&'a Message, DomainError> {
+    let agent = state.agents.get(agent_id);
+    let next = agent.and_then(|a| match &a.inflight {
+        Some(f) => Some(&f.message),
+        None => a.queue.front(),
+    });
+    next.filter(|m| m.message_id == message_id)
+        .ok_or_else(|| DomainError::NotInFlight {
+            agent_id: agent_id.into(),
+            message_id: message_id.into(),
+        })
+}
+
+/// `FinishStep`: one [`JobEvent::AgentStepped`] with the outcome and where each emit goes
+/// (routed along the manifest's edges, or dead-lettered), then the completion if asked.
 /// Allowed while running or paused (work in flight when a pause arrived still lands).
 pub fn finish(
     state: &JobState,
@@ -80,7 +100,6 @@ pub fn finish(
     agent_id: &str,
     message_id: &str,
     outcome: &StepOutcome,
-    now_ms: i64,
 ) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
     if status.is_terminal() || status == JobStatus::Pending {
@@ -89,19 +108,7 @@ pub fn finish(
             status,
         });
     }
-    let incoming = inflight(state, agent_id, message_id)?;
-    let mut events = vec![JobEvent::AgentStepFinished {
-        agent_id: agent_id.into(),
-        message_id: message_id.into(),
-        state: outcome.state.clone(),
-    }];
-    for (name, payload) in &outcome.events {
-        events.push(JobEvent::AgentEventRecorded {
-            agent_id: agent_id.into(),
-            name: name.clone(),
-            payload: payload.clone(),
-        });
-    }
+    let incoming = taken(state, agent_id, message_id)?;
     let incoming_json = json!({
         "body": incoming.body, "headers": incoming.headers, "type": incoming.message_type,
         "class": incoming.class, "from": incoming.from, "to": incoming.to,
@@ -111,24 +118,24 @@ pub fn finish(
     let null = Value::Null;
     let before = state.agents.get(agent_id).map_or(&null, |a| &a.state);
     let agent_state = outcome.state.as_ref().unwrap_or(before);
-    for (index, emit) in outcome.emits.iter().enumerate() {
-        events.extend(deliver(
-            manifest,
-            incoming,
-            &incoming_json,
-            agent_state,
-            agent_id,
-            index,
-            emit,
-            now_ms,
-        ));
-    }
+    let emits = outcome
+        .emits
+        .iter()
+        .map(|emit| route_emit(state, manifest, &incoming_json, agent_state, agent_id, emit))
+        .collect();
+    let mut events = vec![JobEvent::AgentStepped(StepRecord {
+        agent_id: agent_id.into(),
+        message_id: None,
+        state: outcome.state.clone(),
+        notes: outcome.events.clone(),
+        emits,
+    })];
     if let Some(output) = &outcome.complete {
         events.push(JobEvent::JobCompleted {
             result: json!({ "agent_id": agent_id, "output": output }),
         });
     }
-    Ok(super::copies::fan_out(state, events))
+    Ok(events)
 }
 
 /// `FailStep`: records a failed attempt; when it will not be retried the job fails with an
@@ -177,68 +184,80 @@ pub fn fail(
     Ok(events)
 }
 
-/// Routes one emit: `MessageSent` per target, or a `DeadLettered` with the reason.
-#[allow(clippy::too_many_arguments)]
-fn deliver(
+/// Routes one emit: the agents it goes to (each per-node copy of a copied agent), or why it
+/// is a dead letter.
+fn route_emit(
+    state: &JobState,
     manifest: &Manifest,
-    incoming: &Message,
     incoming_json: &Value,
     agent_state: &Value,
     from: &str,
-    index: usize,
     emit: &Emit,
-    now_ms: i64,
-) -> Vec<JobEvent> {
-    let dead = |reason: String| JobEvent::DeadLettered {
-        agent_id: Some(from.to_string()),
-        reason,
-        message: json!({ "type": emit.message_type, "to": emit.to, "body": emit.body }),
+) -> Emitted {
+    let mut out = Emitted {
+        message_type: emit.message_type.clone(),
+        body: emit.body.clone(),
+        to: vec![],
+        dead: None,
+        addressed: emit.to.clone(),
+        class: emit.class.clone(),
+        content_type: emit.content_type.clone(),
+        headers: emit.headers.clone(),
     };
     let targets: Vec<String> = match &emit.to {
         Some(to) if manifest.node(to).is_some() => vec![to.clone()],
-        Some(to) => return vec![dead(format!("emit_to names unknown agent {to:?}"))],
+        Some(to) => {
+            out.dead = Some(format!("emit_to names unknown agent {to:?}"));
+            return out;
+        }
         None => {
             let ctx = route_context(incoming_json, &emit.body, agent_state);
             // A per-node copy (`work@node-a`) routes as its agent does.
             let source = super::copies::source_of(from);
             let decision = route(manifest, source, &emit.message_type, &ctx);
             if decision.targets.is_empty() {
-                let reason = decision.no_match_reason().unwrap_or_else(|| {
+                out.dead = Some(decision.no_match_reason().unwrap_or_else(|| {
                     format!(
                         "no edge from {from:?} for message type {:?}",
                         emit.message_type
                     )
-                });
-                return vec![dead(reason)];
+                }));
+                return out;
             }
             decision.targets.into_iter().map(|t| t.to_node).collect()
         }
     };
-    targets
-        .into_iter()
-        .map(|to| JobEvent::MessageSent {
-            message: build(incoming, from, &to, index, emit, now_ms),
-        })
-        .collect()
+    out.to = targets
+        .iter()
+        .flat_map(|t| super::copies::receivers(state, t))
+        .collect();
+    out
 }
 
-/// A new message derived from the one being handled: inherits correlation, class, content
-/// type and headers (overridable), and gets a deterministic id so a replay rebuilds the same.
-fn build(
+/// The message a step's emit becomes for one receiver, rebuilt from the message the step
+/// answered: it inherits correlation, class, content type and headers (the emit overrides
+/// them), and gets a deterministic id, so the fold rebuilds exactly what was decided.
+pub(super) fn delivered(
     incoming: &Message,
     from: &str,
-    to: &str,
     index: usize,
-    emit: &Emit,
+    emit: &Emitted,
+    receiver: &str,
     now_ms: i64,
 ) -> Message {
     let mut headers: Map<String, Value> = incoming.headers.clone();
     headers.extend(emit.headers.clone());
+    // A per-node copy's message is its agent's with the node appended (see `copies`).
+    let (agent, node) = match receiver.split_once('@') {
+        Some((agent, node)) => (agent, Some(node)),
+        None => (receiver, None),
+    };
+    let base = derive_id(&incoming.message_id, from, index, agent);
     Message {
-        message_id: derive_id(&incoming.message_id, from, index, to),
+        message_id: node.map_or_else(|| base.clone(), |n| format!("{base}@{n}")),
         job_id: incoming.job_id.clone(),
         from: from.to_string(),
-        to: to.to_string(),
+        to: receiver.to_string(),
         message_type: emit.message_type.clone(),
         class: emit.class.clone().unwrap_or_else(|| incoming.class.clone()),
         correlation_id: incoming

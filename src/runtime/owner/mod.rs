@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::domain::agents;
 use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
 use crate::domain::event::EventEnvelope;
-use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve, seed_messages};
+use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve};
 use crate::domain::manifest::{AgentType, Manifest};
 use crate::runtime::clock::now_ms;
 use crate::runtime::cluster::ClusterCache;
@@ -489,13 +489,7 @@ impl Owner {
             && self.cfg.cluster.is_some()
             && self.state.plan.is_none();
         if self.state.status == Some(JobStatus::Pending) && !awaiting_copies {
-            let seeds = self
-                .state
-                .graph
-                .as_ref()
-                .map(|m| seed_messages(&self.job_id, m, now_ms()))
-                .unwrap_or_default();
-            self.decide_now(JobCommand::Start { seeds });
+            self.decide_now(JobCommand::Start);
         }
         if self.state.status.is_some_and(|s| !s.is_terminal()) && self.state.reliability.is_none() {
             let reliability = self.resolve_reliability();
@@ -525,7 +519,6 @@ impl Owner {
                 agent_id: done.agent_id.clone(),
                 message_id: done.message_id.clone(),
                 outcome,
-                now_ms: now_ms(),
             },
             Err(error) => JobCommand::FailStep {
                 agent_id: done.agent_id.clone(),
@@ -638,8 +631,8 @@ impl Owner {
             let Some(message) = agent
                 .inflight
                 .as_ref()
-                .map(|f| f.message.clone())
-                .or_else(|| agent.queue.front().cloned())
+                .map(|f| &f.message)
+                .or_else(|| agent.queue.front())
             else {
                 continue;
             };
@@ -650,21 +643,15 @@ impl Owner {
                 continue;
             };
             // Effects are read off the current state without copying it; the state itself
-            // advances when the FinishStep event is applied.
-            let outcome = agents::effects(kind, &node.config, &agent.state, &message);
-            if !self.decide_now(JobCommand::BeginStep {
-                agent_id: agent_id.clone(),
-                message_id: message.message_id.clone(),
-                attempt: 1,
-                node: None,
-            }) {
-                continue;
-            }
+            // advances when the step's event is applied.
+            let outcome = agents::effects(kind, &node.config, &agent.state, message);
+            let message_id = message.message_id.clone();
+            // A built-in step begins and ends in one event: it runs here, at once, so there
+            // is nothing to redo after a crash but the message still at the queue's head.
             self.decide_now(JobCommand::FinishStep {
                 agent_id,
-                message_id: message.message_id,
+                message_id,
                 outcome,
-                now_ms: now_ms(),
             });
             progressed = true;
         }
