@@ -208,7 +208,7 @@ fn structured_of(captured: &Captured) -> Result<String, String> {
     // No line break in the tail: the last line may be longer than the tail, so read it all.
     let last_line_brace = trimmed
         .rfind('\n')
-        .map_or(true, |i| trimmed[i + 1..].trim_start().starts_with('{'));
+        .is_none_or(|i| trimmed[i + 1..].trim_start().starts_with('{'));
     if !(starts_with_brace || last_line_brace) {
         return Ok(String::new());
     }
