@@ -348,6 +348,30 @@ async fn a_blob_on_one_nodes_disk_is_fetched_by_another_through_redis() {
         b_store.contains(&shared.sha256),
         "b stored the fetched copy"
     );
+    // The CLI without --target: this machine's store (empty) first, then a holder via Redis.
+    let local_file = dir.path().join("fetched-locally.bin");
+    let c_home = dir.path().join("c-home");
+    let local = cli(
+        None,
+        &[
+            "blob",
+            "get",
+            &shared.sha256,
+            "-o",
+            local_file.to_str().unwrap(),
+        ],
+        &[
+            ("MN_REDIS_URL", common::redis().url.as_str()),
+            ("MN_REDIS_NAMESPACE", ns.as_str()),
+            ("MN_HOME", c_home.to_str().unwrap()),
+        ],
+    );
+    assert!(
+        local.status.success(),
+        "{}",
+        String::from_utf8_lossy(&local.stderr)
+    );
+    assert_eq!(std::fs::read(&local_file).unwrap(), vec![7u8; 3 * MIB]);
     // The library function others use, from a third disk.
     let mine = BlobStore::new(dir.path().join("mine"));
     let bytes = fetch(&store, &mine, &only_on_a.sha256).await.unwrap();

@@ -29,14 +29,14 @@ pub enum FetchError {
 }
 
 impl FetchError {
-    /// Whether the blob simply does not exist anywhere reachable (vs. a failure to look).
+    /// Whether no live node has the blob (vs. holders that did not answer in time, or a
+    /// failure to look).
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
             FetchError::Blob(BlobError::Missing(_))
                 | FetchError::Unknown { .. }
                 | FetchError::NoLiveHolder { .. }
-                | FetchError::NotAnswered { .. }
         )
     }
 }

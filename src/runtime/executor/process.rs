@@ -69,7 +69,8 @@ impl Captured {
 /// without [`Spooled::commit`], the file is removed.
 #[derive(Debug)]
 pub struct Spooled {
-    path: Option<PathBuf>,
+    /// Empty once committed (the file then has its digest's name and is not ours to remove).
+    path: PathBuf,
     pub sha256: String,
     pub size: u64,
 }
@@ -77,19 +78,19 @@ pub struct Spooled {
 impl Spooled {
     /// Names the spool file by its digest in `store` (a rename, no copy).
     pub fn commit(mut self, store: &BlobStore) -> Result<BlobRef, BlobError> {
-        let path = self.path.take().unwrap_or_default();
+        let path = std::mem::take(&mut self.path);
         store.commit_spool(&path, &self.sha256, self.size)
     }
 
     /// Reads the spooled bytes back (bounded by the cap that produced them).
     pub fn read(&self) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.path.as_deref().unwrap_or(std::path::Path::new("")))
+        std::fs::read(&self.path)
     }
 
     /// Reads the last `len` bytes (fewer if the file is shorter).
     pub fn tail(&self, len: u64) -> std::io::Result<Vec<u8>> {
         use std::io::{Read, Seek, SeekFrom};
-        let mut f = std::fs::File::open(self.path.as_deref().unwrap_or(std::path::Path::new("")))?;
+        let mut f = std::fs::File::open(&self.path)?;
         f.seek(SeekFrom::Start(self.size.saturating_sub(len)))?;
         let mut out = vec![];
         f.read_to_end(&mut out)?;
@@ -99,8 +100,8 @@ impl Spooled {
 
 impl Drop for Spooled {
     fn drop(&mut self) {
-        if let Some(p) = self.path.take() {
-            let _ = std::fs::remove_file(p);
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
         }
     }
 }
@@ -314,7 +315,7 @@ impl Sink {
             Some((path, mut file, hasher)) => {
                 let _ = file.flush().await;
                 Some(Spooled {
-                    path: Some(path),
+                    path,
                     sha256: hex::encode(hasher.finalize()),
                     size: self.kept,
                 })
