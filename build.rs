@@ -10,6 +10,7 @@ const PROTOS: &[&str] = &[
     "observability.proto",
     "operations.proto",
     "scheduler.proto",
+    "history.proto",
     "blobs.proto",
 ];
 

@@ -187,7 +187,8 @@ fn through_serve(url: &str, dir: &Path, bundle: &Path) -> Result<(f64, f64), Str
         .output()
         .map_err(|e| e.to_string())?;
     let seconds = start.elapsed().as_secs_f64();
-    let status = std::fs::read_to_string(format!("/proc/{}/status", serve.id())).unwrap_or_default();
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", serve.id())).unwrap_or_default();
     let _ = serve.kill();
     let _ = serve.wait();
     let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
@@ -214,7 +215,9 @@ fn main() {
     let redis = support::start_redis();
     let dir = tempfile::tempdir().expect("temp dir");
     let bundle = relay_bundle(dir.path(), n);
-    println!("bounded-history benchmark: router -> relay -> aggregator, {n} messages, one redis-server (AOF everysec)");
+    println!(
+        "bounded-history benchmark: router -> relay -> aggregator, {n} messages, one redis-server (AOF everysec)"
+    );
 
     let peer = bullmq(&redis.url, n);
     match &peer {
@@ -232,7 +235,7 @@ fn main() {
         &[
             "MEMORY",
             "USAGE",
-            &format!("mirror_neuron:job:{}:events", ours.job_id),
+            &format!("mirror_neuron:job:{{{}}}:events", ours.job_id),
         ],
     )
     .parse::<f64>()

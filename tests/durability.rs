@@ -150,9 +150,7 @@ async fn check_resumed_history(store: &Store, job: &str, log: &Path) {
     );
     let finished_step2 = history
         .iter()
-        .filter(
-            |e| matches!(e, JobEvent::AgentStepped(step) if step.agent_id == "step2"),
-        )
+        .filter(|e| matches!(e, JobEvent::AgentStepped(step) if step.agent_id == "step2"))
         .count();
     assert_eq!(finished_step2, 1);
     assert_eq!(history.iter().filter(|e| e.is_terminal()).count(), 1);

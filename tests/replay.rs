@@ -237,7 +237,9 @@ fn history_lists_every_event_with_its_epoch() {
     // The stray router's emit had no edge: a dead letter, kept in its step.
     assert!(
         lines.iter().any(|e| e["type"] == "agent_stepped"
-            && e["summary"].as_str().is_some_and(|s| s.contains("dead-lettered"))),
+            && e["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("dead-lettered"))),
         "a step with a dead letter"
     );
     for (i, e) in lines.iter().enumerate() {

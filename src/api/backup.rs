@@ -54,10 +54,10 @@ pub async fn export(
         .agent_views(job_id)
         .await
         .map_err(|e| status::store(&e))?;
-    let history: Vec<EventEnvelope> = store
-        .history(job_id, 1, None)
+    let blobs = crate::runtime::blobs::BlobStore::from_env();
+    let history: Vec<EventEnvelope> = crate::runtime::history::read_all(store, &blobs, job_id, 1)
         .await
-        .map_err(|e| status::store(&e))?
+        .map_err(|e| status::history(&e))?
         .into_iter()
         .filter_map(|h| h.event.ok())
         .collect();

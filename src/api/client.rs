@@ -12,6 +12,7 @@ use tonic::{Request, Status};
 
 use super::pb::blobs::blob_service_client::BlobServiceClient;
 use super::pb::cluster::cluster_service_client::ClusterServiceClient;
+use super::pb::history::history_service_client::HistoryServiceClient;
 use super::pb::job_v1::job_service_client::JobServiceClient;
 use super::pb::observability::observability_service_client::ObservabilityServiceClient;
 use super::pb::scheduler::scheduler_service_client::SchedulerServiceClient;
@@ -38,6 +39,7 @@ pub struct Client {
     pub events: ObservabilityServiceClient<Intercepted>,
     pub cluster: ClusterServiceClient<Intercepted>,
     pub scheduler: SchedulerServiceClient<Intercepted>,
+    pub history: HistoryServiceClient<Intercepted>,
     pub blobs: BlobServiceClient<Intercepted>,
 }
 
@@ -73,6 +75,8 @@ impl Client {
                 .max_decoding_message_size(max),
             scheduler: SchedulerServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
+                .max_decoding_message_size(max),
+            history: HistoryServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_decoding_message_size(max),
             blobs: BlobServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(max),

@@ -19,6 +19,7 @@ pub mod context;
 pub mod event_json;
 pub mod follow;
 pub mod grpc_metrics;
+pub mod history;
 pub mod job_json;
 pub mod job_v1;
 pub mod job_v2;

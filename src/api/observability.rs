@@ -44,10 +44,9 @@ impl ObservabilityService for Observability {
         let req = request.into_inner();
         validate_job_id(&req.job_id).map_err(|e| status::job_id(&e))?;
         let store = self.ctx.store.clone();
-        if store
-            .version(&req.job_id)
+        if crate::runtime::history::version(&store, &req.job_id)
             .await
-            .map_err(|e| status::store(&e))?
+            .map_err(|e| status::history(&e))?
             == 0
         {
             return Err(Status::not_found(format!(
@@ -76,11 +75,14 @@ async fn pump(
     let mut follower = Follower::new(req.heartbeat_interval_ms, DEFAULT_HEARTBEAT);
     let mut sent = 0usize;
     let mut next = 1u64;
+    let blobs = crate::runtime::blobs::BlobStore::from_env();
     loop {
-        let batch = match store.history(&req.job_id, next, None).await {
+        // Hot or archived (a finished job's history may have been archived).
+        let batch = match crate::runtime::history::read_all(&store, &blobs, &req.job_id, next).await
+        {
             Ok(b) => b,
             Err(e) => {
-                let _ = tx.send(Err(status::store(&e))).await;
+                let _ = tx.send(Err(status::history(&e))).await;
                 return;
             }
         };

@@ -28,6 +28,11 @@ pub mod scheduler {
     tonic::include_proto!("mirrorneuron.scheduler.v1");
 }
 
+/// `mirrorneuron.history.v1` (this runtime's own; not in the published client)
+pub mod history {
+    tonic::include_proto!("mirrorneuron.history.v1");
+}
+
 /// `mirrorneuron.blobs.v1` (this runtime's own: paged blob reads)
 pub mod blobs {
     tonic::include_proto!("mirrorneuron.blobs.v1");

@@ -1,4 +1,4 @@
-//! The gRPC server: six services behind token auth, plus health and reflection, with a
+//! The gRPC server: seven services behind token auth, plus health and reflection, with a
 //! request size limit large enough for bundle uploads and graceful shutdown.
 
 use std::future::Future;
@@ -10,7 +10,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::auth::{Authenticator, Tokens};
 use super::context::ApiContext;
 use super::pb;
-use super::{blobs, cluster, job_v1, job_v2, observability, operations, scheduler};
+use super::{
+    blobs, cluster, history, job_v1, job_v2, observability, operations, scheduler,
+};
 
 /// Default request size limit: bundles travel inside requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -105,6 +107,10 @@ pub async fn serve(
         .set_serving::<pb::scheduler::scheduler_service_server::SchedulerServiceServer<scheduler::Scheduler>>()
         .await;
     health_reporter
+        .set_serving::<pb::history::history_service_server::HistoryServiceServer<history::History>>(
+        )
+        .await;
+    health_reporter
         .set_serving::<pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>>()
         .await;
     let reflection = || {
@@ -158,6 +164,10 @@ pub async fn serve(
         .add_service(guarded!(
             pb::scheduler::scheduler_service_server::SchedulerServiceServer<scheduler::Scheduler>,
             scheduler::Scheduler::new(ctx.clone())
+        ))
+        .add_service(guarded!(
+            pb::history::history_service_server::HistoryServiceServer<history::History>,
+            history::History::new(ctx.clone())
         ))
         .add_service(guarded!(
             pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>,

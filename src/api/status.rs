@@ -36,6 +36,7 @@ pub fn command(e: &CommandError) -> Status {
         CommandError::Contended { .. } => Status::aborted(e.to_string()),
         CommandError::Append(AppendError::Store(s)) | CommandError::Store(s) => store(s),
         CommandError::Append(a) => Status::internal(a.to_string()),
+        CommandError::History(h) => history(h),
     }
 }
 
@@ -79,4 +80,14 @@ pub fn later(feature: &str) -> Status {
     Status::unimplemented(format!(
         "{feature} is not available in this mirror-neuron version yet"
     ))
+}
+
+/// A history that could not be read: Redis trouble as [`store`]; a missing or damaged
+/// archive is DATA_LOSS on this node (the history exists but cannot be served from here).
+pub fn history(e: &crate::runtime::history::HistoryError) -> Status {
+    use crate::runtime::history::HistoryError as H;
+    match e {
+        H::Store(s) => store(s),
+        H::Blob(_) | H::Format(_) | H::Mismatch(_) => Status::data_loss(e.to_string()),
+    }
 }

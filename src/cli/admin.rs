@@ -25,6 +25,18 @@ pub enum AdminCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Remove blobs no job references (archives of deleted jobs, orphaned outputs) and
+    /// uploaded bundles no active job or schedule uses; anything younger than --grace stays.
+    Gc {
+        /// Only report what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        /// Keep blobs and bundles younger than this (`1h`, `30m`, `90s`, plain seconds).
+        #[arg(long, default_value = "1h")]
+        grace: String,
+        #[arg(long)]
+        json: bool,
+    },
     /// Schema version, feed length and backlog, dead letters.
     Status {
         #[arg(long)]
@@ -42,6 +54,11 @@ pub async fn run(cmd: AdminCmd) -> anyhow::Result<i32> {
 async fn run_with(backend: &Backend, cmd: AdminCmd) -> anyhow::Result<i32> {
     let store = &backend.store;
     match cmd {
+        AdminCmd::Gc {
+            dry_run,
+            grace,
+            json,
+        } => super::admin_gc::run(store, dry_run, &grace, json).await,
         AdminCmd::Migrate { json } => {
             // Backend::open already migrated; running again reports what is applied.
             let applied = store.migrate(clock::now_ms()).await?;

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
+use super::history_pages::PageSource;
 use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
 use crate::domain::job::{JobCommand, JobStatus};
 use crate::domain::view::JobView;
@@ -169,9 +170,19 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
         catch_up(store).await?;
     }
     match cmd {
-        JobCmd::History { job_id, json } => super::replay::history(store, &job_id, json).await,
-        JobCmd::Replay(args) => super::replay::replay_stored(store, &args).await,
-        JobCmd::Export { job_id, output } => super::replay::export(store, &job_id, &output).await,
+        JobCmd::History { job_id, json } => {
+            let mut source = PageSource::local(store, &job_id).await?;
+            super::replay::history(&mut source, json).await
+        }
+        JobCmd::Replay(args) => {
+            let job_id = super::replay::replay_job_id(&args)?;
+            let mut source = PageSource::local(store, job_id).await?;
+            super::replay::replay_stored(&mut source, &args).await
+        }
+        JobCmd::Export { job_id, output } => {
+            let mut source = PageSource::local(store, &job_id).await?;
+            super::replay::export(&mut source, &output).await
+        }
         JobCmd::List {
             status,
             limit,

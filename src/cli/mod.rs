@@ -1,8 +1,10 @@
 //! The `mirror-neuron` command line. Data goes to stdout, everything else to stderr.
 
 mod admin;
+mod admin_gc;
 mod blob;
 mod events;
+mod history_pages;
 mod job;
 mod node;
 mod output;

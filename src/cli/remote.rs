@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tonic::Code;
 
+use super::history_pages::PageSource;
 use super::job::JobCmd;
 use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
 use super::run::RunArgs;
@@ -239,9 +240,19 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
                 .map_err(failed)?;
             println!("{}", r.into_inner().status);
         }
-        JobCmd::History { .. } | JobCmd::Replay(_) | JobCmd::Export { .. } => anyhow::bail!(
-            "job history, replay and export read the event store directly; run them without --target, with MN_REDIS_URL pointing at the server's Redis (or replay an export with --file)"
-        ),
+        JobCmd::History { job_id, json } => {
+            let mut source = PageSource::remote(&mut client, &job_id).await?;
+            return super::replay::history(&mut source, json).await;
+        }
+        JobCmd::Replay(args) => {
+            let job_id = super::replay::replay_job_id(&args)?;
+            let mut source = PageSource::remote(&mut client, job_id).await?;
+            return super::replay::replay_stored(&mut source, &args).await;
+        }
+        JobCmd::Export { job_id, output } => {
+            let mut source = PageSource::remote(&mut client, &job_id).await?;
+            return super::replay::export(&mut source, &output).await;
+        }
         JobCmd::Recover { .. } => anyhow::bail!(
             "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
         ),

@@ -1,7 +1,9 @@
 //! `job history`, `job replay` and `job export`: debugging a job from its history alone.
 //!
 //! The folding is [`crate::domain::replay`] (pure, the runtime's own `evolve`); this module
-//! only reads the history (from Redis or from an export file) and prints. `job replay --file`
+//! only reads the history and prints. The history comes page by page from a [`PageSource`]
+//! (this machine's store, hot or archived, or a server with `--target`), so the local and
+//! remote commands are one code path and a long history is never held whole. `job replay --file`
 //! never opens a Backend, so an export can be studied on a machine without Redis.
 
 use std::io::Write;
@@ -9,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
+use super::history_pages::PageSource;
 use super::output::{print_dead_letters, print_json, print_table, short_json};
 use crate::domain::event::JobEvent;
 use crate::domain::replay::{
-    Entry, ExportLine, ReplayPoint, ReplayReport, export_line, parse_export, replay,
+    Entry, ExportLine, Replay, ReplayPoint, ReplayReport, export_line, parse_export, replay,
 };
 use crate::domain::view::iso_ms;
-use crate::store::{HistoryItem, Store, validate_job_id};
+use crate::store::HistoryItem;
 
 /// Arguments of `job replay`.
 #[derive(Debug, clap::Args)]
@@ -65,16 +68,6 @@ fn entry(item: &HistoryItem) -> Entry<'_> {
         Ok(env) => Entry::Event(env),
         Err(_) => Entry::Undecodable { seq: item.seq },
     }
-}
-
-/// Reads a job's whole history, failing clearly when it has none.
-async fn read_history(store: &Store, job_id: &str) -> anyhow::Result<Vec<HistoryItem>> {
-    validate_job_id(job_id)?;
-    let history = store.history(job_id, 1, None).await?;
-    if history.is_empty() {
-        anyhow::bail!("job {job_id} was not found (it has no history)");
-    }
-    Ok(history)
 }
 
 /// One line of human-readable summary for an event's payload.
@@ -223,80 +216,156 @@ fn history_json(item: &HistoryItem) -> Value {
     }
 }
 
-/// `job history <id> [--json]`: a table, or one JSON object per line (JSON Lines).
-pub async fn history(store: &Store, job_id: &str, json: bool) -> anyhow::Result<i32> {
-    let items = read_history(store, job_id).await?;
-    if json {
-        let mut out = std::io::stdout().lock();
-        for item in &items {
-            writeln!(out, "{}", history_json(item))?;
-        }
-        return Ok(0);
+fn history_row(item: &HistoryItem) -> Vec<String> {
+    match &item.event {
+        Ok(env) => vec![
+            env.seq.to_string(),
+            iso_ms(env.timestamp_ms).unwrap_or_default(),
+            env.event_type.clone(),
+            env.epoch.to_string(),
+            summary(&env.payload),
+        ],
+        Err(e) => vec![
+            item.seq.to_string(),
+            String::new(),
+            "(undecodable)".into(),
+            String::new(),
+            format!("{}: {e}", item.stream_id),
+        ],
     }
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|item| match &item.event {
-            Ok(env) => vec![
-                env.seq.to_string(),
-                iso_ms(env.timestamp_ms).unwrap_or_default(),
-                env.event_type.clone(),
-                env.epoch.to_string(),
-                summary(&env.payload),
-            ],
-            Err(e) => vec![
-                item.seq.to_string(),
-                String::new(),
-                "(undecodable)".into(),
-                String::new(),
-                format!("{}: {e}", item.stream_id),
-            ],
-        })
-        .collect();
-    print_table(&["SEQ", "TIME", "TYPE", "EPOCH", "SUMMARY"], &rows);
+}
+
+/// `job history <id> [--json]`: a table, or one JSON object per line (JSON Lines). Printed
+/// page by page; the table's column widths come from the header and the first page.
+pub async fn history(source: &mut PageSource, json: bool) -> anyhow::Result<i32> {
+    let header = ["SEQ", "TIME", "TYPE", "EPOCH", "SUMMARY"];
+    let mut widths: Option<Vec<usize>> = None;
+    let mut out = std::io::stdout().lock();
+    while let Some(page) = source.next_page().await? {
+        if json {
+            for item in &page {
+                writeln!(out, "{}", history_json(item))?;
+            }
+            continue;
+        }
+        let rows: Vec<Vec<String>> = page.iter().map(history_row).collect();
+        let widths = widths.get_or_insert_with(|| {
+            let w = column_widths(&header, &rows);
+            write_row(&mut out, header.iter().copied(), &w);
+            w
+        });
+        for row in &rows {
+            write_row(&mut out, row.iter().map(String::as_str), widths);
+        }
+    }
+    if widths.is_none() && !json {
+        print_table(&header, &[]);
+    }
     Ok(0)
 }
 
-/// `job export <id> -o FILE` (`-o -` writes to stdout).
-pub async fn export(store: &Store, job_id: &str, output: &Path) -> anyhow::Result<i32> {
-    let items = read_history(store, job_id).await?;
-    let lines = items.into_iter().map(|item| match item.event {
+fn column_widths(header: &[&str], rows: &[Vec<String>]) -> Vec<usize> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    widths
+}
+
+fn write_row<'a>(out: &mut impl Write, cells: impl Iterator<Item = &'a str>, widths: &[usize]) {
+    let parts: Vec<String> = cells
+        .zip(widths)
+        .map(|(c, w)| format!("{c:<w$}", w = *w))
+        .collect();
+    // stdout going away (a closed pipe) ends the listing, like `print_table`.
+    let _ = writeln!(out, "{}", parts.join("  ").trim_end());
+}
+
+fn export_line_of(item: HistoryItem) -> ExportLine {
+    match item.event {
         Ok(env) => ExportLine::Event(Box::new(env)),
         Err(e) => ExportLine::Undecodable {
             seq: item.seq,
             stream_id: item.stream_id,
             error: e.to_string(),
         },
-    });
-    let mut text = String::new();
+    }
+}
+
+/// Writes every line of the history to `out`; returns how many.
+async fn write_export(source: &mut PageSource, out: &mut impl Write) -> anyhow::Result<usize> {
     let mut count = 0usize;
-    for line in lines {
-        text.push_str(&export_line(&line)?);
-        text.push('\n');
-        count += 1;
+    while let Some(page) = source.next_page().await? {
+        for item in page {
+            out.write_all(export_line(&export_line_of(item))?.as_bytes())?;
+            out.write_all(b"\n")?;
+            count += 1;
+        }
     }
+    out.flush()?;
+    Ok(count)
+}
+
+/// `job export <id> -o FILE` (`-o -` writes to stdout). A file is written beside its final
+/// name and renamed at the end, so a failed export never leaves a truncated file behind.
+pub async fn export(source: &mut PageSource, output: &Path) -> anyhow::Result<i32> {
     if output == Path::new("-") {
-        std::io::stdout().lock().write_all(text.as_bytes())?;
-    } else {
-        std::fs::write(output, text)
-            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
-        eprintln!(
-            "exported {count} events of job {job_id} to {}",
-            output.display()
-        );
+        write_export(
+            source,
+            &mut std::io::BufWriter::new(std::io::stdout().lock()),
+        )
+        .await?;
+        return Ok(0);
     }
+    let name = output
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("-o {} does not name a file", output.display()))?;
+    let partial = output.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let file = std::fs::File::create(&partial)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+    let written = write_export(source, &mut std::io::BufWriter::new(file)).await;
+    let count = match written {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&partial, output)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", output.display()))?;
+    eprintln!(
+        "exported {count} events of job {} to {}",
+        source.job_id(),
+        output.display()
+    );
     Ok(0)
 }
 
-/// `job replay <id> [--until|--at]` against Redis.
-pub async fn replay_stored(store: &Store, args: &ReplayArgs) -> anyhow::Result<i32> {
-    let job_id = args
-        .job_id
-        .as_deref()
-        .ok_or_else(|| anyhow::anyhow!("job replay needs a job id or --file"))?;
+/// `job replay <id> [--until|--at]` from a store or a server: folds page by page.
+pub async fn replay_stored(source: &mut PageSource, args: &ReplayArgs) -> anyhow::Result<i32> {
     let point = args.point()?;
-    let items = read_history(store, job_id).await?;
-    let report = replay(job_id, items.iter().map(entry), point).report();
-    print_report(&report, args.json)
+    let mut state = Replay::new(source.job_id());
+    'pages: while let Some(page) = source.next_page().await? {
+        for item in &page {
+            let e = entry(item);
+            if Replay::beyond(point, e) {
+                break 'pages;
+            }
+            state.apply(e);
+        }
+    }
+    print_report(&state.report(), args.json)
+}
+
+/// The job id a stored replay is of (the file form needs none). Checks `--at` first, so a
+/// bad time is refused before any store or server is asked.
+pub fn replay_job_id(args: &ReplayArgs) -> anyhow::Result<&str> {
+    args.point()?;
+    args.job_id
+        .as_deref()
+        .ok_or_else(|| anyhow::anyhow!("job replay needs a job id or --file"))
 }
 
 /// Replays an export file; pure apart from reading the file.

@@ -46,8 +46,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     for w in crate::runtime::executor::config::output_cap_warnings(&bundle.manifest) {
         eprintln!("warning: {w}");
     }
+    let retention = crate::runtime::history::retention::retention_from_env()?;
     let backend = Backend::open().await?;
-    let result = submit_and_run(&backend, &bundle, &args).await;
+    let result = submit_and_run(&backend, &bundle, &args, retention).await;
     backend.close().await;
     result
 }
@@ -56,6 +57,7 @@ async fn submit_and_run(
     backend: &Backend,
     bundle: &crate::runtime::bundle::Bundle,
     args: &RunArgs,
+    retention: Duration,
 ) -> anyhow::Result<i32> {
     let store = &backend.store;
     let job_id = local::submit(store, bundle).await?;
@@ -94,6 +96,9 @@ async fn submit_and_run(
     let Some(view) = report.view else {
         anyhow::bail!("job {job_id} disappeared");
     };
+    if retention.is_zero() && view.status.is_some_and(JobStatus::is_terminal) {
+        archive_now(store, &job_id).await;
+    }
     if args.json {
         print_json(&view)?;
     } else {
@@ -119,4 +124,35 @@ async fn submit_and_run(
     } else {
         1
     })
+}
+
+/// `MN_JOB_HISTORY_RETENTION=0`: archives the finished job's history before `run` exits (a
+/// local run has no leader sweeping for it). A failure leaves the hot history in place, so it
+/// is a warning, never a failed run.
+async fn archive_now(store: &crate::store::Store, job_id: &str) {
+    use crate::runtime::history::{ArchiveOutcome, archive_job};
+    let blobs = crate::runtime::blobs::BlobStore::from_env();
+    for _ in 0..2 {
+        match archive_job(store, &blobs, job_id, crate::runtime::clock::now_ms()).await {
+            Ok(ArchiveOutcome::ProjectionBehind { .. }) => {
+                if let Err(e) = super::job::catch_up(store).await {
+                    eprintln!("warning: history of job {job_id} not archived: {e:#}");
+                    return;
+                }
+            }
+            Ok(ArchiveOutcome::Archived(r)) => {
+                tracing::info!(job_id, sha256 = %r.sha256, entries = r.entries, "history archived");
+                return;
+            }
+            Ok(other) => {
+                eprintln!("warning: history of job {job_id} not archived: {other:?}");
+                return;
+            }
+            Err(e) => {
+                eprintln!("warning: history of job {job_id} not archived: {e}");
+                return;
+            }
+        }
+    }
+    eprintln!("warning: history of job {job_id} not archived: its views did not catch up");
 }

@@ -35,6 +35,7 @@ fn ignore_sigpipe() {
 pub async fn run() -> anyhow::Result<i32> {
     ignore_sigpipe();
     let cfg = ServerConfig::from_env()?;
+    let retention_period = crate::runtime::history::retention::retention_from_env()?;
     let backend = Backend::open().await?;
     let listener = tokio::net::TcpListener::bind(cfg.addr)
         .await
@@ -53,6 +54,18 @@ pub async fn run() -> anyhow::Result<i32> {
         move || leading.load(std::sync::atomic::Ordering::Relaxed),
         schedules_stopped,
     ));
+    // Finished jobs' histories are archived past the retention, by the leader only.
+    let retention = crate::runtime::history::retention::run_retention_loop(
+        backend.store.clone(),
+        crate::runtime::blobs::BlobStore::from_env(),
+        retention_period,
+        {
+            let leading = node.leadership();
+            move || leading.load(std::sync::atomic::Ordering::Relaxed)
+        },
+        stop_schedules.subscribe(),
+    );
+    let retention = tokio::spawn(retention);
     let ctx = ApiContext {
         store: backend.store.clone(),
         node: node.clone(),
@@ -71,6 +84,7 @@ pub async fn run() -> anyhow::Result<i32> {
     .await;
     let _ = stop_schedules.send(true);
     let _ = schedules.await;
+    let _ = retention.await;
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)

@@ -52,7 +52,12 @@ pub struct EventEnvelope {
     #[serde(rename = "t", alias = "timestamp_ms")]
     pub timestamp_ms: i64,
     /// Lease epoch (fencing token) of the writer; 0 before any lease was taken.
-    #[serde(rename = "e", alias = "epoch", default, skip_serializing_if = "is_zero")]
+    #[serde(
+        rename = "e",
+        alias = "epoch",
+        default,
+        skip_serializing_if = "is_zero"
+    )]
     pub epoch: u64,
     /// Id of the command or event that caused this one.
     #[serde(
@@ -448,7 +453,10 @@ mod tests {
                         ..Default::default()
                     },
                 ],
-                notes: vec![("aggregator_completed".into(), serde_json::json!({"count": 1}))],
+                notes: vec![(
+                    "aggregator_completed".into(),
+                    serde_json::json!({"count": 1}),
+                )],
                 ..Default::default()
             }),
         ];

@@ -65,7 +65,7 @@ impl Replay {
     }
 
     /// True when `entry` lies beyond `point` (replay stops before it).
-    fn beyond(point: ReplayPoint, entry: Entry<'_>) -> bool {
+    pub fn beyond(point: ReplayPoint, entry: Entry<'_>) -> bool {
         match (point, entry) {
             (ReplayPoint::End, _) => false,
             (ReplayPoint::Seq(n), Entry::Event(e)) => e.seq > n,

@@ -99,7 +99,11 @@ pub fn agents_touched(event: &JobEvent) -> Vec<&str> {
         JobEvent::MessageSent { message } => vec![&message.to],
         JobEvent::InputsQueued { counts } => counts.keys().map(String::as_str).collect(),
         JobEvent::AgentStepped(step) => std::iter::once(step.agent_id.as_str())
-            .chain(step.emits.iter().flat_map(|e| e.to.iter().map(String::as_str)))
+            .chain(
+                step.emits
+                    .iter()
+                    .flat_map(|e| e.to.iter().map(String::as_str)),
+            )
             .collect(),
         JobEvent::AgentStepStarted { agent_id, .. }
         | JobEvent::AgentStepFinished { agent_id, .. }

@@ -22,6 +22,9 @@ pub enum CommandError {
     Append(#[from] AppendError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The job's history could not be read (its archive is missing or damaged here).
+    #[error(transparent)]
+    History(#[from] crate::runtime::history::HistoryError),
 }
 
 /// The result of a command: the events it appended (possibly none) and the state after.
@@ -50,7 +53,10 @@ pub async fn execute(
     correlation_id: Option<&str>,
 ) -> Result<Executed, CommandError> {
     for _ in 0..MAX_ATTEMPTS {
-        let state = store.load_state(job_id).await?;
+        // A finished job may be archived: its state comes from the archive then, so a
+        // command (a re-submitted deterministic id included) sees the job as it ended.
+        let blobs = crate::runtime::blobs::BlobStore::from_env();
+        let state = crate::runtime::history::load_state(store, &blobs, job_id).await?;
         let events = decide(&state, command)?;
         if events.is_empty() {
             return Ok(Executed {

@@ -10,6 +10,8 @@ pub mod cluster;
 pub mod commands;
 pub mod embedded_redis;
 pub mod executor;
+pub mod gc;
+pub mod history;
 pub mod local;
 pub mod metrics_poller;
 pub mod module_process;

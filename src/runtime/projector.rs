@@ -23,6 +23,9 @@ use crate::store::{FeedEntry, LoadedProjection, Store, StoreError};
 /// The consumer group every projection worker joins.
 pub const PROJECTION_GROUP: &str = "projections";
 
+/// Most events one job's views take in one pass.
+const PASS_EVENTS: u64 = 2_000;
+
 /// How a worker reads and reclaims.
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
@@ -159,7 +162,9 @@ pub async fn apply_batch(
         }
     }
     let mut pending: Vec<(String, u64)> = upto.into_iter().collect();
-    for _ in 0..CAS_ATTEMPTS {
+    let mut attempt = 0;
+    while attempt < CAS_ATTEMPTS {
+        attempt += 1;
         if pending.is_empty() {
             return Ok(());
         }
@@ -182,11 +187,15 @@ pub async fn apply_batch(
         }
         let results = store.write_projections(&loaded).await?;
         let mut retry = Vec::new();
-        for ((job, applied), moved) in jobs.into_iter().zip(counts).zip(results) {
+        let mut more = Vec::new();
+        for (((job, applied), moved), l) in jobs.into_iter().zip(counts).zip(results).zip(&loaded) {
             match moved {
                 // Counted only once written: a reapplication after a lost CAS is not new work.
                 None => {
                     stats.applied.fetch_add(applied, Ordering::Relaxed);
+                    if l.projection.job.last_seq < job.1 && applied > 0 {
+                        more.push(job);
+                    }
                 }
                 Some(_) => retry.push(job),
             }
@@ -194,7 +203,12 @@ pub async fn apply_batch(
         stats
             .cas_retries
             .fetch_add(retry.len() as u64, Ordering::Relaxed);
+        if retry.is_empty() {
+            // Only slices are left: they are progress, not contention.
+            attempt = 0;
+        }
         pending = retry;
+        pending.extend(more);
     }
     Err(StoreError::Protocol {
         script: "apply_job",
@@ -220,6 +234,10 @@ async fn project(
         stats.skipped.fetch_add(1, Ordering::Relaxed);
         return Ok(None);
     }
+    // A bounded slice per pass, so a worker that is far behind (or a job that appended a
+    // lot at once) never holds a long history decoded in memory; `apply_batch` comes back
+    // for the rest.
+    let upto = upto.min(from + PASS_EVENTS - 1);
     let history = store.history(job_id, from, Some(upto)).await?;
     let agent_ids = touched(history.iter().filter_map(|h| h.event.as_ref().ok()));
     loaded.projection.agents = store.load_agent_rows(job_id, &agent_ids).await?;

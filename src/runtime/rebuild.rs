@@ -3,6 +3,8 @@
 //! proves it against the live views without writing anything.
 
 use crate::domain::view::{AgentView, DeadLetterView, JobProjection, JobView};
+use crate::runtime::blobs::BlobStore;
+use crate::runtime::history::{HistoryError, HistoryPages, decode_item};
 use crate::store::{Store, StoreError};
 
 /// The complete views of one job, as rebuilt or as read live.
@@ -13,17 +15,27 @@ pub struct FullViews {
     pub dead_letters: Vec<DeadLetterView>,
 }
 
-/// Folds a job's whole history into fresh views.
-pub async fn rebuild_job(store: &Store, job_id: &str) -> Result<JobProjection, StoreError> {
+/// Folds a job's whole history (hot or archived) into fresh views.
+pub async fn rebuild_job(
+    store: &Store,
+    blobs: &BlobStore,
+    job_id: &str,
+) -> Result<JobProjection, HistoryError> {
     let mut projection = JobProjection::default();
-    for item in store.history(job_id, 1, None).await? {
-        match item.event {
-            Ok(env) => {
-                projection.apply(&env);
-            }
-            Err(e) => {
-                tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event");
-                projection.skip_undecodable(item.seq);
+    let Some(mut pages) = HistoryPages::open(store, blobs, job_id, 1, None, 1000).await? else {
+        return Ok(projection);
+    };
+    while let Some(page) = pages.next_page().await? {
+        for raw in &page {
+            let item = decode_item(job_id, raw);
+            match item.event {
+                Ok(env) => {
+                    projection.apply(&env);
+                }
+                Err(e) => {
+                    tracing::warn!(job_id, seq = item.seq, error = %e, "skipping undecodable event");
+                    projection.skip_undecodable(item.seq);
+                }
             }
         }
     }
@@ -64,14 +76,15 @@ pub async fn rebuild_all(
     store: &Store,
     write: bool,
     mut progress: impl FnMut(usize, usize),
-) -> Result<RebuildReport, StoreError> {
+) -> Result<RebuildReport, HistoryError> {
+    let blobs = BlobStore::from_env();
     let ids = store.job_ids().await?;
     let mut report = RebuildReport {
         jobs: ids.len(),
         ..Default::default()
     };
     for (i, job_id) in ids.iter().enumerate() {
-        let rebuilt = rebuild_job(store, job_id).await?;
+        let rebuilt = rebuild_job(store, &blobs, job_id).await?;
         if write {
             if store.replace_projection(rebuilt.clone()).await? {
                 report.written += 1;

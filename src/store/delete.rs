@@ -17,6 +17,8 @@ impl Store {
             k.job_dead_letters(job_id),
             k.jobs_registry(),
             k.jobs_by_time(),
+            k.job_archive(job_id),
+            k.jobs_archived(),
         ];
         keys.extend(JobStatus::ALL.iter().map(|s| k.jobs_by_status(*s)));
         let refs: Vec<&str> = keys.iter().map(String::as_str).collect();

@@ -73,17 +73,27 @@ impl Store {
     /// Folds the job's whole history into the decider state. Undecodable entries are skipped
     /// (and logged) but still count for the version, so appends keep working.
     pub async fn load_state(&self, job_id: &str) -> Result<JobState, StoreError> {
+        // Page by page: a long history is never held decoded in memory at once.
         let mut state = JobState::new(job_id);
-        for item in self.history(job_id, 1, None).await? {
-            match &item.event {
-                Ok(env) => state = evolve(state, env),
-                Err(e) => {
-                    tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event")
+        loop {
+            let from = state.seq + 1;
+            let page = self
+                .history(job_id, from, Some(from + PAGE as u64 - 1))
+                .await?;
+            let n = page.len();
+            for item in page {
+                match &item.event {
+                    Ok(env) => state = evolve(state, env),
+                    Err(e) => {
+                        tracing::warn!(job_id, stream_id = %item.stream_id, error = %e, "skipping undecodable event")
+                    }
                 }
+                state.seq = state.seq.max(item.seq);
             }
-            state.seq = state.seq.max(item.seq);
+            if n < PAGE {
+                return Ok(state);
+            }
         }
-        Ok(state)
     }
 
     /// The current version (last seq) of a job's history; 0 when it has none.

@@ -83,6 +83,15 @@ impl Keyspace {
     pub fn job_dead_letters(&self, job_id: &str) -> String {
         self.job(job_id, "dead_letters")
     }
+    /// Where a finished job's archived history lives (hash: sha256, size, entries, last_seq,
+    /// archived_at_ms); present only once the hot history stream is gone.
+    pub fn job_archive(&self, job_id: &str) -> String {
+        self.job(job_id, "archive")
+    }
+    /// Set of job ids whose history is archived (the retention sweep skips them).
+    pub fn jobs_archived(&self) -> String {
+        format!("{}:jobs:archived", self.ns)
+    }
     /// Every event of every job, for consumer groups (projections, reconciler).
     pub fn feed(&self) -> String {
         format!("{}:feed", self.ns)

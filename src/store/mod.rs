@@ -2,6 +2,7 @@
 //! migrations. Knows Redis and the domain types; knows nothing of gRPC or processes.
 
 mod append;
+mod archive;
 mod blob_share;
 mod bundles;
 mod definitions;
@@ -27,6 +28,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnecti
 use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use append::{AppendError, AppendOutcome, seal};
+pub use archive::{ArchiveRecord, RawEntry};
 pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
 pub use feed::{FeedEntry, FeedRead, TrimReport};

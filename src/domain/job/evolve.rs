@@ -32,7 +32,6 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.status = Some(super::JobStatus::Pending);
             state.graph_id = s.graph_id.clone();
             state.job_name = s.job_name.clone();
-            state.manifest = s.manifest.clone();
             state.graph = crate::domain::manifest::Manifest::from_normalised(&s.manifest).ok();
             state.bundle_path = s.bundle_path.clone();
             state.bundle_digest = s.bundle_digest.clone();
@@ -182,7 +181,11 @@ fn stepped(state: &mut JobState, step: &StepRecord) {
     let at_ms = state.updated_at_ms;
     let JobState { agents, graph, .. } = state;
     let agent = agents.entry(step.agent_id.clone()).or_default();
-    let wanted = |m: &Message| step.message_id.as_ref().is_none_or(|id| &m.message_id == id);
+    let wanted = |m: &Message| {
+        step.message_id
+            .as_ref()
+            .is_none_or(|id| &m.message_id == id)
+    };
     let taken = match agent.inflight.take() {
         Some(f) if wanted(&f.message) => Some(f.message),
         other => {

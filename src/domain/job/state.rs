@@ -19,8 +19,9 @@ pub struct JobState {
     pub status: Option<JobStatus>,
     pub graph_id: String,
     pub job_name: String,
-    pub manifest: Value,
-    /// The manifest parsed from `manifest` (routing needs it); `None` if it cannot be read.
+    /// The manifest of `job_submitted`, parsed (routing needs it); `None` if it cannot be
+    /// read. Only the parsed form is kept: a manifest with 10,000 inputs held twice costs
+    /// megabytes per job.
     #[serde(skip)]
     pub graph: Option<Manifest>,
     pub bundle_path: Option<String>,

@@ -94,9 +94,7 @@ fn commands_on_a_missing_job_are_not_found() {
 
 #[test]
 fn start_queues_seeds_after_the_transition() {
-    let events = given(vec![submitted()])
-        .when(JobCommand::Start)
-        .unwrap();
+    let events = given(vec![submitted()]).when(JobCommand::Start).unwrap();
     assert_eq!(events, vec![JobEvent::JobStarted]);
 }
 

@@ -93,6 +93,8 @@ pub enum OwnerError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Append(#[from] AppendError),
+    #[error(transparent)]
+    History(#[from] crate::runtime::history::HistoryError),
 }
 
 /// A step begun in the pending batch, to start once the batch is appended.
@@ -146,7 +148,9 @@ pub async fn run(
             });
         }
     };
-    let state = store.load_state(job_id).await?;
+    // Hot or archived: a finished job whose history was archived is still the job it was.
+    let blobs = crate::runtime::blobs::BlobStore::from_env();
+    let state = crate::runtime::history::load_state(&store, &blobs, job_id).await?;
     if state.status.is_none() {
         store.release_job_lease(job_id, &cfg.node, epoch).await?;
         return Ok(OwnerExit::NotFound);
