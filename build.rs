@@ -11,6 +11,7 @@ const PROTOS: &[&str] = &[
     "operations.proto",
     "scheduler.proto",
     "history.proto",
+    "blobs.proto",
 ];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

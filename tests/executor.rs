@@ -59,6 +59,7 @@ impl Env {
             first_run: false,
             temp_root: self.tmp(),
             extra_env: vec![],
+            blobs: None,
         }
     }
 
@@ -575,4 +576,71 @@ async fn output_payload_shape() {
     let round: ExecSuccess =
         serde_json::from_value(serde_json::to_value(&s).expect("ser")).expect("de");
     assert_eq!(round, s);
+}
+
+#[tokio::test]
+async fn a_large_output_is_spooled_to_the_blob_store_not_kept_in_memory() {
+    let env = Env::new();
+    let blobs = mirror_neuron::runtime::blobs::BlobStore::new(env.dir.path().join("blobs"));
+    let mut req = env.request(
+        json!({"command": "head -c 200000 /dev/zero | tr '\\0' q; echo err >&2"}),
+        json!(null),
+    );
+    req.blobs = Some(blobs.clone());
+    let s = ok(env.run(req).await);
+    let blob = s
+        .stdout_blob
+        .clone()
+        .expect("stdout went to the blob store");
+    assert_eq!(blob.size, 200_000);
+    assert_eq!(s.stdout.len(), 1024, "only the preview stays in the result");
+    assert_eq!(
+        blobs.get(&blob.sha256).expect("stored"),
+        vec![b'q'; 200_000]
+    );
+    assert_eq!((s.stderr.as_str(), &s.stderr_blob), ("err\n", &None));
+    assert_eq!(
+        blobs.list().unwrap(),
+        vec![blob.sha256.clone()],
+        "no spool left"
+    );
+    let payload = s.output_payload("worker", &json!(null));
+    assert_eq!(payload["sandbox"]["stdout"]["$blob"]["size"], 200_000);
+    assert_eq!(s.stored_bytes(), 200_004);
+}
+
+#[tokio::test]
+async fn structured_output_larger_than_the_inline_limit_is_still_parsed() {
+    let env = Env::new();
+    let blobs = mirror_neuron::runtime::blobs::BlobStore::new(env.dir.path().join("blobs"));
+    let script = r#"python3 -c 'import json; print("log line"); print(json.dumps({"emit_messages": [{"type": "big", "body": {"text": "b" * 100000}}]}))'"#;
+    let mut req = env.request(json!({ "command": script }), json!(null));
+    req.blobs = Some(blobs);
+    let s = ok(env.run(req).await);
+    let structured = s.structured.expect("parsed from the spooled stdout");
+    assert_eq!(
+        structured.emit_messages[0].body["text"]
+            .as_str()
+            .map(str::len),
+        Some(100_000)
+    );
+}
+
+#[tokio::test]
+async fn a_failed_run_keeps_only_a_preview_and_leaves_no_spool() {
+    let env = Env::new();
+    let blobs = mirror_neuron::runtime::blobs::BlobStore::new(env.dir.path().join("blobs"));
+    let mut req = env.request(
+        json!({"command": "head -c 200000 /dev/zero | tr '\\0' f; exit 3"}),
+        json!(null),
+    );
+    req.blobs = Some(blobs.clone());
+    let f = err(env.run(req).await);
+    assert_eq!(f.exit_code, Some(3));
+    assert_eq!(f.stdout.len(), 1024);
+    let left: Vec<_> = std::fs::read_dir(blobs.root())
+        .map(|d| d.count())
+        .into_iter()
+        .collect();
+    assert_eq!(left, vec![0], "the spool of a failed run is removed");
 }

@@ -10,6 +10,7 @@ use tonic::service::Interceptor;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Status};
 
+use super::pb::blobs::blob_service_client::BlobServiceClient;
 use super::pb::cluster::cluster_service_client::ClusterServiceClient;
 use super::pb::history::history_service_client::HistoryServiceClient;
 use super::pb::job_v1::job_service_client::JobServiceClient;
@@ -39,6 +40,7 @@ pub struct Client {
     pub cluster: ClusterServiceClient<Intercepted>,
     pub scheduler: SchedulerServiceClient<Intercepted>,
     pub history: HistoryServiceClient<Intercepted>,
+    pub blobs: BlobServiceClient<Intercepted>,
 }
 
 impl Client {
@@ -74,7 +76,9 @@ impl Client {
             scheduler: SchedulerServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
                 .max_decoding_message_size(max),
-            history: HistoryServiceClient::with_interceptor(channel, auth)
+            history: HistoryServiceClient::with_interceptor(channel.clone(), auth.clone())
+                .max_decoding_message_size(max),
+            blobs: BlobServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(max),
         })
     }

@@ -103,7 +103,9 @@ impl JobService for JobV1 {
             .agent_views(&job_id)
             .await
             .map_err(|e| status::store(&e))?;
-        let json = job_json::record(&view, &agents).to_string();
+        let record =
+            super::bounded::bound_record(&self.ctx, job_json::record(&view, &agents)).await?;
+        let json = record.to_string();
         Ok(Response::new(GetJobResponse {
             job_json: json,
             version: V,

@@ -100,7 +100,8 @@ impl JobV2 {
             .agent_views(run_id)
             .await
             .map_err(|e| status::store(&e))?;
-        let mut record = job_json::record(&view, &agents);
+        let mut record =
+            super::bounded::bound_record(&self.ctx, job_json::record(&view, &agents)).await?;
         record["run_id"] = json!(run_id);
         Ok(record)
     }

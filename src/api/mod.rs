@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`pb`]: generated code; [`server`]: wiring, limits, health, reflection; [`auth`]: tokens;
 //! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`,
-//!   `scheduler` (our own: the `PlanJob` dry run);
+//!   `scheduler` (our own: the `PlanJob` dry run), `blobs` (our own: paged `GetBlob`);
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
 pub mod backup;
+pub mod blobs;
+pub mod bounded;
 pub mod bulk;
 pub mod client;
 pub mod cluster;

@@ -33,6 +33,11 @@ pub mod history {
     tonic::include_proto!("mirrorneuron.history.v1");
 }
 
+/// `mirrorneuron.blobs.v1` (this runtime's own: paged blob reads)
+pub mod blobs {
+    tonic::include_proto!("mirrorneuron.blobs.v1");
+}
+
 /// The encoded descriptor set of every service, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/mirror_neuron_descriptor.bin"));

@@ -10,7 +10,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::auth::{Authenticator, Tokens};
 use super::context::ApiContext;
 use super::pb;
-use super::{cluster, history, job_v1, job_v2, observability, operations, scheduler};
+use super::{
+    blobs, cluster, history, job_v1, job_v2, observability, operations, scheduler,
+};
 
 /// Default request size limit: bundles travel inside requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -108,6 +110,9 @@ pub async fn serve(
         .set_serving::<pb::history::history_service_server::HistoryServiceServer<history::History>>(
         )
         .await;
+    health_reporter
+        .set_serving::<pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>>()
+        .await;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
@@ -163,6 +168,10 @@ pub async fn serve(
         .add_service(guarded!(
             pb::history::history_service_server::HistoryServiceServer<history::History>,
             history::History::new(ctx.clone())
+        ))
+        .add_service(guarded!(
+            pb::blobs::blob_service_server::BlobServiceServer<blobs::Blobs>,
+            blobs::Blobs::new(ctx.clone())
         ))
         .serve_with_incoming_shutdown(incoming(listener), shutdown)
         .await?;

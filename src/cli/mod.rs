@@ -2,6 +2,7 @@
 
 mod admin;
 mod admin_gc;
+mod blob;
 mod events;
 mod history_pages;
 mod job;
@@ -69,6 +70,9 @@ enum Command {
     /// Emit and list trigger events.
     #[command(subcommand)]
     Event(trigger::EventCmd),
+    /// Read stored blobs (large step outputs that events carry as references).
+    #[command(subcommand)]
+    Blob(blob::BlobCmd),
 }
 
 /// Parses arguments and runs the command; returns the process exit code.
@@ -91,6 +95,7 @@ pub async fn run() -> i32 {
         Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
         Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,
         Command::Event(cmd) => trigger::run_event(cli.target.as_deref(), cmd).await,
+        Command::Blob(cmd) => blob::run(cli.target.as_deref(), cmd).await,
     };
     match result {
         Ok(code) => code,

@@ -43,6 +43,9 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Ok(super::validate::EXIT_INVALID);
         }
     };
+    for w in crate::runtime::executor::config::output_cap_warnings(&bundle.manifest) {
+        eprintln!("warning: {w}");
+    }
     let retention = crate::runtime::history::retention::retention_from_env()?;
     let backend = Backend::open().await?;
     let result = submit_and_run(&backend, &bundle, &args, retention).await;

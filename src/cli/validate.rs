@@ -16,15 +16,30 @@ pub const EXIT_INVALID: i32 = 2;
 struct Report {
     valid: bool,
     errors: Vec<ValidationError>,
+    /// Things that run but not as written (a `max_output_bytes` above this machine's
+    /// `MN_MAX_ARTIFACT_BYTES` ceiling is clamped to it).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    warnings: Vec<String>,
 }
 
 /// Loads and validates the bundle, prints the outcome on stdout, and returns the exit code.
 pub async fn run(bundle: PathBuf, json: bool) -> anyhow::Result<i32> {
-    let report =
-        tokio::task::spawn_blocking(move || report(load_bundle(&bundle).map(|_| ()))).await??;
+    let (mut report, warnings) = tokio::task::spawn_blocking(move || {
+        let loaded = load_bundle(&bundle);
+        let warnings = loaded
+            .as_ref()
+            .map(|b| crate::runtime::executor::config::output_cap_warnings(&b.manifest))
+            .unwrap_or_default();
+        report(loaded.map(|_| ())).map(|r| (r, warnings))
+    })
+    .await??;
+    report.warnings = warnings;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {
+        for w in &report.warnings {
+            eprintln!("warning: {w}");
+        }
         print!("{}", render_text(&report));
     }
     Ok(if report.valid { 0 } else { EXIT_INVALID })
@@ -42,6 +57,7 @@ fn report(outcome: Result<(), BundleError>) -> anyhow::Result<Report> {
     Ok(Report {
         valid: errors.is_empty(),
         errors,
+        warnings: vec![],
     })
 }
 

@@ -7,6 +7,7 @@ pub mod job;
 pub mod manifest;
 pub mod message;
 pub mod node;
+pub mod output;
 pub mod policy;
 pub mod replay;
 pub mod routing;

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use super::blob_fetch::{FetchError, fetch};
+
 /// A reference to a stored blob, as events and views carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobRef {
@@ -103,6 +105,41 @@ impl BlobStore {
         Ok(BlobRef {
             sha256,
             size: bytes.len() as u64,
+        })
+    }
+
+    /// A new temporary file in the store's folder, for bytes written as they arrive (a
+    /// process's output); [`BlobStore::commit_spool`] then names it by its digest with a
+    /// rename, so a large output is never copied or held in memory.
+    pub fn spool(&self) -> Result<(PathBuf, std::fs::File), BlobError> {
+        std::fs::create_dir_all(&self.root).map_err(self.io(&self.root))?;
+        let tmp = self.root.join(format!(
+            "spool.{}.{}.tmp",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        let file = std::fs::File::create(&tmp).map_err(self.io(&tmp))?;
+        Ok((tmp, file))
+    }
+
+    /// Stores a spooled file whose contents hash to `sha256` (computed while writing it).
+    /// The spool file is gone afterwards in every case.
+    pub fn commit_spool(&self, tmp: &Path, sha256: &str, size: u64) -> Result<BlobRef, BlobError> {
+        let target = match self.path(sha256) {
+            Ok(t) => t,
+            Err(e) => {
+                let _ = std::fs::remove_file(tmp);
+                return Err(e);
+            }
+        };
+        if target.exists() {
+            let _ = std::fs::remove_file(tmp);
+        } else {
+            std::fs::rename(tmp, &target).map_err(self.io(&target))?;
+        }
+        Ok(BlobRef {
+            sha256: sha256.to_string(),
+            size,
         })
     }
 

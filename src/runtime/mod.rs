@@ -1,5 +1,7 @@
 //! The node: everything that does I/O over time. Composes `domain` and `store`.
 
+pub mod blob_fetch;
+pub mod blob_server;
 pub mod blobs;
 pub mod bundle;
 pub mod bundle_archive;
@@ -14,6 +16,7 @@ pub mod local;
 pub mod metrics_poller;
 pub mod module_process;
 pub mod node;
+pub mod outputs;
 pub mod owner;
 pub mod projector;
 pub mod rebuild;

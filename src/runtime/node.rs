@@ -143,6 +143,12 @@ impl Node {
             cfg.owner.temp_root.clone(),
             stop_rx.clone(),
         )));
+        tasks.push(tokio::spawn(crate::runtime::blob_server::run_blob_server(
+            store.clone(),
+            name.clone(),
+            crate::runtime::blobs::BlobStore::from_env(),
+            stop_rx.clone(),
+        )));
         {
             let s = shared.clone();
             tasks.push(tokio::spawn(cluster::run_inbox(

@@ -162,6 +162,26 @@ impl Keyspace {
         self.node(node, "inbox")
     }
 
+    /// Blob requests addressed to a node (answered by its `serve`).
+    pub fn node_blob_requests(&self, node: &str) -> String {
+        self.node(node, "blob_requests")
+    }
+
+    /// The nodes that announced holding blob `sha256` (a set).
+    pub fn blob_holders(&self, sha256: &str) -> String {
+        format!("{}:blob:{sha256}:holders", self.ns)
+    }
+
+    /// A short-lived list one blob answer is pushed to (`reply_id` is a 32-hex-digit id).
+    pub fn blob_reply(&self, reply_id: &str) -> String {
+        format!("{}:blob_reply:{reply_id}", self.ns)
+    }
+
+    /// Bytes of step output a job has stored (counted against its output budget).
+    pub fn job_output_bytes(&self, job_id: &str) -> String {
+        self.job(job_id, "output_bytes")
+    }
+
     /// Every node name that ever joined.
     pub fn nodes_registry(&self) -> String {
         format!("{}:nodes", self.ns)

@@ -3,6 +3,7 @@
 
 mod append;
 mod archive;
+mod blob_share;
 mod bundles;
 mod definitions;
 mod delete;
@@ -14,6 +15,7 @@ mod lease;
 pub mod migrate;
 mod nodes;
 mod operations;
+mod outputs;
 mod schedules;
 mod script;
 mod views;
@@ -27,6 +29,7 @@ use redis::{AsyncConnectionConfig, FromRedisValue};
 
 pub use append::{AppendError, AppendOutcome, seal};
 pub use archive::{ArchiveRecord, RawEntry};
+pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
 pub use feed::{FeedEntry, FeedRead, TrimReport};
 pub use health::{DurabilityReport, check_durability};

@@ -218,4 +218,36 @@ mod tests {
         step(&c, &mut s, &msg("m1", json!(1)));
         assert_eq!(s["messages"].as_array().unwrap().len(), 1);
     }
+
+    #[test]
+    fn references_stay_references_in_the_result() {
+        let c = cfg(json!({"complete_after": 60}));
+        let mut s = Value::Null;
+        let mut done = None;
+        for i in 0..60 {
+            let stdout = crate::domain::output::blob_ref(
+                &crate::domain::output::BlobPointer {
+                    sha256: format!("{i:064x}"),
+                    size: 1024 * 1024,
+                },
+                &vec![b'x'; 1024 * 1024],
+            );
+            let body = json!({"agent_id": format!("w{i}"), "sandbox": {"stdout": stdout}});
+            done = step(
+                &c,
+                &mut s,
+                &caused(&format!("m{i}"), &format!("in-{i}"), body),
+            )
+            .complete;
+        }
+        let result = done.expect("completes at 60");
+        let refs = crate::domain::output::blob_refs(&result["messages"]);
+        assert_eq!(refs.len(), 60);
+        assert!(refs.iter().all(|r| r.size == 1024 * 1024));
+        let size = result.to_string().len();
+        assert!(
+            size < 150 * 1024,
+            "60 x 1 MiB outputs make a {size}-byte result"
+        );
+    }
 }

@@ -155,6 +155,8 @@ async fn run_item(
         temp_root,
         pools,
         extra_env: &hints,
+        store,
+        node: Some(node),
     };
     let step = execute_step(
         &env,

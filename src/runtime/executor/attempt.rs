@@ -7,10 +7,12 @@ use super::command::{
     Prepared, base_env, command_length, placeholders, program_and_args, set, substitute,
 };
 use super::outcome::{ExecFailure, FailureKind};
-use super::process::{Captured, ProcessResult, Termination, run_process};
+use super::process::{CaptureLimits, Captured, ProcessResult, Termination, run_process};
 use super::retry::{transient_marker, transient_spawn_error};
 use super::staging::{Staged, stage};
 use super::structured::{StructuredOutput, parse_structured};
+use crate::domain::output::preview;
+use crate::runtime::blobs::BlobRef;
 
 /// Appended to a stream cut at the output cap, so readers of events see it was cut.
 pub const TRUNCATION_MARKER: &str = "\n[truncated by host local output cap]";
@@ -20,6 +22,8 @@ pub struct AttemptSuccess {
     pub exit_code: i32,
     pub stdout: String,
     pub stderr: String,
+    pub stdout_blob: Option<BlobRef>,
+    pub stderr_blob: Option<BlobRef>,
     pub structured: Option<StructuredOutput>,
     pub duration_ms: u64,
     pub truncated: bool,
@@ -33,7 +37,12 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
         .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
     let prepared = prepare(req, &staged).map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
-    let result = run_process(&prepared, req.config.timeout, req.config.max_output_bytes)
+    let limits = CaptureLimits {
+        cap: req.config.max_output_bytes,
+        inline: req.config.inline_output_bytes,
+        spool_to: req.blobs.clone(),
+    };
+    let result = run_process(&prepared, req.config.timeout, &limits)
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
     // Removing a large run dir blocks; keep it off the async workers.
@@ -99,12 +108,8 @@ fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {
 /// Turns a finished process into success or a classified failure.
 fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, ExecFailure> {
     let truncated = result.stdout.truncated || result.stderr.truncated;
-    let raw_stdout = String::from_utf8_lossy(&result.stdout.bytes).into_owned();
-    let stdout = with_marker(&result.stdout, raw_stdout.clone());
-    let stderr = with_marker(
-        &result.stderr,
-        String::from_utf8_lossy(&result.stderr.bytes).into_owned(),
-    );
+    let stdout = shown(&result.stdout);
+    let stderr = shown(&result.stderr);
     let duration_ms = result.duration.as_millis() as u64;
     let failure = |kind, error: String, exit_code| ExecFailure {
         error,
@@ -121,13 +126,18 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
             let structured = if result.stdout.truncated {
                 None
             } else {
-                parse_structured(&raw_stdout)
+                structured_of(&result.stdout)
+                    .and_then(|text| parse_structured(&text))
                     .map_err(|e| failure(FailureKind::BadOutput, e, Some(0)))?
             };
+            let (stdout_blob, stderr_blob) = store_spools(req, result.stdout, result.stderr)
+                .map_err(|e| failure(FailureKind::Output, e, Some(0)))?;
             Ok(AttemptSuccess {
                 exit_code: 0,
                 stdout,
                 stderr,
+                stdout_blob,
+                stderr_blob,
                 structured,
                 duration_ms,
                 truncated,
@@ -164,12 +174,66 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
     }
 }
 
-fn with_marker(captured: &Captured, text: String) -> String {
+/// A stream as events show it: all of it when it stayed in memory (marked when cut at the
+/// cap), or the preview of a spooled one (its bytes go to the blob store). A failed run keeps
+/// only this: its spool is dropped with it.
+fn shown(captured: &Captured) -> String {
+    if captured.spool.is_some() {
+        return preview(&captured.bytes);
+    }
+    let text = String::from_utf8_lossy(&captured.bytes).into_owned();
     if captured.truncated {
         text + TRUNCATION_MARKER
     } else {
         text
     }
+}
+
+/// The text to look for structured output in. A spooled stdout is read back (it is bounded by
+/// the cap) only when it can hold an object: it starts with `{`, or its last line does.
+fn structured_of(captured: &Captured) -> Result<String, String> {
+    let Some(spool) = &captured.spool else {
+        return Ok(String::from_utf8_lossy(&captured.bytes).into_owned());
+    };
+    let starts_with_brace = captured
+        .bytes
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|b| *b == b'{');
+    let tail = spool
+        .tail(64 * 1024)
+        .map_err(|e| format!("cannot read the spooled stdout: {e}"))?;
+    let tail_text = String::from_utf8_lossy(&tail);
+    let trimmed = tail_text.trim_end();
+    // No line break in the tail: the last line may be longer than the tail, so read it all.
+    let last_line_brace = trimmed
+        .rfind('\n')
+        .is_none_or(|i| trimmed[i + 1..].trim_start().starts_with('{'));
+    if !(starts_with_brace || last_line_brace) {
+        return Ok(String::new());
+    }
+    spool
+        .read()
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map_err(|e| format!("cannot read the spooled stdout: {e}"))
+}
+
+/// Names the spooled streams by their digests in the blob store.
+fn store_spools(
+    req: &ExecRequest,
+    stdout: Captured,
+    stderr: Captured,
+) -> Result<(Option<BlobRef>, Option<BlobRef>), String> {
+    let commit = |c: Captured| -> Result<Option<BlobRef>, String> {
+        match (c.spool, &req.blobs) {
+            (Some(spool), Some(store)) => spool
+                .commit(store)
+                .map(Some)
+                .map_err(|e| format!("cannot store the output: {e}")),
+            _ => Ok(None),
+        }
+    };
+    Ok((commit(stdout)?, commit(stderr)?))
 }
 
 /// `command <what>`, plus the last line of stderr so events are readable on their own.

@@ -5,8 +5,17 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-/// Default per-stream capture cap when neither the node nor `MN_MAX_ARTIFACT_BYTES` sets one.
+use crate::domain::output::OutputCap;
+
+/// Default per-stream capture cap when the node's `max_output_bytes` does not set one.
 pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 1024 * 1024;
+/// Default server ceiling on the per-stream cap (`MN_MAX_ARTIFACT_BYTES`): a manifest's
+/// `max_output_bytes` is clamped to it.
+pub const DEFAULT_MAX_ARTIFACT_BYTES: usize = 64 * 1024 * 1024;
+/// Default size above which an output goes to the blob store (`MN_INLINE_OUTPUT_BYTES`).
+pub const DEFAULT_INLINE_OUTPUT_BYTES: usize = 64 * 1024;
+/// Default budget of stored step output per job (`MN_JOB_OUTPUT_BUDGET_BYTES`).
+pub const DEFAULT_JOB_OUTPUT_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default limit on the length of the expanded command (`MN_MAX_COMMAND_LENGTH`).
 pub const DEFAULT_MAX_COMMAND_LENGTH: usize = 32 * 1024;
 /// Absolute prefix that sandbox manifests use for the job directory; on the host it means the run dir.
@@ -55,8 +64,14 @@ pub struct ExecutorConfig {
     pub timeout: Option<Duration>,
     /// Whether a timed-out run counts as transient (retried while attempts remain). Default false.
     pub retry_on_timeout: bool,
-    /// Cap on captured bytes, per stream.
+    /// Cap on captured bytes, per stream: the manifest's ask clamped to the server ceiling.
     pub max_output_bytes: usize,
+    /// How the cap was reached (what was asked, the ceiling), for warnings and step results.
+    pub output_cap: OutputCap,
+    /// Outputs (and message values) larger than this go to the blob store as references.
+    pub inline_output_bytes: usize,
+    /// `max_job_output_bytes`: lowers the server's per-job output budget for this agent's steps.
+    pub max_job_output_bytes: Option<u64>,
     /// Cap on the expanded command's length (`MN_MAX_COMMAND_LENGTH`).
     pub max_command_length: usize,
     pub pool: String,
@@ -69,10 +84,11 @@ pub struct ExecutorConfig {
 }
 
 impl ExecutorConfig {
-    /// Parses a node's `config` object. Defaults for the output cap and command length come
-    /// from `MN_MAX_ARTIFACT_BYTES` and `MN_MAX_COMMAND_LENGTH`; a malformed variable is an error.
+    /// Parses a node's `config` object. The output cap's ceiling, the inline limit and the
+    /// command length come from `MN_MAX_ARTIFACT_BYTES`, `MN_INLINE_OUTPUT_BYTES` and
+    /// `MN_MAX_COMMAND_LENGTH`; a malformed variable is an error.
     pub fn from_node_config(config: &Map<String, Value>) -> Result<ExecutorConfig, String> {
-        let env_cap = env_usize("MN_MAX_ARTIFACT_BYTES", DEFAULT_MAX_OUTPUT_BYTES)?;
+        let output_cap = output_cap(config)?;
         Ok(ExecutorConfig {
             command: parse_command(config.get("command"))?,
             workdir: opt_string(config, "workdir")?,
@@ -81,8 +97,10 @@ impl ExecutorConfig {
             uploads: parse_uploads(config)?,
             timeout: parse_timeout(config.get("timeout_seconds"))?,
             retry_on_timeout: opt_bool(config, "retry_on_timeout")?.unwrap_or(false),
-            max_output_bytes: positive(config, "max_output_bytes")?
-                .map_or(Ok(env_cap), to_usize)?,
+            max_output_bytes: to_usize(output_cap.applied)?,
+            output_cap,
+            inline_output_bytes: env_usize("MN_INLINE_OUTPUT_BYTES", DEFAULT_INLINE_OUTPUT_BYTES)?,
+            max_job_output_bytes: positive(config, "max_job_output_bytes")?,
             max_command_length: env_usize("MN_MAX_COMMAND_LENGTH", DEFAULT_MAX_COMMAND_LENGTH)?,
             pool: opt_string(config, "pool")?.unwrap_or_else(|| "default".to_string()),
             pool_slots: positive(config, "pool_slots")?.map_or(Ok(1), to_u32)?,
@@ -92,6 +110,46 @@ impl ExecutorConfig {
             output_message_type: parse_output_type(config)?,
         })
     }
+}
+
+/// The per-stream cap for a node's `config`: its `max_output_bytes`, else the default, never
+/// above the server ceiling `MN_MAX_ARTIFACT_BYTES`.
+pub fn output_cap(config: &Map<String, Value>) -> Result<OutputCap, String> {
+    let ceiling = env_usize("MN_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES)? as u64;
+    let requested = positive(config, "max_output_bytes")?;
+    Ok(OutputCap::new(
+        requested,
+        DEFAULT_MAX_OUTPUT_BYTES as u64,
+        ceiling,
+    ))
+}
+
+/// The server's per-job output budget (`MN_JOB_OUTPUT_BUDGET_BYTES`).
+pub fn job_output_budget() -> Result<u64, String> {
+    match crate::config::u64_var(
+        "MN_JOB_OUTPUT_BUDGET_BYTES",
+        DEFAULT_JOB_OUTPUT_BUDGET_BYTES,
+    ) {
+        Ok(0) => Err("MN_JOB_OUTPUT_BUDGET_BYTES must be a positive integer, got 0".to_string()),
+        Ok(v) => Ok(v),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// One warning per executor whose `max_output_bytes` asks for more than this server's ceiling
+/// allows (`validate` and `run` print them; the run clamps the cap and goes on).
+pub fn output_cap_warnings(manifest: &crate::domain::manifest::Manifest) -> Vec<String> {
+    manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.config.contains_key("command"))
+        .filter_map(|(i, n)| {
+            let cap = output_cap(&n.config).ok()?;
+            let w = cap.warning(&format!("nodes[{i}].config"))?;
+            Some(format!("{w} (node {})", n.node_id))
+        })
+        .collect()
 }
 
 /// A string runs through bash; a list is an argv. Anything else, or an empty command, is refused

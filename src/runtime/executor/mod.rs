@@ -64,6 +64,9 @@ pub struct ExecRequest {
     pub temp_root: PathBuf,
     /// Set last, over everything else: the allocation hints (see [`allocation`]).
     pub extra_env: Vec<(String, String)>,
+    /// Where outputs larger than `config.inline_output_bytes` are spooled and stored; `None`
+    /// keeps them in memory (up to the cap), as tests of the runner alone do.
+    pub blobs: Option<crate::runtime::blobs::BlobStore>,
 }
 
 /// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.
@@ -94,6 +97,9 @@ pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
                     exit_code: s.exit_code,
                     stdout: s.stdout,
                     stderr: s.stderr,
+                    stdout_blob: s.stdout_blob,
+                    stderr_blob: s.stderr_blob,
+                    output_cap: req.config.output_cap.note(),
                     structured: s.structured,
                     attempts: attempt,
                     pool: lease.info.pool.clone(),

@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use super::pool::{LeaseInfo, PoolError};
 use super::structured::StructuredOutput;
+use crate::domain::output::{BlobPointer, blob_ref};
+use crate::runtime::blobs::BlobRef;
 
 /// `Ok` for exit status 0 with well-formed output, `Err` otherwise.
 pub type ExecOutcome = Result<ExecSuccess, ExecFailure>;
@@ -13,8 +15,17 @@ pub type ExecOutcome = Result<ExecSuccess, ExecFailure>;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ExecSuccess {
     pub exit_code: i32,
+    /// The whole stream, or its preview when it went to the blob store (`stdout_blob`).
     pub stdout: String,
     pub stderr: String,
+    /// Where stdout went when it outgrew `MN_INLINE_OUTPUT_BYTES`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stdout_blob: Option<BlobRef>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr_blob: Option<BlobRef>,
+    /// Set when the manifest's `max_output_bytes` was clamped to the server ceiling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output_cap: Option<Value>,
     /// Set when stdout asked for emits, events, a new state or completion.
     pub structured: Option<StructuredOutput>,
     /// 1 for a first-time success; more when transient failures were retried.
@@ -41,6 +52,8 @@ pub enum FailureKind {
     Staging,
     /// Exit 0 but malformed structured stdout.
     BadOutput,
+    /// The output could not be stored (blob store unwritable) or passed the job's budget.
+    Output,
     /// No execution slot could be had.
     Pool,
 }
@@ -78,15 +91,37 @@ impl ExecFailure {
     }
 }
 
+/// A stream as a message carries it: its text, or a blob reference previewing it.
+fn stream_value(text: &str, blob: Option<&BlobRef>) -> Value {
+    match blob {
+        None => Value::String(text.to_string()),
+        Some(b) => blob_ref(
+            &BlobPointer {
+                sha256: b.sha256.clone(),
+                size: b.size,
+            },
+            text.as_bytes(),
+        ),
+    }
+}
+
 impl ExecSuccess {
+    /// Bytes of output this run stored (what counts against the job's budget).
+    pub fn stored_bytes(&self) -> u64 {
+        let len = |text: &str, blob: &Option<BlobRef>| {
+            blob.as_ref().map_or(text.len() as u64, |b| b.size)
+        };
+        len(&self.stdout, &self.stdout_blob) + len(&self.stderr, &self.stderr_blob)
+    }
+
     /// The default result message body: `{agent_id, sandbox:{...}, input}`.
     pub fn output_payload(&self, agent_id: &str, input_body: &Value) -> Value {
-        json!({
+        let mut payload = json!({
             "agent_id": agent_id,
             "sandbox": {
                 "exit_code": self.exit_code,
-                "stdout": self.stdout,
-                "stderr": self.stderr,
+                "stdout": stream_value(&self.stdout, self.stdout_blob.as_ref()),
+                "stderr": stream_value(&self.stderr, self.stderr_blob.as_ref()),
                 "attempts": self.attempts,
                 "pool": self.pool,
                 "lease_id": self.lease.lease_id,
@@ -95,6 +130,10 @@ impl ExecSuccess {
                 "truncated": self.truncated,
             },
             "input": input_body,
-        })
+        });
+        if let Some(note) = &self.output_cap {
+            payload["sandbox"]["output_cap"] = note.clone();
+        }
+        payload
     }
 }

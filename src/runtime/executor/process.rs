@@ -1,18 +1,22 @@
 //! Runs one child process with bounded time and bounded memory.
 //!
 //! The child leads its own process group, so a timeout (or the run ending) can kill everything
-//! it started, not just the shell. Both pipes are read concurrently into capped buffers; bytes
-//! beyond the cap are read and discarded, so a chatty child never blocks on a full pipe and
-//! memory stays at about two caps plus one read chunk.
+//! it started, not just the shell. Both pipes are read concurrently; bytes beyond the cap are
+//! read and discarded, so a chatty child never blocks on a full pipe. A stream that outgrows
+//! the inline limit is written to a spool file in the blob store as it arrives (hashed on the
+//! way), so memory stays at about two inline limits plus one read chunk whatever the cap.
 
+use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::sync::watch;
 
 use super::command::Prepared;
+use crate::runtime::blobs::{BlobError, BlobRef, BlobStore};
 
 /// Time between SIGTERM and SIGKILL when a run times out.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -29,13 +33,77 @@ pub enum Termination {
     TimedOut,
 }
 
+/// How much of each stream to keep, and where a large one goes.
+#[derive(Debug, Clone)]
+pub struct CaptureLimits {
+    /// Bytes kept per stream; the rest is read and dropped.
+    pub cap: usize,
+    /// Streams up to this size stay in memory; a larger one is spooled to `spool_to`.
+    pub inline: usize,
+    /// The blob store to spool into; `None` keeps everything in memory (up to `cap`).
+    pub spool_to: Option<BlobStore>,
+}
+
 /// One stream's captured bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Default)]
 pub struct Captured {
+    /// Every kept byte, or, when [`Captured::spool`] is set, the first `inline` of them.
     pub bytes: Vec<u8>,
+    /// The kept bytes on disk, when they outgrew the inline limit.
+    pub spool: Option<Spooled>,
     /// Bytes the child wrote in total, including those dropped beyond the cap.
     pub total: u64,
     pub truncated: bool,
+}
+
+impl Captured {
+    /// Bytes kept (in memory or spooled).
+    pub fn kept(&self) -> u64 {
+        self.spool
+            .as_ref()
+            .map_or(self.bytes.len() as u64, |s| s.size)
+    }
+}
+
+/// A stream's kept bytes in a spool file of the blob store, with their digest. Dropped
+/// without [`Spooled::commit`], the file is removed.
+#[derive(Debug)]
+pub struct Spooled {
+    /// Empty once committed (the file then has its digest's name and is not ours to remove).
+    path: PathBuf,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Spooled {
+    /// Names the spool file by its digest in `store` (a rename, no copy).
+    pub fn commit(mut self, store: &BlobStore) -> Result<BlobRef, BlobError> {
+        let path = std::mem::take(&mut self.path);
+        store.commit_spool(&path, &self.sha256, self.size)
+    }
+
+    /// Reads the spooled bytes back (bounded by the cap that produced them).
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        std::fs::read(&self.path)
+    }
+
+    /// Reads the last `len` bytes (fewer if the file is shorter).
+    pub fn tail(&self, len: u64) -> std::io::Result<Vec<u8>> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&self.path)?;
+        f.seek(SeekFrom::Start(self.size.saturating_sub(len)))?;
+        let mut out = vec![];
+        f.read_to_end(&mut out)?;
+        Ok(out)
+    }
+}
+
+impl Drop for Spooled {
+    fn drop(&mut self) {
+        if !self.path.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 /// The finished run.
@@ -51,7 +119,7 @@ pub struct ProcessResult {
 pub async fn run_process(
     cmd: &Prepared,
     timeout: Option<Duration>,
-    cap: usize,
+    limits: &CaptureLimits,
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
     let mut command = Command::new(&cmd.program);
@@ -69,8 +137,12 @@ pub async fn run_process(
         .spawn()?;
     let group = ProcessGroup::of(&child);
     let (stop_tx, stop_rx) = watch::channel(false);
-    let out = tokio::spawn(capture(child.stdout.take(), cap, stop_rx.clone()));
-    let err = tokio::spawn(capture(child.stderr.take(), cap, stop_rx));
+    let out = tokio::spawn(capture(
+        child.stdout.take(),
+        limits.clone(),
+        stop_rx.clone(),
+    ));
+    let err = tokio::spawn(capture(child.stderr.take(), limits.clone(), stop_rx));
     let termination = wait(&mut child, &group, timeout).await?;
     // The leader is gone; whatever it left behind in its group goes too, closing the pipes.
     group.signal(libc::SIGKILL);
@@ -126,18 +198,18 @@ fn termination(status: std::process::ExitStatus) -> Termination {
     }
 }
 
-/// Reads `reader` to the end (or until `stop`), keeping the first `cap` bytes.
+/// Reads `reader` to the end (or until `stop`), keeping the first `cap` bytes: in memory while
+/// they fit the inline limit, then in a spool file.
 async fn capture<R: AsyncRead + Unpin>(
     reader: Option<R>,
-    cap: usize,
+    limits: CaptureLimits,
     mut stop: watch::Receiver<bool>,
 ) -> Captured {
     let Some(mut reader) = reader else {
         return Captured::default();
     };
-    let mut bytes = Vec::with_capacity(cap.min(CHUNK));
+    let mut sink = Sink::new(limits);
     let mut chunk = vec![0u8; CHUNK];
-    let mut total = 0u64;
     loop {
         let n = tokio::select! {
             r = reader.read(&mut chunk) => match r {
@@ -146,15 +218,116 @@ async fn capture<R: AsyncRead + Unpin>(
             },
             _ = stop.changed() => break,
         };
-        total += n as u64;
-        let room = cap.saturating_sub(bytes.len());
-        bytes.extend_from_slice(&chunk[..n.min(room)]);
+        sink.push(&chunk[..n]).await;
     }
-    let truncated = total > bytes.len() as u64;
-    Captured {
-        bytes,
-        total,
-        truncated,
+    sink.finish().await
+}
+
+/// Where a stream's bytes go while the child runs.
+struct Sink {
+    limits: CaptureLimits,
+    head: Vec<u8>,
+    spool: Option<(PathBuf, tokio::fs::File, Sha256)>,
+    kept: u64,
+    total: u64,
+    /// Set when the spool could not be written: later bytes are dropped like those past the cap.
+    failed: bool,
+}
+
+impl Sink {
+    fn new(limits: CaptureLimits) -> Sink {
+        Sink {
+            head: Vec::with_capacity(limits.cap.min(limits.inline).min(CHUNK)),
+            limits,
+            spool: None,
+            kept: 0,
+            total: 0,
+            failed: false,
+        }
+    }
+
+    async fn push(&mut self, bytes: &[u8]) {
+        self.total += bytes.len() as u64;
+        let room = (self.limits.cap as u64).saturating_sub(self.kept);
+        let take = &bytes[..bytes.len().min(room as usize)];
+        if take.is_empty() || self.failed {
+            return;
+        }
+        let fits_inline = self.kept as usize + take.len() <= self.limits.inline;
+        if self.spool.is_none() && (fits_inline || self.limits.spool_to.is_none()) {
+            self.head.extend_from_slice(take);
+            self.kept += take.len() as u64;
+            return;
+        }
+        if self.spool.is_none() && !self.open_spool().await {
+            return;
+        }
+        let written = match &mut self.spool {
+            Some((_, file, hasher)) => {
+                hasher.update(take);
+                file.write_all(take).await
+            }
+            None => return,
+        };
+        if let Err(e) = written {
+            // Keep only what is in memory: a spool with a hole would not match its digest.
+            tracing::warn!(error = %e, "output spool write failed; keeping only the inline part");
+            if let Some((path, _, _)) = self.spool.take() {
+                let _ = std::fs::remove_file(path);
+            }
+            self.kept = self.head.len() as u64;
+            self.failed = true;
+            return;
+        }
+        self.kept += take.len() as u64;
+    }
+
+    /// Starts spooling: the bytes kept so far go first; the head keeps the inline part.
+    async fn open_spool(&mut self) -> bool {
+        let Some(store) = &self.limits.spool_to else {
+            return false;
+        };
+        let opened = store.spool();
+        let (path, file) = match opened {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot spool a large output; dropping the rest");
+                self.failed = true;
+                return false;
+            }
+        };
+        let mut file = tokio::fs::File::from_std(file);
+        let mut hasher = Sha256::new();
+        if let Err(e) = file.write_all(&self.head).await {
+            tracing::warn!(path = %path.display(), error = %e, "output spool write failed");
+            let _ = std::fs::remove_file(&path);
+            self.failed = true;
+            return false;
+        }
+        hasher.update(&self.head);
+        self.spool = Some((path, file, hasher));
+        true
+    }
+
+    async fn finish(mut self) -> Captured {
+        let spool = match self.spool.take() {
+            None => None,
+            Some((path, mut file, hasher)) => {
+                let _ = file.flush().await;
+                Some(Spooled {
+                    path,
+                    sha256: hex::encode(hasher.finalize()),
+                    size: self.kept,
+                })
+            }
+        };
+        self.head.truncate(self.limits.inline);
+        Captured {
+            bytes: self.head,
+            spool,
+            total: self.total,
+            truncated: self.total > self.kept,
+        }
     }
 }
 

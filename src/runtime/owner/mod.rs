@@ -206,6 +206,7 @@ pub async fn run(
         temp_root: cfg.temp_root.clone(),
         pools,
         done: tx,
+        store: store.clone(),
     };
     let (lost_tx, mut lost) = watch::channel(false);
     // Dropped with this future: an owner that dies must stop renewing, or its lease would

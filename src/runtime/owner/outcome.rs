@@ -36,10 +36,14 @@ pub fn executor_outcome(
         .cloned()
         .unwrap_or(Value::Null);
     let mut outcome = StepOutcome::default();
-    outcome.events.push((
-        "sandbox_job_completed".into(),
-        json!({ "exit_code": ok.exit_code, "attempts": ok.attempts, "pool": ok.pool, "duration_ms": ok.duration_ms, "truncated": ok.truncated }),
-    ));
+    let mut completed = json!({ "exit_code": ok.exit_code, "attempts": ok.attempts, "pool": ok.pool, "duration_ms": ok.duration_ms, "truncated": ok.truncated });
+    if let Some(note) = &ok.output_cap {
+        // The manifest asked for a larger cap than this server allows: say so in the history.
+        completed["output_cap"] = note.clone();
+    }
+    outcome
+        .events
+        .push(("sandbox_job_completed".into(), completed));
     let mut takes_over = false;
     if let Some(s) = &ok.structured {
         outcome

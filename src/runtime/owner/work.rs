@@ -15,10 +15,13 @@ use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
 use crate::domain::manifest::NodeSpec;
 use crate::domain::message::Message;
+use crate::runtime::blobs::BlobStore;
 use crate::runtime::executor::command::base_env;
 use crate::runtime::executor::config::parse_command;
 use crate::runtime::executor::{self, ExecRequest, ExecutorConfig, ExecutorPools};
 use crate::runtime::module_process::ModuleProcess;
+use crate::runtime::outputs::{OutputSink, bound_outcome, charge_budget};
+use crate::store::Store;
 
 /// What a finished piece of work reports.
 pub struct WorkDone {
@@ -48,6 +51,8 @@ pub struct WorkContext {
     pub temp_root: PathBuf,
     pub pools: Arc<ExecutorPools>,
     pub done: mpsc::UnboundedSender<WorkDone>,
+    /// For the job's output budget.
+    pub store: Store,
 }
 
 /// The owner's running work, by agent (an agent handles one message at a time).
@@ -169,6 +174,10 @@ pub struct StepEnv<'a> {
     pub pools: &'a Arc<ExecutorPools>,
     /// Variables set over everything else (the allocation hints of placed work).
     pub extra_env: &'a [(String, String)],
+    /// Where the job's output budget is counted and blobs are announced.
+    pub store: &'a Store,
+    /// The node running the step when it answers blob requests (`serve`); `None` in `run`.
+    pub node: Option<&'a str>,
 }
 
 async fn run_executor(
@@ -184,6 +193,8 @@ async fn run_executor(
         temp_root: &ctx.temp_root,
         pools: &ctx.pools,
         extra_env: &[],
+        store: &ctx.store,
+        node: None,
     };
     execute_step(&env, node, message, prev_state, first_run).await
 }
@@ -198,6 +209,13 @@ pub async fn execute_step(
 ) -> Result<StepOutcome, Value> {
     let config = ExecutorConfig::from_node_config(&node.config)
         .map_err(|e| json!({ "error": format!("invalid executor config for {}: {e}", node.node_id), "kind": "config" }))?;
+    if let Some(w) = config
+        .output_cap
+        .warning(&format!("nodes.{}.config", node.node_id))
+    {
+        tracing::warn!(job_id = %ctx.job_id, "{w}");
+    }
+    let blobs = BlobStore::from_env();
     let req = ExecRequest {
         job_id: ctx.job_id.to_string(),
         agent_id: node.node_id.clone(),
@@ -215,15 +233,19 @@ pub async fn execute_step(
         first_run,
         temp_root: ctx.temp_root.to_path_buf(),
         extra_env: ctx.extra_env.to_vec(),
+        blobs: Some(blobs.clone()),
     };
     match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
-        Ok(ok) => Ok(executor_outcome(
-            &config,
-            &node.node_id,
-            prev_state,
-            message,
-            &ok,
-        )),
+        Ok(ok) => {
+            let sink = OutputSink {
+                store: ctx.store,
+                node: ctx.node,
+                blobs: &blobs,
+            };
+            charge_budget(&sink, ctx.job_id, &config, &ok).await?;
+            let outcome = executor_outcome(&config, &node.node_id, prev_state, message, &ok);
+            bound_outcome(&sink, config.inline_output_bytes, outcome).await
+        }
         Err(failure) => {
             Err(serde_json::to_value(&failure)
                 .unwrap_or_else(|_| json!({ "error": failure.error })))
