@@ -4,6 +4,7 @@
 -- KEYS[2] job lease epoch      {ns}:job:{J}:lease_epoch (INCRed by every lease acquisition)
 -- KEYS[3] global feed stream   {ns}:feed             (one entry per append: "job J now has seqs F..L")
 -- KEYS[4] job registry set     {ns}:jobs:registry    (every job id that has a history)
+-- KEYS[5] job archive pointer  {ns}:job:{J}:archive  (set once a finished job's history was archived)
 -- ARGV[1] job id
 -- ARGV[2] expected version: the seq of the last event the writer saw (0 for a new job)
 -- ARGV[3] writer's lease epoch (fencing token; 0 = no lease was ever taken)
@@ -32,6 +33,10 @@ local actual = 0
 local last = redis.call('XREVRANGE', KEYS[1], '+', '-', 'COUNT', 1)
 if #last > 0 then
   actual = tonumber(string.match(last[1][1], '^(%d+)-'))
+else
+  -- An archived job's stream is gone but its history is not: it ends where the archive does,
+  -- so nothing can start a new history under its id.
+  actual = tonumber(redis.call('HGET', KEYS[5], 'last_seq') or '0')
 end
 
 if actual ~= expected then

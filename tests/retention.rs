@@ -196,6 +196,23 @@ async fn archived_history_reads_exactly_like_the_hot_one() {
 
     // Every reader gives the same answer from the archive; the view is still there.
     assert_eq!(readings(&cli, &job_id, dir.path(), "after"), before);
+    // The hot stream is gone, the history is not: a fresh history cannot start under its id.
+    let fresh = mirror_neuron::store::seal(
+        &job_id,
+        0,
+        0,
+        now,
+        None,
+        None,
+        vec![mirror_neuron::domain::event::JobEvent::JobStarted],
+    );
+    assert!(
+        matches!(
+            store.append(&job_id, 0, 0, &fresh).await,
+            Err(mirror_neuron::store::AppendError::Conflict { .. })
+        ),
+        "an append at version 0 to an archived job conflicts"
+    );
     assert_eq!(
         cli.json(&["job", "inspect", &job_id, "--json"]),
         view_before

@@ -10,9 +10,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 use super::auth::{Authenticator, Tokens};
 use super::context::ApiContext;
 use super::pb;
-use super::{
-    blobs, cluster, history, job_v1, job_v2, observability, operations, scheduler,
-};
+use super::{blobs, cluster, history, job_v1, job_v2, observability, operations, scheduler};
 
 /// Default request size limit: bundles travel inside requests.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;

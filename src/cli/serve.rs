@@ -58,6 +58,7 @@ pub async fn run() -> anyhow::Result<i32> {
     let retention = crate::runtime::history::retention::run_retention_loop(
         backend.store.clone(),
         crate::runtime::blobs::BlobStore::from_env(),
+        node.name().to_string(),
         retention_period,
         {
             let leading = node.leadership();

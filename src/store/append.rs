@@ -91,16 +91,17 @@ impl Store {
     ) -> Result<AppendOutcome, AppendError> {
         check_batch(job_id, expected, epoch, events)?;
         let keys = self.keys();
-        let (stream, epoch_key, feed, registry) = (
+        let (stream, epoch_key, feed, registry, archive) = (
             keys.job_events(job_id),
             keys.job_lease_epoch(job_id),
             keys.feed(),
             keys.jobs_registry(),
+            keys.job_archive(job_id),
         );
         let mut cmd = self
             .scripts()
             .append
-            .evalsha(&[&stream, &epoch_key, &feed, &registry]);
+            .evalsha(&[&stream, &epoch_key, &feed, &registry, &archive]);
         cmd.arg(job_id).arg(expected).arg(epoch).arg(events.len());
         for env in events {
             cmd.arg(&env.event_id).arg(&env.event_type).arg(encode(env));

@@ -78,7 +78,7 @@ pub async fn archive_job(
         last_seq,
         archived_at_ms: now_ms,
     };
-    verify(blobs, &record, job_id, &written).await?;
+    verify(store, blobs, &record, job_id, &written).await?;
     if store.commit_archive(job_id, &record).await? {
         Ok(ArchiveOutcome::Archived(record))
     } else {
@@ -111,12 +111,13 @@ async fn build(
 
 /// Reads the stored blob back through the readers' own path and checks every entry arrived.
 async fn verify(
+    store: &Store,
     blobs: &BlobStore,
     record: &ArchiveRecord,
     job_id: &str,
     written: &[u8],
 ) -> Result<(), HistoryError> {
-    let bytes = load_archive_bytes(blobs, record).await?;
+    let bytes = load_archive_bytes(store, blobs, record).await?;
     let job = job_id.to_string();
     let digest = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, HistoryError> {
         let mut reader = ArchiveReader::open(bytes, &job)?;

@@ -13,17 +13,16 @@ use crate::store::{ArchiveRecord, HistoryItem, RawEntry, Store};
 /// Entries per page unless the caller asks otherwise.
 pub const DEFAULT_PAGE: usize = 500;
 
-/// Reads an archive blob's bytes. The one place archive blobs are read: when nodes stop
-/// sharing a disk, this becomes "local copy, else fetch from a holder".
+/// Reads an archive blob's bytes: this node's copy, else fetched from a node that holds it
+/// through Redis (`runtime::blobs::fetch`, digest checked). The one place archives are read.
 pub async fn load_archive_bytes(
+    store: &Store,
     blobs: &BlobStore,
     record: &ArchiveRecord,
 ) -> Result<Vec<u8>, HistoryError> {
-    let blobs = blobs.clone();
-    let sha = record.sha256.clone();
-    let bytes = tokio::task::spawn_blocking(move || blobs.get(&sha))
+    let bytes = crate::runtime::blobs::fetch(store, blobs, &record.sha256)
         .await
-        .map_err(|e| HistoryError::Mismatch(format!("blob read task failed: {e}")))??;
+        .map_err(|e| HistoryError::Mismatch(format!("history archive: {e}")))?;
     if bytes.len() as u64 != record.size {
         return Err(HistoryError::Mismatch(format!(
             "archive blob {} holds {} bytes, its pointer says {}",
@@ -97,7 +96,7 @@ impl HistoryPages {
     }
 
     async fn use_archive(&mut self, record: &ArchiveRecord) -> Result<(), HistoryError> {
-        let bytes = load_archive_bytes(&self.blobs, record).await?;
+        let bytes = load_archive_bytes(&self.store, &self.blobs, record).await?;
         let reader = ArchiveReader::open(bytes, &self.job_id)?;
         if reader.count() != record.entries || record.entries != record.last_seq {
             return Err(HistoryError::Mismatch(format!(

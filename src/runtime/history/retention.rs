@@ -93,6 +93,7 @@ fn interval(retention: Duration) -> Duration {
 pub async fn run_retention_loop(
     store: Store,
     blobs: BlobStore,
+    node: String,
     retention: Duration,
     is_leader: impl Fn() -> bool,
     mut stop: watch::Receiver<bool>,
@@ -106,6 +107,7 @@ pub async fn run_retention_loop(
                 Ok(r) => {
                     if !r.archived.is_empty() {
                         tracing::info!(archived = r.archived.len(), "history retention sweep");
+                        announce(&store, &node, &r.archived).await;
                     }
                     for (job_id, error) in &r.errors {
                         tracing::warn!(job_id, %error, "could not archive job history; will retry");
@@ -118,6 +120,20 @@ pub async fn run_retention_loop(
             _ = tokio::time::sleep(interval(retention)) => {}
             changed = stop.changed() => if changed.is_err() { return },
         }
+    }
+}
+
+/// Tells the cluster this node holds the new archives, so a node that does not share this
+/// disk fetches them from here (`runtime::blobs::fetch`).
+async fn announce(store: &Store, node: &str, jobs: &[String]) {
+    let mut digests = vec![];
+    for job_id in jobs {
+        if let Ok(Some(record)) = store.archive_record(job_id).await {
+            digests.push(record.sha256);
+        }
+    }
+    if let Err(e) = store.announce_blobs(node, &digests).await {
+        tracing::warn!(error = %e, "could not announce archive blobs; other nodes may not find them");
     }
 }
 
