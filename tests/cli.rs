@@ -316,22 +316,8 @@ fn schedules_run_on_a_serving_node_and_commands_work_with_target() {
         .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let target = loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(addr) = log
-            .lines()
-            .find_map(|l| l.split("serving gRPC on ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            break addr.to_string();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve did not start: {log}"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    };
+    let target =
+        common::wait_grpc_target(|| std::fs::read_to_string(&log_path).unwrap_or_default());
     let remote = |args: &[&str]| -> Output {
         Command::new(bin)
             .arg("--target")

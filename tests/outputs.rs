@@ -10,7 +10,7 @@ mod harness;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harness::{NodeProc, spawn_node_env, wait_for, wait_healthy};
 use mirror_neuron::domain::output::as_blob_ref;
@@ -24,19 +24,7 @@ const MIB: usize = 1024 * 1024;
 
 /// The gRPC address a node printed when it started.
 fn grpc_addr(node: &NodeProc) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = node.log_text();
-        if let Some(addr) = log
-            .lines()
-            .find_map(|l| l.split("serving gRPC on ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            return addr.to_string();
-        }
-        assert!(Instant::now() < deadline, "serve did not start: {log}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_grpc_target(|| node.log_text())
 }
 
 /// Peak resident memory of a process (`VmHWM`), in bytes.

@@ -308,19 +308,8 @@ fn serve(cli: &Cli, dir: &Path, env: &[(&str, &str)]) -> Serve {
         .stderr(std::fs::File::create(&log_path).expect("log file"))
         .spawn()
         .expect("spawn serve");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let target = loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
-        if let Some(addr) = log
-            .lines()
-            .find_map(|l| l.split("serving gRPC on ").nth(1))
-            .and_then(|rest| rest.split_whitespace().next())
-        {
-            break addr.to_string();
-        }
-        assert!(Instant::now() < deadline, "serve did not start: {log}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let target =
+        common::wait_grpc_target(|| std::fs::read_to_string(&log_path).unwrap_or_default());
     Serve { child, target }
 }
 

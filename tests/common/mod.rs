@@ -100,3 +100,21 @@ pub async fn store() -> Store {
     store.migrate(0).await.expect("migrate");
     store
 }
+
+/// The address a starting `serve` prints (`serving gRPC on ADDR`), read from its log by
+/// `read_log` until it appears (30 s at most).
+pub fn wait_grpc_target(read_log: impl Fn() -> String) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = read_log();
+        if let Some(addr) = log
+            .lines()
+            .find_map(|l| l.split("serving gRPC on ").nth(1))
+            .and_then(|rest| rest.split_whitespace().next())
+        {
+            return addr.to_string();
+        }
+        assert!(Instant::now() < deadline, "serve did not start: {log}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
