@@ -60,6 +60,9 @@ impl ObservabilityService for Observability {
     }
 }
 
+/// Entries read per round trip while streaming a history.
+const FOLLOW_PAGE: usize = 500;
+
 /// Sends history, then live events when following, until the terminal event, the limit, or
 /// the client going away.
 async fn pump(
@@ -77,8 +80,16 @@ async fn pump(
     let mut next = 1u64;
     let blobs = crate::runtime::blobs::BlobStore::from_env();
     loop {
-        // Hot or archived (a finished job's history may have been archived).
-        let batch = match crate::runtime::history::read_all(&store, &blobs, &req.job_id, next).await
+        // Hot or archived (a finished job's history may have been archived); a page at a
+        // time, so following a long job never holds its whole history.
+        let batch = match crate::runtime::history::read_page(
+            &store,
+            &blobs,
+            &req.job_id,
+            next,
+            FOLLOW_PAGE,
+        )
+        .await
         {
             Ok(b) => b,
             Err(e) => {
@@ -86,6 +97,7 @@ async fn pump(
                 return;
             }
         };
+        let full = batch.len() == FOLLOW_PAGE;
         for item in batch {
             next = item.seq + 1;
             let Ok(env) = item.event else { continue };
@@ -105,6 +117,9 @@ async fn pump(
             if sent >= limit || (req.follow && env.payload.is_terminal()) {
                 return;
             }
+        }
+        if full {
+            continue; // more is already there
         }
         if !req.follow {
             return;

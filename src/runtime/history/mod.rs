@@ -12,7 +12,8 @@ pub mod retention;
 
 pub use archive::{ArchiveOutcome, archive_job};
 pub use reader::{
-    DEFAULT_PAGE, HistoryPages, decode_item, load_archive_bytes, load_state, read_all, version,
+    DEFAULT_PAGE, HistoryPages, decode_item, load_archive_bytes, load_state, read_all, read_page,
+    version,
 };
 
 use crate::runtime::blobs::BlobError;

@@ -241,3 +241,24 @@ pub async fn read_all(
     }
     Ok(out)
 }
+
+/// At most `max` entries of a job's history from `from` (hot or archived): one page, for
+/// readers that loop (followers) and must not hold a long history at once.
+pub async fn read_page(
+    store: &Store,
+    blobs: &BlobStore,
+    job_id: &str,
+    from: u64,
+    max: usize,
+) -> Result<Vec<HistoryItem>, HistoryError> {
+    let max = max.max(1);
+    let to = from.saturating_add(max as u64 - 1);
+    let Some(mut pages) = HistoryPages::open(store, blobs, job_id, from, Some(to), max).await?
+    else {
+        return Ok(vec![]);
+    };
+    Ok(match pages.next_page().await? {
+        Some(page) => page.iter().map(|e| decode_item(job_id, e)).collect(),
+        None => vec![],
+    })
+}

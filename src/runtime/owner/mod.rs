@@ -148,6 +148,14 @@ pub async fn run(
             });
         }
     };
+    // A job whose view is terminal is finished (a view only shows what the history holds):
+    // nothing to own, and no reason to fold a long history to learn it.
+    if let Ok(Some(view)) = store.job_view(job_id).await
+        && let Some(status) = view.status.filter(|s| s.is_terminal())
+    {
+        store.release_job_lease(job_id, &cfg.node, epoch).await?;
+        return Ok(OwnerExit::Finished(status));
+    }
     // Hot or archived: a finished job whose history was archived is still the job it was.
     let blobs = crate::runtime::blobs::BlobStore::from_env();
     let state = crate::runtime::history::load_state(&store, &blobs, job_id).await?;
