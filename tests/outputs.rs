@@ -288,6 +288,7 @@ async fn a_blob_on_one_nodes_disk_is_fetched_by_another_through_redis() {
     let a_store = BlobStore::new(dir.path().join("a-home").join("blobs"));
     let shared = a_store.put(&vec![7u8; 3 * MIB]).unwrap();
     let only_on_a = a_store.put(b"never fetched before a stops").unwrap();
+    let collected = a_store.put(b"removed from a's disk while a runs").unwrap();
     let mut a = spawn_node_env(
         "a",
         &ns,
@@ -364,6 +365,26 @@ async fn a_blob_on_one_nodes_disk_is_fetched_by_another_through_redis() {
     let mine = BlobStore::new(dir.path().join("mine"));
     let bytes = fetch(&store, &mine, &only_on_a.sha256).await.unwrap();
     assert_eq!(bytes, b"never fetched before a stops");
+
+    // A holder asked for a blob it no longer has (gc removed it) refuses and stops claiming
+    // it, so later fetches do not ask it again.
+    assert!(
+        store
+            .blob_holders(&collected.sha256)
+            .await
+            .unwrap()
+            .contains(&"a".to_string())
+    );
+    a_store.remove(&collected.sha256).unwrap();
+    assert!(fetch(&store, &mine, &collected.sha256).await.is_err());
+    assert!(
+        !store
+            .blob_holders(&collected.sha256)
+            .await
+            .unwrap()
+            .contains(&"a".to_string()),
+        "a no longer claims the blob it lost"
+    );
     mine.remove(&only_on_a.sha256).unwrap();
     // With its only holder gone, the error names the blob and the node that held it.
     a.kill9();

@@ -44,6 +44,11 @@ pub async fn run_blob_server(
         for (id, request) in requests {
             after = id;
             let answer = answer(&blobs, &request).await;
+            // Asked for a blob it no longer has (`admin gc` removed it, a disk was wiped):
+            // this node stops claiming it, so later fetches go straight to real holders.
+            if matches!(&answer, BlobAnswer::Refused(_)) && !blobs.contains(&request.sha256) {
+                let _ = store.forget_blob(&node, &request.sha256).await;
+            }
             if let Err(e) = store.answer_blob(&request.reply_id, &answer).await {
                 tracing::warn!(node, sha256 = %request.sha256, error = %e, "blob answer not sent");
             }
