@@ -242,6 +242,16 @@ fn history_lists_every_event_with_its_epoch() {
                 .is_some_and(|s| s.contains("dead-lettered"))),
         "a step with a dead letter"
     );
+    // A step's data is spelled out for people, not in its one-letter stored form.
+    let stray = lines
+        .iter()
+        .find(|e| e["type"] == "agent_stepped" && e["data"]["agent_id"] == "stray")
+        .expect("the stray router's step");
+    assert_eq!(stray["data"]["emits"][0]["type"], "nowhere");
+    assert!(
+        stray["data"]["emits"][0]["dead_letter_reason"].is_string(),
+        "{stray}"
+    );
     for (i, e) in lines.iter().enumerate() {
         assert_eq!(e["seq"], i as u64 + 1);
         assert!(e["time"].is_string() && e["epoch"].is_u64(), "{e}");

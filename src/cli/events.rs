@@ -21,13 +21,13 @@ fn item_json(h: &HistoryItem) -> serde_json::Value {
 fn print_line(h: &HistoryItem) {
     match &h.event {
         Ok(env) => {
-            let data = serde_json::to_value(&env.payload).unwrap_or_default();
+            let data = env.payload.readable_data();
             println!(
                 "{:>5}  {}  {:<22} {}",
                 env.seq,
                 iso_ms(env.timestamp_ms).unwrap_or_default(),
                 env.event_type,
-                short_json(&data["data"], 120)
+                short_json(&data, 120)
             );
         }
         Err(e) => println!("{:>5}  (undecodable entry {}: {e})", h.seq, h.stream_id),

@@ -195,10 +195,7 @@ fn step_summary(step: &crate::domain::event::StepRecord) -> String {
 fn history_json(item: &HistoryItem) -> Value {
     match &item.event {
         Ok(env) => {
-            let data = serde_json::to_value(&env.payload)
-                .ok()
-                .and_then(|v| v.get("data").cloned())
-                .unwrap_or(Value::Null);
+            let data = env.payload.readable_data();
             json!({
                 "seq": env.seq,
                 "time": iso_ms(env.timestamp_ms),

@@ -233,6 +233,37 @@ pub struct JobSubmitted {
     pub bundle_digest: Option<String>,
 }
 
+impl JobEvent {
+    /// The fact's fields as people read them: what the payload's `data` holds, except that a
+    /// whole step (stored with one-letter names) is spelled out.
+    pub fn readable_data(&self) -> Value {
+        if let JobEvent::AgentStepped(step) = self {
+            return serde_json::json!({
+                "agent_id": step.agent_id,
+                "message_id": step.message_id,
+                "state": step.state,
+                "notes": step.notes.iter()
+                    .map(|(name, payload)| serde_json::json!({"name": name, "payload": payload}))
+                    .collect::<Vec<_>>(),
+                "emits": step.emits.iter().map(|e| serde_json::json!({
+                    "type": e.message_type,
+                    "body": e.body,
+                    "to": e.to,
+                    "dead_letter_reason": e.dead,
+                    "addressed_to": e.addressed,
+                    "class": e.class,
+                    "content_type": e.content_type,
+                    "headers": e.headers,
+                })).collect::<Vec<_>>(),
+            });
+        }
+        serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.get("data").cloned())
+            .unwrap_or(Value::Null)
+    }
+}
+
 /// Payload of [`JobEvent::AgentStepped`]: one agent step, as small as it can be stored.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepRecord {
