@@ -675,3 +675,34 @@ async fn an_agent_that_keeps_failing_exhausts_its_restarts_and_fails_the_job() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// a batch job whose only message is dead-lettered
+
+#[tokio::test]
+async fn a_batch_job_left_with_only_dead_letters_fails_naming_them() {
+    bounded(async {
+        // research_flow without `emit_type`: ingress passes `init` on, no edge takes it.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut m = manifest(&example("research_flow"));
+        m["nodes"][0]["config"] = json!({});
+        std::fs::create_dir_all(dir.path().join("payloads")).expect("payloads");
+        std::fs::write(dir.path().join("manifest.json"), m.to_string()).expect("manifest");
+        let started = std::time::Instant::now();
+        let run = run_bundle(dir.path()).await;
+        assert_eq!(run.view.status, Some(JobStatus::Failed), "{:?}", run.view);
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "it ended at once, not after a timeout"
+        );
+        assert_eq!(run.view.dead_letters, 1);
+        let result = run.view.result.as_ref().expect("a failed job has a result");
+        assert_eq!(result["kind"], "dead_letters");
+        let reason = result["reason"].as_str().expect("a reason");
+        assert!(
+            reason.contains("dead-lettered") && reason.contains("from ingress"),
+            "{reason}"
+        );
+    })
+    .await;
+}

@@ -165,7 +165,10 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             agent.eligible_at_ms = Some(*eligible_at_ms);
             agent.avoid_node = avoid_node.clone();
         }
-        JobEvent::AgentEventRecorded { .. } | JobEvent::DeadLettered { .. } => {}
+        JobEvent::DeadLettered {
+            agent_id, reason, ..
+        } => super::quiescence::remember_dead_letter(state, agent_id.as_deref(), reason),
+        JobEvent::AgentEventRecorded { .. } => {}
     }
 }
 
@@ -214,6 +217,9 @@ fn stepped(state: &mut JobState, step: &StepRecord) {
         }
     }
     for (index, emit) in step.emits.iter().enumerate() {
+        if let Some(reason) = &emit.dead {
+            super::quiescence::remember_dead_letter(state, Some(&step.agent_id), reason);
+        }
         for receiver in &emit.to {
             let message =
                 super::step::delivered(&incoming, &step.agent_id, index, emit, receiver, at_ms);

@@ -49,6 +49,12 @@ pub struct JobState {
     /// agent), so a copy added when a node joins gets the same input as its siblings.
     #[serde(default)]
     pub copy_inputs: BTreeMap<String, crate::domain::message::Message>,
+    /// Messages that could not be delivered, and the first few of them (to explain why a
+    /// batch job that can no longer move failed).
+    #[serde(default)]
+    pub dead_letters: u64,
+    #[serde(default)]
+    pub dead_letter_samples: Vec<super::DeadLetterSample>,
     /// Per-agent runtime state: queues, the message in flight, local state.
     pub agents: BTreeMap<String, AgentRuntime>,
 }

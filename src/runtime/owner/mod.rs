@@ -520,6 +520,12 @@ impl Owner {
         {
             self.decide_now(JobCommand::Complete { result });
         }
+        if self.to_launch.is_empty()
+            && let Some(result) = crate::domain::job::stalled_on_dead_letters(&self.state)
+        {
+            tracing::warn!(job_id = %self.job_id, "batch job has nothing left to run and only dead letters; failing it");
+            self.decide_now(JobCommand::Fail { result });
+        }
     }
 
     fn record(&mut self, done: WorkDone) {
