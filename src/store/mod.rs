@@ -78,11 +78,22 @@ impl StoreError {
     /// Connection drops and timeouts are worth retrying; script and data errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
-            StoreError::Redis(e) => e.is_io_error() || e.is_timeout() || e.is_connection_dropped(),
+            StoreError::Redis(e) => {
+                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || is_loading(e)
+            }
             StoreError::Protocol { .. } | StoreError::CorruptView { .. } => false,
         }
     }
 }
+
+/// `LOADING`: a Redis that just restarted accepts connections while it reads its AOF back,
+/// and refuses commands until it is done. Not a failure: wait it out.
+fn is_loading(e: &redis::RedisError) -> bool {
+    e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+}
+
+/// How long a connect waits for a restarted Redis to finish loading its data.
+const LOADING_WAIT: Duration = Duration::from_secs(60);
 
 /// Response timeout for ordinary commands: generous, because a big script batch is one command.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -107,7 +118,17 @@ impl Store {
             .set_max_delay(Duration::from_secs(2));
         let mut conn = client.get_connection_manager_with_config(config).await?;
         let scripts = Arc::new(Scripts::new());
-        scripts.load_all(&mut conn).await?;
+        let deadline = tokio::time::Instant::now() + LOADING_WAIT;
+        loop {
+            match scripts.load_all(&mut conn).await {
+                Ok(()) => break,
+                Err(e) if is_loading(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::info!("redis is loading its data; waiting");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         Ok(Store {
             client,
             conn,
