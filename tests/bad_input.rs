@@ -180,7 +180,13 @@ async fn an_unroutable_message_becomes_a_dead_letter_with_its_reason() {
     let report = local::run_job(&store, &job, "n", Some(Duration::from_secs(3)), |_| {})
         .await
         .unwrap();
-    assert!(report.timed_out, "nothing completes this job");
+    // Nothing can complete it: once both messages are dead letters it fails, naming them,
+    // instead of staying `running` until someone notices.
+    assert!(!report.timed_out, "the job ends by itself");
+    let view = report.view.unwrap();
+    assert_eq!(view.status, Some(JobStatus::Failed));
+    let reason = view.result.unwrap()["reason"].as_str().unwrap().to_string();
+    assert!(reason.contains("2 message(s) were dead-lettered"), "{reason}");
     let dead = store.dead_letter_views(&job).await.unwrap();
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].agent_id.as_deref(), Some("r"));
