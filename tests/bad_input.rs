@@ -186,7 +186,10 @@ async fn an_unroutable_message_becomes_a_dead_letter_with_its_reason() {
     let view = report.view.unwrap();
     assert_eq!(view.status, Some(JobStatus::Failed));
     let reason = view.result.unwrap()["reason"].as_str().unwrap().to_string();
-    assert!(reason.contains("2 message(s) were dead-lettered"), "{reason}");
+    assert!(
+        reason.contains("2 message(s) were dead-lettered"),
+        "{reason}"
+    );
     let dead = store.dead_letter_views(&job).await.unwrap();
     assert_eq!(dead.len(), 2);
     assert_eq!(dead[0].agent_id.as_deref(), Some("r"));
