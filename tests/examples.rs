@@ -706,3 +706,67 @@ async fn a_batch_job_left_with_only_dead_letters_fails_naming_them() {
     })
     .await;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Redis away for a moment while a job runs
+
+/// Stops an AOF redis-server cleanly (`SHUTDOWN` writes the AOF out), so nothing acknowledged
+/// is lost across the restart.
+fn shutdown(redis: AofRedis, port: u16) {
+    let _ = Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "shutdown"])
+        .output();
+    let mut child = redis;
+    let _ = child.0.wait();
+}
+
+#[tokio::test]
+async fn a_local_run_rides_out_a_brief_redis_restart() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        let url = format!("redis://127.0.0.1:{port}/0");
+        let redis = AofRedis::start(dir.path(), port);
+        let store = Store::connect(&url, &common::namespace())
+            .await
+            .expect("connect");
+        store.migrate(0).await.expect("migrate");
+        let bundle_dir = dir.path().join("bundle");
+        std::fs::create_dir_all(bundle_dir.join("payloads")).expect("payloads");
+        let manifest = json!({
+            "manifest_version": "1.0", "graph_id": "outage", "entrypoints": ["work"],
+            "nodes": [
+                {"node_id": "work", "agent_type": "executor", "config": {
+                    "command": ["sh", "-c", "sleep 2; echo done"], "output_message_type": "done"}},
+                {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+            ],
+            "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}]
+        });
+        std::fs::write(bundle_dir.join("manifest.json"), manifest.to_string()).expect("manifest");
+        let bundle = load_bundle(&bundle_dir).expect("bundle");
+        let job_id = submit(&store, &bundle).await.expect("submit");
+        let running = {
+            let (store, job_id) = (store.clone(), job_id.clone());
+            tokio::spawn(async move {
+                run_job(&store, &job_id, "test-node", Some(RUN_LIMIT), |_| {}).await
+            })
+        };
+        // While the step sleeps, Redis goes away for a moment and comes back with its data.
+        tokio::time::sleep(Duration::from_millis(800)).await;
+        shutdown(redis, port);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let _redis = AofRedis::start(dir.path(), port);
+        let report = running
+            .await
+            .expect("the run task")
+            .expect("the run rides out the restart");
+        assert!(!report.timed_out);
+        let view = report.view.expect("a view");
+        assert_eq!(view.status, Some(JobStatus::Completed), "{view:?}");
+        assert_eq!(view.result.expect("result")["agent_id"], "sink");
+    })
+    .await;
+}

@@ -101,8 +101,15 @@ pub async fn run_job(
         tokio::select! {
             res = &mut owner => break res??,
             _ = tokio::time::sleep(Duration::from_millis(150)) => {
-                if let Some(view) = store.job_view(job_id).await? {
-                    progress(&view);
+                // Progress is best effort: a Redis that is briefly away (the owner retries
+                // its appends meanwhile) must not end a run whose job goes on.
+                match store.job_view(job_id).await {
+                    Ok(Some(view)) => progress(&view),
+                    Ok(None) => {}
+                    Err(e) if e.is_retryable() => {
+                        tracing::warn!(job_id, error = %e, "cannot read the job's progress; retrying")
+                    }
+                    Err(e) => return Err(e.into()),
                 }
                 if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) && !timed_out {
                     timed_out = true;
@@ -114,7 +121,7 @@ pub async fn run_job(
     let caught_up = wait_projections_caught_up(store, Duration::from_secs(30)).await;
     projectors.stop().await;
     caught_up?;
-    let view = store.job_view(job_id).await?;
+    let view = read_view(store, job_id).await?;
     if let Some(v) = &view {
         progress(v);
     }
@@ -123,4 +130,21 @@ pub async fn run_job(
         view,
         timed_out,
     })
+}
+
+/// The job's view, retried with backoff while Redis is briefly unreachable (30 s at most).
+async fn read_view(store: &Store, job_id: &str) -> anyhow::Result<Option<JobView>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match store.job_view(job_id).await {
+            Ok(view) => return Ok(view),
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(job_id, error = %e, "cannot read the job; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }

@@ -120,8 +120,14 @@ pub async fn wait_projections_caught_up(
 ) -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        if store.feed_backlog(projector::PROJECTION_GROUP).await? == 0 {
-            return Ok(());
+        match store.feed_backlog(projector::PROJECTION_GROUP).await {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            // Redis briefly away (restarting, loading): keep waiting until the deadline.
+            Err(e) if e.is_retryable() => {
+                tracing::debug!(error = %e, "projection backlog unreadable; retrying")
+            }
+            Err(e) => return Err(e.into()),
         }
         if tokio::time::Instant::now() > deadline {
             anyhow::bail!("projections did not catch up within {timeout:?}");
