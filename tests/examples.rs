@@ -548,6 +548,21 @@ impl AofRedis {
     }
 }
 
+impl AofRedis {
+    /// An AOF redis-server on a free port: the server, its port and its URL.
+    fn on_free_port(dir: &Path) -> (AofRedis, u16, String) {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port")
+            .port();
+        (
+            AofRedis::start(dir, port),
+            port,
+            format!("redis://127.0.0.1:{port}/0"),
+        )
+    }
+}
+
 impl Drop for AofRedis {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -564,13 +579,8 @@ impl Drop for AofRedis {
 async fn projection_backlog_is_zero_after_redis_restart() {
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let url = format!("redis://127.0.0.1:{port}/0");
+        let (redis, port, url) = AofRedis::on_free_port(dir.path());
         let namespace = common::namespace();
-        let redis = AofRedis::start(dir.path(), port);
         let store = Store::connect(&url, &namespace).await.expect("connect");
         store.migrate(0).await.expect("migrate");
         run_bundle_on(&store, &example("research_flow")).await;
@@ -724,12 +734,7 @@ fn shutdown(redis: AofRedis, port: u16) {
 async fn a_local_run_rides_out_a_brief_redis_restart() {
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("free port")
-            .port();
-        let url = format!("redis://127.0.0.1:{port}/0");
-        let redis = AofRedis::start(dir.path(), port);
+        let (redis, port, url) = AofRedis::on_free_port(dir.path());
         let store = Store::connect(&url, &common::namespace())
             .await
             .expect("connect");

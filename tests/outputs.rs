@@ -22,6 +22,21 @@ use serde_json::{Value, json};
 const BIN: &str = env!("CARGO_BIN_EXE_mirror-neuron");
 const MIB: usize = 1024 * 1024;
 
+/// `blob get <sha256> -o <out>` against `target`; the bytes written.
+fn blob_get(target: &str, sha256: &str, out: &Path) -> Vec<u8> {
+    let got = cli(
+        Some(target),
+        &["blob", "get", sha256, "-o", out.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    std::fs::read(out).unwrap()
+}
+
 /// The gRPC address a node printed when it started.
 fn grpc_addr(node: &NodeProc) -> String {
     common::wait_grpc_target(|| node.log_text())
@@ -151,24 +166,7 @@ async fn sixty_steps_of_one_mib_each_keep_serve_small_and_answers_within_limits(
     assert_eq!(inspect["status"], "completed");
     // One output, read back page by page over gRPC, is the step's bytes.
     let first = &refs[0];
-    let out_file = dir.path().join("stdout.bin");
-    let got = cli(
-        Some(&target),
-        &[
-            "blob",
-            "get",
-            &first.sha256,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
-    );
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
-    let bytes = std::fs::read(&out_file).unwrap();
+    let bytes = blob_get(&target, &first.sha256, &dir.path().join("stdout.bin"));
     assert_eq!(bytes.len(), MIB);
     assert_eq!(digest(&bytes), first.sha256);
     assert!(bytes.starts_with(b"step-"));
@@ -314,24 +312,12 @@ async fn a_blob_on_one_nodes_disk_is_fetched_by_another_through_redis() {
     )
     .await;
     // Through b's gRPC: b lacks it, asks a through Redis, verifies and keeps a copy.
-    let out_file = dir.path().join("fetched.bin");
-    let got = cli(
-        Some(&grpc_addr(&b)),
-        &[
-            "blob",
-            "get",
-            &shared.sha256,
-            "-o",
-            out_file.to_str().unwrap(),
-        ],
-        &[],
+    let fetched = blob_get(
+        &grpc_addr(&b),
+        &shared.sha256,
+        &dir.path().join("fetched.bin"),
     );
-    assert!(
-        got.status.success(),
-        "{}",
-        String::from_utf8_lossy(&got.stderr)
-    );
-    assert_eq!(std::fs::read(&out_file).unwrap(), vec![7u8; 3 * MIB]);
+    assert_eq!(fetched, vec![7u8; 3 * MIB]);
     let b_store = BlobStore::new(dir.path().join("b-home").join("blobs"));
     assert!(
         b_store.contains(&shared.sha256),

@@ -18,6 +18,7 @@ pub mod module_process;
 pub mod node;
 pub mod outputs;
 pub mod owner;
+pub mod periodic;
 pub mod projector;
 pub mod rebuild;
 pub mod schedules;

@@ -89,20 +89,18 @@ fn interval(retention: Duration) -> Duration {
     (retention / 10).clamp(Duration::from_secs(1), Duration::from_secs(60))
 }
 
-/// Sweeps while `is_leader()` says so, until `stop` turns true (the schedule loop's shape).
+/// Sweeps while `is_leader()` says so, until `stop` turns true.
 pub async fn run_retention_loop(
     store: Store,
     blobs: BlobStore,
     node: String,
     retention: Duration,
     is_leader: impl Fn() -> bool,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        if is_leader() {
+    crate::runtime::periodic::while_leader(interval(retention), is_leader, stop, || {
+        let (store, blobs, node) = (store.clone(), blobs.clone(), node.clone());
+        async move {
             match sweep_once(&store, &blobs, retention, now_ms()).await {
                 Ok(r) => {
                     if !r.archived.is_empty() {
@@ -116,11 +114,8 @@ pub async fn run_retention_loop(
                 Err(e) => tracing::warn!(error = %e, "history retention sweep failed; retrying"),
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(interval(retention)) => {}
-            changed = stop.changed() => if changed.is_err() { return },
-        }
-    }
+    })
+    .await
 }
 
 /// Tells the cluster this node holds the new archives, so a node that does not share this

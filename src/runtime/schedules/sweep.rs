@@ -19,13 +19,11 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_millis(500);
 pub async fn run_schedule_loop(
     store: Store,
     is_leader: impl Fn() -> bool,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        if is_leader() {
+    crate::runtime::periodic::while_leader(SWEEP_INTERVAL, is_leader, stop, || {
+        let store = store.clone();
+        async move {
             match dispatch_due(&store, now_ms()).await {
                 Ok(r) => {
                     if r.dispatched > 0 || r.skipped > 0 || !r.failed.is_empty() {
@@ -38,9 +36,6 @@ pub async fn run_schedule_loop(
                 Err(e) => tracing::warn!(error = %e, "schedule sweep failed; retrying"),
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(SWEEP_INTERVAL) => {}
-            changed = stop.changed() => if changed.is_err() { return },
-        }
-    }
+    })
+    .await
 }
