@@ -7,7 +7,8 @@
 //! # Layout
 //! - [`model`]: the normalised types (stored in the job's first event).
 //! - `parse`: the entry point [`parse_manifest`]; `layout`: where the graph sits.
-//! - `node`, `edge`, `module_node`, `policies`, `resources`, `payload_paths`: one concern each.
+//! - `node`, `edge`, `module_node`, `policies`, `resources`, `payload_paths`, `pass_env`: one
+//!   concern each.
 
 mod edge;
 mod error;
@@ -17,6 +18,7 @@ pub mod model;
 mod module_node;
 mod node;
 mod parse;
+mod pass_env;
 mod payload_paths;
 mod policies;
 mod resources;

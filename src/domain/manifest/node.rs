@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::error::{Errors, join, kind};
 use super::fields::{aliased, opt_str};
 use super::model::{AgentType, NodeSpec, Template};
-use super::{module_node, payload_paths, policies, resources};
+use super::{module_node, pass_env, payload_paths, policies, resources};
 
 /// Keys read into [`NodeSpec`]; every other key is kept in `extensions`.
 const KNOWN_KEYS: [&str; 10] = [
@@ -58,6 +58,7 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
     policies::check_node_policies(map.get("policies"), &join(path, "policies"), errs);
     payload_paths::check(&config, &config_path, errs);
     module_node::check_command(&config, &config_path, &label, errs);
+    pass_env::check(&config, &config_path, errs);
     if agent_type == Some(AgentType::Module) {
         module_node::check(&config, &config_path, &label, errs);
     }

@@ -93,7 +93,7 @@ impl ExecutorConfig {
             command: parse_command(config.get("command"))?,
             workdir: opt_string(config, "workdir")?,
             environment: parse_environment(config.get("environment"))?,
-            pass_env: parse_string_list(config, "pass_env")?,
+            pass_env: parse_pass_env(config)?,
             uploads: parse_uploads(config)?,
             timeout: parse_timeout(config.get("timeout_seconds"))?,
             retry_on_timeout: opt_bool(config, "retry_on_timeout")?.unwrap_or(false),
@@ -224,6 +224,17 @@ pub fn parse_string_list(config: &Map<String, Value>, key: &str) -> Result<Vec<S
             .collect(),
         Some(_) => Err(format!("{key} must be a list of strings")),
     }
+}
+
+/// `pass_env`, refusing the runtime's own credentials by name (see [`crate::domain::secrets`]).
+pub fn parse_pass_env(config: &Map<String, Value>) -> Result<Vec<String>, String> {
+    let names = parse_string_list(config, "pass_env")?;
+    for (i, name) in names.iter().enumerate() {
+        if let Some(why) = crate::domain::secrets::refusal(name) {
+            return Err(format!("pass_env[{i}]: {why}"));
+        }
+    }
+    Ok(names)
 }
 
 /// `upload_path`/`upload_as` plus every `upload_paths` entry (`{source, target?}` or a bare string).
