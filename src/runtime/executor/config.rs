@@ -24,6 +24,7 @@ pub const DEFAULT_INLINE_OUTPUT_BYTES: usize = 64 * 1024;
 pub const DEFAULT_JOB_OUTPUT_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default limit on the length of the expanded command (`MN_MAX_COMMAND_LENGTH`).
 pub const DEFAULT_MAX_COMMAND_LENGTH: usize = 32 * 1024;
+
 /// Everything the host-local runner needs from a node's configuration.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorConfig {

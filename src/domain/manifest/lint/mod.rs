@@ -58,9 +58,12 @@ pub fn manifest_warnings(raw: &Value) -> Vec<ValidationError> {
         other => each_object(other, "triggers", |t, p| schedule(t, &p, &mut out)),
     }
     for key in ["services", "required_services", "requiredServices"] {
-        each_object(root.get(key), key, |s, p| {
-            check(s, keys::SERVICE, &p, Schema::Closed, &mut out)
-        });
+        match root.get(key) {
+            Some(Value::Object(s)) => check(s, keys::SERVICE, key, Schema::Closed, &mut out),
+            other => each_object(other, key, |s, p| {
+                check(s, keys::SERVICE, &p, Schema::Closed, &mut out)
+            }),
+        }
     }
     out
 }
