@@ -775,3 +775,62 @@ async fn a_local_run_rides_out_a_brief_redis_restart() {
     })
     .await;
 }
+
+/// The same outage seen from `run --wait --target`: the server's stream breaks while Redis is
+/// down, the CLI reconnects and skips what it already showed, and exits 0 with the result.
+#[tokio::test]
+async fn a_remote_run_wait_rides_out_a_brief_redis_restart() {
+    bounded(async {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (redis, port, url) = AofRedis::on_free_port(dir.path());
+        let ns = common::namespace();
+        let bundle_dir = dir.path().join("bundle");
+        std::fs::create_dir_all(bundle_dir.join("payloads")).expect("payloads");
+        let manifest = json!({
+            "manifest_version": "1.0", "graph_id": "outage", "entrypoints": ["work"],
+            "nodes": [
+                {"node_id": "work", "agent_type": "executor", "config": {
+                    "command": ["sh", "-c", "sleep 3; echo done"], "output_message_type": "done"}},
+                {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+            ],
+            "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}]
+        });
+        std::fs::write(bundle_dir.join("manifest.json"), manifest.to_string()).expect("manifest");
+        let log = dir.path().join("serve.log");
+        let out = std::fs::File::create(&log).expect("log");
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .arg("serve")
+            .env("MN_GRPC_PORT", "0")
+            .env("MN_METRICS_PORT", "0")
+            .env("MN_REDIS_URL", &url)
+            .env("MN_REDIS_NAMESPACE", &ns)
+            .env("MN_NODE_NAME", "steady")
+            .env("MN_HOME", dir.path().join("home"))
+            .env("MN_TEMP_DIR", dir.path().join("runs"))
+            .env("MN_LOG_LEVEL", "info")
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("serve");
+        let target = common::wait_grpc_target(|| std::fs::read_to_string(&log).unwrap_or_default());
+        let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .args(["run", "--wait", "--json", "--target", &target])
+            .arg(&bundle_dir)
+            .output();
+        let outage = async {
+            tokio::time::sleep(Duration::from_millis(1200)).await;
+            shutdown(redis, port);
+            tokio::time::sleep(Duration::from_secs(4)).await;
+            AofRedis::start(dir.path(), port)
+        };
+        let (out, _redis) = tokio::join!(run, outage);
+        let out = out.expect("run");
+        let _ = serve.kill();
+        let _ = serve.wait();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "run --wait exits 0: {stderr}");
+        let view: Value = serde_json::from_slice(&out.stdout).expect("json view");
+        assert_eq!(view["status"], "completed", "{view}");
+    })
+    .await;
+}

@@ -68,7 +68,14 @@ impl Env {
         let outcome = tokio::time::timeout(Duration::from_secs(60), run_executor(req))
             .await
             .expect("run finished");
-        let left: Vec<_> = std::fs::read_dir(self.tmp()).expect("tmp").collect();
+        // The runtime's own folder (`mirror_neuron_rt_*`, see `run_root`) stays; runs inside go.
+        let left: Vec<_> = std::fs::read_dir(self.tmp())
+            .expect("tmp")
+            .flatten()
+            .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten())
+            .map(|e| e.path())
+            .filter(|p| !p.ends_with(".lock"))
+            .collect();
         assert!(left.is_empty(), "run dirs left behind: {left:?}");
         outcome
     }
@@ -399,8 +406,12 @@ async fn missing_program_is_a_spawn_failure() {
 #[tokio::test]
 async fn timeout_kills_the_whole_process_group() {
     let env = Env::new();
-    // The grandchild ignores SIGTERM, so only the SIGKILL escalation can end it.
-    let command = r#"(trap '' TERM; exec sleep 1000) & echo $! > "$OUT/grandchild"; sleep 1000"#;
+    // The grandchild ignores SIGTERM, so only the SIGKILL escalation can end it. It is found
+    // by name: inside the step's pid namespace, `$!` is not a host pid.
+    let name = format!("mn-grandchild-{}-{}", std::process::id(), line!());
+    let command = format!(
+        r#"(trap '' TERM; exec -a {name} sleep 1000) & echo started > "$OUT/grandchild"; sleep 1000"#
+    );
     let started = Instant::now();
     let f = err(env
         .run(env.request(
@@ -415,15 +426,34 @@ async fn timeout_kills_the_whole_process_group() {
         elapsed < Duration::from_secs(4),
         "timeout + grace + slack, took {elapsed:?}"
     );
-    let pid: i32 = env
-        .read_out("grandchild")
-        .trim()
-        .parse()
-        .expect("grandchild pid");
+    assert_eq!(env.read_out("grandchild").trim(), "started");
+    let pids = pids_named(&name);
+    let mut survivors = Vec::new();
+    for pid in pids {
+        if !wait_gone(pid, Duration::from_secs(3)).await {
+            survivors.push(pid);
+        }
+    }
     assert!(
-        wait_gone(pid, Duration::from_secs(3)).await,
-        "grandchild {pid} survived the timeout"
+        survivors.is_empty(),
+        "grandchild survived the timeout: {survivors:?}"
     );
+    assert!(pids_named(&name).is_empty());
+}
+
+/// Host pids of processes whose `argv[0]` is `name`.
+fn pids_named(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let argv0 = cmdline.split(|b| *b == 0).next()?;
+            (argv0 == name.as_bytes()).then_some(pid)
+        })
+        .collect()
 }
 
 /// Whether `pid` is gone (or a zombie awaiting its reaper) within `limit`.

@@ -10,6 +10,7 @@ mod node;
 mod output;
 mod plan;
 mod remote;
+mod remote_follow;
 mod replay;
 mod run;
 mod schedule;

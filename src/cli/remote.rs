@@ -41,7 +41,7 @@ pub(super) fn parse(json: &str) -> anyhow::Result<Value> {
 }
 
 /// A job record, unwrapping a `{job: ...}` envelope if the server sends one.
-fn job_of(v: Value) -> Value {
+pub(super) fn job_of(v: Value) -> Value {
     match v.get("job") {
         Some(j) if j.is_object() => j.clone(),
         _ => v,
@@ -285,7 +285,7 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
         println!("{job_id}");
         return Ok(0);
     }
-    let follow = stream_events(&mut client, &job_id, true, |e| {
+    let follow = super::remote_follow::follow(&mut client, &job_id, |e| {
         if args.wait && !args.json {
             eprintln!("  {} {}", text(e, "type"), text(e, "agent_id"));
         }
@@ -299,7 +299,7 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
             false
         }
     };
-    let job = get_job(&mut client, &job_id).await?;
+    let job = super::remote_follow::get_job(&mut client, &job_id).await?;
     if args.json {
         print_json(&job)?;
     } else {

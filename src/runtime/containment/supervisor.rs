@@ -188,6 +188,12 @@ fn supervise(
 /// Execs the step with a clean signal mask; exits 127 if it cannot (as shells do).
 pub fn exec_step(req: &Request) -> ! {
     unblock_all();
+    // Rust's start-up ignores SIGPIPE in this process, and an ignored signal survives exec:
+    // restore the default so `yes | head` ends quietly, as it does in a shell.
+    // SAFETY: changes one signal's disposition in this single-threaded process before exec.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     drop_ptrace_capability();
     let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
