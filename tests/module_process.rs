@@ -191,34 +191,57 @@ async fn missing_program_is_a_spawn_error() {
 }
 
 #[tokio::test]
-async fn dropping_the_module_kills_its_process_group() {
+async fn dropping_the_module_kills_everything_it_started() {
     let dir = tempfile::tempdir().expect("tmp");
-    let pidfile = dir.path().join("pid");
+    let ready = dir.path().join("ready");
+    // Found by name: inside the module's pid namespace `$!` is not a host pid. One child
+    // leaves the process group and the session, which a group kill would miss.
+    let name = format!("mn-module-child-{}", std::process::id());
     let command = CommandSpec::Shell(format!(
-        "sleep 1000 & echo $! > {}; wait",
-        pidfile.display()
+        "(exec -a {name} sleep 1000) & setsid bash -c 'exec -a {name} sleep 1000' & \
+         sleep 0.2; touch {}; wait",
+        ready.display()
     ));
     let module = spawn(command, 1);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let pid: i32 = loop {
-        if let Some(pid) = std::fs::read_to_string(&pidfile)
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "module never wrote its pid");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    drop(module);
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while std::path::Path::new(&format!("/proc/{pid}")).exists() && !is_zombie(pid) {
+    while !ready.exists() || pids_named(&name).len() < 2 {
         assert!(
             Instant::now() < deadline,
-            "grandchild {pid} survived the drop"
+            "module never started its children"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    drop(module);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let alive: Vec<i32> = pids_named(&name)
+            .into_iter()
+            .filter(|&p| !is_zombie(p))
+            .collect();
+        if alive.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "children {alive:?} survived the drop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Host pids of processes whose `argv[0]` is `name`.
+fn pids_named(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let argv0 = cmdline.split(|b| *b == 0).next()?;
+            (argv0 == name.as_bytes()).then_some(pid)
+        })
+        .collect()
 }
 
 fn is_zombie(pid: i32) -> bool {

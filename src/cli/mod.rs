@@ -84,7 +84,16 @@ pub async fn run() -> i32 {
         Command::Plan { bundle, json } => plan::run(cli.target.as_deref(), bundle, json).await,
         Command::Run(args) => match &cli.target {
             Some(t) => remote::run(t, args).await,
-            None => run::run(args).await,
+            None => {
+                // The person running this owns the environment the steps would read: their
+                // own secret-like variables may go to the steps that ask for them by name.
+                if crate::config::var("MN_EXECUTOR_SECRET_ENV").is_none() {
+                    crate::runtime::executor::command::set_secret_grants(
+                        crate::domain::secrets::Grants::All,
+                    );
+                }
+                run::run(args).await
+            }
         },
         Command::Serve => serve::run().await,
         Command::Job(cmd) => match &cli.target {
