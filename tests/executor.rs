@@ -305,7 +305,7 @@ async fn uploads_outside_payloads_are_refused() {
         json!({"command": "echo should-not-run", "upload_paths": [{"source": "dir", "target": "x"}]}),
         json!(null),
     );
-    req.config.uploads[0].target = Some("../x".into());
+    req.config.spec.uploads[0].target = Some("../x".into());
     let f = err(env.run(req).await);
     assert_eq!(f.kind, FailureKind::Staging);
     assert!(f.error.contains("must not leave"), "{}", f.error);

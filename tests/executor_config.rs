@@ -18,24 +18,28 @@ fn parse(config: Value) -> Result<ExecutorConfig, String> {
 #[test]
 fn defaults_and_command_forms() {
     let c = parse(json!({"command": "echo hi"})).expect("valid");
-    assert_eq!(c.command, CommandSpec::Shell("echo hi".into()));
+    assert_eq!(c.spec.command, CommandSpec::Shell("echo hi".into()));
     assert_eq!(
         (
-            c.pool.as_str(),
-            c.pool_slots,
-            c.max_attempts,
-            c.retry_backoff_ms
+            c.spec.pool.as_str(),
+            c.spec.pool_slots,
+            c.spec.max_attempts,
+            c.spec.retry_backoff_ms
         ),
         ("default", 1, 1, 500)
     );
     assert_eq!(
-        (c.timeout, c.startup_delay_ms, c.retry_on_timeout),
+        (
+            c.spec.timeout,
+            c.spec.startup_delay_ms,
+            c.spec.retry_on_timeout
+        ),
         (None, 0, false)
     );
-    assert_eq!(c.output_message_type, OutputType::Default);
+    assert_eq!(c.spec.output_message_type, OutputType::Default);
     let c = parse(json!({"command": ["python3", "x.py", 3]})).expect("valid");
     assert_eq!(
-        c.command,
+        c.spec.command,
         CommandSpec::Argv(vec!["python3".into(), "x.py".into(), "3".into()])
     );
 }
@@ -43,9 +47,12 @@ fn defaults_and_command_forms() {
 #[test]
 fn output_message_type_distinguishes_absent_null_and_named() {
     let named = parse(json!({"command": "x", "output_message_type": "done"})).expect("valid");
-    assert_eq!(named.output_message_type, OutputType::Named("done".into()));
+    assert_eq!(
+        named.spec.output_message_type,
+        OutputType::Named("done".into())
+    );
     let none = parse(json!({"command": "x", "output_message_type": null})).expect("valid");
-    assert_eq!(none.output_message_type, OutputType::None);
+    assert_eq!(none.spec.output_message_type, OutputType::None);
 }
 
 #[test]
@@ -58,7 +65,7 @@ fn all_fields_parse() {
     }))
     .expect("valid");
     assert_eq!(
-        c.environment,
+        c.spec.environment,
         vec![
             ("A".into(), "1".into()),
             ("B".into(), "2".into()),
@@ -66,7 +73,7 @@ fn all_fields_parse() {
         ]
     );
     assert_eq!(
-        c.uploads,
+        c.spec.uploads,
         vec![
             UploadSpec {
                 source: "a.py".into(),
@@ -82,13 +89,13 @@ fn all_fields_parse() {
             },
         ]
     );
-    assert_eq!(c.timeout, Some(Duration::from_millis(1500)));
+    assert_eq!(c.spec.timeout, Some(Duration::from_millis(1500)));
     assert_eq!(
         (
             c.max_output_bytes,
-            c.pool_slots,
-            c.max_attempts,
-            c.retry_on_timeout
+            c.spec.pool_slots,
+            c.spec.max_attempts,
+            c.spec.retry_on_timeout
         ),
         (1000, 2, 3, true)
     );

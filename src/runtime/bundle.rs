@@ -71,16 +71,8 @@ pub enum BundleError {
     #[error("upload source does not exist: {}", path.display())]
     PayloadMissing { path: PathBuf },
     /// The manifest (or a payload path in it) is invalid; the author should fix every entry.
-    #[error("invalid manifest: {}", join_errors(.0))]
+    #[error("invalid manifest: {}", ValidationError::join(.0))]
     Invalid(Vec<ValidationError>),
-}
-
-fn join_errors(errors: &[ValidationError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The outcome of checking a bundle: the bundle or why it cannot run, and the warnings

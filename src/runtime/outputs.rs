@@ -28,7 +28,7 @@ pub async fn charge_budget(
 ) -> Result<(), Value> {
     let server = crate::runtime::executor::config::job_output_budget()
         .map_err(|e| serde_json::json!({"error": e, "kind": "config"}))?;
-    let budget = job_budget(server, config.max_job_output_bytes);
+    let budget = job_budget(server, config.spec.max_job_output_bytes);
     let step = ok.stored_bytes();
     let used = match sink.store.add_job_output(job_id, step).await {
         Ok(u) => u,

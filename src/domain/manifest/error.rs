@@ -24,6 +24,17 @@ impl ValidationError {
     }
 }
 
+impl ValidationError {
+    /// `path: message; path: message`, for one-line error texts.
+    pub fn join(errors: &[ValidationError]) -> String {
+        errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+}
+
 impl fmt::Display for ValidationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}: {}", self.path, self.message)

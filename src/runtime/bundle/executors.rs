@@ -44,12 +44,12 @@ pub(super) fn check(manifest: &Manifest, pools: Option<&ExecutorPools>) -> Vec<V
 
 /// Why `config` could never get its slots, as the pool itself would say.
 fn pool_fit(pools: &ExecutorPools, config: &ExecutorConfig) -> Option<PoolError> {
-    match pools.capacity(&config.pool) {
+    match pools.capacity(&config.spec.pool) {
         None => Some(PoolError::UnknownPool {
-            pool: config.pool.clone(),
+            pool: config.spec.pool.clone(),
         }),
-        Some(capacity) if config.pool_slots > capacity => Some(PoolError::TooManySlots {
-            slots: config.pool_slots,
+        Some(capacity) if config.spec.pool_slots > capacity => Some(PoolError::TooManySlots {
+            slots: config.spec.pool_slots,
             capacity,
         }),
         Some(_) => None,

@@ -42,7 +42,7 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         inline: req.config.inline_output_bytes,
         spool_to: req.blobs.clone(),
     };
-    let result = run_process(&prepared, req.config.timeout, &limits)
+    let result = run_process(&prepared, req.config.spec.timeout, &limits)
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
     // Removing a large run dir blocks; keep it off the async workers.
@@ -53,7 +53,7 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
 /// Builds program, arguments, environment and working directory for this run.
 fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
     let vars = placeholders(staged, &req.job_id, &req.agent_id);
-    let command = substitute(&req.config.command, &vars)?;
+    let command = substitute(&req.config.spec.command, &vars)?;
     let length = command_length(&command);
     if length > req.config.max_command_length {
         return Err(format!(
@@ -62,7 +62,7 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         ));
     }
     let (program, args) = program_and_args(&command);
-    let mut env = base_env(&req.config.pass_env, &req.config.environment);
+    let mut env = base_env(&req.config.pass_env, &req.config.spec.environment);
     let path = |p: &std::path::Path| p.display().to_string();
     for (k, v) in [
         ("MIRROR_NEURON_INPUT_FILE", path(&staged.input_file)),
@@ -162,13 +162,13 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
             Err(f)
         }
         Termination::TimedOut => {
-            let secs = req.config.timeout.map_or(0.0, |t| t.as_secs_f64());
+            let secs = req.config.spec.timeout.map_or(0.0, |t| t.as_secs_f64());
             let mut f = failure(
                 FailureKind::Timeout,
                 format!("command timed out after {secs}s"),
                 None,
             );
-            f.transient = req.config.retry_on_timeout;
+            f.transient = req.config.spec.retry_on_timeout;
             Err(f)
         }
     }

@@ -1,8 +1,6 @@
 //! Executor settings, parsed once from a node's `config` map so that a bad manifest fails at
 //! load time with a message naming the key, instead of half-way through a run.
 
-use std::time::Duration;
-
 use serde_json::{Map, Value};
 
 use crate::domain::manifest::executor::{self, ExecutorSpec};
@@ -25,37 +23,22 @@ pub const DEFAULT_JOB_OUTPUT_BUDGET_BYTES: u64 = 1024 * 1024 * 1024;
 /// Default limit on the length of the expanded command (`MN_MAX_COMMAND_LENGTH`).
 pub const DEFAULT_MAX_COMMAND_LENGTH: usize = 32 * 1024;
 
-/// Everything the host-local runner needs from a node's configuration.
+/// Everything the host-local runner needs from a node's configuration: the manifest's typed
+/// settings plus what this host adds (limits from its environment, the allowed `pass_env`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExecutorConfig {
-    pub command: CommandSpec,
-    /// Working directory relative to the run dir (`/sandbox/job/...` is remapped into it).
-    pub workdir: Option<String>,
-    /// Variables set for the child, on top of the minimal host set.
-    pub environment: Vec<(String, String)>,
+    /// The manifest's settings, as parsed at validation.
+    pub spec: ExecutorSpec,
     /// Host variables copied through by name; nothing else from the host leaks (see `command`).
     pub pass_env: Vec<String>,
-    pub uploads: Vec<UploadSpec>,
-    pub timeout: Option<Duration>,
-    /// Whether a timed-out run counts as transient (retried while attempts remain). Default false.
-    pub retry_on_timeout: bool,
     /// Cap on captured bytes, per stream: the manifest's ask clamped to the server ceiling.
     pub max_output_bytes: usize,
     /// How the cap was reached (what was asked, the ceiling), for warnings and step results.
     pub output_cap: OutputCap,
     /// Outputs (and message values) larger than this go to the blob store as references.
     pub inline_output_bytes: usize,
-    /// `max_job_output_bytes`: lowers the server's per-job output budget for this agent's steps.
-    pub max_job_output_bytes: Option<u64>,
     /// Cap on the expanded command's length (`MN_MAX_COMMAND_LENGTH`).
     pub max_command_length: usize,
-    pub pool: String,
-    pub pool_slots: u32,
-    pub max_attempts: u32,
-    pub retry_backoff_ms: u64,
-    /// Sleep before the first run only, to stagger launch waves.
-    pub startup_delay_ms: u64,
-    pub output_message_type: OutputType,
 }
 
 impl ExecutorConfig {
@@ -63,38 +46,17 @@ impl ExecutorConfig {
     /// command length come from `MN_MAX_ARTIFACT_BYTES`, `MN_INLINE_OUTPUT_BYTES` and
     /// `MN_MAX_COMMAND_LENGTH`; a malformed variable is an error.
     pub fn from_node_config(config: &Map<String, Value>) -> Result<ExecutorConfig, String> {
-        let spec = ExecutorSpec::parse(config).map_err(|e| join_errors(&e))?;
+        let spec = ExecutorSpec::parse(config).map_err(|e| ValidationError::join(&e))?;
         let output_cap = cap_for(spec.max_output_bytes)?;
         Ok(ExecutorConfig {
-            command: spec.command,
-            workdir: spec.workdir,
-            environment: spec.environment,
             pass_env: parse_pass_env(config)?,
-            uploads: spec.uploads,
-            timeout: spec.timeout,
-            retry_on_timeout: spec.retry_on_timeout,
             max_output_bytes: to_usize(output_cap.applied)?,
             output_cap,
             inline_output_bytes: env_usize("MN_INLINE_OUTPUT_BYTES", DEFAULT_INLINE_OUTPUT_BYTES)?,
-            max_job_output_bytes: spec.max_job_output_bytes,
             max_command_length: env_usize("MN_MAX_COMMAND_LENGTH", DEFAULT_MAX_COMMAND_LENGTH)?,
-            pool: spec.pool,
-            pool_slots: spec.pool_slots,
-            max_attempts: spec.max_attempts,
-            retry_backoff_ms: spec.retry_backoff_ms,
-            startup_delay_ms: spec.startup_delay_ms,
-            output_message_type: spec.output_message_type,
+            spec,
         })
     }
-}
-
-/// `path: message; ...`, paths relative to the node's `config`.
-fn join_errors(errors: &[ValidationError]) -> String {
-    errors
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 /// The per-stream cap: the asked `max_output_bytes`, else the default, never above the

@@ -78,15 +78,15 @@ pub fn temp_root_from_env() -> PathBuf {
 
 /// Runs the request's command, retrying transient failures; never panics on bad input.
 pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
-    if req.first_run && req.config.startup_delay_ms > 0 {
+    if req.first_run && req.config.spec.startup_delay_ms > 0 {
         tokio::time::sleep(std::time::Duration::from_millis(
-            req.config.startup_delay_ms,
+            req.config.spec.startup_delay_ms,
         ))
         .await;
     }
     let lease = req
         .pools
-        .acquire(&req.config.pool, req.config.pool_slots)
+        .acquire(&req.config.spec.pool, req.config.spec.pool_slots)
         .await
         .map_err(ExecFailure::pool)?;
     let req = Arc::new(req);
@@ -111,10 +111,10 @@ pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
             }
             Err(mut failure) => {
                 failure.attempts = attempt;
-                if !failure.transient || attempt >= req.config.max_attempts {
+                if !failure.transient || attempt >= req.config.spec.max_attempts {
                     return Err(failure);
                 }
-                let wait = retry::backoff(req.config.retry_backoff_ms, attempt);
+                let wait = retry::backoff(req.config.spec.retry_backoff_ms, attempt);
                 tracing::warn!(
                     job_id = %req.job_id, agent_id = %req.agent_id, attempt, error = %failure.error,
                     "transient executor failure; retrying in {wait:?}"

@@ -57,20 +57,20 @@ pub struct Staged {
 pub fn stage(req: &ExecRequest) -> Result<Staged, String> {
     let dir = create_run_dir(&req.temp_root, &req.job_id, &req.agent_id)?;
     let root = dir.path().to_path_buf();
-    if !req.config.uploads.is_empty() {
+    if !req.config.spec.uploads.is_empty() {
         let payloads = req.payloads_dir.canonicalize().map_err(|e| {
             format!(
                 "payloads directory {} is not usable: {e}",
                 req.payloads_dir.display()
             )
         })?;
-        for upload in &req.config.uploads {
+        for upload in &req.config.spec.uploads {
             copy_upload(&payloads, &root, upload)?;
         }
     }
     let content_type = declared_content_type(&req.message);
     let staged = Staged {
-        workdir: resolve_workdir(&root, req.config.workdir.as_deref())?,
+        workdir: resolve_workdir(&root, req.config.spec.workdir.as_deref())?,
         input_file: write(&root, INPUT_FILE, &to_json(&req.body))?,
         message_file: write(&root, MESSAGE_FILE, &to_json(&req.message))?,
         body_file: write(&root, BODY_FILE, &encode_body(&req.body, &content_type))?,

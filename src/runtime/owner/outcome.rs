@@ -61,7 +61,7 @@ pub fn executor_outcome(
         takes_over = !s.emit_messages.is_empty() || outcome.complete.is_some();
     }
     if !takes_over {
-        match &config.output_message_type {
+        match &config.spec.output_message_type {
             OutputType::Default => outcome.emits.push(result_emit("executor_result", &output)),
             OutputType::Named(t) => outcome.emits.push(result_emit(t, &output)),
             OutputType::None => {}

@@ -235,7 +235,7 @@ pub async fn execute_step(
         extra_env: ctx.extra_env.to_vec(),
         blobs: Some(blobs.clone()),
     };
-    match crate::metrics::executor_run(&config.pool, executor::run_executor(req)).await {
+    match crate::metrics::executor_run(&config.spec.pool, executor::run_executor(req)).await {
         Ok(ok) => {
             let sink = OutputSink {
                 store: ctx.store,
