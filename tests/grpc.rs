@@ -429,8 +429,9 @@ async fn refused_uploads_name_the_key_and_leave_nothing_on_disk() {
     let (manifest, _) = bundle("flaky_retry");
     let script = b"echo '{}'".to_vec();
     let long_key = "k".repeat(5000);
-    let with = |keys: &[&str]| -> std::collections::HashMap<String, Vec<u8>> {
-        let mut p: std::collections::HashMap<String, Vec<u8>> = keys
+    type Payloads = std::collections::HashMap<String, Vec<u8>>;
+    let with = |keys: &[&str]| -> Payloads {
+        let mut p: Payloads = keys
             .iter()
             .map(|k| (k.to_string(), script.clone()))
             .collect();
@@ -438,7 +439,7 @@ async fn refused_uploads_name_the_key_and_leave_nothing_on_disk() {
         p
     };
     let invalid_manifest = manifest.replace("scripts/flaky_fetch.sh", "scripts/missing.sh");
-    let cases: Vec<(&str, String, std::collections::HashMap<String, Vec<u8>>, Vec<String>)> = vec![
+    let cases: Vec<(&str, String, Payloads, Vec<String>)> = vec![
         (
             "a file named like a payload folder",
             manifest.clone(),
@@ -531,8 +532,14 @@ async fn an_upload_over_the_message_limit_names_the_setting() {
             stderr.contains("MN_GRPC_MAX_MESSAGE_BYTES"),
             "{client_limit:?}: {stderr}"
         );
-        assert!(!stderr.contains("error: error:"), "{client_limit:?}: {stderr}");
-        assert!(!stderr.contains("h2 protocol error"), "{client_limit:?}: {stderr}");
+        assert!(
+            !stderr.contains("error: error:"),
+            "{client_limit:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("h2 protocol error"),
+            "{client_limit:?}: {stderr}"
+        );
     }
     assert_eq!(entries(&s.bundles_dir()), Vec::<String>::new());
 }

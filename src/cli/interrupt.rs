@@ -26,7 +26,9 @@ impl Interrupts {
     /// Resolves on the first signal; a later one ends the process at once.
     pub async fn first(mut self) {
         self.next().await;
-        eprintln!("interrupted: stopping the job's steps and handing it back (again to quit now)");
+        eprintln!(
+            "interrupted: stopping the job's steps and handing it back (interrupt again to quit at once)"
+        );
         tokio::spawn(async move {
             self.next().await;
             eprintln!(

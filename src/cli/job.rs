@@ -311,7 +311,10 @@ async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> an
         // The interrupt has fired and must not be awaited again: no further attempt.
         if report.interrupted && !matches!(report.exit, OwnerExit::Finished(_)) {
             match report.handed_back() {
-                Some(_) => eprintln!("interrupted; {}", super::interrupt::handed_back_note(job_id)),
+                Some(_) => eprintln!(
+                    "interrupted; {}",
+                    super::interrupt::handed_back_note(job_id)
+                ),
                 None => eprintln!("interrupted"),
             }
             return Ok(super::interrupt::EXIT_INTERRUPTED);

@@ -104,7 +104,15 @@ pub async fn run_job(
     timeout: Option<Duration>,
     progress: impl FnMut(&JobView),
 ) -> anyhow::Result<RunReport> {
-    run_job_until(store, job_id, node, timeout, std::future::pending(), progress).await
+    run_job_until(
+        store,
+        job_id,
+        node,
+        timeout,
+        std::future::pending(),
+        progress,
+    )
+    .await
 }
 
 /// [`run_job`] that also stops when `interrupt` resolves. A run stopped early hands the job

@@ -157,7 +157,14 @@ mod tests {
         let keys = ["scripts/run.py", "data.csv"];
         let files: HashSet<&str> = keys.into_iter().collect();
         let folders = folders_of(&keys);
-        for rel in ["scripts/run.py", "./scripts/run.py", "scripts", "scripts/", "data.csv", "."] {
+        for rel in [
+            "scripts/run.py",
+            "./scripts/run.py",
+            "scripts",
+            "scripts/",
+            "data.csv",
+            ".",
+        ] {
             assert!(names_upload(rel, &files, &folders), "{rel:?}");
         }
         for rel in ["script", "scripts/other.py", "data.csv/x", "run.py"] {
