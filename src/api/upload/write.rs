@@ -11,28 +11,29 @@ use crate::runtime::bundle::{MANIFEST_FILE, PAYLOADS_DIR};
 pub const TEMP_PREFIX: &str = ".upload-";
 
 /// A folder removed when dropped, unless it was renamed into place.
-struct TempFolder(Option<PathBuf>);
+struct TempFolder {
+    path: PathBuf,
+    renamed: bool,
+}
 
 impl TempFolder {
-    fn path(&self) -> &Path {
-        self.0.as_deref().unwrap_or(Path::new(""))
-    }
-
     /// Renames the folder to `to`; from here on it is no longer temporary.
     fn rename_to(&mut self, to: &Path) -> io::Result<()> {
-        std::fs::rename(self.path(), to)?;
-        self.0 = None;
+        std::fs::rename(&self.path, to)?;
+        self.renamed = true;
         Ok(())
     }
 }
 
 impl Drop for TempFolder {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take()
-            && let Err(e) = std::fs::remove_dir_all(&p)
+        if self.renamed {
+            return;
+        }
+        if let Err(e) = std::fs::remove_dir_all(&self.path)
             && e.kind() != io::ErrorKind::NotFound
         {
-            tracing::warn!(path = %p.display(), error = %e, "cannot remove a temporary upload folder");
+            tracing::warn!(path = %self.path.display(), error = %e, "cannot remove a temporary upload folder");
         }
     }
 }
@@ -50,10 +51,13 @@ pub fn write_once(
     }
     let parent = root.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent)?;
-    let tmp = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir(&tmp)?;
-    let mut tmp = TempFolder(Some(tmp));
-    fill(tmp.path(), manifest, payloads)?;
+    let path = parent.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir(&path)?;
+    let mut tmp = TempFolder {
+        path,
+        renamed: false,
+    };
+    fill(&tmp.path, manifest, payloads)?;
     match tmp.rename_to(root) {
         Ok(()) => Ok(true),
         // Someone stored the same bundle meanwhile: theirs is identical (same digest).
