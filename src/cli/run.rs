@@ -50,10 +50,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         eprintln!("warning: {w}");
     }
     let retention = crate::runtime::history::retention::retention_from_env()?;
-    // Before the job exists: from submission on, a signal must stop the run, not the process.
-    let interrupts = Interrupts::install()?;
     let backend = Backend::open().await?;
-    let result = submit_and_run(&backend, &bundle, &args, retention, interrupts).await;
+    let result = submit_and_run(&backend, &bundle, &args, retention).await;
     backend.close().await;
     result
 }
@@ -63,9 +61,11 @@ async fn submit_and_run(
     bundle: &crate::runtime::bundle::Bundle,
     args: &RunArgs,
     retention: Duration,
-    interrupts: Interrupts,
 ) -> anyhow::Result<i32> {
     let store = &backend.store;
+    // Installed just before the job exists: up to here a signal may simply end the process
+    // (nothing to hand back); from here on it must stop the run instead.
+    let interrupts = Interrupts::install()?;
     let job_id = local::submit(store, bundle).await?;
     eprintln!("submitted job {job_id}");
     let show = args.wait && !args.json && std::io::stderr().is_terminal();
