@@ -40,7 +40,35 @@ fn cap_malloc_arenas() {
     }
 }
 
+/// Runs this process as a step supervisor when asked (`mirror-neuron __contain ...`), before
+/// anything else starts: the supervisor must stay single-threaded and quiet.
+fn supervise_if_asked() {
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref()
+        == Some(std::ffi::OsStr::new(
+            mirror_neuron::runtime::containment::SUPERVISE_ARG,
+        ))
+    {
+        let rest: Vec<std::ffi::OsString> = args.collect();
+        mirror_neuron::runtime::containment::supervisor::main(&rest);
+    }
+}
+
+/// Makes the runtime not dumpable: a step running as the same user cannot then read its
+/// memory or environment (`/proc/<pid>/environ`, `/mem`, ptrace), which hold the gRPC tokens
+/// and the Redis password. Steps running as root also lose the capabilities that bypass it (see
+/// `containment::supervisor`), which is what would let them past this.
+fn not_dumpable() {
+    // SAFETY: prctl only sets a process attribute.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+    }
+}
+
 fn main() {
+    supervise_if_asked();
+    not_dumpable();
     cap_malloc_arenas();
     default_sigpipe();
     init_tracing();

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use mirror_neuron::domain::manifest::{Manifest, parse_manifest};
+use mirror_neuron::domain::manifest::{Manifest, manifest_warnings, parse_manifest};
 use mirror_neuron::domain::routing::{route, route_context};
 use serde_json::{Value, json};
 
@@ -169,5 +169,24 @@ fn conditional_branch_demo_routes_one_way() {
         decision
             .no_match_reason()
             .is_some_and(|r| r.contains("no condition matched"))
+    );
+}
+
+/// Keys the real manifests use are known keys: validating them prints no unknown-key
+/// warnings (a warning there would teach authors to ignore warnings).
+#[test]
+fn corpus_keys_raise_no_warnings() {
+    let Some(dir) = corpus_dir() else { return };
+    let mut problems = Vec::new();
+    for (name, path) in corpus_files(&dir) {
+        for w in manifest_warnings(&read_json(&path)) {
+            problems.push(format!("{name}: {w}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} warning(s) on the corpus:\n{}",
+        problems.len(),
+        problems.join("\n")
     );
 }

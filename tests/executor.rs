@@ -274,10 +274,6 @@ async fn uploads_outside_payloads_are_refused() {
         (json!([{"source": "escape"}]), "outside the bundle"),
         (json!([{"source": "dir"}]), "outside the bundle"),
         (json!([{"source": "missing.txt"}]), "does not exist"),
-        (
-            json!([{"source": "dir", "target": "../x"}]),
-            "must not leave",
-        ),
     ];
     for (uploads, expected) in cases {
         let req = env.request(
@@ -289,6 +285,23 @@ async fn uploads_outside_payloads_are_refused() {
         assert!(f.error.contains(expected), "{uploads}: {}", f.error);
         assert!(f.stdout.is_empty());
     }
+    // A target outside the run dir is refused when the config is parsed (so at validation);
+    // the runner still refuses one that reaches it some other way.
+    let escaping =
+        json!({"command": "true", "upload_paths": [{"source": "dir", "target": "../x"}]});
+    let parsed = ExecutorConfig::from_node_config(escaping.as_object().expect("object"));
+    assert!(
+        parsed.as_ref().is_err_and(|e| e.contains("must not leave")),
+        "{parsed:?}"
+    );
+    let mut req = env.request(
+        json!({"command": "echo should-not-run", "upload_paths": [{"source": "dir", "target": "x"}]}),
+        json!(null),
+    );
+    req.config.uploads[0].target = Some("../x".into());
+    let f = err(env.run(req).await);
+    assert_eq!(f.kind, FailureKind::Staging);
+    assert!(f.error.contains("must not leave"), "{}", f.error);
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::domain::manifest::ValidationError;
-use crate::runtime::bundle::{BundleError, load_bundle};
+use crate::runtime::bundle::{BundleError, check_bundle};
 
 /// Exit code for an invalid bundle, distinct from 1 (the command itself failed).
 pub const EXIT_INVALID: i32 = 2;
@@ -16,24 +16,19 @@ pub const EXIT_INVALID: i32 = 2;
 struct Report {
     valid: bool,
     errors: Vec<ValidationError>,
-    /// Things that run but not as written (a `max_output_bytes` above this machine's
-    /// `MN_MAX_ARTIFACT_BYTES` ceiling is clamped to it).
+    /// Things that run but not as written: a key the runtime does not read (often a typo of
+    /// one it does), a `max_output_bytes` above this machine's `MN_MAX_ARTIFACT_BYTES`
+    /// ceiling (clamped to it).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     warnings: Vec<String>,
 }
 
-/// Loads and validates the bundle, prints the outcome on stdout, and returns the exit code.
+/// Loads and validates the bundle, prints the outcome on stdout (warnings on stderr, or in
+/// the `--json` document), and returns the exit code.
 pub async fn run(bundle: PathBuf, json: bool) -> anyhow::Result<i32> {
-    let (mut report, warnings) = tokio::task::spawn_blocking(move || {
-        let loaded = load_bundle(&bundle);
-        let warnings = loaded
-            .as_ref()
-            .map(|b| crate::runtime::executor::config::output_cap_warnings(&b.manifest))
-            .unwrap_or_default();
-        report(loaded.map(|_| ())).map(|r| (r, warnings))
-    })
-    .await??;
-    report.warnings = warnings;
+    let checked = tokio::task::spawn_blocking(move || check_bundle(&bundle)).await?;
+    let mut report = report(checked.bundle.map(|_| ()))?;
+    report.warnings = checked.warnings;
     if json {
         println!("{}", serde_json::to_string(&report)?);
     } else {

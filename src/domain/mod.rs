@@ -13,4 +13,5 @@ pub mod replay;
 pub mod routing;
 pub mod schedule;
 pub mod scheduler;
+pub mod secrets;
 pub mod view;

@@ -10,9 +10,11 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::domain::manifest::{
-    Manifest, ValidationError, is_confined, parse_manifest, payload_refs,
+    Manifest, ValidationError, is_confined, manifest_warnings, parse_manifest, payload_refs,
 };
+use crate::runtime::executor::ExecutorPools;
 
+mod executors;
 #[cfg(test)]
 mod tests;
 
@@ -81,8 +83,34 @@ fn join_errors(errors: &[ValidationError]) -> String {
         .join("; ")
 }
 
-/// Loads and fully validates the bundle at `path`.
+/// The outcome of checking a bundle: the bundle or why it cannot run, and the warnings
+/// (unknown keys, clamped limits), which are reported either way.
+#[derive(Debug)]
+pub struct Checked {
+    pub bundle: Result<Bundle, BundleError>,
+    /// `path: message`, one per warning.
+    pub warnings: Vec<String>,
+}
+
+/// Loads and fully validates the bundle at `path`: everything the runner would refuse is
+/// refused here, so `validate`, `run` and a submission through `serve` agree.
 pub fn load_bundle(path: &Path) -> Result<Bundle, BundleError> {
+    check_bundle(path).bundle
+}
+
+/// [`load_bundle`], plus the warnings (which `validate` prints even for an invalid bundle).
+pub fn check_bundle(path: &Path) -> Checked {
+    let mut warnings = Vec::new();
+    let bundle = load(path, &mut warnings);
+    if let Ok(b) = &bundle {
+        warnings.extend(crate::runtime::executor::config::output_cap_warnings(
+            &b.manifest,
+        ));
+    }
+    Checked { bundle, warnings }
+}
+
+fn load(path: &Path, warnings: &mut Vec<String>) -> Result<Bundle, BundleError> {
     let root = job_folder(path)?;
     let manifest_path = root.join(MANIFEST_FILE);
     if !manifest_path.is_file() {
@@ -99,8 +127,9 @@ pub fn load_bundle(path: &Path) -> Result<Bundle, BundleError> {
         source,
     })?;
     let raw = read_manifest(&manifest_path)?;
+    warnings.extend(manifest_warnings(&raw).iter().map(ToString::to_string));
     let manifest = parse_manifest(&raw).map_err(BundleError::Invalid)?;
-    let errors: Vec<ValidationError> = payload_refs(&manifest)
+    let mut errors: Vec<ValidationError> = payload_refs(&manifest)
         .into_iter()
         .filter_map(|r| {
             resolve_payload_path(&payloads, &r.rel)
@@ -108,6 +137,10 @@ pub fn load_bundle(path: &Path) -> Result<Bundle, BundleError> {
                 .map(|e| ValidationError::new(r.path, e.to_string()))
         })
         .collect();
+    errors.extend(executors::check(
+        &manifest,
+        ExecutorPools::from_env().ok().as_ref(),
+    ));
     if !errors.is_empty() {
         return Err(BundleError::Invalid(errors));
     }

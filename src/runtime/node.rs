@@ -80,6 +80,10 @@ impl Node {
         let mut owner_cfg = cfg.owner.clone();
         owner_cfg.cluster = Some(cache.clone());
         let home = crate::config::home_dir();
+        // Claiming this process's run folder clears those of runtimes that died mid-step.
+        if let Err(e) = crate::runtime::executor::run_root::claimed(&owner_cfg.temp_root) {
+            tracing::warn!(error = %e, "run directories unavailable");
+        }
         let slots = pools.capacity("default").unwrap_or(1);
         let me = Membership {
             node: name.clone(),

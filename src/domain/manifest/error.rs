@@ -49,6 +49,16 @@ impl Errors {
         self.0.is_empty()
     }
 
+    /// Adds the errors of a second check, except on fields already reported: two checks of
+    /// the same field (the generic `command` shape and the executor's parse) name it once.
+    pub(crate) fn merge_new(&mut self, other: Errors) {
+        for e in other.0 {
+            if !self.0.iter().any(|seen| seen.path == e.path) {
+                self.0.push(e);
+            }
+        }
+    }
+
     pub(crate) fn into_vec(self) -> Vec<ValidationError> {
         self.0
     }

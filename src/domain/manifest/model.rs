@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::policy::UpdatePolicy;
 use crate::domain::routing::{Condition, RoutingMode};
 
 /// A validated job graph.
@@ -32,6 +33,10 @@ pub struct Manifest {
     pub initial_inputs: BTreeMap<String, Vec<Value>>,
     /// Validated (core-spec 1.5) but kept as JSON: the scheduler and lifecycle code read it.
     pub policies: Value,
+    /// `policies.update`, typed, when the manifest declares one (deployments read it).
+    /// Absent from events written before it existed; those jobs predate deployments.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_policy: Option<UpdatePolicy>,
     pub metadata: Value,
     /// Top-level keys this runtime does not interpret, kept so they survive a round trip.
     #[serde(default)]

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 use super::error::{Errors, join, kind};
 use super::fields::{aliased, opt_str};
 use super::model::{AgentType, NodeSpec, Template};
-use super::{module_node, payload_paths, policies, resources};
+use super::{executor, module_node, pass_env, payload_paths, policies, resources, services};
 
 /// Keys read into [`NodeSpec`]; every other key is kept in `extensions`.
 const KNOWN_KEYS: [&str; 10] = [
@@ -56,10 +56,19 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
     };
     resources::check(&resources.0, &resources.1, &label, errs);
     policies::check_node_policies(map.get("policies"), &join(path, "policies"), errs);
+    services::check_node_services(map, path, errs);
     payload_paths::check(&config, &config_path, errs);
     module_node::check_command(&config, &config_path, &label, errs);
-    if agent_type == Some(AgentType::Module) {
-        module_node::check(&config, &config_path, &label, errs);
+    pass_env::check(&config, &config_path, errs);
+    match agent_type {
+        Some(AgentType::Module) => module_node::check(&config, &config_path, &label, errs),
+        Some(AgentType::Executor) => {
+            // The runner's own parse: whatever it would refuse at run time is refused here.
+            let mut executor_errs = Errors::default();
+            executor::parse_at(&config, &config_path, &mut executor_errs);
+            errs.merge_new(executor_errs);
+        }
+        Some(AgentType::Router | AgentType::Aggregator | AgentType::Sensor) | None => {}
     }
     if errs.len() > before {
         return None;

@@ -9,7 +9,7 @@ use super::error::{Errors, ValidationError, join, kind};
 use super::fields::{aliased, expect_bool, expect_object, opt_str};
 use super::layout::{self, Graph};
 use super::model::{EdgeSpec, JobType, Manifest, NodeSpec};
-use super::{edge, node, policies};
+use super::{edge, node, policies, schedules, services};
 
 /// Parses and validates a manifest in any accepted layout.
 pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
@@ -26,6 +26,10 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
     let policy_job_type = policies::check_job_policies(root.get("policies"), &mut errs);
     let job_type = job_type(root, policy_job_type, &mut errs);
     check_top_level(root, &mut errs);
+    services::check_job_services(root, &mut errs);
+    schedules::check_schedule(root, &mut errs);
+    schedules::check_triggers(root, &mut errs);
+    let update_policy = policies::update_policy(root.get("policies"), &mut errs);
     let graph = layout::locate(root, &mut errs);
     let parsed = graph.as_ref().map(|g| parse_graph(root, g, &mut errs));
     if !errs.is_empty() {
@@ -55,6 +59,7 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
             .filter(|v| !v.is_null())
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new())),
+        update_policy,
         metadata: root
             .get("metadata")
             .filter(|v| !v.is_null())

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use super::error::{Errors, join, kind};
 use super::fields::{expect_bool, expect_list, expect_non_negative_int, expect_one_of, opt_str};
 use super::model::JobType;
+use crate::domain::policy::UpdatePolicy;
 
 const RECOVERY_MODES: [&str; 4] = ["auto", "local_restart", "cluster_recover", "manual_recover"];
 const STRATEGIES: [&str; 2] = ["binpack", "spread"];
@@ -36,6 +37,20 @@ pub(crate) fn check_job_policies(
     }
     check_lifecycle(map, "policies", errs);
     job_type
+}
+
+/// `policies.update`, typed, when declared (core-spec 9.2).
+pub(crate) fn update_policy(policies: Option<&Value>, errs: &mut Errors) -> Option<UpdatePolicy> {
+    let update = policies?.get("update").filter(|v| !v.is_null())?;
+    match UpdatePolicy::parse(update, "policies.update") {
+        Ok(p) => Some(p),
+        Err(found) => {
+            for e in found {
+                errs.push(e.path, e.message);
+            }
+            None
+        }
+    }
 }
 
 /// Validates a node's `policies` (`restart`, `reschedule`, `scheduler.preferred_node`).

@@ -9,11 +9,13 @@
 //! - [`defaults`](mod@defaults): the built-in policy by job type and effective recovery mode.
 //! - [`resolve`](mod@resolve): defaults ← `policies.<kind>` ← `nodes[agent].policies.<kind>`.
 //! - [`decide`]: [`decide_restart`], [`decide_reschedule`], delay sequences, history upkeep.
+//! - [`update`]: the deployment update policy (`policies.update`), parsed once at validation.
 
 pub mod decide;
 pub mod defaults;
 pub mod model;
 pub mod resolve;
+pub mod update;
 
 #[cfg(test)]
 mod tests;
@@ -25,3 +27,4 @@ pub use decide::{
 pub use defaults::defaults;
 pub use model::{DelayFunction, LifecyclePolicy, PolicyKind, RecoveryMode, RestartMode};
 pub use resolve::{PolicyError, resolve, resolve_for_agent};
+pub use update::{HealthCheck, UpdatePolicy, UpdateStrategy};

@@ -2,9 +2,14 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use super::{BundleError, MAX_MANIFEST_BYTES, load_bundle, resolve_payload_path};
+use super::{BundleError, MAX_MANIFEST_BYTES, check_bundle, load_bundle, resolve_payload_path};
 
-fn manifest(config: Value) -> Value {
+/// A one-executor manifest; `config` gets a command unless it names one.
+fn manifest(mut config: Value) -> Value {
+    if let Some(c) = config.as_object_mut() {
+        c.entry("command")
+            .or_insert_with(|| json!("python3 worker/run.py"));
+    }
     json!({
         "manifest_version": "1.0", "graph_id": "g", "entrypoints": ["w"],
         "nodes": [{"node_id": "w", "agent_type": "executor", "config": config}]
@@ -211,4 +216,58 @@ fn resolve_payload_path_confines_and_resolves() {
         resolve_payload_path(&payloads, "worker/missing.py"),
         Err(BundleError::PayloadMissing { .. })
     ));
+}
+
+/// What a step would refuse is refused at load: here, slots this host's pools cannot give
+/// (the default pool has 4 slots unless `MN_EXECUTOR_MAX_CONCURRENCY` says otherwise).
+#[test]
+fn executors_must_fit_this_hosts_pools() {
+    if std::env::var_os("MN_EXECUTOR_MAX_CONCURRENCY").is_some()
+        || std::env::var_os("MN_EXECUTOR_POOL_CAPACITIES").is_some()
+    {
+        return; // the expectations below are for the default pools
+    }
+    let dir = bundle(&manifest(json!({"pool_slots": 5})));
+    let errs = invalid(load_bundle(dir.path()));
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(
+            "nodes[0].config.pool_slots: requested 5 executor slots but pool capacity is 4"
+        ),
+        "{errs:?}"
+    );
+    let dir = bundle(&manifest(json!({"pool": "gpu"})));
+    let errs = invalid(load_bundle(dir.path()));
+    assert!(
+        errs[0].starts_with("nodes[0].config.pool: unknown executor pool \"gpu\""),
+        "{errs:?}"
+    );
+    let dir = bundle(&manifest(json!({"pool_slots": 4})));
+    assert!(load_bundle(dir.path()).is_ok());
+}
+
+#[test]
+fn warnings_come_with_valid_and_invalid_bundles() {
+    let dir = bundle(&manifest(json!({"output_mesage_type": "x"})));
+    let checked = check_bundle(dir.path());
+    assert!(checked.bundle.is_ok());
+    assert_eq!(
+        checked.warnings,
+        [
+            "nodes[0].config.output_mesage_type: unknown key \"output_mesage_type\"; did you mean \"output_message_type\"?"
+        ]
+    );
+    let mut doc = manifest(json!({"comand": "x"}));
+    doc["nodes"][0]["config"]
+        .as_object_mut()
+        .expect("config")
+        .remove("command");
+    let dir = bundle(&doc);
+    let checked = check_bundle(dir.path());
+    assert_eq!(checked.warnings.len(), 1, "{:?}", checked.warnings);
+    let errs = invalid(checked.bundle);
+    assert!(
+        errs[0].starts_with("nodes[0].config.command: executor requires config.command"),
+        "{errs:?}"
+    );
 }

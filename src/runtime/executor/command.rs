@@ -2,13 +2,16 @@
 //!
 //! Environment policy (spec weakness 11): the child starts from an EMPTY environment. Only
 //! `PATH`, `HOME`, `LANG` and `TMPDIR` are inherited from the host (tools break without them and
-//! they carry no secrets), then the variables named in `pass_env`, then the node's
-//! `environment`, then the `MIRROR_NEURON_*` variables, which are set last so a manifest cannot
-//! spoof them. Anything else on the host (tokens, Redis passwords) never reaches a worker.
+//! they carry no secrets), then the variables named in `pass_env` that the node allows (see
+//! [`crate::domain::secrets`]: never the runtime's own credentials, secret-like names only when
+//! granted), then the node's `environment`, then the `MIRROR_NEURON_*` variables, which are set
+//! last so a manifest cannot spoof them. Anything else on the host never reaches a worker.
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::config::CommandSpec;
+use crate::domain::secrets::Grants;
 
 /// Host variables every child inherits.
 pub const INHERITED_ENV: &[&str] = &["PATH", "HOME", "LANG", "TMPDIR"];
@@ -24,14 +27,44 @@ pub struct Prepared {
     pub cwd: std::path::PathBuf,
 }
 
-/// The minimal host set plus `pass_env` plus `environment`, in that order of precedence (later wins).
+/// The secret-like variables this process lets through to its steps: set once by the command
+/// line (a local `run` grants its own user's variables), else `MN_EXECUTOR_SECRET_ENV`.
+static GRANTS: OnceLock<Grants> = OnceLock::new();
+
+/// Sets the grants for this process; the first call wins (later ones are ignored).
+pub fn set_secret_grants(grants: Grants) {
+    let _ = GRANTS.set(grants);
+}
+
+/// The grants in force: those set by [`set_secret_grants`], else `MN_EXECUTOR_SECRET_ENV`.
+pub fn secret_grants() -> &'static Grants {
+    GRANTS.get_or_init(|| {
+        crate::config::var("MN_EXECUTOR_SECRET_ENV")
+            .map(|v| Grants::parse(&v))
+            .unwrap_or_default()
+    })
+}
+
+/// The minimal host set plus the allowed `pass_env` plus `environment`, in that order of
+/// precedence (later wins). A name the node does not allow is left out with a warning: the
+/// step then fails on its own terms ("missing API key") rather than reading a credential its
+/// author was not given.
 pub fn base_env(pass_env: &[String], environment: &[(String, String)]) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = Vec::new();
+    let grants = secret_grants();
     for name in INHERITED_ENV
         .iter()
         .copied()
         .chain(pass_env.iter().map(String::as_str))
     {
+        if !grants.allows(name) {
+            tracing::warn!(
+                variable = name,
+                "pass_env names a secret this node does not grant to steps \
+                 (MN_EXECUTOR_SECRET_ENV); left out"
+            );
+            continue;
+        }
         if let Ok(value) = std::env::var(name) {
             set(&mut env, name, &value);
         }

@@ -24,6 +24,7 @@ pub mod outcome;
 pub mod pool;
 pub mod process;
 pub mod retry;
+pub mod run_root;
 pub mod staging;
 pub mod structured;
 pub mod upload;

@@ -1,7 +1,8 @@
 //! Runs one child process with bounded time and bounded memory.
 //!
-//! The child leads its own process group, so a timeout (or the run ending) can kill everything
-//! it started, not just the shell. Both pipes are read concurrently; bytes beyond the cap are
+//! The child runs under a supervisor that contains everything it starts (see
+//! [`crate::runtime::containment`]), so a timeout, a cancel or the runtime's death ends the
+//! whole tree, not just the shell. Both pipes are read concurrently; bytes beyond the cap are
 //! read and discarded, so a chatty child never blocks on a full pipe. A stream that outgrows
 //! the inline limit is written to a spool file in the blob store as it arrives (hashed on the
 //! way), so memory stays at about two inline limits plus one read chunk whatever the cap.
@@ -17,6 +18,7 @@ use tokio::sync::watch;
 
 use super::command::Prepared;
 use crate::runtime::blobs::{BlobError, BlobRef, BlobStore};
+use crate::runtime::containment::{self, Launch};
 
 /// Time between SIGTERM and SIGKILL when a run times out.
 pub const KILL_GRACE: Duration = Duration::from_secs(1);
@@ -115,27 +117,21 @@ pub struct ProcessResult {
     pub duration: Duration,
 }
 
-/// Spawns `cmd` and waits for it. `Err` means it could not be started (or waited on).
+/// Spawns `cmd` (contained, see [`crate::runtime::containment`]) and waits for it. `Err` means
+/// it could not be started (or waited on).
 pub async fn run_process(
     cmd: &Prepared,
     timeout: Option<Duration>,
     limits: &CaptureLimits,
 ) -> std::io::Result<ProcessResult> {
     let started = Instant::now();
-    let mut command = Command::new(&cmd.program);
-    die_with_parent(&mut command);
+    let (mut command, launch) = containment::command(cmd)?;
     let mut child = command
-        .args(&cmd.args)
-        .env_clear()
-        .envs(cmd.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .current_dir(&cmd.cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .kill_on_drop(true)
         .spawn()?;
-    let group = ProcessGroup::of(&child);
+    let mut group = ProcessGroup::of(&child, launch);
     let (stop_tx, stop_rx) = watch::channel(false);
     let out = tokio::spawn(capture(
         child.stdout.take(),
@@ -144,8 +140,12 @@ pub async fn run_process(
     ));
     let err = tokio::spawn(capture(child.stderr.take(), limits.clone(), stop_rx));
     let termination = wait(&mut child, &group, timeout).await?;
-    // The leader is gone; whatever it left behind in its group goes too, closing the pipes.
-    group.signal(libc::SIGKILL);
+    group.reaped();
+    if launch == Launch::Direct {
+        // The leader is gone; whatever it left behind in its group goes too, closing the pipes.
+        // (A supervisor has already killed everything the step started.)
+        group.kill_group();
+    }
     let readers = async { (out.await.unwrap_or_default(), err.await.unwrap_or_default()) };
     tokio::pin!(readers);
     let (stdout, stderr) = tokio::select! {
@@ -164,7 +164,8 @@ pub async fn run_process(
     })
 }
 
-/// Waits for the child, enforcing `timeout` with SIGTERM, then SIGKILL after [`KILL_GRACE`].
+/// Waits for the child, enforcing `timeout`: a stop request first, then SIGKILL if the step
+/// (or its supervisor) is still there after the grace.
 async fn wait(
     child: &mut Child,
     group: &ProcessGroup,
@@ -176,12 +177,12 @@ async fn wait(
     match tokio::time::timeout(limit, child.wait()).await {
         Ok(status) => status.map(termination),
         Err(_) => {
-            group.signal(libc::SIGTERM);
-            if tokio::time::timeout(KILL_GRACE, child.wait())
+            group.terminate();
+            if tokio::time::timeout(group.patience(), child.wait())
                 .await
                 .is_err()
             {
-                group.signal(libc::SIGKILL);
+                group.kill_group();
                 child.wait().await?;
             }
             Ok(Termination::TimedOut)
@@ -331,39 +332,87 @@ impl Sink {
     }
 }
 
-/// A child's process group; killed with SIGKILL when dropped (covers cancelled futures).
-/// The child must have been spawned with `process_group(0)`.
+/// A started step's leader (its supervisor, or the step itself when direct) and its process
+/// group, for stopping it. Stopped when dropped (covers cancelled futures) unless reaped.
 #[derive(Debug)]
 pub struct ProcessGroup {
     pgid: Option<libc::pid_t>,
+    launch: Launch,
+    /// Set once the leader was waited for: its pid may then belong to someone else.
+    reaped: bool,
 }
 
+/// How long a supervisor may take, beyond the step's grace, to kill the tree and exit.
+const SUPERVISOR_SLACK: Duration = Duration::from_secs(2);
+
 impl ProcessGroup {
-    /// The group led by `child`.
-    pub fn of(child: &Child) -> ProcessGroup {
+    /// The group led by `child`, which was spawned with `process_group(0)`.
+    pub fn of(child: &Child, launch: Launch) -> ProcessGroup {
         // `process_group(0)` makes the child's pid its group id. Ids <= 1 would address our own
         // group or every process, so they are never signalled.
         let pgid = child
             .id()
             .and_then(|id| libc::pid_t::try_from(id).ok())
             .filter(|&id| id > 1);
-        ProcessGroup { pgid }
+        ProcessGroup {
+            pgid,
+            launch,
+            reaped: false,
+        }
     }
 
-    /// Sends `sig` to every process in the group.
-    pub fn signal(&self, sig: libc::c_int) {
+    /// Asks the step to stop. A supervisor gets SIGTERM: it forwards it to the step's whole
+    /// tree and kills what is left after the grace. A direct child's group gets SIGTERM.
+    pub fn terminate(&self) {
+        let Some(pid) = self.live_pid() else { return };
+        // SAFETY: kill/killpg only send a signal; the leader is our unreaped child.
+        unsafe {
+            match self.launch {
+                Launch::Supervised => libc::kill(pid, libc::SIGTERM),
+                Launch::Direct => libc::killpg(pid, libc::SIGTERM),
+            };
+        }
+    }
+
+    /// How long to wait after [`ProcessGroup::terminate`] before [`ProcessGroup::kill_group`].
+    pub fn patience(&self) -> Duration {
+        match self.launch {
+            Launch::Supervised => KILL_GRACE + SUPERVISOR_SLACK,
+            Launch::Direct => KILL_GRACE,
+        }
+    }
+
+    /// SIGKILL to the whole group. For a supervised step this is the last resort: in
+    /// namespace mode init follows the supervisor (PDEATHSIG) and takes the namespace along.
+    pub fn kill_group(&self) {
         if let Some(pgid) = self.pgid {
-            // SAFETY: killpg only sends a signal; a stale group id yields ESRCH, which is ignored.
+            // SAFETY: killpg only sends a signal; a stale group id yields ESRCH, ignored.
             unsafe {
-                libc::killpg(pgid, sig);
+                libc::killpg(pgid, libc::SIGKILL);
             }
         }
+    }
+
+    /// Records that the leader was waited for.
+    pub fn reaped(&mut self) {
+        self.reaped = true;
+    }
+
+    fn live_pid(&self) -> Option<libc::pid_t> {
+        self.pgid.filter(|_| !self.reaped)
     }
 }
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        self.signal(libc::SIGKILL);
+        if self.reaped {
+            return;
+        }
+        match self.launch {
+            // The supervisor cleans up within the grace; SIGKILL would orphan a subreaper's tree.
+            Launch::Supervised => self.terminate(),
+            Launch::Direct => self.kill_group(),
+        }
     }
 }
 

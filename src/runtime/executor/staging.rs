@@ -82,12 +82,12 @@ pub fn stage(req: &ExecRequest) -> Result<Staged, String> {
     Ok(staged)
 }
 
-/// `<temp_root>/mirror_neuron_host_local_<name>_<unique>`, created exclusively.
+/// `<temp_root>/<this process's folder>/mirror_neuron_host_local_<name>_<unique>`, created
+/// exclusively (see [`super::run_root`]).
 fn create_run_dir(temp_root: &Path, job_id: &str, agent_id: &str) -> Result<RunDir, String> {
-    fs::create_dir_all(temp_root)
-        .map_err(|e| format!("cannot create {}: {e}", temp_root.display()))?;
+    let parent = super::run_root::claimed(temp_root)?;
     let name = runner_name(job_id, agent_id);
-    let path = temp_root.join(format!(
+    let path = parent.join(format!(
         "mirror_neuron_host_local_{name}_{}",
         uuid::Uuid::new_v4().simple()
     ));

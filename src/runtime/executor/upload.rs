@@ -7,9 +7,11 @@
 //! enough for targets. This closes spec weakness 11 (absolute upload sources).
 
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
-use super::config::{SANDBOX_JOB_DIR, UploadSpec};
+use super::config::UploadSpec;
+/// Re-exported: the manifest check and the runner share one definition of a confined path.
+pub use crate::domain::manifest::run_paths::{confined_relative, strip_sandbox_prefix};
 
 /// Directory nesting beyond which a copy is refused (also stops symlink cycles).
 const MAX_DEPTH: usize = 64;
@@ -39,37 +41,6 @@ pub fn copy_upload(payloads_root: &Path, run_dir: &Path, spec: &UploadSpec) -> R
             .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     copy_tree(payloads_root, &source, &dest, &spec.source, 0)
-}
-
-/// Maps `/sandbox/job/x` to `x` so one manifest serves both sandbox and host runners.
-pub fn strip_sandbox_prefix(path: &str) -> &str {
-    match path.strip_prefix(SANDBOX_JOB_DIR) {
-        Some("") => ".",
-        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
-        _ => path,
-    }
-}
-
-/// A relative path made only of normal components (and `.`); `..`, roots and empties are refused.
-pub fn confined_relative(path: &str, what: &str) -> Result<PathBuf, String> {
-    if path.trim().is_empty() {
-        return Err(format!("{what} is empty"));
-    }
-    let p = Path::new(path);
-    if p.is_absolute() {
-        return Err(format!("{what} must be a relative path, got {path:?}"));
-    }
-    let mut clean = PathBuf::new();
-    for component in p.components() {
-        match component {
-            Component::Normal(c) => clean.push(c),
-            Component::CurDir => {}
-            Component::ParentDir | Component::RootDir | Component::Prefix(_) => {
-                return Err(format!("{what} must not leave its directory, got {path:?}"));
-            }
-        }
-    }
-    Ok(clean)
 }
 
 /// Canonicalises `path` and checks it is still under `root`.

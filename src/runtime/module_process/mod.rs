@@ -19,10 +19,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 
+use super::containment::{self, Launch};
 use super::executor::CommandSpec;
-use super::executor::command::program_and_args;
+use super::executor::command::{Prepared, program_and_args};
 use super::executor::process::ProcessGroup;
 
 mod protocol;
@@ -90,11 +91,12 @@ pub struct ModuleProcess {
 }
 
 struct Live {
+    // Declared first so the stop reaches the supervisor while its pid is surely still ours
+    // (dropping `child` may reap it).
+    _group: ProcessGroup,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    // Declared last so the group is killed after the pipes close.
-    _group: ProcessGroup,
 }
 
 impl ModuleProcess {
@@ -230,24 +232,26 @@ impl ModuleProcess {
 
     fn start(&self) -> Result<Live, ModuleError> {
         let (program, args) = program_and_args(&self.command);
-        let mut command = Command::new(&program);
-        crate::runtime::executor::process::die_with_parent(&mut command);
+        let spawn_error = |source| ModuleError::Spawn {
+            command: program.clone(),
+            source,
+        };
+        let prepared = Prepared {
+            program: program.clone(),
+            args,
+            env: self.env.clone(),
+            cwd: self.cwd.clone(),
+        };
+        let (mut command, launch) = containment::command(&prepared).map_err(spawn_error)?;
         let mut child = command
-            .args(&args)
-            .env_clear()
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .current_dir(&self.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true)
+            // A supervisor is stopped through the group handle; SIGKILL would orphan its tree.
+            .kill_on_drop(launch == Launch::Direct)
             .spawn()
-            .map_err(|source| ModuleError::Spawn {
-                command: program.clone(),
-                source,
-            })?;
-        let group = ProcessGroup::of(&child);
+            .map_err(spawn_error)?;
+        let group = ProcessGroup::of(&child, launch);
         let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             return Err(ModuleError::Died {
                 detail: "pipes unavailable".to_string(),
@@ -260,10 +264,10 @@ impl ModuleProcess {
             ));
         }
         Ok(Live {
+            _group: group,
             child,
             stdin,
             stdout: BufReader::new(stdout),
-            _group: group,
         })
     }
 }

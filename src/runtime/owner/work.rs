@@ -272,8 +272,7 @@ async fn run_module(
                     );
                 }
             };
-            let pass_env =
-                executor::config::parse_string_list(&node.config, "pass_env").unwrap_or_default();
+            let pass_env = executor::config::parse_pass_env(&node.config).unwrap_or_default();
             let environment = executor::config::parse_environment(node.config.get("environment"))
                 .unwrap_or_default();
             let mut env = base_env(&pass_env, &environment);

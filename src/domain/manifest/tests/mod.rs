@@ -11,13 +11,29 @@ use super::{Manifest, parse_manifest};
 
 pub(super) type Mutation = fn(&mut Value);
 
-/// Adds node `n3` (index 2) with the given body merged over `{"node_id": "n3"}`.
+/// Adds node `n3` (index 2) with the given body merged over `{"node_id": "n3"}`. An executor
+/// gets a command unless its body has one, so each case sees only the error it is about.
 pub(super) fn add_node(doc: &mut Value, body: Value) {
     let mut node = json!({"node_id": "n3"});
     if let (Some(n), Value::Object(extra)) = (node.as_object_mut(), body) {
         n.extend(extra);
     }
+    with_command(&mut node);
     set(doc, "/nodes/-", node);
+}
+
+/// Gives an executor node `config.command` when it has none.
+pub(super) fn with_command(node: &mut Value) {
+    if node["agent_type"] != "executor" {
+        return;
+    }
+    let Some(n) = node.as_object_mut() else {
+        return;
+    };
+    let config = n.entry("config").or_insert_with(|| json!({}));
+    if let Some(c) = config.as_object_mut() {
+        c.entry("command").or_insert_with(|| json!("true"));
+    }
 }
 
 pub(super) fn add_edge(doc: &mut Value, edge: Value) {

@@ -43,7 +43,7 @@ fn aliases_are_normalised() {
         "manifest_version": 1.0, "graph_id": "g", "job_name": "Nice name",
         "nodes": [
             {"id": "a", "agentType": "relay", "role": "root_coordinator"},
-            {"node_id": "w", "agent_type": "sandbox_worker", "kind": "accumulator"},
+            {"node_id": "w", "agent_type": "sandbox_worker", "kind": "accumulator", "config": {"command": "true"}},
             {"node_id": "c", "agent_type": "collector", "type": ""},
             {"node_id": "s", "agent_type": "sensor", "type": null}
         ],

@@ -229,7 +229,8 @@ fn system_copies_use_the_source_agent_overrides() {
         "graph_id": "g",
         "type": "service",
         "policies": {"reschedule": {"delay_ms": 100}},
-        "nodes": [{"node_id": "w", "agent_type": "executor", "role": "root", "policies": {"reschedule": {"max_delay_ms": 900}}}],
+        "nodes": [{"node_id": "w", "agent_type": "executor", "role": "root", "config": {"command": "true"},
+            "policies": {"reschedule": {"max_delay_ms": 900}}}],
         "edges": []
     }))
     .expect("valid manifest");

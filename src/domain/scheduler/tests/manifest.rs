@@ -17,6 +17,13 @@ fn doc(policies: Value, worker: Value) -> Value {
     if let (Some(m), Value::Object(extra)) = (w.as_object_mut(), worker) {
         m.extend(extra);
     }
+    // Every executor runs a command; the cases here are about placement fields.
+    if let Some(m) = w.as_object_mut() {
+        let config = m.entry("config").or_insert_with(|| json!({}));
+        if let Some(c) = config.as_object_mut() {
+            c.entry("command").or_insert_with(|| json!("true"));
+        }
+    }
     json!({
         "manifest_version": "1.0",
         "graph_id": "g",

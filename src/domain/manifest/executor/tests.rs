@@ -1,0 +1,114 @@
+use serde_json::{Value, json};
+
+use super::*;
+
+fn parse(config: Value) -> Result<ExecutorSpec, Vec<ValidationError>> {
+    ExecutorSpec::parse(config.as_object().expect("object"))
+}
+
+/// The paths of the errors for `config`, in order.
+fn paths(config: Value) -> Vec<String> {
+    parse(config)
+        .expect_err("invalid")
+        .into_iter()
+        .map(|e| e.path)
+        .collect()
+}
+
+#[test]
+fn defaults_are_applied_once() {
+    let s = parse(json!({"command": "echo hi"})).expect("valid");
+    assert_eq!(s.command, CommandSpec::Shell("echo hi".into()));
+    assert_eq!(
+        (
+            s.pool.as_str(),
+            s.pool_slots,
+            s.max_attempts,
+            s.retry_backoff_ms
+        ),
+        ("default", 1, 1, 500)
+    );
+    assert_eq!(
+        (s.timeout, s.startup_delay_ms, s.retry_on_timeout),
+        (None, 0, false)
+    );
+    assert_eq!(s.output_message_type, OutputType::Default);
+}
+
+#[test]
+fn a_misspelt_command_is_a_missing_command() {
+    let errs = parse(json!({"comand": "echo hi"})).expect_err("no command");
+    assert_eq!(errs.len(), 1);
+    assert_eq!(errs[0].path, "command");
+    assert!(
+        errs[0].message.contains("requires config.command"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn every_bad_value_is_reported_with_its_path() {
+    let got = paths(json!({
+        "command": "x",
+        "timeout_seconds": "sixty",
+        "upload_path": "w.py",
+        "upload_as": "../../..",
+        "workdir": "../..",
+        "pool_slots": 0,
+        "max_attempts": 1.5,
+        "environment": {"A-B": "1", "C": {"x": 1}},
+        "upload_paths": [{"target": "t"}, {"source": "s", "target": "/etc"}, 5],
+        "output_message_type": 5,
+    }));
+    assert_eq!(
+        got,
+        [
+            "workdir",
+            "environment.A-B",
+            "environment.C",
+            "upload_as",
+            "upload_paths[0].source",
+            "upload_paths[1].target",
+            "upload_paths[2]",
+            "timeout_seconds",
+            "pool_slots",
+            "max_attempts",
+            "output_message_type",
+        ]
+    );
+}
+
+#[test]
+fn messages_say_what_was_wrong() {
+    let message = |config: Value| parse(config).expect_err("invalid")[0].message.clone();
+    assert_eq!(
+        message(json!({"command": "x", "timeout_seconds": "sixty"})),
+        "timeout_seconds must be a number > 0, got \"sixty\""
+    );
+    assert_eq!(
+        message(json!({"command": "x", "upload_path": "a", "upload_as": "../../.."})),
+        "upload_as must not leave its directory, got \"../../..\""
+    );
+    assert_eq!(
+        message(json!({"command": "x", "workdir": "../.."})),
+        "workdir must not leave its directory, got \"../..\""
+    );
+}
+
+#[test]
+fn sandbox_paths_are_accepted_and_remapped_by_the_runner() {
+    let s = parse(
+        json!({"command": "x", "workdir": "/sandbox/job/w", "upload_path": "w",
+        "upload_as": "/sandbox/job/w", "upload_paths": ["lib"]}),
+    )
+    .expect("valid");
+    assert_eq!(s.workdir.as_deref(), Some("/sandbox/job/w"));
+    assert_eq!(s.uploads.len(), 2);
+    assert_eq!(
+        s.uploads[1],
+        UploadSpec {
+            source: "lib".into(),
+            target: None
+        }
+    );
+}
