@@ -439,6 +439,10 @@ async fn refused_uploads_name_the_key_and_leave_nothing_on_disk() {
         p
     };
     let invalid_manifest = manifest.replace("scripts/flaky_fetch.sh", "scripts/missing.sh");
+    let unknown_pool = manifest.replace(
+        "\"timeout_seconds\": 30,",
+        "\"timeout_seconds\": 30, \"pool\": \"nope\",",
+    );
     let cases: Vec<(&str, String, Payloads, Vec<String>)> = vec![
         (
             "a file named like a payload folder",
@@ -466,6 +470,12 @@ async fn refused_uploads_name_the_key_and_leave_nothing_on_disk() {
                 "nodes[0].config.upload_path".into(),
                 "scripts/missing.sh".into(),
             ],
+        ),
+        (
+            "an executor asking for a pool this server lacks",
+            unknown_pool,
+            with(&[]),
+            vec!["nodes[0].config.pool".into(), "nope".into()],
         ),
         (
             "a manifest that is not a manifest",

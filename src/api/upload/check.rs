@@ -1,5 +1,6 @@
-//! The whole upload checked in memory: the payload keys, the manifest, and every payload the
-//! manifest names against the keys. Only an upload that passes is ever written to disk, so a
+//! The whole upload checked in memory: the payload keys, the manifest, every payload the
+//! manifest names against the keys, and the runner's check of each executor's settings
+//! (what `runtime::bundle` checks on disk, minus the disk). Only an upload that passes is ever written to disk, so a
 //! refused one leaves nothing behind.
 
 use std::collections::HashSet;
@@ -9,7 +10,7 @@ use serde_json::Value;
 use super::keys::{folders_of, key_set_problems, names_upload};
 use super::problem::Problem;
 use crate::domain::manifest::{Manifest, ValidationError, parse_manifest, payload_refs};
-use crate::runtime::bundle::MAX_MANIFEST_BYTES;
+use crate::runtime::bundle::{MAX_MANIFEST_BYTES, check_executors};
 
 /// Every problem of the upload; empty when it can be stored and will load.
 pub fn problems<'a>(manifest_json: &str, keys: impl IntoIterator<Item = &'a str>) -> Vec<Problem> {
@@ -17,9 +18,17 @@ pub fn problems<'a>(manifest_json: &str, keys: impl IntoIterator<Item = &'a str>
     let mut problems = key_set_problems(keys.iter().copied());
     match parse(manifest_json) {
         Err(mut found) => problems.append(&mut found),
-        // Whether a payload is in the upload means something only for a sound key set.
-        Ok(manifest) if problems.is_empty() => problems.extend(missing_payloads(&manifest, &keys)),
-        Ok(_) => {}
+        Ok(manifest) => {
+            // Whether a payload is in the upload means something only for a sound key set.
+            if problems.is_empty() {
+                problems.extend(missing_payloads(&manifest, &keys));
+            }
+            problems.extend(
+                check_executors(&manifest)
+                    .into_iter()
+                    .map(Problem::Manifest),
+            );
+        }
     }
     problems
 }
@@ -97,6 +106,21 @@ mod tests {
         let text = found[0].to_string();
         assert!(text.contains("nodes[0].config.upload_path"), "{text}");
         assert!(text.contains("scripts/run.py"), "{text}");
+    }
+
+    #[test]
+    fn the_runners_executor_check_runs_before_anything_is_written() {
+        let m = manifest(&["true"], None).replace(
+            "\"output_message_type\":\"done\"",
+            "\"output_message_type\":\"done\",\"pool\":\"nope\"",
+        );
+        assert!(m.contains("nope"), "{m}");
+        let found = problems(&m, []);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].to_string().contains("nodes[0].config.pool"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -20,7 +20,8 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use tonic::Status;
 
-use crate::runtime::bundle::{Bundle, load_bundle};
+use crate::runtime::bundle::{Bundle, BundleError, load_bundle};
+use problem::Problem;
 
 /// Checks the upload, writes it (if new) and loads it as a bundle.
 pub async fn materialise(
@@ -44,21 +45,42 @@ pub async fn materialise(
     load_stored(root, wrote).await
 }
 
-/// Loads the stored upload. The in-memory check already passed, so a failure here is the
-/// server's trouble: it is logged with the path and answered without it, and a folder this
-/// call wrote is removed again.
+/// Loads the stored upload. The in-memory check already passed, so a refusal here is a check
+/// that pass does not know: still the uploader's error (INVALID_ARGUMENT), with any server
+/// path cut out. Anything else is the server's trouble, logged with the path and answered
+/// without it. Either way a folder this call wrote is removed again.
 async fn load_stored(root: PathBuf, wrote: bool) -> Result<Bundle, Status> {
     tokio::task::spawn_blocking(move || {
         load_bundle(&root).map_err(|e| {
-            tracing::error!(path = %root.display(), error = %e, "an uploaded bundle that passed its checks did not load");
+            tracing::warn!(path = %root.display(), error = %e, "an uploaded bundle that passed its checks did not load");
+            let status = match e {
+                BundleError::Invalid(errors) => {
+                    let problems: Vec<Problem> =
+                        errors.into_iter().map(Problem::Manifest).collect();
+                    Status::invalid_argument(without_paths(&problem::describe(&problems), &root))
+                }
+                _ => Status::internal(
+                    "the server stored the uploaded bundle but cannot load it; see its log",
+                ),
+            };
             if wrote {
                 let _ = std::fs::remove_dir_all(&root);
             }
-            Status::internal("the server stored the uploaded bundle but cannot load it; see its log")
+            status
         })
     })
     .await
     .map_err(|e| Status::internal(format!("bundle load task failed: {e}")))?
+}
+
+/// `text` with the stored bundle's folder (as given and as resolved) replaced by `<upload>`.
+fn without_paths(text: &str, root: &Path) -> String {
+    let mut shown = text.to_string();
+    let resolved = root.canonicalize().ok();
+    for p in std::iter::once(root).chain(resolved.as_deref()) {
+        shown = shown.replace(&p.display().to_string(), "<upload>");
+    }
+    shown
 }
 
 /// The folder name of an upload: a digest of the manifest text and every key and file, in
