@@ -36,7 +36,7 @@ async fn check_fan_out(store: &Store, job: &str, n: usize) -> Vec<(String, u64, 
     let mut result = None;
     for e in &events {
         match &e.payload {
-            JobEvent::LeaseAcquired { owner, epoch } => {
+            JobEvent::LeaseAcquired { owner, epoch, .. } => {
                 owners.push((owner.clone(), *epoch, e.timestamp_ms))
             }
             JobEvent::JobCompleted { result: r } => result = Some(r.clone()),

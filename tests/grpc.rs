@@ -35,7 +35,19 @@ struct Server {
     _dir: tempfile::TempDir,
 }
 
+impl Server {
+    /// Where this server stores uploaded bundles.
+    fn bundles_dir(&self) -> std::path::PathBuf {
+        self._dir.path().join("bundles")
+    }
+}
+
 async fn start() -> Server {
+    start_with_limit(server::DEFAULT_MAX_MESSAGE_BYTES).await
+}
+
+/// A server whose gRPC messages may be at most `max_message_bytes`.
+async fn start_with_limit(max_message_bytes: usize) -> Server {
     let store = common::store().await;
     let mut cfg = NodeConfig::from_env("grpc-test-node").unwrap();
     cfg.cluster.sweep_every = Duration::from_millis(200);
@@ -51,7 +63,7 @@ async fn start() -> Server {
     let addr = listener.local_addr().unwrap();
     let scfg = ServerConfig {
         addr,
-        max_message_bytes: server::DEFAULT_MAX_MESSAGE_BYTES,
+        max_message_bytes,
         tokens: Tokens::new(Some(OPERATOR.into()), Some(ADMIN.into())),
     };
     tokio::spawn(server::serve(ctx, scfg, listener, std::future::pending()));
@@ -394,6 +406,152 @@ async fn bad_bundles_are_refused_with_every_error() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+/// The names under a folder (none when it does not exist), sorted.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+// Each refusal must name what is wrong in the uploader's terms, show no server path, and
+// leave nothing under the bundles folder: no bundle, no `.upload-*` temporary folder.
+#[tokio::test]
+async fn refused_uploads_name_the_key_and_leave_nothing_on_disk() {
+    let s = start().await;
+    let mut c = client(&s, Some(OPERATOR)).await;
+    let (manifest, _) = bundle("flaky_retry");
+    let script = b"echo '{}'".to_vec();
+    let long_key = "k".repeat(5000);
+    type Payloads = std::collections::HashMap<String, Vec<u8>>;
+    let with = |keys: &[&str]| -> Payloads {
+        let mut p: Payloads = keys
+            .iter()
+            .map(|k| (k.to_string(), script.clone()))
+            .collect();
+        p.insert("scripts/flaky_fetch.sh".into(), script.clone());
+        p
+    };
+    let invalid_manifest = manifest.replace("scripts/flaky_fetch.sh", "scripts/missing.sh");
+    let unknown_pool = manifest.replace(
+        "\"timeout_seconds\": 30,",
+        "\"timeout_seconds\": 30, \"pool\": \"nope\",",
+    );
+    let cases: Vec<(&str, String, Payloads, Vec<String>)> = vec![
+        (
+            "a file named like a payload folder",
+            manifest.clone(),
+            with(&["a", "a/b"]),
+            vec!["\"a\"".into(), "\"a/b\"".into()],
+        ),
+        (
+            "a 5,000-character key",
+            manifest.clone(),
+            with(&[&long_key]),
+            vec![long_key[..80].to_string(), "5000 bytes".into()],
+        ),
+        (
+            "a key leaving payloads/",
+            manifest.clone(),
+            with(&["../x"]),
+            vec!["\"../x\"".into()],
+        ),
+        (
+            "a manifest naming a payload that is not uploaded",
+            invalid_manifest,
+            with(&[]),
+            vec![
+                "nodes[0].config.upload_path".into(),
+                "scripts/missing.sh".into(),
+            ],
+        ),
+        (
+            "an executor asking for a pool this server lacks",
+            unknown_pool,
+            with(&[]),
+            vec!["nodes[0].config.pool".into(), "nope".into()],
+        ),
+        (
+            "a manifest that is not a manifest",
+            json!({"nodes": [{"node_id": "a", "agent_type": "wizard"}]}).to_string(),
+            with(&[]),
+            vec!["graph_id".into(), "wizard".into()],
+        ),
+    ];
+    let server_dir = s._dir.path().display().to_string();
+    for (what, manifest, payloads, needles) in cases {
+        let err = submit(&mut c, manifest, payloads).await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{what}: {err:?}");
+        for needle in needles {
+            assert!(
+                err.message().contains(&needle),
+                "{what}: {needle:?} missing from {}",
+                err.message()
+            );
+        }
+        assert!(
+            !err.message().contains(&server_dir),
+            "{what}: the answer shows a server path: {}",
+            err.message()
+        );
+        assert_eq!(
+            entries(&s.bundles_dir()),
+            Vec::<String>::new(),
+            "{what}: left files behind"
+        );
+    }
+    // A sound upload is stored once, with no temporary folder left.
+    let (manifest, payloads) = bundle("flaky_retry");
+    submit(&mut c, manifest, payloads).await.unwrap();
+    let stored = entries(&s.bundles_dir());
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(!stored[0].starts_with('.'), "{stored:?}");
+}
+
+// A request over the server's limit is refused in words naming the setting: by our CLI before
+// it sends (its own limit), and after the server refused it (the server's limit).
+#[tokio::test]
+async fn an_upload_over_the_message_limit_names_the_setting() {
+    let s = start_with_limit(64 * 1024).await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("big");
+    std::fs::create_dir_all(root.join("payloads")).unwrap();
+    let (manifest, _) = bundle("research_flow");
+    std::fs::write(root.join("manifest.json"), manifest).unwrap();
+    std::fs::write(root.join("payloads/blob.bin"), vec![7u8; 200 * 1024]).unwrap();
+    let bin = env!("CARGO_BIN_EXE_mirror-neuron");
+    for client_limit in [None, Some("65536")] {
+        let mut cmd = tokio::process::Command::new(bin);
+        cmd.args(["--target", &s.target, "run"])
+            .arg(&root)
+            .env("MN_GRPC_AUTH_TOKEN", OPERATOR)
+            .env_remove("MN_GRPC_MAX_MESSAGE_BYTES");
+        if let Some(limit) = client_limit {
+            cmd.env("MN_GRPC_MAX_MESSAGE_BYTES", limit);
+        }
+        let out = cmd.output().await.unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{client_limit:?}: {stderr}");
+        assert!(
+            stderr.contains("MN_GRPC_MAX_MESSAGE_BYTES"),
+            "{client_limit:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("error: error:"),
+            "{client_limit:?}: {stderr}"
+        );
+        assert!(
+            !stderr.contains("h2 protocol error"),
+            "{client_limit:?}: {stderr}"
+        );
+    }
+    assert_eq!(entries(&s.bundles_dir()), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -41,6 +41,9 @@ pub struct Client {
     pub scheduler: SchedulerServiceClient<Intercepted>,
     pub history: HistoryServiceClient<Intercepted>,
     pub blobs: BlobServiceClient<Intercepted>,
+    /// The message size limit this client encodes and decodes under
+    /// (`MN_GRPC_MAX_MESSAGE_BYTES`); requests are checked against it before they are sent.
+    pub max_message_bytes: usize,
 }
 
 impl Client {
@@ -64,7 +67,7 @@ impl Client {
             None => None,
         };
         let auth = BearerToken(header);
-        let max = super::server::DEFAULT_MAX_MESSAGE_BYTES;
+        let max = super::message_limit::from_env()?;
         Ok(Client {
             jobs: JobServiceClient::with_interceptor(channel.clone(), auth.clone())
                 .max_encoding_message_size(max)
@@ -80,7 +83,14 @@ impl Client {
                 .max_decoding_message_size(max),
             blobs: BlobServiceClient::with_interceptor(channel, auth)
                 .max_decoding_message_size(max),
+            max_message_bytes: max,
         })
+    }
+
+    /// Refuses `request` before sending when its encoding is over this client's limit: sent,
+    /// tonic would fail it mid-stream and the caller would see only an h2 protocol error.
+    pub fn check_size(&self, what: &str, request: &impl prost::Message) -> Result<(), Status> {
+        super::message_limit::check_request(what, request.encoded_len(), self.max_message_bytes)
     }
 }
 

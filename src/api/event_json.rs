@@ -61,13 +61,21 @@ pub fn to_json(env: &EventEnvelope) -> Value {
             "job_failed".into(),
             json!({"result": result, "agent_id": result.get("agent_id"), "reason": result.get("reason")}),
         ),
-        JobEvent::LeaseAcquired { owner, epoch } => (
+        JobEvent::LeaseAcquired {
+            owner,
+            epoch,
+            local_run,
+        } => (
             "job_lease_acquired".into(),
-            json!({"node": owner, "lease_epoch": epoch}),
+            json!({"node": owner, "lease_epoch": epoch, "local_run": local_run}),
         ),
-        JobEvent::LeaseReleased { owner, epoch } => (
+        JobEvent::LeaseReleased {
+            owner,
+            epoch,
+            reason,
+        } => (
             "job_lease_released".into(),
-            json!({"node": owner, "lease_epoch": epoch}),
+            json!({"node": owner, "lease_epoch": epoch, "reason": reason}),
         ),
         JobEvent::InputsQueued { counts } => ("inputs_queued".into(), json!({"counts": counts})),
         JobEvent::AgentStepped(step) => (

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`pb`]: generated code; [`server`]: wiring, limits, health, reflection; [`auth`]: tokens;
+//! - [`message_limit`]: the message size limit, explained; [`upload`]: uploaded bundles;
 //! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`,
 //!   `scheduler` (our own: the `PlanJob` dry run), `blobs` (our own: paged `GetBlob`);
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
@@ -23,6 +24,7 @@ pub mod history;
 pub mod job_json;
 pub mod job_v1;
 pub mod job_v2;
+pub mod message_limit;
 pub mod observability;
 pub mod operation_run;
 pub mod operations;

@@ -13,7 +13,7 @@ use super::pb;
 use super::{blobs, cluster, history, job_v1, job_v2, observability, operations, scheduler};
 
 /// Default request size limit: bundles travel inside requests.
-pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
+pub const DEFAULT_MAX_MESSAGE_BYTES: usize = super::message_limit::DEFAULT_MAX_MESSAGE_BYTES;
 
 /// Where and how to serve.
 #[derive(Debug, Clone)]
@@ -39,10 +39,7 @@ impl ServerConfig {
             port <= u64::from(u16::MAX),
             "MN_GRPC_PORT must be a port number, got {port}"
         );
-        let max = crate::config::u64_var(
-            "MN_GRPC_MAX_MESSAGE_BYTES",
-            DEFAULT_MAX_MESSAGE_BYTES as u64,
-        )? as usize;
+        let max = super::message_limit::from_env()?;
         let tokens = Tokens::from_env()?;
         let insecure_ok = crate::config::bool_var("MN_ALLOW_INSECURE_REMOTE", false)?;
         if !ip.is_loopback() && !tokens.any() && !insecure_ok {

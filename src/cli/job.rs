@@ -302,8 +302,23 @@ async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> an
     validate_job_id(job_id)?;
     let node = format!("recover-{}", std::process::id());
     let deadline = tokio::time::Instant::now() + Duration::from_secs(lease_wait);
+    // One signal for the whole command: it ends the run in progress, which hands the job back.
+    let interrupt = super::interrupt::Interrupts::install()?.first();
+    let mut interrupt = std::pin::pin!(interrupt);
     loop {
-        let report = local::run_job(store, job_id, &node, None, |_| {}).await?;
+        let report =
+            local::run_job_until(store, job_id, &node, None, interrupt.as_mut(), |_| {}).await?;
+        // The interrupt has fired and must not be awaited again: no further attempt.
+        if report.interrupted && !matches!(report.exit, OwnerExit::Finished(_)) {
+            match report.handed_back() {
+                Some(_) => eprintln!(
+                    "interrupted; {}",
+                    super::interrupt::handed_back_note(job_id)
+                ),
+                None => eprintln!("interrupted"),
+            }
+            return Ok(super::interrupt::EXIT_INTERRUPTED);
+        }
         match report.exit {
             OwnerExit::NotFound => return Err(not_found(job_id)),
             OwnerExit::NotOwner { holder } if tokio::time::Instant::now() < deadline => {

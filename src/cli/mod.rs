@@ -5,6 +5,7 @@ mod admin_gc;
 mod blob;
 mod events;
 mod history_pages;
+mod interrupt;
 mod job;
 mod node;
 mod output;

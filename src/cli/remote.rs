@@ -18,22 +18,36 @@ pub(super) async fn connect(target: &str) -> anyhow::Result<Client> {
     Client::connect(target, token_from_env()?.as_deref()).await
 }
 
-/// A gRPC failure as a CLI error (exit 1), keeping the server's message.
+/// A gRPC failure as a CLI error (exit 1), keeping the server's message. `main` prints it
+/// after `error: `, so a code without a better word adds nothing in front (a transport
+/// failure is `Unknown`: its message says what happened).
 pub(super) fn failed(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{}: {}", code_name(status.code()), status.message())
+    let status = crate::api::message_limit::explain(status);
+    match code_name(status.code()) {
+        Some(name) => anyhow::anyhow!("{name}: {}", status.message()),
+        None => anyhow::anyhow!("{}", status.message()),
+    }
 }
 
-fn code_name(code: Code) -> &'static str {
-    match code {
-        Code::NotFound => "not found",
+fn code_name(code: Code) -> Option<&'static str> {
+    Some(match code {
+        Code::Ok | Code::Unknown => return None,
+        Code::Cancelled => "cancelled",
         Code::InvalidArgument => "invalid argument",
-        Code::FailedPrecondition => "failed precondition",
-        Code::Unauthenticated => "unauthenticated",
+        Code::DeadlineExceeded => "deadline exceeded",
+        Code::NotFound => "not found",
+        Code::AlreadyExists => "already exists",
         Code::PermissionDenied => "permission denied",
-        Code::Unavailable => "unavailable",
+        Code::ResourceExhausted => "resource exhausted",
+        Code::FailedPrecondition => "failed precondition",
+        Code::Aborted => "aborted",
+        Code::OutOfRange => "too large",
         Code::Unimplemented => "unimplemented",
-        _ => "error",
-    }
+        Code::Internal => "internal",
+        Code::Unavailable => "unavailable",
+        Code::DataLoss => "data loss",
+        Code::Unauthenticated => "unauthenticated",
+    })
 }
 
 pub(super) fn parse(json: &str) -> anyhow::Result<Value> {
@@ -264,14 +278,15 @@ pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
 pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
     let (manifest_json, payloads) = read_bundle(&args.bundle)?;
     let mut client = connect(target).await?;
-    let submitted = client
-        .jobs
-        .submit_job(v1::SubmitJobRequest {
-            manifest_json,
-            payloads,
-            version: 1,
-        })
-        .await;
+    let request = v1::SubmitJobRequest {
+        manifest_json,
+        payloads,
+        version: 1,
+    };
+    client
+        .check_size("the bundle upload", &request)
+        .map_err(failed)?;
+    let submitted = client.jobs.submit_job(request).await;
     let job_id = match submitted {
         Ok(r) => r.into_inner().job_id,
         Err(s) if s.code() == Code::InvalidArgument => {

@@ -80,9 +80,22 @@ pub fn summary(event: &JobEvent) -> String {
         JobEvent::JobCompleted { result } | JobEvent::JobFailed { result } => {
             short_json(result, 100)
         }
-        JobEvent::LeaseAcquired { owner, epoch } | JobEvent::LeaseReleased { owner, epoch } => {
-            format!("{owner} epoch {epoch}")
+        JobEvent::LeaseAcquired {
+            owner,
+            epoch,
+            local_run,
+        } => {
+            let local = if *local_run { " (local run)" } else { "" };
+            format!("{owner} epoch {epoch}{local}")
         }
+        JobEvent::LeaseReleased {
+            owner,
+            epoch,
+            reason,
+        } => match reason {
+            Some(why) => format!("{owner} epoch {epoch}: {why}"),
+            None => format!("{owner} epoch {epoch}"),
+        },
         JobEvent::InputsQueued { counts } => counts
             .iter()
             .map(|(agent, n)| format!("{n} -> {agent}"))

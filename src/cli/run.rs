@@ -1,14 +1,17 @@
 //! `mirror-neuron run <bundle>`: validate, submit, run the job in this process, report.
-//! Exit 0 completed; 1 failed, cancelled or timed out; 2 invalid bundle.
+//! Exit 0 completed; 1 failed, cancelled or timed out; 2 invalid bundle; 130 interrupted.
+//! A run that stops before its job ends (Ctrl-C, SIGTERM, `--timeout`) hands the job back.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::interrupt::{EXIT_INTERRUPTED, Interrupts, handed_back_note};
 use super::output::{print_json, short_json};
 use crate::domain::job::JobStatus;
 use crate::domain::view::JobView;
 use crate::runtime::bundle::{BundleError, load_bundle};
+use crate::runtime::hand_back::StopCause;
 use crate::runtime::{Backend, local};
 
 /// Arguments of `run`.
@@ -20,7 +23,7 @@ pub struct RunArgs {
     /// its end; this only controls the progress display).
     #[arg(long)]
     pub wait: bool,
-    /// Give up after this many seconds (the job stays active for a later runtime).
+    /// Give up after this many seconds (the job is handed back, active, for a serving node).
     #[arg(long)]
     pub timeout: Option<u64>,
     /// Print the final job record as one JSON object.
@@ -60,6 +63,9 @@ async fn submit_and_run(
     retention: Duration,
 ) -> anyhow::Result<i32> {
     let store = &backend.store;
+    // Installed just before the job exists: up to here a signal may simply end the process
+    // (nothing to hand back); from here on it must stop the run instead.
+    let interrupts = Interrupts::install()?;
     let job_id = local::submit(store, bundle).await?;
     eprintln!("submitted job {job_id}");
     let show = args.wait && !args.json && std::io::stderr().is_terminal();
@@ -70,11 +76,12 @@ async fn submit_and_run(
         bar
     });
     let node = format!("local-{}", std::process::id());
-    let report = local::run_job(
+    let report = local::run_job_until(
         store,
         &job_id,
         &node,
         args.timeout.map(Duration::from_secs),
+        interrupts.first(),
         |v: &JobView| {
             if let Some(bar) = &bar {
                 bar.set_message(format!(
@@ -93,6 +100,7 @@ async fn submit_and_run(
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
+    let handed_back = report.handed_back();
     let Some(view) = report.view else {
         anyhow::bail!("job {job_id} disappeared");
     };
@@ -111,13 +119,20 @@ async fn submit_and_run(
             println!("result: {}", short_json(result, 2000));
         }
     }
-    if report.timed_out {
-        eprintln!(
-            "timed out after {}s; job {job_id} is still {}",
-            args.timeout.unwrap_or(0),
-            view.status.map_or("-".into(), |s| s.to_string())
-        );
-        return Ok(1);
+    match handed_back {
+        Some(StopCause::TimedOut) => {
+            eprintln!(
+                "timed out after {}s; {}",
+                args.timeout.unwrap_or(0),
+                handed_back_note(&job_id)
+            );
+            return Ok(1);
+        }
+        Some(StopCause::Interrupted) => {
+            eprintln!("interrupted; {}", handed_back_note(&job_id));
+            return Ok(EXIT_INTERRUPTED);
+        }
+        None => {}
     }
     Ok(if view.status == Some(JobStatus::Completed) {
         0

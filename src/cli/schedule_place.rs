@@ -99,6 +99,7 @@ impl Place {
                     source_json: source.to_string(),
                     version: 1,
                 };
+                c.check_size("the bundle upload", &req).map_err(failed)?;
                 result(c.jobs.create_schedule(req).await.map_err(failed)?)
             }
         }

@@ -122,9 +122,22 @@ pub enum JobEvent {
     /// Terminal: unrecoverable error.
     JobFailed { result: Value },
     /// A runtime node became the job's owner with a new fencing epoch.
-    LeaseAcquired { owner: String, epoch: u64 },
-    /// The owner gave the job up (shutdown, terminal state).
-    LeaseReleased { owner: String, epoch: u64 },
+    LeaseAcquired {
+        owner: String,
+        epoch: u64,
+        /// The owner is an in-process `run` (or `job recover`) of the CLI, not a serving node:
+        /// once its lease lapses nothing comes back for the job, so any node may adopt it.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        local_run: bool,
+    },
+    /// The owner gave the job up (shutdown, terminal state, an interrupted local run).
+    LeaseReleased {
+        owner: String,
+        epoch: u64,
+        /// Why, when the owner said (`local run interrupted`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The agent's failed step runs again after `delay_ms` (its restart policy allowed it;
     /// `deferred` when the policy's window was full and the restart waits for it to free).
     AgentRestartScheduled {

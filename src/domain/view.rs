@@ -32,6 +32,9 @@ pub struct JobView {
     pub last_event: Option<String>,
     pub lease_owner: Option<String>,
     pub lease_epoch: u64,
+    /// `lease_owner` is an in-process run of the CLI (see `JobEvent::LeaseAcquired`).
+    #[serde(default)]
+    pub lease_owner_local_run: bool,
     /// Recovery policy and what the cluster looked like when the job started.
     #[serde(default)]
     pub reliability: Option<Value>,
@@ -246,7 +249,14 @@ impl JobProjection {
                 lifecycle::apply_status(event, &mut job.status, &mut job.result);
             }
             JobEvent::LeaseAcquired { .. } | JobEvent::LeaseReleased { .. } => {
-                lifecycle::apply_lease(event, &mut job.lease_owner, &mut job.lease_epoch);
+                lifecycle::apply_lease(
+                    event,
+                    lifecycle::LeaseRecord {
+                        owner: &mut job.lease_owner,
+                        epoch: &mut job.lease_epoch,
+                        local_run: &mut job.lease_owner_local_run,
+                    },
+                );
             }
             JobEvent::MessageSent { .. } => job.messages_sent += 1,
             JobEvent::InputsQueued { counts } => {

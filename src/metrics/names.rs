@@ -292,10 +292,12 @@ mod tests {
             JobEvent::LeaseAcquired {
                 owner: String::new(),
                 epoch: 0,
+                local_run: false,
             },
             JobEvent::LeaseReleased {
                 owner: String::new(),
                 epoch: 0,
+                reason: None,
             },
             JobEvent::AgentStepStarted {
                 agent_id: String::new(),

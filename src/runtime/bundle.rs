@@ -102,6 +102,12 @@ pub fn check_bundle(path: &Path) -> Checked {
     Checked { bundle, warnings }
 }
 
+/// The runner's settings check of every executor (needs this host's pools, but no files). An
+/// upload over gRPC runs it in memory, before anything is written.
+pub fn check_executors(manifest: &Manifest) -> Vec<ValidationError> {
+    executors::check(manifest, ExecutorPools::from_env().ok().as_ref())
+}
+
 fn load(path: &Path, warnings: &mut Vec<String>) -> Result<Bundle, BundleError> {
     let root = job_folder(path)?;
     let manifest_path = root.join(MANIFEST_FILE);
@@ -129,10 +135,7 @@ fn load(path: &Path, warnings: &mut Vec<String>) -> Result<Bundle, BundleError> 
                 .map(|e| ValidationError::new(r.path, e.to_string()))
         })
         .collect();
-    errors.extend(executors::check(
-        &manifest,
-        ExecutorPools::from_env().ok().as_ref(),
-    ));
+    errors.extend(check_executors(&manifest));
     if !errors.is_empty() {
         return Err(BundleError::Invalid(errors));
     }

@@ -1,6 +1,7 @@
 //! The in-process runtime used when no `--target` is given: submit a bundle, own the job in
 //! this process, keep the views current, and report the final job record.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::runtime::bundle::Bundle;
 use crate::runtime::clock::now_ms;
 use crate::runtime::commands::{self, CommandError};
 use crate::runtime::executor::ExecutorPools;
+use crate::runtime::hand_back::{StopCause, hand_back};
 use crate::runtime::owner::{self, OwnerConfig, OwnerExit};
 use crate::runtime::{Projectors, wait_projections_caught_up};
 use crate::store::Store;
@@ -71,7 +73,26 @@ pub struct RunReport {
     pub exit: OwnerExit,
     /// The job's view once the projections caught up (absent only if the job vanished).
     pub view: Option<JobView>,
+    /// `timeout` passed before the job ended.
     pub timed_out: bool,
+    /// `interrupt` resolved before the job ended.
+    pub interrupted: bool,
+}
+
+impl RunReport {
+    /// Why the run was asked to stop early, if it was.
+    pub fn stopped(&self) -> Option<StopCause> {
+        match (self.interrupted, self.timed_out) {
+            (true, _) => Some(StopCause::Interrupted),
+            (false, true) => Some(StopCause::TimedOut),
+            (false, false) => None,
+        }
+    }
+
+    /// Why the job was handed back: the run stopped early and the job had not ended by then.
+    pub fn handed_back(&self) -> Option<StopCause> {
+        self.stopped().filter(|_| self.exit == OwnerExit::Stopped)
+    }
 }
 
 /// Owns `job_id` in this process until it ends or `timeout` passes, calling `progress` with
@@ -81,6 +102,27 @@ pub async fn run_job(
     job_id: &str,
     node: &str,
     timeout: Option<Duration>,
+    progress: impl FnMut(&JobView),
+) -> anyhow::Result<RunReport> {
+    run_job_until(
+        store,
+        job_id,
+        node,
+        timeout,
+        std::future::pending(),
+        progress,
+    )
+    .await
+}
+
+/// [`run_job`] that also stops when `interrupt` resolves. A run stopped early hands the job
+/// back (see [`hand_back`]).
+pub async fn run_job_until(
+    store: &Store,
+    job_id: &str,
+    node: &str,
+    timeout: Option<Duration>,
+    interrupt: impl Future<Output = ()>,
     mut progress: impl FnMut(&JobView),
 ) -> anyhow::Result<RunReport> {
     let pools = Arc::new(ExecutorPools::from_env()?);
@@ -95,11 +137,16 @@ pub async fn run_job(
         stop_rx,
     ));
     let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
-    let mut timed_out = false;
+    let mut stopped = None;
     let mut owner = owner;
+    let mut interrupt = std::pin::pin!(interrupt);
     let exit = loop {
         tokio::select! {
             res = &mut owner => break res??,
+            () = &mut interrupt, if stopped.is_none() => {
+                stopped = Some(StopCause::Interrupted);
+                let _ = stop_tx.send(true);
+            }
             _ = tokio::time::sleep(Duration::from_millis(150)) => {
                 // Progress is best effort: a Redis that is briefly away (the owner retries
                 // its appends meanwhile) must not end a run whose job goes on.
@@ -111,13 +158,21 @@ pub async fn run_job(
                     }
                     Err(e) => return Err(e.into()),
                 }
-                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) && !timed_out {
-                    timed_out = true;
+                if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) && stopped.is_none() {
+                    stopped = Some(StopCause::TimedOut);
                     let _ = stop_tx.send(true);
                 }
             }
         }
     };
+    // The job may have ended while the owner was stopping: then there is nothing to hand back.
+    if let Some(cause) = stopped.filter(|_| exit == OwnerExit::Stopped)
+        && let Err(e) = hand_back(store, job_id, node, cause).await
+    {
+        // The owner released the lease key already, and the history marks this owner a local
+        // run: a serving node adopts the job either way; only the reason goes unrecorded.
+        tracing::warn!(job_id, error = %e, "the hand-back was not recorded in the history");
+    }
     let caught_up = wait_projections_caught_up(store, Duration::from_secs(30)).await;
     projectors.stop().await;
     caught_up?;
@@ -128,7 +183,8 @@ pub async fn run_job(
     Ok(RunReport {
         exit,
         view,
-        timed_out,
+        timed_out: stopped == Some(StopCause::TimedOut),
+        interrupted: stopped == Some(StopCause::Interrupted),
     })
 }
 

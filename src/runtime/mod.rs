@@ -12,6 +12,7 @@ pub mod containment;
 pub mod embedded_redis;
 pub mod executor;
 pub mod gc;
+pub mod hand_back;
 pub mod history;
 pub mod local;
 pub mod metrics_poller;

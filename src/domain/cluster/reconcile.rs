@@ -26,6 +26,9 @@ pub struct JobObs {
     pub lease_owner: Option<String>,
     /// The last owner the history recorded (it may be gone).
     pub last_owner: Option<String>,
+    /// `last_owner` was an in-process run of the CLI, not a node: it never comes back, so
+    /// the job is adopted whatever its recovery policy once the lease is free.
+    pub last_owner_local_run: bool,
     /// The effective recovery policy recorded when the job started (`None`: not started yet).
     pub recovery: Option<RecoveryPolicy>,
 }
@@ -118,9 +121,12 @@ pub fn reconcile(s: &Snapshot) -> Vec<Action> {
             }
             continue;
         }
-        let last_up = j.last_owner.as_deref().filter(|o| is_up(o));
+        // A local run's owner is no node to wait for or to review the loss of: its job is
+        // handed to a node like a job that never had an owner.
+        let last_owner = j.last_owner.as_deref().filter(|_| !j.last_owner_local_run);
+        let last_up = last_owner.filter(|o| is_up(o));
         let policy = j.recovery.unwrap_or(RecoveryPolicy::ClusterRecover);
-        let previous_owner_lost = j.last_owner.is_some() && last_up.is_none();
+        let previous_owner_lost = last_owner.is_some() && last_up.is_none();
         if policy == RecoveryPolicy::ManualRecover
             && previous_owner_lost
             && j.status != JobStatus::Paused

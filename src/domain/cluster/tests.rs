@@ -39,6 +39,7 @@ fn job(id: &str, owner: Option<&str>, last: Option<&str>, policy: RecoveryPolicy
         status: JobStatus::Running,
         lease_owner: owner.map(String::from),
         last_owner: last.map(String::from),
+        last_owner_local_run: false,
         recovery: Some(policy),
     }
 }
@@ -165,6 +166,30 @@ fn policies_decide_what_happens_to_a_lost_owners_job() {
             node: "b".into()
         }]
     );
+}
+
+#[test]
+fn a_job_left_by_a_local_run_is_adopted_whatever_its_policy() {
+    for policy in [
+        RecoveryPolicy::Auto,
+        RecoveryPolicy::LocalRestart,
+        RecoveryPolicy::ClusterRecover,
+        RecoveryPolicy::ManualRecover,
+    ] {
+        let mut left = job("j", None, Some("local-42"), policy);
+        left.last_owner_local_run = true;
+        assert_eq!(
+            reconcile(&snap(vec![node("b", true)], vec![left.clone()])),
+            vec![Action::Assign {
+                job_id: "j".into(),
+                node: "b".into()
+            }],
+            "{policy:?}"
+        );
+        // While the local run still holds the lease, it is left alone.
+        left.lease_owner = Some("local-42".into());
+        assert_eq!(reconcile(&snap(vec![node("b", true)], vec![left])), vec![]);
+    }
 }
 
 #[test]

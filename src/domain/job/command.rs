@@ -17,10 +17,18 @@ pub enum JobCommand {
         bundle_digest: Option<String>,
         now_ms: i64,
     },
-    /// Record that `owner` now holds the job's lease at `epoch`.
-    AcquireLease { owner: String, epoch: u64 },
-    /// Give the lease up.
-    ReleaseLease { owner: String },
+    /// Record that `owner` now holds the job's lease at `epoch`; `local_run` when the owner is
+    /// an in-process run of the CLI rather than a serving node.
+    AcquireLease {
+        owner: String,
+        epoch: u64,
+        local_run: bool,
+    },
+    /// Give the lease up, saying why.
+    ReleaseLease {
+        owner: String,
+        reason: Option<String>,
+    },
     /// Start the job: it becomes running and the manifest's initial inputs are queued.
     Start,
     /// Operator pause.

@@ -34,7 +34,11 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
     let wrong = |action| Err(DomainError::WrongStatus { action, status });
     match command {
         JobCommand::Submit { .. } => Err(DomainError::AlreadyExists),
-        JobCommand::AcquireLease { owner, epoch } => {
+        JobCommand::AcquireLease {
+            owner,
+            epoch,
+            local_run,
+        } => {
             if status.is_terminal() {
                 return wrong("acquire the lease of");
             }
@@ -47,15 +51,17 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             Ok(vec![JobEvent::LeaseAcquired {
                 owner: owner.clone(),
                 epoch: *epoch,
+                local_run: *local_run,
             }])
         }
-        JobCommand::ReleaseLease { owner } => {
+        JobCommand::ReleaseLease { owner, reason } => {
             if state.lease_owner.as_deref() != Some(owner.as_str()) {
                 return Ok(vec![]);
             }
             Ok(vec![JobEvent::LeaseReleased {
                 owner: owner.clone(),
                 epoch: state.lease_epoch,
+                reason: reason.clone(),
             }])
         }
         JobCommand::Start => match status {

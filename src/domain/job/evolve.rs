@@ -46,7 +46,14 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             lifecycle::apply_status(event, &mut state.status, &mut state.result);
         }
         JobEvent::LeaseAcquired { .. } | JobEvent::LeaseReleased { .. } => {
-            lifecycle::apply_lease(event, &mut state.lease_owner, &mut state.lease_epoch);
+            lifecycle::apply_lease(
+                event,
+                lifecycle::LeaseRecord {
+                    owner: &mut state.lease_owner,
+                    epoch: &mut state.lease_epoch,
+                    local_run: &mut state.lease_owner_local_run,
+                },
+            );
         }
         JobEvent::ReliabilityResolved { reliability } => {
             state.reliability = Some(reliability.clone())

@@ -37,17 +37,31 @@ pub fn apply_status(
     true
 }
 
-/// Applies a lease event to the recorded holder and epoch; false when the event is not one.
-pub fn apply_lease(event: &JobEvent, owner: &mut Option<String>, epoch: &mut u64) -> bool {
+/// The lease as the history records it: who holds it, at which epoch, and whether the holder
+/// is an in-process run of the CLI.
+pub struct LeaseRecord<'a> {
+    pub owner: &'a mut Option<String>,
+    pub epoch: &'a mut u64,
+    pub local_run: &'a mut bool,
+}
+
+/// Applies a lease event to the recorded lease; false when the event is not one.
+pub fn apply_lease(event: &JobEvent, lease: LeaseRecord<'_>) -> bool {
     match event {
-        JobEvent::LeaseAcquired { owner: o, epoch: e } => {
-            *owner = Some(o.clone());
-            *epoch = *e;
+        JobEvent::LeaseAcquired {
+            owner,
+            epoch,
+            local_run,
+        } => {
+            *lease.owner = Some(owner.clone());
+            *lease.epoch = *epoch;
+            *lease.local_run = *local_run;
             true
         }
-        JobEvent::LeaseReleased { owner: o, .. } => {
-            if owner.as_deref() == Some(o.as_str()) {
-                *owner = None;
+        JobEvent::LeaseReleased { owner, .. } => {
+            if lease.owner.as_deref() == Some(owner.as_str()) {
+                *lease.owner = None;
+                *lease.local_run = false;
             }
             true
         }

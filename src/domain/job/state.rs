@@ -34,6 +34,9 @@ pub struct JobState {
     /// Current lease holder and its epoch, as recorded by `LeaseAcquired`.
     pub lease_owner: Option<String>,
     pub lease_epoch: u64,
+    /// `lease_owner` is an in-process run of the CLI (see `JobEvent::LeaseAcquired`).
+    #[serde(default)]
+    pub lease_owner_local_run: bool,
     /// The recovery policy resolved when the job started (`ReliabilityResolved`).
     pub reliability: Option<Value>,
     /// The scheduler's plan as last recorded (`JobPlanned`); `None` until planned.

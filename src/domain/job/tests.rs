@@ -169,11 +169,13 @@ fn lease_epochs_only_move_forward() {
         JobEvent::LeaseAcquired {
             owner: "a".into(),
             epoch: 3,
+            local_run: false,
         },
     ];
     let then = given(base.clone()).when(JobCommand::AcquireLease {
         owner: "b".into(),
         epoch: 3,
+        local_run: false,
     });
     assert_eq!(
         then,
@@ -185,12 +187,14 @@ fn lease_epochs_only_move_forward() {
     let then = given(base).when(JobCommand::AcquireLease {
         owner: "b".into(),
         epoch: 4,
+        local_run: true,
     });
     assert_eq!(
         then,
         Ok(vec![JobEvent::LeaseAcquired {
             owner: "b".into(),
-            epoch: 4
+            epoch: 4,
+            local_run: true,
         }])
     );
 }

@@ -260,6 +260,7 @@ async fn observe(store: &Store) -> Result<Snapshot, StoreError> {
                 status: v.status?,
                 lease_owner: holder.map(|(o, _)| o),
                 last_owner: v.lease_owner,
+                last_owner_local_run: v.lease_owner_local_run,
                 recovery,
                 job_id: v.job_id,
             })

@@ -379,6 +379,10 @@ impl Owner {
         self.decide_now(JobCommand::AcquireLease {
             owner: self.cfg.node.clone(),
             epoch: self.epoch,
+            // Without a cluster this owner is an in-process run of the CLI (`run`, `job
+            // recover`): recorded so the leader adopts the job whatever its recovery policy
+            // once this process is gone, since no node of that name will ever come back.
+            local_run: self.cfg.cluster.is_none(),
         });
         self.adopt_inflight().await;
         loop {
