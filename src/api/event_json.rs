@@ -180,6 +180,32 @@ pub fn to_json(env: &EventEnvelope) -> Value {
             "dead_letter".into(),
             json!({"agent_id": agent_id, "reason": reason, "message": message}),
         ),
+        JobEvent::ServiceRegistered { instance } => (
+            "service_registered".into(),
+            json!({"service_id": instance.id, "service_name": instance.service.name,
+                   "agent_id": instance.agent_id, "node": instance.node,
+                   "status": instance.status.as_str()}),
+        ),
+        JobEvent::ServiceDeregistered {
+            service_id,
+            service_name,
+            reason,
+        } => (
+            "service_deregistered".into(),
+            json!({"service_id": service_id, "service_name": service_name, "reason": reason}),
+        ),
+        JobEvent::ServiceHealthChanged {
+            service_id,
+            service_name,
+            status,
+            previous_status,
+            health,
+        } => (
+            "service_health_changed".into(),
+            json!({"service_id": service_id, "service_name": service_name,
+                   "status": status.as_str(), "previous_status": previous_status.as_str(),
+                   "health": health}),
+        ),
     };
     let mut out = Map::new();
     out.insert("type".into(), Value::String(kind));

@@ -183,6 +183,27 @@ pub fn summary(event: &JobEvent) -> String {
         JobEvent::DeadLettered {
             agent_id, reason, ..
         } => format!("{} {reason}", agent_id.as_deref().unwrap_or("-")),
+        JobEvent::ServiceRegistered { instance } => format!(
+            "{} on {} ({})",
+            instance.service.name,
+            instance.node.as_deref().unwrap_or("any node"),
+            instance.status.as_str()
+        ),
+        JobEvent::ServiceDeregistered {
+            service_name,
+            reason,
+            ..
+        } => format!("{service_name}: {reason}"),
+        JobEvent::ServiceHealthChanged {
+            service_name,
+            status,
+            previous_status,
+            ..
+        } => format!(
+            "{service_name} {} -> {}",
+            previous_status.as_str(),
+            status.as_str()
+        ),
     }
 }
 

@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::message::Message;
+use super::service::{Health, HealthStatus, ServiceRecord};
 
 /// Version of the envelope and payload schema written by this build.
 /// Decoders refuse (and dead-letter) events with a newer version.
@@ -229,6 +230,24 @@ pub enum JobEvent {
         reason: String,
         message: Value,
     },
+    /// A service instance the job provides was registered (core-spec 9.1): a job service
+    /// when the job starts, an agent service when the agent starts on its node (again, with
+    /// the new node, when it moves).
+    ServiceRegistered { instance: ServiceRecord },
+    /// The instance is gone: its agent stopped or moved, the job ended, its node was lost.
+    ServiceDeregistered {
+        service_id: String,
+        service_name: String,
+        reason: String,
+    },
+    /// The node hosting the instance saw its status change (appended only on a change).
+    ServiceHealthChanged {
+        service_id: String,
+        service_name: String,
+        status: HealthStatus,
+        previous_status: HealthStatus,
+        health: Health,
+    },
 }
 
 /// Payload of [`JobEvent::JobSubmitted`].
@@ -358,6 +377,9 @@ impl JobEvent {
             JobEvent::AgentStepFailed { .. } => "agent_step_failed",
             JobEvent::AgentEventRecorded { .. } => "agent_event_recorded",
             JobEvent::DeadLettered { .. } => "dead_lettered",
+            JobEvent::ServiceRegistered { .. } => "service_registered",
+            JobEvent::ServiceDeregistered { .. } => "service_deregistered",
+            JobEvent::ServiceHealthChanged { .. } => "service_health_changed",
         }
     }
 

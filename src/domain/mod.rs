@@ -14,4 +14,5 @@ pub mod routing;
 pub mod schedule;
 pub mod scheduler;
 pub mod secrets;
+pub mod service;
 pub mod view;

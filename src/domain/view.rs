@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::domain::event::{EventEnvelope, JobEvent, StepRecord};
 use crate::domain::job::{JobStatus, lifecycle};
+use crate::domain::service::ServiceRecord;
+use crate::domain::service::record;
 
 /// What `job inspect` / `GetJob` / `job list` show about a job.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -49,6 +51,10 @@ pub struct JobView {
     pub steps_finished: u64,
     pub steps_failed: u64,
     pub dead_letters: u64,
+    /// The job's registered service instances by id: the service registry is the union of
+    /// these over active jobs (core-spec 9.1).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub services: BTreeMap<String, ServiceRecord>,
 }
 
 /// Per-agent row of a job (`job agents`).
@@ -281,6 +287,18 @@ impl JobProjection {
             }
             JobEvent::JobPlacementBlocked { reason, .. } => {
                 job.placement_blocked = Some(reason.clone())
+            }
+            JobEvent::ServiceRegistered { instance } => {
+                record::registered(&mut job.services, instance)
+            }
+            JobEvent::ServiceDeregistered { service_id, .. } => {
+                record::deregistered(&mut job.services, service_id)
+            }
+            JobEvent::ServiceHealthChanged {
+                service_id, health, ..
+            } => {
+                let at = job.updated_at_ms;
+                record::health_changed(&mut job.services, service_id, health, at)
             }
             JobEvent::AgentStepStarted { .. }
             | JobEvent::AgentEventRecorded { .. }

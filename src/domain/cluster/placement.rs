@@ -57,6 +57,8 @@ mod tests {
             config,
             resources: json!({"gpus": "1.5"}),
             policies: json!({}),
+            services: Vec::new(),
+            requires_services: Vec::new(),
             extensions: Map::new(),
         };
         let need = Need::of(&spec);

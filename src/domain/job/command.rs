@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use crate::domain::agents::StepOutcome;
+use crate::domain::service::{Health, ServiceRecord};
 
 /// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
 #[derive(Debug, Clone, PartialEq)]
@@ -74,6 +75,13 @@ pub enum JobCommand {
         will_retry: bool,
         now_ms: i64,
     },
+    /// Register service instances (already resolved); an instance registered the same way
+    /// already is skipped, one whose node or declaration changed is registered again.
+    RegisterServices { instances: Vec<ServiceRecord> },
+    /// Deregister these instances (the ones still registered), saying why.
+    DeregisterServices { ids: Vec<String>, reason: String },
+    /// A node's monitor checked an instance; recorded only when its status changed.
+    RecordServiceHealth { service_id: String, health: Health },
 }
 
 impl JobCommand {
@@ -95,6 +103,9 @@ impl JobCommand {
             JobCommand::BeginStep { .. } => "begin_step",
             JobCommand::FinishStep { .. } => "finish_step",
             JobCommand::FailStep { .. } => "fail_step",
+            JobCommand::RegisterServices { .. } => "register_services",
+            JobCommand::DeregisterServices { .. } => "deregister_services",
+            JobCommand::RecordServiceHealth { .. } => "record_service_health",
         }
     }
 }

@@ -3,6 +3,7 @@
 use super::command::JobCommand;
 use super::copies;
 use super::error::DomainError;
+use super::services;
 use super::state::JobState;
 use super::status::JobStatus;
 use super::step;
@@ -10,7 +11,15 @@ use crate::domain::event::{JobEvent, JobSubmitted};
 
 /// Decides which events a command produces against the current state, or refuses it.
 /// An empty list means "already so" (e.g. resume a running job): nothing to append.
+///
+/// However the job ends, its service instances are deregistered in the same batch, before
+/// the terminal event (nothing may follow that one).
 pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, DomainError> {
+    let events = decide_command(state, command)?;
+    Ok(services::deregister_on_end(state, events))
+}
+
+fn decide_command(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, DomainError> {
     let Some(status) = state.status else {
         return match command {
             JobCommand::Submit {
@@ -198,5 +207,20 @@ pub fn decide(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent>, D
             *will_retry,
             *now_ms,
         ),
+        JobCommand::RegisterServices { instances } => {
+            if status.is_terminal() {
+                return wrong("register services of");
+            }
+            Ok(services::register(state, instances))
+        }
+        JobCommand::DeregisterServices { ids, reason } => {
+            Ok(services::deregister(state, ids, reason))
+        }
+        JobCommand::RecordServiceHealth { service_id, health } => {
+            if status.is_terminal() {
+                return wrong("record service health of");
+            }
+            Ok(services::health(state, service_id, health))
+        }
     }
 }

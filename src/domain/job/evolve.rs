@@ -6,6 +6,7 @@ use super::state::{InFlight, JobState};
 use crate::domain::agents::{self, Builtin};
 use crate::domain::event::{EventEnvelope, JobEvent, StepRecord};
 use crate::domain::message::Message;
+use crate::domain::service::record;
 
 /// Applies one stored event. Events at or below `state.seq` are ignored (idempotent replay).
 pub fn evolve(mut state: JobState, envelope: &EventEnvelope) -> JobState {
@@ -176,6 +177,18 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             agent_id, reason, ..
         } => super::quiescence::remember_dead_letter(state, agent_id.as_deref(), reason),
         JobEvent::AgentEventRecorded { .. } => {}
+        JobEvent::ServiceRegistered { instance } => {
+            record::registered(&mut state.services, instance)
+        }
+        JobEvent::ServiceDeregistered { service_id, .. } => {
+            record::deregistered(&mut state.services, service_id)
+        }
+        JobEvent::ServiceHealthChanged {
+            service_id, health, ..
+        } => {
+            let at = state.updated_at_ms;
+            record::health_changed(&mut state.services, service_id, health, at)
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod lifecycle;
 mod quiescence;
 mod restart;
 mod seeds;
+mod services;
 mod state;
 mod status;
 mod step;

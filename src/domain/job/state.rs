@@ -60,6 +60,10 @@ pub struct JobState {
     pub dead_letter_samples: Vec<super::DeadLetterSample>,
     /// Per-agent runtime state: queues, the message in flight, local state.
     pub agents: BTreeMap<String, AgentRuntime>,
+    /// Registered service instances by id (core-spec 9.1): what the job must deregister
+    /// when it ends, and what the monitor of each node checks.
+    #[serde(default)]
+    pub services: crate::domain::service::record::Registry,
 }
 
 /// What the runtime keeps for one agent between steps.

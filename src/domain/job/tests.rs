@@ -342,3 +342,116 @@ fn start_counts_the_inputs_the_fold_rebuilds() {
     assert!(state.agents.get("c").is_none_or(|c| c.queue.is_empty()));
     assert_eq!(state.agents["a"].queue[1].body, json!({"i": 2}));
 }
+
+mod services {
+    use super::*;
+    use crate::domain::service::{Health, HealthStatus, Registration, ServiceRecord, ServiceSpec};
+
+    fn instance(name: &str, node: &str) -> ServiceRecord {
+        ServiceRecord::new(
+            ServiceSpec::named(name),
+            &Registration {
+                job_id: "job".into(),
+                node: Some(node.into()),
+                ..Registration::default()
+            },
+        )
+    }
+
+    fn registered(name: &str, node: &str) -> JobEvent {
+        JobEvent::ServiceRegistered {
+            instance: instance(name, node),
+        }
+    }
+
+    fn health(status: HealthStatus) -> Health {
+        Health {
+            status,
+            checks: vec![],
+        }
+    }
+
+    #[test]
+    fn registering_twice_records_once_and_a_move_registers_again() {
+        let spec = given(vec![
+            submitted(),
+            JobEvent::JobStarted,
+            registered("api", "a"),
+        ]);
+        let same = JobCommand::RegisterServices {
+            instances: vec![instance("api", "a")],
+        };
+        assert_eq!(spec.when(same), Ok(vec![]));
+        let spec = given(vec![
+            submitted(),
+            JobEvent::JobStarted,
+            registered("api", "a"),
+        ]);
+        let moved = JobCommand::RegisterServices {
+            instances: vec![instance("api", "b")],
+        };
+        assert_eq!(spec.when(moved), Ok(vec![registered("api", "b")]));
+    }
+
+    #[test]
+    fn health_is_recorded_only_when_the_status_changes() {
+        let history = || vec![submitted(), JobEvent::JobStarted, registered("api", "a")];
+        let id = instance("api", "a").id;
+        let same = JobCommand::RecordServiceHealth {
+            service_id: id.clone(),
+            health: health(HealthStatus::Passing),
+        };
+        assert_eq!(given(history()).when(same), Ok(vec![]));
+        let worse = JobCommand::RecordServiceHealth {
+            service_id: id.clone(),
+            health: health(HealthStatus::Critical),
+        };
+        assert_eq!(
+            given(history()).when(worse),
+            Ok(vec![JobEvent::ServiceHealthChanged {
+                service_id: id,
+                service_name: "api".into(),
+                status: HealthStatus::Critical,
+                previous_status: HealthStatus::Passing,
+                health: health(HealthStatus::Critical),
+            }])
+        );
+    }
+
+    #[test]
+    fn a_job_that_ends_deregisters_its_services_before_the_terminal_event() {
+        let events = given(vec![
+            submitted(),
+            JobEvent::JobStarted,
+            registered("api", "a"),
+        ])
+        .when(JobCommand::Cancel {
+            reason: "stop".into(),
+        })
+        .expect("a running job can be cancelled");
+        assert_eq!(
+            events,
+            vec![
+                JobEvent::ServiceDeregistered {
+                    service_id: "job:job:api".into(),
+                    service_name: "api".into(),
+                    reason: "job_ended".into(),
+                },
+                JobEvent::JobCancelled {
+                    reason: "stop".into()
+                },
+            ]
+        );
+        let state = fold(
+            "job",
+            &envelopes(
+                [
+                    vec![submitted(), JobEvent::JobStarted, registered("api", "a")],
+                    events,
+                ]
+                .concat(),
+            ),
+        );
+        assert!(state.services.is_empty());
+    }
+}

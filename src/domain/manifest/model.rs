@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::domain::policy::UpdatePolicy;
 use crate::domain::routing::{Condition, RoutingMode};
+use crate::domain::service::ServiceSpec;
 
 /// A validated job graph.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +39,12 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_policy: Option<UpdatePolicy>,
     pub metadata: Value,
+    /// `services`: what the job provides, registered when it starts (core-spec 9.1).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
+    /// `required_services`: checked by preflight before the job starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub required_services: Vec<ServiceSpec>,
     /// Top-level keys this runtime does not interpret, kept so they survive a round trip.
     #[serde(default)]
     pub extensions: Map<String, Value>,
@@ -132,7 +139,13 @@ pub struct NodeSpec {
     /// `resources`, else `config.resources`, else `{}` (validated per core-spec 1.6).
     pub resources: Value,
     pub policies: Value,
-    /// Node keys not interpreted here (`constraints`, `display_name`, `services`, ...).
+    /// `services`: registered on the agent's node when the agent starts there.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<ServiceSpec>,
+    /// `requires_services`: the agent is only placed where each (required one) passes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requires_services: Vec<ServiceSpec>,
+    /// Node keys not interpreted here (`constraints`, `display_name`, ...).
     #[serde(default)]
     pub extensions: Map<String, Value>,
 }

@@ -56,7 +56,7 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
     };
     resources::check(&resources.0, &resources.1, &label, errs);
     policies::check_node_policies(map.get("policies"), &join(path, "policies"), errs);
-    services::check_node_services(map, path, errs);
+    let (services, requires_services) = services::node_services(map, path, errs);
     payload_paths::check(&config, &config_path, errs);
     module_node::check_command(&config, &config_path, &label, errs);
     pass_env::check(&config, &config_path, errs);
@@ -85,6 +85,8 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
             .filter(|v| !v.is_null())
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new())),
+        services,
+        requires_services,
         extensions: map
             .iter()
             .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))

@@ -26,7 +26,7 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
     let policy_job_type = policies::check_job_policies(root.get("policies"), &mut errs);
     let job_type = job_type(root, policy_job_type, &mut errs);
     check_top_level(root, &mut errs);
-    services::check_job_services(root, &mut errs);
+    let (job_services, required_services) = services::job_services(root, &mut errs);
     schedules::check_schedule(root, &mut errs);
     schedules::check_triggers(root, &mut errs);
     let update_policy = policies::update_policy(root.get("policies"), &mut errs);
@@ -60,6 +60,8 @@ pub fn parse_manifest(value: &Value) -> Result<Manifest, Vec<ValidationError>> {
             .cloned()
             .unwrap_or_else(|| Value::Object(Map::new())),
         update_policy,
+        services: job_services,
+        required_services,
         metadata: root
             .get("metadata")
             .filter(|v| !v.is_null())
