@@ -49,6 +49,10 @@ pub const REDIS_UP: &str = "mirror_neuron_redis_up";
 pub const REDIS_PING_SECONDS: &str = "mirror_neuron_redis_ping_seconds";
 pub const GRPC_REQUESTS_TOTAL: &str = "mirror_neuron_grpc_requests_total";
 pub const GRPC_REQUEST_DURATION_SECONDS: &str = "mirror_neuron_grpc_request_duration_seconds";
+pub const SERVICES: &str = "mirror_neuron_services";
+pub const SERVICE_CHECKS_TOTAL: &str = "mirror_neuron_service_checks_total";
+pub const SERVICE_CHECK_FAILURES_TOTAL: &str = "mirror_neuron_service_check_failures_total";
+pub const SERVICE_CHECK_DURATION_SECONDS: &str = "mirror_neuron_service_check_duration_seconds";
 
 /// Every metric this runtime exports. `install` registers each one with an initial value, so
 /// a freshly started node already exports every name.
@@ -188,6 +192,26 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Kind::Histogram,
         help: "gRPC request latency by method, until the response headers (first message for streams).",
     },
+    MetricDef {
+        name: SERVICES,
+        kind: Kind::Gauge,
+        help: "Service instances this node monitors, by status (passing, warning, critical) as of its last round.",
+    },
+    MetricDef {
+        name: SERVICE_CHECKS_TOTAL,
+        kind: Kind::Counter,
+        help: "Service health checks run by this node, by check type and result status.",
+    },
+    MetricDef {
+        name: SERVICE_CHECK_FAILURES_TOTAL,
+        kind: Kind::Counter,
+        help: "Service health checks that failed (critical, including failures suppressed by failures_before_critical), by check type.",
+    },
+    MetricDef {
+        name: SERVICE_CHECK_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        help: "How long one service health check took, by check type.",
+    },
 ];
 
 /// Buckets for round trips: Redis, appends, gRPC calls (0.5 ms .. 10 s).
@@ -234,6 +258,9 @@ pub const EVENT_TYPES: &[&str] = &[
     "agent_step_failed",
     "agent_event_recorded",
     "dead_lettered",
+    "service_registered",
+    "service_deregistered",
+    "service_health_changed",
 ];
 
 #[cfg(test)]
@@ -367,6 +394,14 @@ mod tests {
         }
         // job_submitted and message_sent carry structs that are long to build here.
         assert!(EVENT_TYPES.contains(&"job_submitted") && EVENT_TYPES.contains(&"message_sent"));
-        assert_eq!(EVENT_TYPES.len(), samples.len() + 2);
+        // The three service events carry records that are long to build here.
+        for name in [
+            "service_registered",
+            "service_deregistered",
+            "service_health_changed",
+        ] {
+            assert!(EVENT_TYPES.contains(&name));
+        }
+        assert_eq!(EVENT_TYPES.len(), samples.len() + 5);
     }
 }

@@ -67,6 +67,16 @@ pub(super) fn register_initial(pools: &[String]) {
     let _ = histogram!(REDIS_PING_SECONDS);
     counter!(GRPC_REQUESTS_TOTAL, "method" => HEALTH_CHECK, "code" => "OK").absolute(0);
     let _ = histogram!(GRPC_REQUEST_DURATION_SECONDS, "method" => HEALTH_CHECK);
+    for status in ["passing", "warning", "critical"] {
+        gauge!(SERVICES, "status" => status).set(0.0);
+    }
+    for t in ["tcp", "http", "grpc", "script"] {
+        for status in ["passing", "critical"] {
+            counter!(SERVICE_CHECKS_TOTAL, "type" => t, "status" => status).absolute(0);
+        }
+        counter!(SERVICE_CHECK_FAILURES_TOTAL, "type" => t).absolute(0);
+        let _ = histogram!(SERVICE_CHECK_DURATION_SECONDS, "type" => t);
+    }
 }
 
 /// CPU cores available to this process and total memory (Linux `/proc/meminfo`; 0 elsewhere).
@@ -254,6 +264,28 @@ pub fn node_resources(cpu_cores: f64, memory_bytes: u64) {
 /// Nodes of the cluster currently alive in the inventory.
 pub fn cluster_nodes(alive: usize) {
     gauge!(CLUSTER_NODES).set(alive as f64);
+}
+
+/// One monitor round's health of one instance: each check's result and latency.
+pub fn service_checked(health: &crate::domain::service::Health) {
+    for c in &health.checks {
+        let failed = c.suppressed_status.is_some()
+            || c.status == crate::domain::service::HealthStatus::Critical;
+        counter!(SERVICE_CHECKS_TOTAL, "type" => c.kind.clone(), "status" => c.status.as_str())
+            .increment(1);
+        if failed {
+            counter!(SERVICE_CHECK_FAILURES_TOTAL, "type" => c.kind.clone()).increment(1);
+        }
+        histogram!(SERVICE_CHECK_DURATION_SECONDS, "type" => c.kind.clone())
+            .record(c.duration_ms as f64 / 1000.0);
+    }
+}
+
+/// How many instances this node monitors in each status after a round.
+pub fn services_by_status(counts: &[(crate::domain::service::HealthStatus, usize)]) {
+    for (status, n) in counts {
+        gauge!(SERVICES, "status" => status.as_str()).set(*n as f64);
+    }
 }
 
 /// The inventory declared a node lost.

@@ -24,6 +24,7 @@ pub mod periodic;
 pub mod projector;
 pub mod rebuild;
 pub mod schedules;
+pub mod services;
 
 use std::sync::Arc;
 

@@ -1,0 +1,153 @@
+//! The instances a job registers (core-spec 9.1): its job-level services on the owner's node,
+//! and each agent's services on the node the agent runs on (its planned node for executors,
+//! else the owner's). Templates are resolved here, where the node and the bundle are known.
+
+use std::path::Path;
+
+use serde_json::{Map, Value};
+
+use crate::domain::job::JobState;
+use crate::domain::manifest::{Manifest, NodeSpec};
+use crate::domain::service::template::{TemplateContext, resolve_spec};
+use crate::domain::service::{Registration, ServiceRecord, ServiceSpec};
+
+/// The blueprint config templates read: `MN_BLUEPRINT_CONFIG_JSON` in the environment given,
+/// else `config/default.json` deep-merged with `config/overwrite.json` under `bundle_root`.
+pub fn blueprint_config(env: &Map<String, Value>, bundle_root: Option<&Path>) -> Value {
+    if let Some(v) = env
+        .get("MN_BLUEPRINT_CONFIG_JSON")
+        .and_then(Value::as_str)
+        .and_then(|s| serde_json::from_str(s).ok())
+    {
+        return v;
+    }
+    let read = |name: &str| -> Value {
+        bundle_root
+            .map(|r| r.join("config").join(name))
+            .and_then(|p| std::fs::read(p).ok())
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or(Value::Null)
+    };
+    let mut config = read("default.json");
+    deep_merge(&mut config, read("overwrite.json"));
+    if config.is_null() {
+        Value::Object(Map::new())
+    } else {
+        config
+    }
+}
+
+fn deep_merge(base: &mut Value, over: Value) {
+    match (base, over) {
+        (_, Value::Null) => {}
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                deep_merge(b.entry(k).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o,
+    }
+}
+
+/// An agent's `config.environment` as an object (what `${env.X}` reads).
+fn agent_env(node: &NodeSpec) -> Map<String, Value> {
+    node.config
+        .get("environment")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// Where the job runs: what every instance's context shares.
+pub struct Site<'a> {
+    pub owner_node: &'a str,
+    pub bundle_root: Option<&'a Path>,
+    pub now_ms: i64,
+}
+
+/// Every instance the job should have registered now.
+pub fn desired(state: &JobState, manifest: &Manifest, site: &Site<'_>) -> Vec<ServiceRecord> {
+    let mut out = Vec::new();
+    let base = TemplateContext {
+        job_id: state.job_id.clone(),
+        graph_id: state.graph_id.clone(),
+        job_name: state.job_name.clone(),
+        node: site.owner_node.to_string(),
+        bundle_root: site
+            .bundle_root
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
+        config: blueprint_config(&Map::new(), site.bundle_root),
+        ..TemplateContext::default()
+    };
+    for spec in &manifest.services {
+        out.push(record(spec, &base, None, site));
+    }
+    for node in manifest.nodes.iter().filter(|n| !n.services.is_empty()) {
+        let placed = state
+            .plan
+            .as_ref()
+            .and_then(|p| p.allocations.iter().find(|a| a.agent_id == node.node_id))
+            .map_or(site.owner_node, |a| a.node.as_str());
+        let env = agent_env(node);
+        let ctx = TemplateContext {
+            node: placed.to_string(),
+            config: blueprint_config(&env, site.bundle_root),
+            env,
+            agent_id: Some(node.node_id.clone()),
+            source_agent_id: Some(node.node_id.clone()),
+            ..base.clone()
+        };
+        for spec in &node.services {
+            out.push(record(spec, &ctx, Some(&node.node_id), site));
+        }
+    }
+    out
+}
+
+fn record(
+    spec: &ServiceSpec,
+    ctx: &TemplateContext,
+    agent: Option<&str>,
+    site: &Site<'_>,
+) -> ServiceRecord {
+    ServiceRecord::new(
+        resolve_spec(spec, ctx),
+        &Registration {
+            job_id: ctx.job_id.clone(),
+            agent_id: agent.map(str::to_string),
+            node: Some(ctx.node.clone()),
+            bundle_root: Some(ctx.bundle_root.clone()).filter(|r| !r.is_empty()),
+            deployment_role: None,
+            now_ms: site.now_ms,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn config_comes_from_the_env_json_else_the_merged_bundle_files() {
+        let env = json!({"MN_BLUEPRINT_CONFIG_JSON": "{\"service\":{\"port\":9}}"});
+        let env = env.as_object().cloned().unwrap_or_default();
+        assert_eq!(blueprint_config(&env, None)["service"]["port"], 9);
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+        std::fs::write(
+            dir.path().join("config/default.json"),
+            r#"{"service":{"port":1,"host":"h"}}"#,
+        )
+        .expect("write");
+        std::fs::write(
+            dir.path().join("config/overwrite.json"),
+            r#"{"service":{"port":2}}"#,
+        )
+        .expect("write");
+        let merged = blueprint_config(&Map::new(), Some(dir.path()));
+        assert_eq!(merged, json!({"service": {"port": 2, "host": "h"}}));
+    }
+}
