@@ -1,5 +1,5 @@
 //! `mirrorneuron.cluster.v1.ClusterService`: the system summary (`mn node list`), resource
-//! limits, and node maintenance/undrain. Multi-node features (join, services, models, Docker
+//! limits, node maintenance/undrain, and the service registry. Multi-node features (join, models, Docker
 //! workers) answer UNIMPLEMENTED naming the feature; the handshake never hands out tokens.
 
 use std::collections::BTreeMap;
@@ -259,21 +259,36 @@ impl ClusterService for Cluster {
     }
     async fn list_services(
         &self,
-        _: Request<ListServicesRequest>,
+        request: Request<ListServicesRequest>,
     ) -> Result<Response<ListServicesResponse>, Status> {
-        Err(status::later("the service registry"))
+        let req = request.into_inner();
+        let v = super::services::list(&self.ctx.store, &req.query_json).await?;
+        Ok(Response::new(ListServicesResponse {
+            result_json: v.to_string(),
+            version: 1,
+        }))
     }
     async fn resolve_service(
         &self,
-        _: Request<ResolveServiceRequest>,
+        request: Request<ResolveServiceRequest>,
     ) -> Result<Response<ResolveServiceResponse>, Status> {
-        Err(status::later("the service registry"))
+        let req = request.into_inner();
+        let v = super::services::resolve(&self.ctx.store, &req.name, &req.query_json).await?;
+        Ok(Response::new(ResolveServiceResponse {
+            result_json: v.to_string(),
+            version: 1,
+        }))
     }
     async fn check_services(
         &self,
-        _: Request<CheckServicesRequest>,
+        request: Request<CheckServicesRequest>,
     ) -> Result<Response<CheckServicesResponse>, Status> {
-        Err(status::later("the service registry"))
+        let req = request.into_inner();
+        let v = super::services::check(&self.ctx.store, &req.services_json).await?;
+        Ok(Response::new(CheckServicesResponse {
+            result_json: v.to_string(),
+            version: 1,
+        }))
     }
     async fn get_runtime_statuses(
         &self,

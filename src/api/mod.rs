@@ -32,5 +32,6 @@ pub mod pb;
 pub mod scheduler;
 pub mod schedules;
 pub mod server;
+pub mod services;
 pub mod status;
 pub mod upload;

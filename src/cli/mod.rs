@@ -17,6 +17,7 @@ mod run;
 mod schedule;
 mod schedule_place;
 mod serve;
+mod service;
 mod trigger;
 mod validate;
 
@@ -60,6 +61,9 @@ enum Command {
     /// The cluster's nodes: list, status, drain, undrain, maintenance.
     #[command(subcommand)]
     Node(node::NodeCmd),
+    /// The service registry: list, resolve, check (core-spec 9.1).
+    #[command(subcommand)]
+    Service(service::ServiceCmd),
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
@@ -102,6 +106,7 @@ pub async fn run() -> i32 {
             _ => job::run(cmd).await,
         },
         Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
+        Command::Service(cmd) => service::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
         Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
         Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,

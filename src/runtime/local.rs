@@ -129,6 +129,12 @@ pub async fn run_job_until(
     let cfg = OwnerConfig::from_env(node)?;
     let projectors = Projectors::start(store, node, 1);
     let (stop_tx, stop_rx) = watch::channel(false);
+    // The run's services are checked by this process, as a node checks the ones it hosts.
+    let _monitor = AbortOnDrop(tokio::spawn(crate::runtime::services::monitor::run(
+        store.clone(),
+        node.to_string(),
+        stop_rx.clone(),
+    )));
     let owner = tokio::spawn(owner::run(
         store.clone(),
         job_id.to_string(),
@@ -202,5 +208,14 @@ async fn read_view(store: &Store, job_id: &str) -> anyhow::Result<Option<JobView
             }
             Err(e) => return Err(e.into()),
         }
+    }
+}
+
+/// Aborts a background task when dropped (however the run ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

@@ -130,6 +130,11 @@ impl Node {
                 cluster::run_heartbeat(store, me, ccfg, stop).await;
             }));
         }
+        tasks.push(tokio::spawn(crate::runtime::services::monitor::run(
+            store.clone(),
+            name.clone(),
+            stop_rx.clone(),
+        )));
         tasks.push(tokio::spawn(cache.clone().run(
             store.clone(),
             Duration::from_millis(500),

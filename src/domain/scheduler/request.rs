@@ -203,18 +203,13 @@ fn task(node: &crate::domain::manifest::NodeSpec, path: &str) -> Result<TaskRequ
         .find_map(|k| node.config.get(*k).and_then(Value::as_str))
         .filter(|s| !s.trim().is_empty())
         .map(|s| s.trim().to_string());
-    let requires_services = match node
-        .extensions
-        .get("requires_services")
-        .map(|v| (v, "requires_services"))
-        .or_else(|| {
-            node.extensions
-                .get("requiresServices")
-                .map(|v| (v, "requiresServices"))
-        }) {
-        Some((v, key)) => ServiceRequirement::parse_list(v, &format!("{path}.{key}"))?,
-        None => Vec::new(),
-    };
+    // Typed once at validation; entries with `required: false` do not constrain placement.
+    let requires_services = node
+        .requires_services
+        .iter()
+        .filter(|s| s.required)
+        .map(ServiceRequirement::of)
+        .collect();
     Ok(TaskRequest {
         agent_id: node.node_id.clone(),
         demand,

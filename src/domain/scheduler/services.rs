@@ -27,6 +27,15 @@ pub struct ServiceInstance {
 }
 
 impl ServiceRequirement {
+    /// The placement side of a validated `requires_services` entry.
+    pub fn of(spec: &crate::domain::service::ServiceSpec) -> ServiceRequirement {
+        ServiceRequirement {
+            name: spec.name.clone(),
+            tags: spec.tags.clone(),
+            origin: spec.origin.map(|o| o.as_str().to_string()),
+        }
+    }
+
     /// Whether `instance` satisfies this requirement (the caller lists only passing ones).
     pub fn met_by(&self, instance: &ServiceInstance) -> bool {
         instance.name == self.name

@@ -145,12 +145,15 @@ pub async fn read_candidates(
     } else {
         None
     };
+    let mut services = crate::runtime::services::registry::passing_on_nodes(store).await?;
     Ok(views
         .iter()
         .zip(alive)
         .map(|(v, a)| {
             let is_alive = a.is_some() && a == v.incarnation && v.connected;
-            candidate(v, is_alive, limits)
+            let mut c = candidate(v, is_alive, limits);
+            c.services = services.remove(&v.name).unwrap_or_default();
+            c
         })
         .collect())
 }

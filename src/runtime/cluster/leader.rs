@@ -137,6 +137,7 @@ pub async fn sweep(
                 if let Err(e) = store.node_command(node, &cmd, now_ms()).await {
                     tracing::warn!(node, error = %e, "could not mark node lost");
                 }
+                crate::runtime::services::node_loss::deregister_node(store, node).await;
             }
             Action::ReclaimWork { from, to } => {
                 report.moved_work += move_work(store, me, from, to).await?;

@@ -9,6 +9,7 @@
 
 mod outcome;
 mod schedule;
+mod services;
 pub(crate) mod work;
 
 use std::path::PathBuf;
@@ -124,6 +125,8 @@ struct Owner {
     gauges: crate::metrics::OwnedJob,
     /// When planning may be tried again (after a blocked attempt).
     next_schedule_at: tokio::time::Instant,
+    /// Preflight and registration progress of the job's services.
+    services: services::Progress,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
@@ -242,6 +245,7 @@ pub async fn run(
         to_launch: vec![],
         gauges: crate::metrics::OwnedJob::new(),
         next_schedule_at: tokio::time::Instant::now(),
+        services: services::Progress::default(),
     };
     owner.done.extend(early);
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
@@ -389,6 +393,7 @@ impl Owner {
             if *lost.borrow() {
                 return Ok(OwnerExit::NotOwner { holder: None });
             }
+            self.services().await;
             self.schedule().await;
             self.plan();
             match self.flush().await {

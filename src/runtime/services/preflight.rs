@@ -15,6 +15,16 @@ pub async fn run(store: Option<&Store>, required: &[ServiceSpec]) -> Result<(), 
     if required.is_empty() {
         return Ok(());
     }
+    let verdict = check(store, required).await;
+    if verdict["ok"] == Value::Bool(true) {
+        Ok(())
+    } else {
+        Err(verdict)
+    }
+}
+
+/// The report for `required`, whatever it says (`CheckServices` answers with it).
+pub async fn check(store: Option<&Store>, required: &[ServiceSpec]) -> Value {
     let mut seen = Vec::new();
     let registered = match store {
         Some(s) => registry::all(s).await.map_err(|e| e.to_string()),
@@ -49,10 +59,5 @@ pub async fn run(store: Option<&Store>, required: &[ServiceSpec]) -> Result<(), 
             seen: what,
         });
     }
-    let verdict = report::report(&seen);
-    if verdict["ok"] == Value::Bool(true) {
-        Ok(())
-    } else {
-        Err(verdict)
-    }
+    report::report(&seen)
 }
