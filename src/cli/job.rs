@@ -230,8 +230,20 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
                 if let Some(owner) = &view.lease_owner {
                     println!("lease: {owner} (epoch {})", view.lease_epoch);
                 }
+                if let Some(reason) = &view.placement_blocked {
+                    println!("placement blocked: {reason}");
+                }
+                print_service_report(view.result.as_ref());
                 if let Some(result) = &view.result {
                     println!("result: {}", short_json(result, 400));
+                }
+                for s in view.services.values() {
+                    println!(
+                        "service: {} {} on {}",
+                        s.service.name,
+                        s.status.as_str(),
+                        s.node.as_deref().unwrap_or("any node")
+                    );
                 }
             }
             Ok(0)
@@ -348,5 +360,24 @@ async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> an
                 });
             }
         }
+    }
+}
+
+/// A failed preflight, one line per unmet requirement (the report is in the result too).
+fn print_service_report(result: Option<&serde_json::Value>) {
+    let Some(report) = result.and_then(|r| r.get("report")) else {
+        return;
+    };
+    if report["version"] != crate::domain::service::report::REPORT_VERSION {
+        return;
+    }
+    println!("{}:", crate::domain::service::report::NOT_MET);
+    for issue in report["issues"].as_array().into_iter().flatten() {
+        println!(
+            "  {} [{}] {}",
+            issue["location"]["path"].as_str().unwrap_or("-"),
+            issue["code"].as_str().unwrap_or("-"),
+            issue["message"].as_str().unwrap_or("-")
+        );
     }
 }
