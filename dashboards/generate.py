@@ -100,6 +100,30 @@ OVERVIEW = dashboard(
             "Jobs owned per node",
             [("sum by (instance) (mirror_neuron_owned_jobs)", "{{instance}}")],
         ),
+        panel(
+            "Services by status",
+            [("sum by (status) (mirror_neuron_services)", "{{status}}")],
+            desc="Instances each node monitors, by status after its last round (core-spec 9.1).",
+        ),
+        panel(
+            "Service checks /s by type and status; failures",
+            [
+                (
+                    "sum by (type, status) (rate(mirror_neuron_service_checks_total[5m]))",
+                    "{{type}} {{status}}",
+                ),
+                (
+                    "sum by (type) (rate(mirror_neuron_service_check_failures_total[5m]))",
+                    "failed {{type}}",
+                ),
+            ],
+            "ops",
+        ),
+        panel(
+            "Service check latency p95 by type",
+            [(q(0.95, "mirror_neuron_service_check_duration_seconds", "type"), "{{type}}")],
+            "s",
+        ),
     ],
 )
 
