@@ -11,14 +11,16 @@ use crate::domain::service::{ServiceQuery, parse_list};
 use crate::runtime::services::{preflight, registry};
 use crate::store::Store;
 
+fn query_json(text: &str) -> Result<Value, Status> {
+    if text.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(text)
+        .map_err(|e| Status::invalid_argument(format!("query_json is not JSON: {e}")))
+}
+
 fn query_of(text: &str) -> Result<ServiceQuery, Status> {
-    let v: Value = if text.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(text)
-            .map_err(|e| Status::invalid_argument(format!("query_json is not JSON: {e}")))?
-    };
-    ServiceQuery::from_json(&v).map_err(Status::invalid_argument)
+    ServiceQuery::from_json(&query_json(text)?).map_err(Status::invalid_argument)
 }
 
 async fn answer(store: &Store, query: &ServiceQuery) -> Result<Value, Status> {
@@ -34,14 +36,16 @@ pub async fn list(store: &Store, query_json: &str) -> Result<Value, Status> {
     answer(store, &query_of(query_json)?).await
 }
 
-/// `ResolveService{name, query_json}`: passing instances of `name` only.
-pub async fn resolve(store: &Store, name: &str, query_json: &str) -> Result<Value, Status> {
+/// `ResolveService{name, query_json}`: passing instances of `name`, unless the query says
+/// `passing_only: false` (what `mn service resolve --all` sends).
+pub async fn resolve(store: &Store, name: &str, query: &str) -> Result<Value, Status> {
     if name.trim().is_empty() {
         return Err(Status::invalid_argument("name is required"));
     }
-    let mut query = query_of(query_json)?;
+    let raw = query_json(query)?;
+    let mut query = ServiceQuery::from_json(&raw).map_err(Status::invalid_argument)?;
     query.name = Some(name.trim().to_string());
-    query.passing_only = true;
+    query.passing_only = raw.get("passing_only") != Some(&Value::Bool(false));
     let mut out = answer(store, &query).await?;
     out["name"] = json!(name.trim());
     Ok(out)

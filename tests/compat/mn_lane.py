@@ -121,6 +121,50 @@ def slow_bundle(root: Path) -> Path:
     return b
 
 
+def service_bundle(root: Path) -> Path:
+    """A running job that provides `lane-api` (no checks: passing once registered)."""
+    b = root / "service"
+    (b / "payloads").mkdir(parents=True)
+    (b / "manifest.json").write_text(json.dumps({
+        "manifest_version": "1.0",
+        "graph_id": "lane_service",
+        "job_type": "service",
+        "entrypoints": ["wait"],
+        "services": [{"name": "lane-api", "address": "127.0.0.1", "port": 9, "tags": ["http"]}],
+        "nodes": [
+            {"node_id": "wait", "agent_type": "executor", "config": {"command": ["sleep", "60"], "output_message_type": "done"}},
+        ],
+        "edges": [],
+    }))
+    return b
+
+
+def service_checks(lane):
+    code, out, err = lane.mn("job", "create", str(service_bundle(lane.tmp)), "--job-id", "lane-service")
+    check("job create (service) exits 0", code == 0, err or out)
+    code, out, err = lane.mn("job", "start", "lane-service")
+    run = field(out, "Run ID")
+    check("job start (service) prints a run id", code == 0 and bool(run), err or out)
+    if not run:
+        return
+    wait_status(lane, run, {"running"}, 30)
+    listed = None
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        code, listed, err = lane.mn_json("service", "list")
+        if code == 0 and listed and listed.get("count"):
+            break
+        time.sleep(0.3)
+    names = [s.get("name") for s in (listed or {}).get("services", [])]
+    check("service list prints the registered service", code == 0 and names == ["lane-api"], err or str(listed)[:300])
+    code, data, err = lane.mn_json("service", "resolve", "lane-api", "--tag", "http")
+    check("service resolve finds the passing instance", code == 0 and (data or {}).get("count") == 1, err or str(data)[:300])
+    code, data, err = lane.mn_json("service", "resolve", "lane-api", "--tag", "grpc")
+    check("service resolve with a tag it lacks finds none", code == 0 and (data or {}).get("count") == 0, err or str(data)[:300])
+    lane.mn("job", "cancel", run)
+    check("the service run is cancelled", wait_status(lane, run, {"cancelled"}, 10) == "cancelled")
+
+
 def field(text, label):
     """A `Label: value` line as `mn` prints it ("Run ID: x"), or a JSON-ish `key: value`."""
     m = re.search(rf"(?im)^\s*{label}\s*:\s*\"?([A-Za-z0-9._:-]+)", text)
@@ -213,6 +257,7 @@ def run_checks(lane):
     check("resource list prints JSON", code == 0 and data is not None, err)
 
     schedule_checks(lane)
+    service_checks(lane)
 
     code, out, err = lane.mn("job", "list", env={"MN_GRPC_AUTH_TOKEN": "wrong-token"})
     check("a wrong token is refused (exit 13)", code == 13, f"exit {code}")
