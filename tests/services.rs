@@ -435,6 +435,14 @@ async fn preflight_fails_a_job_whose_required_service_is_missing_and_script_chec
         "{inspect}"
     );
 
+    // A local `run` preflights the same way (no cluster, this process is the node).
+    let (code, out, err) = cli(&store, &["run", bundle.to_str().unwrap(), "--json"]);
+    assert_ne!(code, 0, "the run must fail: {out}");
+    assert!(
+        (out.clone() + &err).contains("service_requirements_not_met"),
+        "{out} {err}"
+    );
+
     // Script checks: refused by this runtime unless the operator opts in.
     let script =
         json!([{"name": "s", "checks": [{"type": "script", "command": ["true"]}]}]).to_string();

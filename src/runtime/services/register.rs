@@ -151,3 +151,57 @@ mod tests {
         assert_eq!(merged, json!({"service": {"port": 2, "host": "h"}}));
     }
 }
+
+#[cfg(test)]
+mod desired_tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::job::JobState;
+    use crate::domain::manifest::parse_manifest;
+    use crate::domain::scheduler::Plan;
+
+    #[test]
+    fn job_services_land_on_the_owner_and_agent_services_on_the_agents_planned_node() {
+        let manifest = parse_manifest(&json!({
+            "manifest_version": "1.0", "graph_id": "g", "entrypoints": ["w"],
+            "services": ["api"],
+            "nodes": [{"node_id": "w", "agent_type": "executor",
+                       "config": {"command": "true", "environment": {"PORT": "7001"}},
+                       "services": [{"name": "worker", "port": "${env.PORT}"}]}],
+            "edges": [],
+        }))
+        .expect("valid manifest");
+        let mut state = JobState::new("j1");
+        state.plan = Some(
+            serde_json::from_value::<Plan>(json!({
+                "status": "planned", "job_id": "g", "job_type": "batch", "strategy": "binpack",
+                "placement_count": 1,
+                "requirements": {"cpu_millis": 0, "memory_mb": 0, "disk_mb": 0, "gpu_count": 0},
+                "placements": [{"agent_id": "w", "node": "gpu-1", "cpu_millis": 0, "memory_mb": 0,
+                                "disk_mb": 0, "gpus": 0, "device_ids": []}]
+            }))
+            .expect("plan"),
+        );
+        let site = Site {
+            owner_node: "owner",
+            bundle_root: None,
+            now_ms: 1,
+        };
+        let out = desired(&state, &manifest, &site);
+        let by_name = |n: &str| {
+            out.iter()
+                .find(|r| r.service.name == n)
+                .expect("registered")
+        };
+        assert_eq!(by_name("api").node.as_deref(), Some("owner"));
+        assert_eq!(by_name("api").id, "j1:job:api");
+        let worker = by_name("worker");
+        assert_eq!(worker.node.as_deref(), Some("gpu-1"));
+        assert_eq!(worker.agent_id.as_deref(), Some("w"));
+        assert_eq!(
+            worker.service.port.as_ref().and_then(|p| p.number()),
+            Some(7001)
+        );
+    }
+}
