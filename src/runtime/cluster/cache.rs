@@ -60,15 +60,11 @@ impl ClusterCache {
         } else {
             None
         };
-        // Placement honours `requires_services`: each node carries its passing instances.
-        let mut services = crate::runtime::services::registry::passing_on_nodes(store).await?;
         let mut nodes = vec![];
         let mut candidates = vec![];
         for (v, a) in views.into_iter().zip(alive) {
             let is_alive = a.is_some() && a == v.incarnation && v.connected;
-            let mut c = candidate(&v, is_alive, limits);
-            c.services = services.remove(&v.name).unwrap_or_default();
-            candidates.push(c);
+            candidates.push(candidate(&v, is_alive, limits));
             nodes.push((v, is_alive));
         }
         let mut inner = self.lock();

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::Owner;
 use crate::domain::job::{JobCommand, JobStatus};
 use crate::domain::manifest::{AgentType, JobType};
-use crate::domain::scheduler::{self, JobRequest, Plan, Requirements};
+use crate::domain::scheduler::{self, JobRequest, NodeCandidate, Plan, Requirements};
 use crate::runtime::cluster::ClusterCache;
 use crate::runtime::cluster::dry_run::executor_request;
 
@@ -67,7 +67,8 @@ impl Owner {
         let Ok(existing) = cache.existing(&self.store, &self.job_id).await else {
             return;
         };
-        let Ok(full) = scheduler::plan(&cache.candidates(), &existing, &request) else {
+        let nodes = self.candidates(cache, &request).await;
+        let Ok(full) = scheduler::plan(&nodes, &existing, &request) else {
             return;
         };
         let have: BTreeSet<&str> = current
@@ -94,6 +95,27 @@ impl Owner {
         grown.placement_count = grown.allocations.len();
         grown.system_targets = full.system_targets;
         self.record_plan(cache, &grown, Some(reason));
+    }
+
+    /// The cached nodes, each with its passing service instances when the request has a
+    /// `requires_services` (read only then: the registry is the views of every active job).
+    async fn candidates(&self, cache: &ClusterCache, request: &JobRequest) -> Vec<NodeCandidate> {
+        let mut nodes = cache.candidates();
+        if request.tasks.iter().all(|t| t.requires_services.is_empty()) {
+            return nodes;
+        }
+        match crate::runtime::services::registry::passing_on_nodes(&self.store).await {
+            Ok(mut by_node) => {
+                for n in &mut nodes {
+                    n.services = by_node.remove(&n.name).unwrap_or_default();
+                }
+            }
+            // Planned without them, the job waits (blocked naming the service) and retries.
+            Err(e) => {
+                tracing::warn!(job_id = %self.job_id, error = %e, "cannot read the service registry")
+            }
+        }
+        nodes
     }
 
     /// What the scheduler is asked: the manifest's executors.
@@ -124,7 +146,8 @@ impl Owner {
                 return;
             }
         };
-        match scheduler::plan(&cache.candidates(), &existing, &request) {
+        let nodes = self.candidates(cache, &request).await;
+        match scheduler::plan(&nodes, &existing, &request) {
             Ok(plan) => self.record_plan(cache, &plan, None),
             Err(e) => {
                 tracing::info!(job_id = %self.job_id, reason = %e, "job waits for placement");
@@ -196,8 +219,9 @@ impl Owner {
             .iter()
             .filter_map(|a| self.state.agents.get(a)?.avoid_node.as_deref())
             .collect();
-        let candidates: Vec<_> = cache
-            .candidates()
+        let candidates: Vec<_> = self
+            .candidates(cache, &request)
+            .await
             .into_iter()
             .filter(|c| !avoid.contains(c.name.as_str()))
             .collect();
