@@ -8,19 +8,37 @@ use crate::domain::service::{Health, ServiceRecord};
 /// Why instances go when the job ends.
 pub const JOB_ENDED: &str = "job_ended";
 
-/// `service_registered` for each instance not registered as it is now.
+/// Why an instance was deregistered before its agent's new registration.
+pub const MOVED: &str = "agent_moved";
+
+/// `service_registered` for each instance not registered as it is now; an instance that
+/// moved to another node is deregistered from the old one first.
 pub(super) fn register(state: &JobState, instances: &[ServiceRecord]) -> Vec<JobEvent> {
-    instances
-        .iter()
-        .filter(|i| {
-            state.services.get(&i.id).is_none_or(|have| {
-                have.node != i.node || have.service != i.service || have.agent_id != i.agent_id
-            })
-        })
-        .map(|i| JobEvent::ServiceRegistered {
-            instance: i.clone(),
-        })
-        .collect()
+    let mut events = Vec::new();
+    for i in instances {
+        match state.services.get(&i.id) {
+            Some(have)
+                if have.node == i.node
+                    && have.service == i.service
+                    && have.agent_id == i.agent_id => {}
+            Some(have) => {
+                if have.node != i.node {
+                    events.push(JobEvent::ServiceDeregistered {
+                        service_id: have.id.clone(),
+                        service_name: have.service.name.clone(),
+                        reason: MOVED.into(),
+                    });
+                }
+                events.push(JobEvent::ServiceRegistered {
+                    instance: i.clone(),
+                });
+            }
+            None => events.push(JobEvent::ServiceRegistered {
+                instance: i.clone(),
+            }),
+        }
+    }
+    events
 }
 
 /// `service_deregistered` for each id still registered.

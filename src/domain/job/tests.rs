@@ -390,7 +390,17 @@ mod services {
         let moved = JobCommand::RegisterServices {
             instances: vec![instance("api", "b")],
         };
-        assert_eq!(spec.when(moved), Ok(vec![registered("api", "b")]));
+        assert_eq!(
+            spec.when(moved),
+            Ok(vec![
+                JobEvent::ServiceDeregistered {
+                    service_id: "job:job:api".into(),
+                    service_name: "api".into(),
+                    reason: "agent_moved".into(),
+                },
+                registered("api", "b"),
+            ])
+        );
     }
 
     #[test]

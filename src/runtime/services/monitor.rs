@@ -21,11 +21,12 @@ const FIRST_TICK: Duration = Duration::from_millis(100);
 
 /// The monitor's period: `MN_SERVICE_CHECK_INTERVAL_MS`, else 10 s.
 pub fn interval() -> Duration {
-    Duration::from_millis(
-        crate::config::u64_var("MN_SERVICE_CHECK_INTERVAL_MS", DEFAULT_INTERVAL_MS)
-            .unwrap_or(DEFAULT_INTERVAL_MS)
-            .max(50),
-    )
+    let ms = crate::config::u64_var("MN_SERVICE_CHECK_INTERVAL_MS", DEFAULT_INTERVAL_MS)
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "using the default service check interval");
+            DEFAULT_INTERVAL_MS
+        });
+    Duration::from_millis(ms.max(50))
 }
 
 /// What the monitor remembers per instance between rounds.

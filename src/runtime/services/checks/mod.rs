@@ -19,7 +19,11 @@ pub const ALLOW_SCRIPTS_ENV: &str = "MN_CORE_ALLOW_SCRIPT_CHECKS";
 
 /// Whether this process may run script checks.
 pub fn scripts_allowed() -> bool {
-    crate::config::bool_var(ALLOW_SCRIPTS_ENV, false).unwrap_or(false)
+    crate::config::bool_var(ALLOW_SCRIPTS_ENV, false).unwrap_or_else(|e| {
+        // Unreadable consent is no consent.
+        tracing::warn!(error = %e, "script checks stay disabled");
+        false
+    })
 }
 
 /// Where a check connects: its own address and port, else the service's.
