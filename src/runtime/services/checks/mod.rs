@@ -209,6 +209,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn grpc_checks_ask_the_standard_health_service() {
+        let (reporter, health) = tonic_health::server::health_reporter();
+        reporter
+            .set_service_status("llm", tonic_health::ServingStatus::Serving)
+            .await;
+        reporter
+            .set_service_status("down", tonic_health::ServingStatus::NotServing)
+            .await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(health)
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
+        );
+        let check = |name: &str| {
+            service(json!({"name": "g", "port": port,
+                "checks": [{"type": "grpc", "service": name}]}))
+        };
+        let h = check_service(&check("llm"), None).await;
+        assert_eq!(h.status, HealthStatus::Passing, "{h:?}");
+        let h = check_service(&check("down"), None).await;
+        assert_eq!(h.status, HealthStatus::Critical);
+        assert!(
+            h.checks[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("NOT_SERVING")),
+            "{h:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn a_check_that_hangs_fails_at_its_timeout() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
