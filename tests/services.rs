@@ -400,7 +400,7 @@ async fn preflight_fails_a_job_whose_required_service_is_missing_and_script_chec
     let store = common::store().await;
     let ns = store.keys().namespace().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let _a = spawn_node_env("a", &ns, &redis.url, dir.path(), &[FAST_CHECKS]);
+    let a = spawn_node_env("a", &ns, &redis.url, dir.path(), &[FAST_CHECKS]);
     wait_healthy(&store, &["a"]).await;
     let bundle = consumer_bundle(
         dir.path(),
@@ -448,5 +448,15 @@ async fn preflight_fails_a_job_whose_required_service_is_missing_and_script_chec
         json!([{"name": "s", "checks": [{"type": "script", "command": ["true"]}]}]).to_string();
     let (code, out, _) = cli(&store, &["service", "check", &script, "--json"]);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("MN_CORE_ALLOW_SCRIPT_CHECKS"), "{out}");
+    // The node refuses them too (`CheckServices` runs the checks on the server).
+    let target = common::wait_grpc_target(|| a.log_text());
+    let (code, out, _) = cli(
+        &store,
+        &["--target", &target, "service", "check", &script, "--json"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let report: Value = serde_json::from_str(&out).expect("a JSON report");
+    assert_eq!(report["issues"][0]["code"], "service.health_failed");
     assert!(out.contains("MN_CORE_ALLOW_SCRIPT_CHECKS"), "{out}");
 }
