@@ -10,6 +10,7 @@
 //! - `topology`, `plan`: comparing manifests and planning an update into batches.
 //! - `command`, `event`, `error`: the aggregate's language.
 //! - `decide`, `progress` (health, deadlines, promotion, revert), `state`, `evolve`.
+//! - `view`: the record the API returns and a started job's deployment context.
 //!
 //! # Flow
 //! `deploy` records a version and a plan. The runtime starts each batch the state's
@@ -30,6 +31,7 @@ mod state;
 mod status;
 mod topology;
 mod version;
+mod view;
 
 pub use command::{DeploymentCommand, RollbackTarget, Target};
 pub use decide::decide;
@@ -42,6 +44,7 @@ pub use state::{ActiveBatch, DeploymentState, Rollout};
 pub use status::{DeploymentStatus, Mode, Phase, Role};
 pub use topology::{changed_nodes, same_topology};
 pub use version::{Version, VersionRecord};
+pub use view::{job_context, view};
 
 #[cfg(test)]
 mod tests;

@@ -26,7 +26,7 @@ impl Version {
         existing
             .into_iter()
             .max()
-            .map_or(Version::FIRST, |v| Version(v.0 + 1))
+            .map_or(Version::FIRST, |v| Version(v.0.saturating_add(1)))
     }
 }
 

@@ -404,3 +404,56 @@ fn rollback_to_a_version_or_a_tag_rolls_out_a_new_version() {
     );
     g.assert_replays();
 }
+
+#[test]
+fn the_view_shows_the_rollout_and_every_version() {
+    let policy = json!({"canary": 1, "max_parallel": 1, "min_healthy_ms": MIN});
+    let mut g = deployed([1, 1, 1], policy.clone());
+    g.run(deploy(target(2, T0 + 1000), service([2, 2, 2], policy)));
+    g.roll_batch(T0 + 2000);
+    let v = view(&g.state);
+    assert_eq!(v["deployment_id"], "dep_shop_2");
+    assert_eq!(v["status"], "awaiting_promotion");
+    assert_eq!(
+        (v["mode"].clone(), v["phase"].clone()),
+        (json!("agent_level"), json!("canary"))
+    );
+    assert_eq!(
+        (v["stable_version"].clone(), v["target_version"].clone()),
+        (json!("1"), json!("2"))
+    );
+    assert_eq!(v["canary_agent_ids"], json!(["a"]));
+    assert_eq!(v["remaining_agent_ids"], json!(["b", "c"]));
+    assert_eq!(v["versions"][1]["stable"], false);
+    let ctx = job_context(&g.state, Role::Canary).expect("a rollout");
+    assert_eq!(
+        (
+            ctx["deployment_version"].clone(),
+            ctx["deployment_role"].clone()
+        ),
+        (json!("2"), json!("canary"))
+    );
+}
+
+#[test]
+fn promoting_canaries_that_covered_every_change_finishes_at_once() {
+    let policy = json!({"canary": 5, "min_healthy_ms": MIN});
+    let mut g = deployed([1, 1, 1], policy.clone());
+    g.run(deploy(target(2, T0 + 1000), service([2, 2, 1], policy)));
+    g.roll_batch(T0 + 2000);
+    let events = g.run(C::Promote { now_ms: T0 + 3000 });
+    assert_eq!(
+        types(&events),
+        ["deployment_promoted", "deployment_successful"]
+    );
+    assert_eq!(g.state.stable_version, Some(Version(2)));
+}
+
+#[test]
+fn events_are_tagged_in_snake_case() {
+    let event = DeploymentEvent::DeploymentRunning { at_ms: 5 };
+    assert_eq!(
+        event.to_json(),
+        r#"{"type":"deployment_running","data":{"at_ms":5}}"#
+    );
+}
