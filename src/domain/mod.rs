@@ -2,6 +2,7 @@
 
 pub mod agents;
 pub mod cluster;
+pub mod deployment;
 pub mod event;
 pub mod job;
 pub mod manifest;
