@@ -7,6 +7,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use super::output::{print_json, print_table};
+use super::remote::{failed, parse};
 use crate::api::client::{Client, token_from_env};
 use crate::api::pb::cluster as pb;
 use crate::runtime::Backend;
@@ -95,14 +96,6 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 enum Conn {
     Local(Backend),
     Remote(Client),
-}
-
-fn failed(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
-}
-
-fn parse(json: &str) -> anyhow::Result<Value> {
-    serde_json::from_str(json).map_err(|e| anyhow::anyhow!("server sent invalid JSON: {e}"))
 }
 
 impl Conn {

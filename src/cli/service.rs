@@ -6,6 +6,7 @@ use clap::Subcommand;
 use serde_json::{Value, json};
 
 use super::output::{print_json, print_table};
+use super::remote::{failed, parse};
 use crate::api::client::{Client, token_from_env};
 use crate::api::pb::cluster as pb;
 use crate::runtime::Backend;
@@ -56,14 +57,6 @@ pub enum ServiceCmd {
 enum Conn {
     Local(Backend),
     Remote(Client),
-}
-
-fn failed(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
-}
-
-fn parse(text: &str) -> anyhow::Result<Value> {
-    serde_json::from_str(text).map_err(|e| anyhow::anyhow!("server sent invalid JSON: {e}"))
 }
 
 impl Conn {
