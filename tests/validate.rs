@@ -208,3 +208,26 @@ fn a_near_miss_key_is_a_warning_not_an_error() {
         json!({"valid": true, "errors": [], "warnings": [warning]})
     );
 }
+
+/// A secret-like `pass_env` name is not an error (real manifests pass their API keys that
+/// way), but `validate` says which setting a serving node needs to pass it.
+#[test]
+fn a_secret_like_pass_env_name_warns_unless_granted() {
+    let dir = bundle(|m| {
+        config(m).insert("pass_env".into(), json!(["PATH", "GEMINI_API_KEY"]));
+    });
+    let out = validate(&dir, &[], &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("warning: nodes[1].config.pass_env[1]: GEMINI_API_KEY looks like a secret")
+            && stderr.contains("MN_EXECUTOR_SECRET_ENV"),
+        "{stderr}"
+    );
+    let granted = validate(&dir, &[], &[("MN_EXECUTOR_SECRET_ENV", "GEMINI_API_KEY")]);
+    assert_eq!(granted.status.code(), Some(0));
+    assert!(
+        !String::from_utf8_lossy(&granted.stderr).contains("GEMINI_API_KEY"),
+        "{granted:?}"
+    );
+}

@@ -6,6 +6,7 @@ use serde_json::{Map, Value};
 use crate::domain::manifest::executor::{self, ExecutorSpec};
 use crate::domain::manifest::{AgentType, Manifest, ValidationError};
 use crate::domain::output::OutputCap;
+use crate::domain::secrets::{EnvClass, classify};
 
 /// The typed parts come from the manifest's own parser, so a run and `validate` agree.
 pub use crate::domain::manifest::executor::{CommandSpec, OutputType, UploadSpec, valid_env_name};
@@ -98,6 +99,33 @@ pub fn output_cap_warnings(manifest: &Manifest) -> Vec<String> {
             Some(format!("{w} (node {})", n.node_id))
         })
         .collect()
+}
+
+/// `pass_env` names that look like secrets and that this process's grants leave out
+/// (`MN_EXECUTOR_SECRET_ENV`; a local `run` grants all). Not errors: the node that runs the
+/// job decides, and it may grant them. Executors and modules both read `pass_env`.
+pub fn secret_env_warnings(manifest: &Manifest) -> Vec<String> {
+    let grants = super::command::secret_grants();
+    let mut out = Vec::new();
+    for (i, node) in manifest.nodes.iter().enumerate() {
+        if !matches!(node.agent_type, AgentType::Executor | AgentType::Module) {
+            continue;
+        }
+        let Ok(names) = parse_string_list(&node.config, "pass_env") else {
+            continue;
+        };
+        for (j, name) in names.iter().enumerate() {
+            if classify(name) == EnvClass::SecretLike && !grants.allows(name) {
+                out.push(format!(
+                    "{}.config.pass_env[{j}]: {name} looks like a secret; a serving node passes \
+                     it to steps only if its MN_EXECUTOR_SECRET_ENV lists it (a local `run` \
+                     passes its own user's)",
+                    manifest.node_path(i)
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// `command` as the runner reads it (modules use this too).
