@@ -730,6 +730,23 @@ fn shutdown(redis: AofRedis, port: u16) {
     let _ = child.0.wait();
 }
 
+/// A bundle whose one step sleeps `secs` (long enough for an outage to fall inside it).
+fn outage_bundle(dir: &Path, secs: u32) -> PathBuf {
+    let bundle_dir = dir.join("bundle");
+    std::fs::create_dir_all(bundle_dir.join("payloads")).expect("payloads");
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "outage", "entrypoints": ["work"],
+        "nodes": [
+            {"node_id": "work", "agent_type": "executor", "config": {
+                "command": ["sh", "-c", format!("sleep {secs}; echo done")], "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+        ],
+        "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}]
+    });
+    std::fs::write(bundle_dir.join("manifest.json"), manifest.to_string()).expect("manifest");
+    bundle_dir
+}
+
 #[tokio::test]
 async fn a_local_run_rides_out_a_brief_redis_restart() {
     bounded(async {
@@ -739,18 +756,7 @@ async fn a_local_run_rides_out_a_brief_redis_restart() {
             .await
             .expect("connect");
         store.migrate(0).await.expect("migrate");
-        let bundle_dir = dir.path().join("bundle");
-        std::fs::create_dir_all(bundle_dir.join("payloads")).expect("payloads");
-        let manifest = json!({
-            "manifest_version": "1.0", "graph_id": "outage", "entrypoints": ["work"],
-            "nodes": [
-                {"node_id": "work", "agent_type": "executor", "config": {
-                    "command": ["sh", "-c", "sleep 2; echo done"], "output_message_type": "done"}},
-                {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
-            ],
-            "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}]
-        });
-        std::fs::write(bundle_dir.join("manifest.json"), manifest.to_string()).expect("manifest");
+        let bundle_dir = outage_bundle(dir.path(), 2);
         let bundle = load_bundle(&bundle_dir).expect("bundle");
         let job_id = submit(&store, &bundle).await.expect("submit");
         let running = {
@@ -784,18 +790,7 @@ async fn a_remote_run_wait_rides_out_a_brief_redis_restart() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (redis, port, url) = AofRedis::on_free_port(dir.path());
         let ns = common::namespace();
-        let bundle_dir = dir.path().join("bundle");
-        std::fs::create_dir_all(bundle_dir.join("payloads")).expect("payloads");
-        let manifest = json!({
-            "manifest_version": "1.0", "graph_id": "outage", "entrypoints": ["work"],
-            "nodes": [
-                {"node_id": "work", "agent_type": "executor", "config": {
-                    "command": ["sh", "-c", "sleep 3; echo done"], "output_message_type": "done"}},
-                {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
-            ],
-            "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}]
-        });
-        std::fs::write(bundle_dir.join("manifest.json"), manifest.to_string()).expect("manifest");
+        let bundle_dir = outage_bundle(dir.path(), 3);
         let log = dir.path().join("serve.log");
         let out = std::fs::File::create(&log).expect("log");
         let mut serve = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))

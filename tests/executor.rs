@@ -1,5 +1,7 @@
 //! Host-local executor runs against real processes. Every run is bounded by `run()`'s timeout.
 
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -427,7 +429,7 @@ async fn timeout_kills_the_whole_process_group() {
         "timeout + grace + slack, took {elapsed:?}"
     );
     assert_eq!(env.read_out("grandchild").trim(), "started");
-    let pids = pids_named(&name);
+    let pids = common::pids_named(&name);
     let mut survivors = Vec::new();
     for pid in pids {
         if !wait_gone(pid, Duration::from_secs(3)).await {
@@ -438,22 +440,7 @@ async fn timeout_kills_the_whole_process_group() {
         survivors.is_empty(),
         "grandchild survived the timeout: {survivors:?}"
     );
-    assert!(pids_named(&name).is_empty());
-}
-
-/// Host pids of processes whose `argv[0]` is `name`.
-fn pids_named(name: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let argv0 = cmdline.split(|b| *b == 0).next()?;
-            (argv0 == name.as_bytes()).then_some(pid)
-        })
-        .collect()
+    assert!(common::pids_named(&name).is_empty());
 }
 
 /// Whether `pid` is gone (or a zombie awaiting its reaper) within `limit`.

@@ -1,5 +1,7 @@
 //! The out-of-process `module` agent against real python3/bash children.
 
+mod common;
+
 use std::time::{Duration, Instant};
 
 use mirror_neuron::runtime::executor::CommandSpec;
@@ -204,7 +206,7 @@ async fn dropping_the_module_kills_everything_it_started() {
     ));
     let module = spawn(command, 1);
     let deadline = Instant::now() + Duration::from_secs(5);
-    while !ready.exists() || pids_named(&name).len() < 2 {
+    while !ready.exists() || common::pids_named(&name).len() < 2 {
         assert!(
             Instant::now() < deadline,
             "module never started its children"
@@ -214,7 +216,7 @@ async fn dropping_the_module_kills_everything_it_started() {
     drop(module);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let alive: Vec<i32> = pids_named(&name)
+        let alive: Vec<i32> = common::pids_named(&name)
             .into_iter()
             .filter(|&p| !is_zombie(p))
             .collect();
@@ -227,21 +229,6 @@ async fn dropping_the_module_kills_everything_it_started() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// Host pids of processes whose `argv[0]` is `name`.
-fn pids_named(name: &str) -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let argv0 = cmdline.split(|b| *b == 0).next()?;
-            (argv0 == name.as_bytes()).then_some(pid)
-        })
-        .collect()
 }
 
 fn is_zombie(pid: i32) -> bool {

@@ -118,3 +118,18 @@ pub fn wait_grpc_target(read_log: impl Fn() -> String) -> String {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// Host pids of processes whose `argv[0]` is `name`.
+pub fn pids_named(name: &str) -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let argv0 = cmdline.split(|b| *b == 0).next()?;
+            (argv0 == name.as_bytes()).then_some(pid)
+        })
+        .collect()
+}

@@ -88,14 +88,7 @@ pub fn parse_entry(entry: &Value, path: &str, errs: &mut Errs) -> Option<Service
             Map::new()
         }
     };
-    let required = match map.get("required") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            push(errs, &at("required"), "required must be a boolean");
-            true
-        }
-    };
+    let required = required(&map, &at("required"), errs);
     let checks = match map.get("checks") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(list)) => list
@@ -153,14 +146,7 @@ fn parse_check(check: &Value, path: &str, errs: &mut Errs) -> Option<CheckSpec> 
     let timeout_ms = positive(map, "timeout_ms", DEFAULT_TIMEOUT_MS, path, errs);
     let interval_ms = positive(map, "interval_ms", DEFAULT_INTERVAL_MS, path, errs);
     let failures = positive(map, "failures_before_critical", 1, path, errs);
-    let required = match map.get("required") {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
-        Some(_) => {
-            push(errs, &at("required"), "required must be a boolean");
-            true
-        }
-    };
+    let required = required(map, &at("required"), errs);
     let port = port(map.get("port"), &at("port"), errs);
     let probe = match kind {
         Some("http") => Probe::Http(http(map, path, errs)),
@@ -369,6 +355,18 @@ fn opt_string(value: Option<&Value>) -> Option<String> {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// `required`: a boolean, true when absent (a bad value is reported and counts as true).
+fn required(map: &Map<String, Value>, path: &str, errs: &mut Errs) -> bool {
+    match map.get("required") {
+        None | Some(Value::Null) => true,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            push(errs, path, "required must be a boolean");
+            true
+        }
     }
 }
 
