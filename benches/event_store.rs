@@ -33,6 +33,7 @@ fn submitted() -> JobEvent {
         manifest: json!({"nodes": []}),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         submitted_at_ms: 0,
     })
 }

@@ -17,6 +17,7 @@ fn submitted(job: &str) -> JobEvent {
         manifest: json!({"nodes": []}),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         submitted_at_ms: 1,
     })
 }
@@ -241,6 +242,7 @@ async fn commands_follow_the_decider_and_retry_on_conflict() {
         manifest: json!({}),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         now_ms: 1,
     };
     commands::execute(&store, "cmd", &submit, None)

@@ -44,6 +44,7 @@ fn script(job: &str, i: usize) -> Vec<JobEvent> {
             manifest: json!({"nodes": [{"node_id": "a"}, {"node_id": "b"}]}),
             bundle_path: None,
             bundle_digest: None,
+            deployment: None,
             submitted_at_ms: 1_000 + i as i64,
         }),
         JobEvent::JobStarted,

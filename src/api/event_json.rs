@@ -206,6 +206,18 @@ pub fn to_json(env: &EventEnvelope) -> Value {
                    "status": status.as_str(), "previous_status": previous_status.as_str(),
                    "health": health}),
         ),
+        JobEvent::AgentsReplaced {
+            nodes,
+            bundle_digest,
+            deployment,
+        } => (
+            "agents_replaced".into(),
+            json!({"agent_ids": nodes.iter().filter_map(|n| n.get("node_id")).collect::<Vec<_>>(),
+                   "bundle_digest": bundle_digest, "deployment": deployment}),
+        ),
+        JobEvent::AgentsPromoted { version } => {
+            ("agents_promoted".into(), json!({"version": version}))
+        }
     };
     let mut out = Map::new();
     out.insert("type".into(), Value::String(kind));

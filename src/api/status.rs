@@ -15,7 +15,8 @@ pub fn domain(e: &DomainError) -> Status {
         DomainError::WrongStatus { .. } => Status::failed_precondition(e.to_string()),
         DomainError::StaleLease { .. }
         | DomainError::NotInFlight { .. }
-        | DomainError::UnknownAgent(_) => Status::failed_precondition(e.to_string()),
+        | DomainError::UnknownAgent(_)
+        | DomainError::IncompatibleTopology(_) => Status::failed_precondition(e.to_string()),
         DomainError::UnreadableManifest => Status::internal(e.to_string()),
     }
 }

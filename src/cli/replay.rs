@@ -204,6 +204,19 @@ pub fn summary(event: &JobEvent) -> String {
             previous_status.as_str(),
             status.as_str()
         ),
+        JobEvent::AgentsReplaced {
+            nodes, deployment, ..
+        } => format!(
+            "{} replaced by version {} ({:?})",
+            nodes
+                .iter()
+                .filter_map(|n| n.get("node_id").and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(", "),
+            deployment.version,
+            deployment.role
+        ),
+        JobEvent::AgentsPromoted { version } => format!("version {version} promoted"),
     }
 }
 

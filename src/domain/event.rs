@@ -248,6 +248,18 @@ pub enum JobEvent {
         previous_status: HealthStatus,
         health: Health,
     },
+    /// A rolling or canary update replaced these agents in place (normalised node specs of
+    /// the new version); their next step runs the new spec, a step in flight is redone.
+    AgentsReplaced {
+        nodes: Vec<Value>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bundle_digest: Option<String>,
+        deployment: crate::domain::job::JobDeployment,
+    },
+    /// The deployment promoted `version`: its canary and candidate agents are primary now.
+    AgentsPromoted {
+        version: crate::domain::deployment::Version,
+    },
 }
 
 /// Payload of [`JobEvent::JobSubmitted`].
@@ -263,6 +275,9 @@ pub struct JobSubmitted {
     /// Content address of the payloads archived in Redis, so any node can run the steps.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bundle_digest: Option<String>,
+    /// The deployment that started the job (`None` for a plain submission).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<crate::domain::job::JobDeployment>,
 }
 
 impl JobEvent {
@@ -380,6 +395,8 @@ impl JobEvent {
             JobEvent::ServiceRegistered { .. } => "service_registered",
             JobEvent::ServiceDeregistered { .. } => "service_deregistered",
             JobEvent::ServiceHealthChanged { .. } => "service_health_changed",
+            JobEvent::AgentsReplaced { .. } => "agents_replaced",
+            JobEvent::AgentsPromoted { .. } => "agents_promoted",
         }
     }
 

@@ -431,6 +431,7 @@ mod tests {
                     manifest,
                     bundle_path: None,
                     bundle_digest: None,
+                    deployment: None,
                     submitted_at_ms: 1_000,
                 }),
             ),

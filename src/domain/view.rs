@@ -55,6 +55,9 @@ pub struct JobView {
     /// these over active jobs (core-spec 9.1).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub services: BTreeMap<String, ServiceRecord>,
+    /// The deployment version and role of the job and of agents replaced in place.
+    #[serde(default, skip_serializing_if = "crate::domain::job::DeploymentRecord::is_empty")]
+    pub deployment: crate::domain::job::DeploymentRecord,
 }
 
 /// Per-agent row of a job (`job agents`).
@@ -234,6 +237,7 @@ impl JobProjection {
                 job.job_name.clone_from(&s.job_name);
                 job.submitted_at_ms = s.submitted_at_ms;
                 job.submitted_at = iso_ms(s.submitted_at_ms);
+                job.deployment.job = s.deployment.clone();
                 job.job_type = s
                     .manifest
                     .get("job_type")
@@ -300,6 +304,10 @@ impl JobProjection {
                 let at = job.updated_at_ms;
                 record::health_changed(&mut job.services, service_id, health, at)
             }
+            JobEvent::AgentsReplaced {
+                nodes, deployment, ..
+            } => job.deployment.replaced(nodes, deployment),
+            JobEvent::AgentsPromoted { version } => job.deployment.promoted(*version),
             JobEvent::AgentStepStarted { .. }
             | JobEvent::AgentEventRecorded { .. }
             | JobEvent::AgentRestartScheduled { .. }

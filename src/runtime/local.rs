@@ -61,6 +61,7 @@ pub async fn submit_as(store: &Store, bundle: &Bundle, job_id: &str) -> Result<(
         manifest: bundle.manifest.to_value(),
         bundle_path: Some(bundle.root.display().to_string()),
         bundle_digest,
+        deployment: None,
         now_ms: now,
     };
     commands::execute(store, job_id, &command, Some(job_id)).await?;

@@ -124,6 +124,22 @@ impl Keyspace {
     pub fn schedules_due(&self) -> String {
         format!("{}:schedules:due", self.ns)
     }
+    /// A deployment key's history stream (JSON events; entry id `<seq>-0`).
+    pub fn deployment_events(&self, key: &str) -> String {
+        format!("{}:deployment:{{{}}}:events", self.ns, key)
+    }
+    /// View: every deployment key's JSON record, by key.
+    pub fn deployments_view(&self) -> String {
+        format!("{}:deployments", self.ns)
+    }
+    /// Index: deployment keys the controller still has to act on, scored by last append ms.
+    pub fn deployments_active(&self) -> String {
+        format!("{}:deployments:active", self.ns)
+    }
+    /// Index: deployment id -> deployment key.
+    pub fn deployment_ids(&self) -> String {
+        format!("{}:deployments:ids", self.ns)
+    }
     /// Emitted trigger events, newest last (capped).
     pub fn emitted_events(&self) -> String {
         format!("{}:events:emitted", self.ns)

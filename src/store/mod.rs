@@ -17,6 +17,7 @@ mod nodes;
 mod operations;
 mod outputs;
 mod schedules;
+mod deployments;
 mod script;
 mod views;
 mod work;

@@ -60,6 +60,8 @@ pub struct Scripts {
     pub delete_job: LuaScript,
     pub definition_append: LuaScript,
     pub schedule_append: LuaScript,
+    pub deployment_append: LuaScript,
+    pub deployment_settle: LuaScript,
     pub emit_event: LuaScript,
     pub node_append: LuaScript,
     pub apply_node: LuaScript,
@@ -96,6 +98,14 @@ impl Scripts {
                 "schedule_append",
                 include_str!("../../streams/schedule_append.lua"),
             ),
+            deployment_append: LuaScript::new(
+                "deployment_append",
+                include_str!("../../streams/deployment_append.lua"),
+            ),
+            deployment_settle: LuaScript::new(
+                "deployment_settle",
+                include_str!("../../streams/deployment_settle.lua"),
+            ),
             emit_event: LuaScript::new("emit_event", include_str!("../../streams/emit_event.lua")),
             node_append: LuaScript::new(
                 "node_append",
@@ -121,6 +131,8 @@ impl Scripts {
             &self.delete_job,
             &self.definition_append,
             &self.schedule_append,
+            &self.deployment_append,
+            &self.deployment_settle,
             &self.emit_event,
             &self.node_append,
             &self.apply_node,

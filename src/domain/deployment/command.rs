@@ -1,6 +1,6 @@
 //! What can be asked of a deployment key. Time, ids and the liveness of jobs are inputs.
 
-use super::version::Version;
+use super::version::{BundleRef, Version};
 use crate::domain::manifest::Manifest;
 use crate::domain::policy::UpdatePolicy;
 
@@ -27,6 +27,8 @@ pub struct Target {
     /// Whether the job being replaced is still active (decides in-place vs blue-green).
     pub source_active: bool,
     pub manifest_ref: Option<String>,
+    /// The new version's payloads (a rollback takes the old version's instead).
+    pub bundle: BundleRef,
     pub tag: Option<String>,
     pub now_ms: i64,
 }

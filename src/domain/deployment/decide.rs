@@ -84,6 +84,7 @@ fn deploy(
         source_manifest.as_ref().map(|m| Source {
             manifest: m,
             active: target.source_active,
+            payloads_changed: source.is_some_and(|r| payloads_differ(&r.bundle, &target.bundle)),
         }),
         manifest,
         &policy,
@@ -110,6 +111,7 @@ fn deploy(
             job_id: job_id.clone(),
             manifest: manifest.to_value(),
             manifest_ref: target.manifest_ref.clone(),
+            bundle: target.bundle.clone(),
             tag: target.tag.clone(),
             stable: false,
             submitted_at_ms: now_ms,
@@ -174,6 +176,7 @@ fn rollback(
             .manifest_ref
             .clone()
             .or_else(|| record.manifest_ref.clone()),
+        bundle: record.bundle.clone(),
         ..target.clone()
     };
     let mut events = deploy(state, &target, &manifest, Some(record.version))?;
@@ -258,4 +261,10 @@ fn fail(state: &DeploymentState, reason: &str, now_ms: i64) -> Decided {
         return wrong(state, "fail", status);
     }
     Ok(progress::fail(state, reason.to_string(), now_ms))
+}
+
+/// Whether two versions run different payload files (both archived, different digests):
+/// scripts can change while every manifest field stays the same.
+fn payloads_differ(a: &super::version::BundleRef, b: &super::version::BundleRef) -> bool {
+    matches!((&a.digest, &b.digest), (Some(x), Some(y)) if x != y)
 }

@@ -43,7 +43,7 @@ pub use plan::{Batch, Plan, PlanKind, Source, canary_count, plan_update, wants_c
 pub use state::{ActiveBatch, DeploymentState, Rollout};
 pub use status::{DeploymentStatus, Mode, Phase, Role};
 pub use topology::{changed_nodes, same_topology};
-pub use version::{Version, VersionRecord};
+pub use version::{BundleRef, Version, VersionRecord};
 pub use view::{job_context, view};
 
 #[cfg(test)]

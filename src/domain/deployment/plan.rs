@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::status::{Mode, Phase, Role};
 use super::topology::{changed_nodes, same_topology};
-use crate::domain::manifest::{JobType, Manifest};
+use crate::domain::manifest::{AgentType, JobType, Manifest};
 use crate::domain::policy::{UpdatePolicy, UpdateStrategy};
 
 /// The version being replaced.
@@ -15,6 +15,9 @@ pub struct Source<'a> {
     pub manifest: &'a Manifest,
     /// Whether its job is still pending or running: a finished job cannot be updated in place.
     pub active: bool,
+    /// The new version's payload files differ: agents that run payloads (executors and
+    /// modules) count as changed even when their specs did not.
+    pub payloads_changed: bool,
 }
 
 /// What kind of update a manifest needs.
@@ -112,7 +115,15 @@ pub fn plan_update(source: Option<Source<'_>>, target: &Manifest, policy: &Updat
     if !same_topology(source.manifest, target) || !source.active {
         return blue_green_plan(target, policy);
     }
-    let changed = changed_nodes(source.manifest, target);
+    let mut changed = changed_nodes(source.manifest, target);
+    if source.payloads_changed {
+        for node in &target.nodes {
+            let runs_payloads = matches!(node.agent_type, AgentType::Executor | AgentType::Module);
+            if runs_payloads && !changed.contains(&node.node_id) {
+                changed.push(node.node_id.clone());
+            }
+        }
+    }
     if changed.is_empty() {
         return no_batches(PlanKind::NoOp, changed);
     }

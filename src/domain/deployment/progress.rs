@@ -226,6 +226,7 @@ fn revert(state: &DeploymentState, r: &Rollout, now_ms: i64) -> Vec<E> {
         job_id: job_id.clone(),
         manifest: stable.manifest.clone(),
         manifest_ref: stable.manifest_ref.clone(),
+        bundle: stable.bundle.clone(),
         tag: None,
         stable: false,
         submitted_at_ms: now_ms,

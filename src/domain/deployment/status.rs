@@ -82,6 +82,16 @@ pub enum Role {
     Candidate,
 }
 
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Primary => "primary",
+            Role::Canary => "canary",
+            Role::Candidate => "candidate",
+        }
+    }
+}
+
 /// The deployment phase a started job is told (its deployment context).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

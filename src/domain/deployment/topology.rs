@@ -63,6 +63,9 @@ fn node_differs(a: &NodeSpec, b: &NodeSpec) -> bool {
         || a.role != b.role
         || a.config != b.config
         || a.resources != b.resources
+        || a.policies != b.policies
+        || a.services != b.services
+        || a.requires_services != b.requires_services
         || ["constraints", "services"]
             .iter()
             .any(|k| ext(a, k) != ext(b, k))

@@ -52,6 +52,16 @@ impl<'de> Deserialize<'de> for Version {
 
 /// One version of a deployment (core-spec 9.2): what was deployed and whether it became
 /// the stable version rollbacks return to.
+/// Where a version's payloads are: the archive digest any node can fetch, and the folder on
+/// the machine that submitted it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BundleRef {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct VersionRecord {
     pub version: Version,
@@ -61,6 +71,9 @@ pub struct VersionRecord {
     pub manifest: Value,
     /// Where the archived bundle of this version lives, when the runtime archived one.
     pub manifest_ref: Option<String>,
+    /// The version's payloads: a rollback runs them again.
+    #[serde(default)]
+    pub bundle: BundleRef,
     /// An operator's label, usable as a rollback target.
     pub tag: Option<String>,
     pub stable: bool,

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
+use super::JobDeployment;
 use crate::domain::agents::StepOutcome;
+use crate::domain::deployment::Version;
 use crate::domain::service::{Health, ServiceRecord};
 
 /// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
@@ -16,6 +18,8 @@ pub enum JobCommand {
         bundle_path: Option<String>,
         /// Digest of the payloads archived in Redis (see `runtime::bundle_archive`).
         bundle_digest: Option<String>,
+        /// The deployment starting the job, if one is.
+        deployment: Option<JobDeployment>,
         now_ms: i64,
     },
     /// Record that `owner` now holds the job's lease at `epoch`; `local_run` when the owner is
@@ -82,6 +86,15 @@ pub enum JobCommand {
     DeregisterServices { ids: Vec<String>, reason: String },
     /// A node's monitor checked an instance; recorded only when its status changed.
     RecordServiceHealth { service_id: String, health: Health },
+    /// A rolling or canary update replaces these agents (normalised node specs of the new
+    /// version) in place; `bundle_digest` is the new version's payloads.
+    ReplaceAgents {
+        nodes: Vec<Value>,
+        bundle_digest: Option<String>,
+        deployment: JobDeployment,
+    },
+    /// The deployment promoted `version`: its canaries and candidates become primary.
+    PromoteAgents { version: Version },
 }
 
 impl JobCommand {
@@ -106,6 +119,8 @@ impl JobCommand {
             JobCommand::RegisterServices { .. } => "register_services",
             JobCommand::DeregisterServices { .. } => "deregister_services",
             JobCommand::RecordServiceHealth { .. } => "record_service_health",
+            JobCommand::ReplaceAgents { .. } => "replace_agents",
+            JobCommand::PromoteAgents { .. } => "promote_agents",
         }
     }
 }

@@ -28,6 +28,7 @@ fn decide_command(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent
                 manifest,
                 bundle_path,
                 bundle_digest,
+                deployment,
                 now_ms,
             } => Ok(vec![JobEvent::JobSubmitted(JobSubmitted {
                 graph_id: graph_id.clone(),
@@ -36,6 +37,7 @@ fn decide_command(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent
                 bundle_path: bundle_path.clone(),
                 submitted_at_ms: *now_ms,
                 bundle_digest: bundle_digest.clone(),
+                deployment: deployment.clone(),
             })]),
             _ => Err(DomainError::NotFound),
         };
@@ -222,5 +224,11 @@ fn decide_command(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent
             }
             Ok(services::health(state, service_id, health))
         }
+        JobCommand::ReplaceAgents {
+            nodes,
+            bundle_digest,
+            deployment,
+        } => super::deployment::replace(state, nodes, bundle_digest, deployment),
+        JobCommand::PromoteAgents { version } => super::deployment::promote(state, *version),
     }
 }

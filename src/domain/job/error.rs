@@ -33,4 +33,7 @@ pub enum DomainError {
     /// The message names an agent the manifest does not have.
     #[error("unknown agent {0}")]
     UnknownAgent(String),
+    /// An in-place deployment update names an agent the running job does not have.
+    #[error("deployment target topology is not compatible with this job: it has no agent {0}")]
+    IncompatibleTopology(String),
 }

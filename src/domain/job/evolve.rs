@@ -37,6 +37,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             state.bundle_path = s.bundle_path.clone();
             state.bundle_digest = s.bundle_digest.clone();
             state.submitted_at_ms = s.submitted_at_ms;
+            state.deployment.job = s.deployment.clone();
         }
         JobEvent::JobStarted
         | JobEvent::JobResumed
@@ -189,6 +190,12 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             let at = state.updated_at_ms;
             record::health_changed(&mut state.services, service_id, health, at)
         }
+        JobEvent::AgentsReplaced {
+            nodes,
+            bundle_digest,
+            deployment,
+        } => super::deployment::apply_replaced(state, nodes, bundle_digest, deployment),
+        JobEvent::AgentsPromoted { version } => state.deployment.promoted(*version),
     }
 }
 

@@ -4,6 +4,7 @@
 mod command;
 mod copies;
 mod decide;
+mod deployment;
 mod error;
 mod evolve;
 pub mod lifecycle;
@@ -18,6 +19,7 @@ mod step;
 pub use command::JobCommand;
 pub use copies::{per_node, source_of, sysbatch_done};
 pub use decide::decide;
+pub use deployment::{DeploymentRecord, JobDeployment};
 pub use error::DomainError;
 pub use evolve::{evolve, fold};
 pub use quiescence::{DeadLetterSample, stalled_on_dead_letters};

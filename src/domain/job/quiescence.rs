@@ -115,6 +115,7 @@ mod tests {
                 manifest: manifest(job_type),
                 bundle_path: None,
                 bundle_digest: None,
+                deployment: None,
                 now_ms: 0,
             },
             JobCommand::Start,

@@ -198,6 +198,7 @@ mod tests {
                 manifest: manifest.to_value(),
                 bundle_path: None,
                 bundle_digest: None,
+                deployment: None,
                 now_ms: 0,
             },
             JobCommand::Start,

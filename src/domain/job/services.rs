@@ -20,7 +20,9 @@ pub(super) fn register(state: &JobState, instances: &[ServiceRecord]) -> Vec<Job
             Some(have)
                 if have.node == i.node
                     && have.service == i.service
-                    && have.agent_id == i.agent_id => {}
+                    && have.agent_id == i.agent_id
+                    && have.deployment_version == i.deployment_version
+                    && have.deployment_role == i.deployment_role => {}
             Some(have) => {
                 if have.node != i.node {
                     events.push(JobEvent::ServiceDeregistered {

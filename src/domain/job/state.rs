@@ -64,6 +64,9 @@ pub struct JobState {
     /// when it ends, and what the monitor of each node checks.
     #[serde(default)]
     pub services: crate::domain::service::record::Registry,
+    /// The deployment version and role of the job and of agents replaced in place.
+    #[serde(default)]
+    pub deployment: super::DeploymentRecord,
 }
 
 /// What the runtime keeps for one agent between steps.

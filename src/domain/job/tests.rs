@@ -47,6 +47,7 @@ fn submitted() -> JobEvent {
         manifest: json!({}),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         now_ms: 7,
     };
     decide(&JobState::new("job"), &cmd).unwrap().remove(0)
@@ -60,6 +61,7 @@ fn submit_creates_a_pending_job() {
         manifest: json!({"a": 1}),
         bundle_path: Some("/b".into()),
         bundle_digest: None,
+        deployment: None,
         now_ms: 7,
     });
     let state = fold("job", &envelopes(events.unwrap()));
@@ -76,6 +78,7 @@ fn submit_twice_is_refused() {
         manifest: json!({}),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         now_ms: 1,
     };
     assert_eq!(
@@ -322,6 +325,7 @@ fn start_counts_the_inputs_the_fold_rebuilds() {
         manifest: parsed.to_value(),
         bundle_path: None,
         bundle_digest: None,
+        deployment: None,
         now_ms: 1,
     };
     let submitted = decide(&JobState::new("job"), &submit).unwrap().remove(0);

@@ -52,6 +52,9 @@ pub struct Registration {
     pub node: Option<String>,
     pub bundle_root: Option<String>,
     pub deployment_role: Option<String>,
+    /// The deployment the registering job or agent runs for (fills the deployment fields;
+    /// its role applies unless `deployment_role` is set).
+    pub deployment: Option<crate::domain::job::JobDeployment>,
     pub now_ms: i64,
 }
 
@@ -81,10 +84,14 @@ impl ServiceRecord {
             source_agent_id: at.agent_id.clone(),
             node: at.node.clone(),
             bundle_root: at.bundle_root.clone(),
-            deployment_key: None,
-            deployment_id: None,
-            deployment_version: None,
-            deployment_role: at.deployment_role.clone(),
+            deployment_key: at.deployment.as_ref().map(|d| d.deployment_key.clone()),
+            deployment_id: at.deployment.as_ref().map(|d| d.deployment_id.clone()),
+            deployment_version: at.deployment.as_ref().map(|d| d.version.to_string()),
+            deployment_role: at.deployment_role.clone().or_else(|| {
+                at.deployment
+                    .as_ref()
+                    .map(|d| d.role.as_str().to_string())
+            }),
             last_check_at: None,
             created_at: at.now_ms,
             updated_at: at.now_ms,

@@ -51,13 +51,16 @@ impl Owner {
     }
 
     fn register(&mut self) {
+        // Registrations change with the placement and with each deployment replacement or
+        // promotion (instances carry the version and role).
         let placement = format!(
-            "{:?}",
+            "{:?} {}",
             self.state.plan.as_ref().map(|p| p
                 .allocations
                 .iter()
                 .map(|a| (&a.agent_id, &a.node))
-                .collect::<Vec<_>>())
+                .collect::<Vec<_>>()),
+            self.state.deployment.generation
         );
         if self.services.registered_for.as_ref() == Some(&placement) {
             return;

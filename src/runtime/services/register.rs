@@ -80,8 +80,9 @@ pub fn desired(state: &JobState, manifest: &Manifest, site: &Site<'_>) -> Vec<Se
         config: blueprint_config(&Map::new(), site.bundle_root),
         ..TemplateContext::default()
     };
+    let job_deployment = state.deployment.job.as_ref();
     for spec in &manifest.services {
-        out.push(record(spec, &base, None, site));
+        out.push(record(spec, &base, None, job_deployment, site));
     }
     for node in manifest.nodes.iter().filter(|n| !n.services.is_empty()) {
         let placed = state
@@ -98,8 +99,9 @@ pub fn desired(state: &JobState, manifest: &Manifest, site: &Site<'_>) -> Vec<Se
             source_agent_id: Some(node.node_id.clone()),
             ..base.clone()
         };
+        let deployment = state.deployment.of_agent(&node.node_id);
         for spec in &node.services {
-            out.push(record(spec, &ctx, Some(&node.node_id), site));
+            out.push(record(spec, &ctx, Some(&node.node_id), deployment, site));
         }
     }
     out
@@ -109,6 +111,7 @@ fn record(
     spec: &ServiceSpec,
     ctx: &TemplateContext,
     agent: Option<&str>,
+    deployment: Option<&crate::domain::job::JobDeployment>,
     site: &Site<'_>,
 ) -> ServiceRecord {
     ServiceRecord::new(
@@ -119,6 +122,7 @@ fn record(
             node: Some(ctx.node.clone()),
             bundle_root: Some(ctx.bundle_root.clone()).filter(|r| !r.is_empty()),
             deployment_role: None,
+            deployment: deployment.cloned(),
             now_ms: site.now_ms,
         },
     )

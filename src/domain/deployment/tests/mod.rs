@@ -44,6 +44,7 @@ pub(super) fn target(n: u64, now_ms: i64) -> Target {
         policy: None,
         source_active: true,
         manifest_ref: None,
+        bundle: BundleRef::default(),
         tag: None,
         now_ms,
     }

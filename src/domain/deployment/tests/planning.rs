@@ -70,6 +70,7 @@ fn active(m: &Manifest) -> Option<Source<'_>> {
     Some(Source {
         manifest: m,
         active: true,
+        payloads_changed: false,
     })
 }
 
@@ -103,6 +104,7 @@ fn a_topology_change_or_a_finished_source_goes_blue_green() {
     let stopped = Source {
         manifest: &old,
         active: false,
+        payloads_changed: false,
     };
     let canary = policy(json!({"canary": 1}));
     let plan = plan_update(Some(stopped), &same, &canary);
@@ -214,4 +216,22 @@ fn canary_counts() {
     assert_eq!(canary_count(&p(9, UpdateStrategy::Rolling), 3), 3);
     assert_eq!(canary_count(&p(0, UpdateStrategy::Canary), 3), 1);
     assert_eq!(canary_count(&p(0, UpdateStrategy::Rolling), 3), 0);
+}
+
+#[test]
+fn changed_payloads_replace_the_agents_that_run_them() {
+    let routers = service([1, 1, 1], json!({}));
+    let new_scripts = |m| Source {
+        manifest: m,
+        active: true,
+        payloads_changed: true,
+    };
+    // Routers run no scripts: new payloads change nothing at run time.
+    let plan = plan_update(Some(new_scripts(&routers)), &routers, &UpdatePolicy::default());
+    assert_eq!(plan.kind, PlanKind::NoOp);
+    let mut m = routers.clone();
+    m.nodes[1].agent_type = crate::domain::manifest::AgentType::Executor;
+    let plan = plan_update(Some(new_scripts(&m)), &m, &UpdatePolicy::default());
+    assert_eq!(plan.kind, PlanKind::AgentLevel);
+    assert_eq!(plan.changed_agent_ids, ["b"]);
 }
