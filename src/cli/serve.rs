@@ -67,6 +67,15 @@ pub async fn run() -> anyhow::Result<i32> {
         stop_schedules.subscribe(),
     );
     let retention = tokio::spawn(retention);
+    // Rollouts are moved along by the leader only (any node may record requests).
+    let deployments = tokio::spawn(crate::runtime::deployments::run_deployment_loop(
+        backend.store.clone(),
+        {
+            let leading = node.leadership();
+            move || leading.load(std::sync::atomic::Ordering::Relaxed)
+        },
+        stop_schedules.subscribe(),
+    ));
     let ctx = ApiContext {
         store: backend.store.clone(),
         node: node.clone(),
@@ -86,6 +95,7 @@ pub async fn run() -> anyhow::Result<i32> {
     let _ = stop_schedules.send(true);
     let _ = schedules.await;
     let _ = retention.await;
+    let _ = deployments.await;
     node.shutdown().await;
     backend.close().await;
     result.map(|()| 0)

@@ -53,6 +53,11 @@ pub const SERVICES: &str = "mirror_neuron_services";
 pub const SERVICE_CHECKS_TOTAL: &str = "mirror_neuron_service_checks_total";
 pub const SERVICE_CHECK_FAILURES_TOTAL: &str = "mirror_neuron_service_check_failures_total";
 pub const SERVICE_CHECK_DURATION_SECONDS: &str = "mirror_neuron_service_check_duration_seconds";
+pub const DEPLOYMENTS: &str = "mirror_neuron_deployments";
+pub const DEPLOYMENT_ROLLOUTS_TOTAL: &str = "mirror_neuron_deployment_rollouts_total";
+pub const DEPLOYMENT_ROLLOUT_DURATION_SECONDS: &str =
+    "mirror_neuron_deployment_rollout_duration_seconds";
+pub const DEPLOYMENT_REVERTS_TOTAL: &str = "mirror_neuron_deployment_reverts_total";
 
 /// Every metric this runtime exports. `install` registers each one with an initial value, so
 /// a freshly started node already exports every name.
@@ -212,6 +217,26 @@ pub const CATALOG: &[MetricDef] = &[
         kind: Kind::Histogram,
         help: "How long one service health check took, by check type.",
     },
+    MetricDef {
+        name: DEPLOYMENTS,
+        kind: Kind::Gauge,
+        help: "Deployment keys by the status of their latest rollout (running, awaiting_promotion, successful, failed, reverted, ...), as the leader last counted them.",
+    },
+    MetricDef {
+        name: DEPLOYMENT_ROLLOUTS_TOTAL,
+        kind: Kind::Counter,
+        help: "Rollouts that ended, by outcome (successful, failed, reverted, noop, version_recorded).",
+    },
+    MetricDef {
+        name: DEPLOYMENT_ROLLOUT_DURATION_SECONDS,
+        kind: Kind::Histogram,
+        help: "From a rollout's creation to its end (successful, failed or reverted), by outcome.",
+    },
+    MetricDef {
+        name: DEPLOYMENT_REVERTS_TOTAL,
+        kind: Kind::Counter,
+        help: "Automatic reverts started (auto_revert after a failed rollout).",
+    },
 ];
 
 /// Buckets for round trips: Redis, appends, gRPC calls (0.5 ms .. 10 s).
@@ -228,7 +253,9 @@ pub const SLOW_BUCKETS: &[f64] = &[
 /// The buckets of a histogram in the catalog.
 pub fn buckets_for(name: &str) -> &'static [f64] {
     match name {
-        JOB_DURATION_SECONDS | EXECUTOR_RUN_DURATION_SECONDS => SLOW_BUCKETS,
+        JOB_DURATION_SECONDS
+        | EXECUTOR_RUN_DURATION_SECONDS
+        | DEPLOYMENT_ROLLOUT_DURATION_SECONDS => SLOW_BUCKETS,
         _ => FAST_BUCKETS,
     }
 }
@@ -261,6 +288,8 @@ pub const EVENT_TYPES: &[&str] = &[
     "service_registered",
     "service_deregistered",
     "service_health_changed",
+    "agents_replaced",
+    "agents_promoted",
 ];
 
 #[cfg(test)]
@@ -388,6 +417,9 @@ mod tests {
                 counts: Default::default(),
             },
             JobEvent::AgentStepped(Default::default()),
+            JobEvent::AgentsPromoted {
+                version: crate::domain::deployment::Version::FIRST,
+            },
         ];
         for e in &samples {
             assert!(EVENT_TYPES.contains(&e.type_name()), "{}", e.type_name());
@@ -399,9 +431,10 @@ mod tests {
             "service_registered",
             "service_deregistered",
             "service_health_changed",
+            "agents_replaced",
         ] {
             assert!(EVENT_TYPES.contains(&name));
         }
-        assert_eq!(EVENT_TYPES.len(), samples.len() + 5);
+        assert_eq!(EVENT_TYPES.len(), samples.len() + 6);
     }
 }

@@ -288,6 +288,40 @@ pub fn services_by_status(counts: &[(crate::domain::service::HealthStatus, usize
     }
 }
 
+/// A deployment append: rollouts that ended (and how long they took) and reverts started.
+pub fn deployment_events(
+    events: &[crate::domain::deployment::DeploymentEvent],
+    after: &crate::domain::deployment::DeploymentState,
+) {
+    use crate::domain::deployment::DeploymentEvent as E;
+    for e in events {
+        let (outcome, at_ms) = match e {
+            E::DeploymentSuccessful { at_ms, .. } => ("successful", *at_ms),
+            E::DeploymentFailed { at_ms, .. } => ("failed", *at_ms),
+            E::DeploymentReverted { at_ms, .. } => ("reverted", *at_ms),
+            E::DeploymentNoop { at_ms, .. } => ("noop", *at_ms),
+            E::DeploymentVersionRecorded { at_ms, .. } => ("version_recorded", *at_ms),
+            E::DeploymentReverting { .. } => {
+                counter!(DEPLOYMENT_REVERTS_TOTAL).increment(1);
+                continue;
+            }
+            _ => continue,
+        };
+        counter!(DEPLOYMENT_ROLLOUTS_TOTAL, "outcome" => outcome).increment(1);
+        if let Some(created) = after.rollout_created_at_ms() {
+            let seconds = (at_ms - created).max(0) as f64 / 1000.0;
+            histogram!(DEPLOYMENT_ROLLOUT_DURATION_SECONDS, "outcome" => outcome).record(seconds);
+        }
+    }
+}
+
+/// Deployment keys by the status of their latest rollout.
+pub fn deployments_by_status(counts: &[(&str, usize)]) {
+    for (status, n) in counts {
+        gauge!(DEPLOYMENTS, "status" => status.to_string()).set(*n as f64);
+    }
+}
+
 /// The inventory declared a node lost.
 pub fn node_lost() {
     counter!(NODES_LOST_TOTAL).increment(1);

@@ -8,6 +8,7 @@ pub mod bundle_archive;
 pub mod clock;
 pub mod cluster;
 pub mod commands;
+pub mod deployments;
 pub mod containment;
 pub mod embedded_redis;
 pub mod executor;

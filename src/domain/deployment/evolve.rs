@@ -36,10 +36,12 @@ pub fn evolve(mut state: DeploymentState, event: &E) -> DeploymentState {
                 active: None,
                 touched: Vec::new(),
                 last_progress_ms: *at_ms,
+                created_at_ms: *at_ms,
                 reverting: false,
                 description: description.clone(),
             });
             state.failure = None;
+            state.retired_job_id = None;
             state.description = description.clone();
             // Running until a following event of the same decision says otherwise.
             state.status = Some(S::Running);
@@ -96,11 +98,12 @@ pub fn evolve(mut state: DeploymentState, event: &E) -> DeploymentState {
         E::DeploymentSuccessful {
             version,
             job_id,
+            cancel_job_id,
             description,
             at_ms,
-            ..
         } => {
             make_stable(&mut state, *version, job_id, *at_ms);
+            state.retired_job_id.clone_from(cancel_job_id);
             state.status = Some(S::Successful);
             state.description = description.clone();
         }
@@ -157,10 +160,11 @@ pub fn evolve(mut state: DeploymentState, event: &E) -> DeploymentState {
         E::DeploymentReverted {
             version,
             job_id,
+            cancel_job_id,
             at_ms,
-            ..
         } => {
             make_stable(&mut state, *version, job_id, *at_ms);
+            state.retired_job_id.clone_from(cancel_job_id);
             state.status = Some(S::Reverted);
             let why = state.failure.as_deref().unwrap_or("a failure");
             state.description = format!("reverted to version {version} after {why}");

@@ -35,6 +35,8 @@ pub struct Rollout {
     pub touched: Vec<String>,
     /// Last batch start, healthy report or completion: the progress deadline counts from it.
     pub last_progress_ms: i64,
+    /// When the rollout was created (a revert continues it).
+    pub created_at_ms: i64,
     /// This rollout is an automatic revert (it does not revert itself again).
     pub reverting: bool,
     pub description: String,
@@ -70,6 +72,8 @@ pub struct DeploymentState {
     pub stable_version: Option<Version>,
     pub current_job_id: Option<String>,
     pub stable_job_id: Option<String>,
+    /// The job a finished blue-green rollout (or its revert) replaced: the runtime cancels it.
+    pub retired_job_id: Option<String>,
     /// Why the last rollout failed, kept after a revert so the view can say so.
     pub failure: Option<String>,
     pub description: String,
@@ -106,6 +110,11 @@ impl DeploymentState {
     pub fn manifest_of(&self, version: Version) -> Option<Manifest> {
         let record = self.versions.get(&version)?;
         Manifest::from_normalised(&record.manifest).ok()
+    }
+
+    /// When the newest rollout was created.
+    pub fn rollout_created_at_ms(&self) -> Option<i64> {
+        self.rollout.as_ref().map(|r| r.created_at_ms)
     }
 
     /// The policy in force for time-driven decisions.

@@ -41,6 +41,22 @@ impl DeploymentStatus {
     }
 
     /// A rollout is under way (or waits for an operator): a new update must not start.
+    /// Reads a status word back (as [`DeploymentStatus::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<DeploymentStatus> {
+        [
+            DeploymentStatus::Running,
+            DeploymentStatus::AwaitingPromotion,
+            DeploymentStatus::Successful,
+            DeploymentStatus::VersionRecorded,
+            DeploymentStatus::Paused,
+            DeploymentStatus::Failed,
+            DeploymentStatus::Reverting,
+            DeploymentStatus::Reverted,
+        ]
+        .into_iter()
+        .find(|d| d.as_str() == s)
+    }
+
     pub fn in_progress(self) -> bool {
         match self {
             DeploymentStatus::Running
