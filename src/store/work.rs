@@ -47,6 +47,10 @@ pub struct WorkItem {
     /// The allocation's GPUs, for CUDA_VISIBLE_DEVICES.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub visible_gpus: Vec<String>,
+    /// The deployment version the agent ran when the step was placed: once a deployment
+    /// replaces the agent, the node stops the step (the owner redoes it under the new spec).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_version: Option<crate::domain::deployment::Version>,
 }
 
 /// What a node reports back for a work item.

@@ -25,7 +25,7 @@ use crate::store::{Store, WorkItem, WorkResult};
 /// How a step ended on this node.
 enum Ended {
     Done(WorkResult),
-    /// The job is over: nothing to report.
+    /// The job is over, or a deployment replaced the agent: nothing to report.
     JobOver,
     /// The node is past its drain deadline: leave the item for the leader to move.
     Drained,
@@ -123,7 +123,7 @@ async fn run_item(
     item: &WorkItem,
     mut drained: watch::Receiver<bool>,
 ) -> Ended {
-    if job_over(store, &item.job_id).await {
+    if job_over(store, item).await {
         return Ended::JobOver;
     }
     let payloads_dir = match crate::runtime::bundle_archive::payloads_dir(
@@ -172,7 +172,7 @@ async fn run_item(
             result = &mut step => return Ended::Done(result_of(item, node, result)),
             _ = check.tick() => {
                 // Dropping the step future kills its process group.
-                if job_over(store, &item.job_id).await {
+                if job_over(store, item).await {
                     return Ended::JobOver;
                 }
             }
@@ -201,11 +201,16 @@ fn result_of(
     }
 }
 
-async fn job_over(store: &Store, job_id: &str) -> bool {
-    matches!(
-        store.job_view(job_id).await,
-        Ok(Some(v)) if v.status.is_some_and(JobStatus::is_terminal)
-    )
+/// Whether the step's result is no longer wanted: the job ended, or a deployment replaced
+/// the agent since the step was placed.
+async fn job_over(store: &Store, item: &WorkItem) -> bool {
+    let Ok(Some(v)) = store.job_view(&item.job_id).await else {
+        return false;
+    };
+    let source = crate::domain::job::source_of(&item.agent.node_id);
+    let now = v.deployment.agents.get(source).map(|d| d.version);
+    // Newer only: the view may lag behind the owner that placed the step.
+    v.status.is_some_and(JobStatus::is_terminal) || now > item.deployment_version
 }
 
 async fn drain_deadline_passed(store: &Store, node: &str) -> bool {

@@ -7,6 +7,7 @@
 //! state from history and tries again; a stale epoch means another node owns the job now, and
 //! this owner stops at once without writing anything more.
 
+mod deployment;
 mod outcome;
 mod schedule;
 mod services;
@@ -127,6 +128,8 @@ struct Owner {
     next_schedule_at: tokio::time::Instant,
     /// Preflight and registration progress of the job's services.
     services: services::Progress,
+    /// The deployment replacements this owner has acted on.
+    seen: deployment::Seen,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
@@ -246,7 +249,9 @@ pub async fn run(
         gauges: crate::metrics::OwnedJob::new(),
         next_schedule_at: tokio::time::Instant::now(),
         services: services::Progress::default(),
+        seen: deployment::Seen::default(),
     };
+    owner.seen = deployment::Seen::of(&owner.state);
     owner.done.extend(early);
     let exit = owner.main_loop(&mut rx, &mut shutdown, &mut lost).await;
     drop(renewer);
@@ -462,7 +467,8 @@ impl Owner {
             .agents
             .get(&done.agent_id)
             .and_then(|a| a.inflight.as_ref())
-            .is_some_and(|f| f.message.message_id == done.message_id);
+            // An older attempt (redone after a deployment replaced the agent) is not current.
+            .is_some_and(|f| f.message.message_id == done.message_id && f.attempt == done.attempt);
         if !current || self.running.is_local(&done.agent_id) {
             tracing::debug!(job_id = %self.job_id, agent_id = %done.agent_id, "ignoring a result for a message no longer in flight");
             return;
@@ -819,6 +825,12 @@ impl Owner {
                     moves: 0,
                     allocation,
                     visible_gpus,
+                    deployment_version: self
+                        .state
+                        .deployment
+                        .agents
+                        .get(source)
+                        .map(|d| d.version),
                 };
                 match self.store.dispatch_work(node, &item).await {
                     Ok(_) => self
@@ -855,6 +867,7 @@ impl Owner {
         self.state = self.store.load_state(&self.job_id).await?;
         self.done = kept;
         self.stop_if_not_running();
+        self.follow_deployment().await;
         Ok(())
     }
 
@@ -877,6 +890,7 @@ impl Owner {
             self.state.seq = self.state.seq.max(item.seq);
         }
         self.stop_if_not_running();
+        self.follow_deployment().await;
         Ok(())
     }
 

@@ -81,6 +81,13 @@ impl Running {
             .insert(agent_id.to_string(), message_id.to_string());
     }
 
+    /// Stops the agent's step: a local one is aborted (its process group dies with it), a
+    /// placed one is no longer awaited. Returns whether one was running.
+    pub fn stop(&mut self, agent_id: &str) -> bool {
+        let local = self.tasks.remove(agent_id).map(|t| t.abort()).is_some();
+        local | self.dispatched.remove(agent_id).is_some()
+    }
+
     pub fn finished(&mut self, agent_id: &str) {
         self.tasks.remove(agent_id);
         self.dispatched.remove(agent_id);
