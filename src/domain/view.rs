@@ -56,7 +56,10 @@ pub struct JobView {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub services: BTreeMap<String, ServiceRecord>,
     /// The deployment version and role of the job and of agents replaced in place.
-    #[serde(default, skip_serializing_if = "crate::domain::job::DeploymentRecord::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::domain::job::DeploymentRecord::is_empty"
+    )]
     pub deployment: crate::domain::job::DeploymentRecord,
 }
 

@@ -82,7 +82,8 @@ impl Store {
             .iter()
             .map(|entry| {
                 let at = || format!("{stream}/{}", entry.id);
-                let json = field(&entry.map, "e").ok_or_else(|| corrupt(at(), "entry has no event"))?;
+                let json =
+                    field(&entry.map, "e").ok_or_else(|| corrupt(at(), "entry has no event"))?;
                 DeploymentEvent::from_json(&json).map_err(|e| corrupt(at(), e))
             })
             .collect()
@@ -110,7 +111,10 @@ impl Store {
     }
 
     /// The key a deployment id belongs to.
-    pub async fn deployment_key_of(&self, deployment_id: &str) -> Result<Option<String>, StoreError> {
+    pub async fn deployment_key_of(
+        &self,
+        deployment_id: &str,
+    ) -> Result<Option<String>, StoreError> {
         Ok(self
             .conn()
             .hget(self.keys().deployment_ids(), deployment_id)

@@ -57,7 +57,10 @@ pub fn batch_health(
 fn in_place(probe: &HealthProbe, job: &JobView) -> Result<(), String> {
     let record = &job.deployment;
     let placed = if probe.whole_job {
-        record.job.as_ref().is_some_and(|d| d.version == probe.version)
+        record
+            .job
+            .as_ref()
+            .is_some_and(|d| d.version == probe.version)
     } else {
         probe.agents.iter().all(|a| {
             record
@@ -76,7 +79,11 @@ fn in_place(probe: &HealthProbe, job: &JobView) -> Result<(), String> {
     }
 }
 
-fn checks(probe: &HealthProbe, job: &JobView, in_batch: &dyn Fn(&str) -> bool) -> Result<(), String> {
+fn checks(
+    probe: &HealthProbe,
+    job: &JobView,
+    in_batch: &dyn Fn(&str) -> bool,
+) -> Result<(), String> {
     let version = probe.version.to_string();
     let mut seen = 0;
     for r in job.services.values() {

@@ -46,10 +46,7 @@ pub enum Action {
     /// Report `Tick`: time completes healthy batches and fails missed deadlines.
     Tick,
     /// Start the job of a recorded (rerun) version.
-    StartJob {
-        job_id: String,
-        version: Version,
-    },
+    StartJob { job_id: String, version: Version },
     /// Make `version`'s canaries and candidates in `job_id` primary.
     PromoteAgents { job_id: String, version: Version },
     /// Cancel the job a blue-green rollout (or its revert) replaced.
@@ -97,8 +94,7 @@ pub fn next_actions(state: &DeploymentState) -> Vec<Action> {
         }
         S::Successful | S::Reverted => {
             let mut out = Vec::new();
-            if let (Some(job_id), Some(version)) = (&state.current_job_id, state.current_version)
-            {
+            if let (Some(job_id), Some(version)) = (&state.current_job_id, state.current_version) {
                 out.push(Action::PromoteAgents {
                     job_id: job_id.clone(),
                     version,

@@ -69,14 +69,27 @@ pub(super) fn unhealthy(
     let Some(active) = rollout.active.as_ref().filter(|a| a.index == index) else {
         return not_active(rollout, index);
     };
-    Ok(match active.healthy_since_ms {
-        Some(_) => vec![E::DeploymentBatchUnhealthy {
+    if active.healthy_since_ms.is_some() {
+        return Ok(vec![E::DeploymentBatchUnhealthy {
             index,
             reason: reason.to_string(),
             at_ms,
-        }],
-        None => vec![],
-    })
+        }]);
+    }
+    // Past the deadline the rollout fails here rather than on the next tick, so the
+    // failure says what was wrong, not only that time ran out.
+    let policy = &rollout.policy;
+    if moving(state).is_some() && elapsed(active.started_at_ms, at_ms) >= policy.healthy_deadline_ms
+    {
+        let why = format!(
+            "batch {} ({}) was not healthy within healthy_deadline_ms {}: {reason}",
+            index + 1,
+            agents_of(rollout, index),
+            policy.healthy_deadline_ms
+        );
+        return Ok(fail(state, why, at_ms));
+    }
+    Ok(vec![])
 }
 
 /// Time passed: complete the active batch once healthy for `min_healthy_ms`, else fail the

@@ -81,7 +81,10 @@ pub(super) fn replace(
             status,
         });
     }
-    let graph = state.graph.as_ref().ok_or(DomainError::UnreadableManifest)?;
+    let graph = state
+        .graph
+        .as_ref()
+        .ok_or(DomainError::UnreadableManifest)?;
     let mut ids = Vec::with_capacity(nodes.len());
     for node in nodes {
         let id = node_id(node).ok_or(DomainError::UnreadableManifest)?;

@@ -87,11 +87,10 @@ impl ServiceRecord {
             deployment_key: at.deployment.as_ref().map(|d| d.deployment_key.clone()),
             deployment_id: at.deployment.as_ref().map(|d| d.deployment_id.clone()),
             deployment_version: at.deployment.as_ref().map(|d| d.version.to_string()),
-            deployment_role: at.deployment_role.clone().or_else(|| {
-                at.deployment
-                    .as_ref()
-                    .map(|d| d.role.as_str().to_string())
-            }),
+            deployment_role: at
+                .deployment_role
+                .clone()
+                .or_else(|| at.deployment.as_ref().map(|d| d.role.as_str().to_string())),
             last_check_at: None,
             created_at: at.now_ms,
             updated_at: at.now_ms,

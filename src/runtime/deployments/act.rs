@@ -24,10 +24,14 @@ pub(super) async fn run(
     match action {
         Action::StartBatch(batch) => {
             start_batch(store, state, batch).await?;
-            report(store, key, DeploymentCommand::BatchStarted {
-                index: batch.index,
-                now_ms: now_ms(),
-            })
+            report(
+                store,
+                key,
+                DeploymentCommand::BatchStarted {
+                    index: batch.index,
+                    now_ms: now_ms(),
+                },
+            )
             .await
         }
         Action::CheckHealth(probe) => {
@@ -46,14 +50,25 @@ pub(super) async fn run(
         }
         Action::Tick => report(store, key, DeploymentCommand::Tick { now_ms: now_ms() }).await,
         Action::StartJob { job_id, version } => {
-            submit(store, state, job_id, *version, Role::Primary, Some(Phase::Rerun)).await
-        }
-        Action::PromoteAgents { job_id, version } => {
-            tolerate_ended(
-                commands::execute(store, job_id, &JobCommand::PromoteAgents { version: *version }, None)
-                    .await,
+            submit(
+                store,
+                state,
+                job_id,
+                *version,
+                Role::Primary,
+                Some(Phase::Rerun),
             )
+            .await
         }
+        Action::PromoteAgents { job_id, version } => tolerate_ended(
+            commands::execute(
+                store,
+                job_id,
+                &JobCommand::PromoteAgents { version: *version },
+                None,
+            )
+            .await,
+        ),
         Action::CancelJob { job_id, reason } => {
             let cancel = JobCommand::Cancel {
                 reason: reason.clone(),
@@ -94,7 +109,12 @@ fn tolerate_ended(
 }
 
 /// The job context of the rollout's version.
-fn context(state: &DeploymentState, version: Version, role: Role, phase: Option<Phase>) -> JobDeployment {
+fn context(
+    state: &DeploymentState,
+    version: Version,
+    role: Role,
+    phase: Option<Phase>,
+) -> JobDeployment {
     JobDeployment {
         deployment_id: state
             .rollout
@@ -117,10 +137,9 @@ async fn start_batch(
     if b.whole_job {
         return submit(store, state, &b.job_id, b.version, b.role, b.phase).await;
     }
-    let record = state
-        .versions
-        .get(&b.version)
-        .ok_or(crate::domain::deployment::DeploymentError::UnreadableManifest { version: b.version })?;
+    let record = state.versions.get(&b.version).ok_or(
+        crate::domain::deployment::DeploymentError::UnreadableManifest { version: b.version },
+    )?;
     let nodes: Vec<Value> = record
         .manifest
         .get("nodes")

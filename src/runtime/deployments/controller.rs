@@ -45,7 +45,9 @@ pub async fn reconcile_once(store: &Store) -> Result<usize, DeploymentRunError> 
                 store.settle_deployment(key, *seen_ms).await?;
             }
             Ok(false) => {}
-            Err(e) => tracing::warn!(deployment_key = %key, error = %e, "deployment action failed; retrying"),
+            Err(e) => {
+                tracing::warn!(deployment_key = %key, error = %e, "deployment action failed; retrying")
+            }
         }
     }
     Ok(keys.len())
@@ -56,9 +58,12 @@ pub async fn reconcile_once(store: &Store) -> Result<usize, DeploymentRunError> 
 async fn reconcile_key(store: &Store, key: &str) -> Result<bool, DeploymentRunError> {
     let state = store.load_deployment(key).await?;
     let actions = next_actions(&state);
-    let settled = !actions
-        .iter()
-        .any(|a| matches!(a, Action::StartBatch(_) | Action::CheckHealth(_) | Action::Tick));
+    let settled = !actions.iter().any(|a| {
+        matches!(
+            a,
+            Action::StartBatch(_) | Action::CheckHealth(_) | Action::Tick
+        )
+    });
     for action in &actions {
         act::run(store, &state, action).await?;
     }

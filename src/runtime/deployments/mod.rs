@@ -16,7 +16,9 @@ mod requests;
 
 use serde_json::Value;
 
-use crate::domain::deployment::{DeploymentCommand, DeploymentError, DeploymentEvent, DeploymentState, decide};
+use crate::domain::deployment::{
+    DeploymentCommand, DeploymentError, DeploymentEvent, DeploymentState, decide,
+};
 use crate::domain::manifest::ValidationError;
 use crate::store::{Store, StoreError};
 
@@ -39,7 +41,9 @@ pub enum DeploymentRunError {
     #[error("{}", ValidationError::join(.0))]
     Invalid(Vec<ValidationError>),
     /// The key cannot name a deployment.
-    #[error("deployment_key {0:?} may contain only letters, digits, '.', '_', ':' and '-' (at most 200)")]
+    #[error(
+        "deployment_key {0:?} may contain only letters, digits, '.', '_', ':' and '-' (at most 200)"
+    )]
     BadKey(String),
     #[error("no deployment has the id or key {0:?}")]
     NotFound(String),

@@ -63,19 +63,29 @@ mod tests {
     #[test]
     fn caller_fields_override_the_manifests_and_the_rest_stays() {
         let m = manifest(json!({"strategy": "canary", "canary": 1, "min_healthy_ms": 5}));
-        let p = effective(&m, Some(&json!({"canary": 2, "max_parallel": 3, "version": 1})))
-            .expect("valid")
-            .expect("overridden");
+        let p = effective(
+            &m,
+            Some(&json!({"canary": 2, "max_parallel": 3, "version": 1})),
+        )
+        .expect("valid")
+        .expect("overridden");
         assert_eq!(p.strategy, UpdateStrategy::Canary);
         assert_eq!((p.canary, p.max_parallel, p.min_healthy_ms), (2, 3, 5));
-        assert!(effective(&m, Some(&json!({"version": 1}))).expect("ok").is_none());
+        assert!(
+            effective(&m, Some(&json!({"version": 1})))
+                .expect("ok")
+                .is_none()
+        );
     }
 
     #[test]
     fn a_bad_override_names_its_field() {
         let m = manifest(json!({}));
-        let err = effective(&m, Some(&json!({"strategy": "canary", "auto_promote": true})))
-            .expect_err("invalid");
+        let err = effective(
+            &m,
+            Some(&json!({"strategy": "canary", "auto_promote": true})),
+        )
+        .expect_err("invalid");
         assert!(
             err.to_string()
                 .contains("update_policy_json.auto_promote requires canary > 0"),

@@ -34,8 +34,7 @@ pub async fn deploy(store: &Store, req: DeployRequest<'_>) -> Result<Value, Depl
     validate_key(&key)?;
     let policy = policy::effective(manifest, req.policy.as_ref())?;
     // Archived so the version can run on any node, and a rollback can run it again.
-    let digest = match crate::runtime::bundle_archive::archive(store, &req.bundle.payloads).await
-    {
+    let digest = match crate::runtime::bundle_archive::archive(store, &req.bundle.payloads).await {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!(error = %e, "bundle not archived; nodes need its folder");

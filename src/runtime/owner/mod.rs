@@ -825,12 +825,7 @@ impl Owner {
                     moves: 0,
                     allocation,
                     visible_gpus,
-                    deployment_version: self
-                        .state
-                        .deployment
-                        .agents
-                        .get(source)
-                        .map(|d| d.version),
+                    deployment_version: self.state.deployment.agents.get(source).map(|d| d.version),
                 };
                 match self.store.dispatch_work(node, &item).await {
                     Ok(_) => self

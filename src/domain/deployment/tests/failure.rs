@@ -74,6 +74,30 @@ fn a_batch_not_healthy_within_the_healthy_deadline_fails_the_rollout() {
 }
 
 #[test]
+fn an_unhealthy_report_past_the_deadline_fails_with_its_reason() {
+    let mut g = rolling(false);
+    g.run(C::BatchStarted {
+        index: 0,
+        now_ms: T0 + 2000,
+    });
+    let unhealthy = |at| C::BatchUnhealthy {
+        index: 0,
+        reason: "service web is critical".into(),
+        at_ms: at,
+    };
+    assert!(
+        g.run(unhealthy(T0 + 2000 + HEALTHY - 1)).is_empty(),
+        "never healthy: nothing recorded before the deadline"
+    );
+    let events = g.run(unhealthy(T0 + 2000 + HEALTHY));
+    assert_eq!(
+        failure(&events),
+        "batch 1 (a) was not healthy within healthy_deadline_ms 5000: service web is critical"
+    );
+    g.assert_replays();
+}
+
+#[test]
 fn no_batch_progress_within_the_progress_deadline_fails_the_rollout() {
     let mut g = rolling(false);
     g.roll_batch(T0 + 2000);

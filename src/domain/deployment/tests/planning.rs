@@ -227,7 +227,11 @@ fn changed_payloads_replace_the_agents_that_run_them() {
         payloads_changed: true,
     };
     // Routers run no scripts: new payloads change nothing at run time.
-    let plan = plan_update(Some(new_scripts(&routers)), &routers, &UpdatePolicy::default());
+    let plan = plan_update(
+        Some(new_scripts(&routers)),
+        &routers,
+        &UpdatePolicy::default(),
+    );
     assert_eq!(plan.kind, PlanKind::NoOp);
     let mut m = routers.clone();
     m.nodes[1].agent_type = crate::domain::manifest::AgentType::Executor;
