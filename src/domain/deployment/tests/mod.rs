@@ -1,6 +1,7 @@
 //! given(events) / when(command) / then(events | error) tests of the deployment aggregate,
 //! with an injected clock.
 
+mod actions;
 mod failure;
 mod flows;
 mod planning;
