@@ -77,6 +77,14 @@ pub(super) fn register_initial(pools: &[String]) {
         counter!(SERVICE_CHECK_FAILURES_TOTAL, "type" => t).absolute(0);
         let _ = histogram!(SERVICE_CHECK_DURATION_SECONDS, "type" => t);
     }
+    for status in crate::domain::deployment::DeploymentStatus::ALL {
+        gauge!(DEPLOYMENTS, "status" => status.as_str()).set(0.0);
+    }
+    for outcome in ["successful", "failed", "reverted", "noop", "version_recorded"] {
+        counter!(DEPLOYMENT_ROLLOUTS_TOTAL, "outcome" => outcome).absolute(0);
+        let _ = histogram!(DEPLOYMENT_ROLLOUT_DURATION_SECONDS, "outcome" => outcome);
+    }
+    counter!(DEPLOYMENT_REVERTS_TOTAL).absolute(0);
 }
 
 /// CPU cores available to this process and total memory (Linux `/proc/meminfo`; 0 elsewhere).

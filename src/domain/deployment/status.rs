@@ -41,20 +41,21 @@ impl DeploymentStatus {
     }
 
     /// A rollout is under way (or waits for an operator): a new update must not start.
+    /// Every status, in lifecycle order.
+    pub const ALL: [DeploymentStatus; 8] = [
+        DeploymentStatus::Running,
+        DeploymentStatus::AwaitingPromotion,
+        DeploymentStatus::Successful,
+        DeploymentStatus::VersionRecorded,
+        DeploymentStatus::Paused,
+        DeploymentStatus::Failed,
+        DeploymentStatus::Reverting,
+        DeploymentStatus::Reverted,
+    ];
+
     /// Reads a status word back (as [`DeploymentStatus::as_str`] writes it).
     pub fn parse(s: &str) -> Option<DeploymentStatus> {
-        [
-            DeploymentStatus::Running,
-            DeploymentStatus::AwaitingPromotion,
-            DeploymentStatus::Successful,
-            DeploymentStatus::VersionRecorded,
-            DeploymentStatus::Paused,
-            DeploymentStatus::Failed,
-            DeploymentStatus::Reverting,
-            DeploymentStatus::Reverted,
-        ]
-        .into_iter()
-        .find(|d| d.as_str() == s)
+        Self::ALL.into_iter().find(|d| d.as_str() == s)
     }
 
     pub fn in_progress(self) -> bool {

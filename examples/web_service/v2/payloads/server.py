@@ -1,0 +1,31 @@
+"""A tiny HTTP service: GET /health answers "ok", anything else names the version.
+
+Runs until the runtime stops it (a deployment replacing this agent, a cancel, shutdown).
+"""
+
+import http.server
+import os
+
+PORT = int(os.environ.get("PORT", "8731"))
+VERSION = os.environ.get("APP_VERSION", "?")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = b"ok\n" if self.path == "/health" else f"hello from version {VERSION}\n".encode()
+        self.send_response(200)
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class Server(http.server.ThreadingHTTPServer):
+    # A replacement starts while the old process may still hold the port for a moment.
+    allow_reuse_address = True
+
+
+print(f"version {VERSION} listening on 127.0.0.1:{PORT}", flush=True)
+Server(("127.0.0.1", PORT), Handler).serve_forever()
