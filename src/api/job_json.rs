@@ -38,6 +38,7 @@ pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
         "last_seq": view.last_seq,
         "scheduler": view.scheduler,
         "placement_blocked": view.placement_blocked,
+        "deployment": view.deployment.job.as_ref().map(|d| d.context()),
         "counters": {
             "agents": view.agent_count,
             "messages_sent": view.messages_sent,
@@ -54,6 +55,10 @@ pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
             "processed": a.processed,
             "failed_attempts": a.failed_attempts,
             "last_error": a.last_error,
+            "deployment_version": view
+                .deployment
+                .of_agent(crate::domain::job::source_of(&a.agent_id))
+                .map(|d| d.version),
         })).collect::<Vec<_>>(),
     });
     if let (Value::Object(base), Value::Object(more)) = (&mut v, extra) {

@@ -80,7 +80,13 @@ pub(super) fn register_initial(pools: &[String]) {
     for status in crate::domain::deployment::DeploymentStatus::ALL {
         gauge!(DEPLOYMENTS, "status" => status.as_str()).set(0.0);
     }
-    for outcome in ["successful", "failed", "reverted", "noop", "version_recorded"] {
+    for outcome in [
+        "successful",
+        "failed",
+        "reverted",
+        "noop",
+        "version_recorded",
+    ] {
         counter!(DEPLOYMENT_ROLLOUTS_TOTAL, "outcome" => outcome).absolute(0);
         let _ = histogram!(DEPLOYMENT_ROLLOUT_DURATION_SECONDS, "outcome" => outcome);
     }

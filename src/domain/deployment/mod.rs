@@ -48,7 +48,7 @@ pub use state::{ActiveBatch, DeploymentState, Rollout};
 pub use status::{DeploymentStatus, Mode, Phase, Role};
 pub use topology::{changed_nodes, same_topology};
 pub use version::{BundleRef, Version, VersionRecord};
-pub use view::{job_context, view};
+pub use view::view;
 
 #[cfg(test)]
 mod tests;

@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use super::state::DeploymentState;
-use super::status::Role;
 use crate::domain::view::iso_ms;
 
 /// The record of a key's newest rollout, with every version (`get` in the original).
@@ -57,18 +56,4 @@ pub fn view(state: &DeploymentState) -> Value {
         "updated_at": iso_ms(state.updated_at_ms),
         "seq": state.seq,
     })
-}
-
-/// The deployment context of the job the newest rollout runs, for instances it registers
-/// (discovery hides roles other than primary, 9.3). `None` when there is no rollout.
-pub fn job_context(state: &DeploymentState, role: Role) -> Option<Value> {
-    let r = state.rollout.as_ref()?;
-    Some(json!({
-        "deployment_id": r.deployment_id,
-        "deployment_key": state.key,
-        "deployment_version": r.version,
-        "deployment_role": role,
-        "deployment_policy": r.policy,
-        "phase": r.plan.phase(),
-    }))
 }

@@ -26,6 +26,19 @@ pub struct JobDeployment {
     pub phase: Option<Phase>,
 }
 
+impl JobDeployment {
+    /// The job's deployment context as the job record shows it (core-spec 9.2).
+    pub fn context(&self) -> Value {
+        serde_json::json!({
+            "deployment_id": self.deployment_id,
+            "deployment_key": self.deployment_key,
+            "deployment_version": self.version,
+            "deployment_role": self.role,
+            "phase": self.phase,
+        })
+    }
+}
+
 /// What a job records about its deployment: the version it was started with and the
 /// version and role each agent replaced in place runs now.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
