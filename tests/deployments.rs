@@ -46,14 +46,6 @@ async fn listen() -> (u16, JoinHandle<()>) {
     (port, task)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// A service job: `start` sends `go` to each worker, and each worker runs a long-lived
 /// process (`sleep`) and provides a service named after it, checked over TCP on its port.
 /// `version` goes into each worker's environment (so a new version changes every worker),
@@ -160,11 +152,45 @@ async fn instances(store: &Store, job: &str) -> Vec<(String, String, String, Str
     out
 }
 
-async fn node(store: &Store, dir: &Path) -> NodeProc {
-    let ns = store.keys().namespace().to_string();
-    let node = spawn_node_env("a", &ns, &common::redis().url, dir, NODE_ENV);
-    wait_healthy(store, &["a"]).await;
-    node
+/// One test's world: its keyspace, folder, serving node and open ports.
+struct World {
+    store: Store,
+    dir: tempfile::TempDir,
+    _node: NodeProc,
+    listeners: Vec<(u16, JoinHandle<()>)>,
+}
+
+impl World {
+    async fn start(ports: usize) -> World {
+        let store = common::store().await;
+        let dir = tempfile::tempdir().unwrap();
+        let ns = store.keys().namespace().to_string();
+        let node = spawn_node_env("a", &ns, &common::redis().url, dir.path(), NODE_ENV);
+        wait_healthy(&store, &["a"]).await;
+        let mut listeners = Vec::new();
+        for _ in 0..ports {
+            listeners.push(listen().await);
+        }
+        World {
+            store,
+            dir,
+            _node: node,
+            listeners,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Workers named `names`, each serving on the next open port.
+    fn workers(&self, names: &[&'static str]) -> Vec<(&'static str, u16)> {
+        names
+            .iter()
+            .zip(&self.listeners)
+            .map(|(n, (port, _))| (*n, *port))
+            .collect()
+    }
 }
 
 /// `APP_VERSION` of each live worker process of this test (its `sleep`s, found by the
@@ -203,28 +229,23 @@ fn job_of(record: &Value, field: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
-    let store = common::store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _node = node(&store, dir.path()).await;
-    let listeners = [listen().await, listen().await, listen().await];
-    let workers: Vec<(&str, u16)> = ["w1", "w2", "w3"]
-        .into_iter()
-        .zip(listeners.iter().map(|(p, _)| *p))
-        .collect();
+    let w = World::start(3).await;
+    let (store, dir) = (&w.store, w.path());
+    let workers = w.workers(&["w1", "w2", "w3"]);
 
     // Initial deploy: the job starts, its instances carry version 1 as primary.
-    let v1 = bundle(dir.path(), 1, &workers, policy(json!({})));
-    let first = deploy_dir(&store, &v1).await;
+    let v1 = bundle(dir, 1, &workers, policy(json!({})));
+    let first = deploy_dir(store, &v1).await;
     assert_eq!(first["deployment_key"], KEY);
     assert_eq!(first["version"], "1");
-    let done = wait_status(&store, "successful", 30).await;
+    let done = wait_status(store, "successful", 30).await;
     assert_eq!(done["current_version"], "1");
     assert_eq!(done["description"], "initial deployment completed");
     let job = job_of(&done, "current_job_id");
     let view = store.job_view(&job).await.unwrap().expect("job view");
     assert_eq!(view.status, Some(JobStatus::Running));
     wait_for(Duration::from_secs(15), "version 1 passing", || async {
-        let all = instances(&store, &job).await;
+        let all = instances(store, &job).await;
         (all.len() == 3
             && all
                 .iter()
@@ -232,18 +253,18 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
         .then_some(())
     })
     .await;
-    wait_processes(dir.path(), 3, "1").await;
+    wait_processes(dir, 3, "1").await;
 
     // Rolling update: three changed agents, one batch each, in order.
-    let v2 = bundle(dir.path(), 2, &workers, policy(json!({})));
-    let update = deploy_dir(&store, &v2).await;
+    let v2 = bundle(dir, 2, &workers, policy(json!({})));
+    let update = deploy_dir(store, &v2).await;
     assert_eq!(update["mode"], "agent_level", "{update:#}");
     assert_eq!(
         update["changed_agent_ids"],
         json!(["w1", "w2", "w3"]),
         "{update:#}"
     );
-    let done = wait_status(&store, "successful", 60).await;
+    let done = wait_status(store, "successful", 60).await;
     assert_eq!(done["current_version"], "2");
     assert_eq!(job_of(&done, "current_job_id"), job, "updated in place");
     let rollout: Vec<(String, Value)> = events(&done)
@@ -282,9 +303,9 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
         .filter(|e| e.payload.type_name() == "agents_replaced")
         .count();
     assert_eq!(replaced, 3, "one in-place replacement per batch");
-    wait_processes(dir.path(), 3, "2").await;
+    wait_processes(dir, 3, "2").await;
     wait_for(Duration::from_secs(15), "version 2 passing", || async {
-        let all = instances(&store, &job).await;
+        let all = instances(store, &job).await;
         all.iter()
             .all(|i| i.1 == "2" && i.2 == "primary" && i.3 == "passing")
             .then_some(())
@@ -293,7 +314,7 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
 
     // Rollback to version 1: a new version 3 with version 1's manifest and payloads.
     let back = rollback(
-        &store,
+        store,
         KEY,
         &RollbackRequest {
             version: Some("1".into()),
@@ -304,7 +325,7 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
     .await
     .expect("rollback accepted");
     assert_eq!(back["version"], "3");
-    let done = wait_status(&store, "successful", 60).await;
+    let done = wait_status(store, "successful", 60).await;
     assert_eq!(done["current_version"], "3");
     let versions = done["versions"].as_array().expect("versions");
     assert_eq!(versions.len(), 3);
@@ -326,9 +347,9 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
     );
     let view = store.job_view(&job).await.unwrap().expect("job view");
     assert_eq!(view.status, Some(JobStatus::Running));
-    wait_processes(dir.path(), 3, "1").await;
+    wait_processes(dir, 3, "1").await;
     wait_for(Duration::from_secs(15), "version 3 passing", || async {
-        let all = instances(&store, &job).await;
+        let all = instances(store, &job).await;
         all.iter()
             .all(|i| i.1 == "3" && i.3 == "passing")
             .then_some(())
@@ -338,25 +359,20 @@ async fn initial_deploy_rolling_update_in_three_ordered_batches_and_rollback() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_canary_waits_for_promotion_and_promote_rolls_the_rest() {
-    let store = common::store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _node = node(&store, dir.path()).await;
-    let listeners = [listen().await, listen().await, listen().await];
-    let workers: Vec<(&str, u16)> = ["w1", "w2", "w3"]
-        .into_iter()
-        .zip(listeners.iter().map(|(p, _)| *p))
-        .collect();
-    deploy_dir(&store, &bundle(dir.path(), 1, &workers, policy(json!({})))).await;
-    let first = wait_status(&store, "successful", 30).await;
+    let w = World::start(3).await;
+    let (store, dir) = (&w.store, w.path());
+    let workers = w.workers(&["w1", "w2", "w3"]);
+    deploy_dir(store, &bundle(dir, 1, &workers, policy(json!({})))).await;
+    let first = wait_status(store, "successful", 30).await;
     let job = job_of(&first, "current_job_id");
 
     let canary = policy(json!({"strategy": "canary", "canary": 1}));
-    deploy_dir(&store, &bundle(dir.path(), 2, &workers, canary)).await;
-    let waiting = wait_status(&store, "awaiting_promotion", 30).await;
+    deploy_dir(store, &bundle(dir, 2, &workers, canary)).await;
+    let waiting = wait_status(store, "awaiting_promotion", 30).await;
     assert_eq!(waiting["canary_agent_ids"], json!(["w1"]));
     assert_eq!(waiting["remaining_agent_ids"], json!(["w2", "w3"]));
     // The canary serves as version 2 (hidden from plain discovery); the rest still run 1.
-    let all = instances(&store, &job).await;
+    let all = instances(store, &job).await;
     assert_eq!(
         all.iter()
             .map(|i| (i.0.as_str(), i.1.as_str(), i.2.as_str()))
@@ -370,12 +386,12 @@ async fn a_canary_waits_for_promotion_and_promote_rolls_the_rest() {
     // Nothing moves without an operator.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        get(&store, KEY).await.unwrap()["status"],
+        get(store, KEY).await.unwrap()["status"],
         "awaiting_promotion"
     );
 
-    promote(&store, KEY).await.expect("promote accepted");
-    let done = wait_status(&store, "successful", 60).await;
+    promote(store, KEY).await.expect("promote accepted");
+    let done = wait_status(store, "successful", 60).await;
     assert_eq!(done["current_version"], "2");
     let types: Vec<String> = events(&done).into_iter().map(|(t, _)| t).collect();
     let promoted = types
@@ -391,7 +407,7 @@ async fn a_canary_waits_for_promotion_and_promote_rolls_the_rest() {
         Duration::from_secs(15),
         "every instance primary on version 2",
         || async {
-            let all = instances(&store, &job).await;
+            let all = instances(store, &job).await;
             all.iter()
                 .all(|i| i.1 == "2" && i.2 == "primary")
                 .then_some(())
@@ -399,42 +415,40 @@ async fn a_canary_waits_for_promotion_and_promote_rolls_the_rest() {
     )
     .await;
     assert!(
-        promote(&store, KEY).await.is_err(),
+        promote(store, KEY).await.is_err(),
         "nothing awaits promotion now"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn blue_green_on_a_topology_change_cancels_the_old_job_after_promotion() {
-    let store = common::store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _node = node(&store, dir.path()).await;
-    let listeners = [listen().await, listen().await, listen().await];
-    let ports: Vec<u16> = listeners.iter().map(|(p, _)| *p).collect();
+    let w = World::start(3).await;
+    let (store, dir) = (&w.store, w.path());
+    let ports: Vec<u16> = w.listeners.iter().map(|(p, _)| *p).collect();
     deploy_dir(
-        &store,
+        store,
         &bundle(
-            dir.path(),
+            dir,
             1,
             &[("w1", ports[0]), ("w2", ports[1])],
             policy(json!({})),
         ),
     )
     .await;
-    let first = wait_status(&store, "successful", 30).await;
+    let first = wait_status(store, "successful", 30).await;
     let old = job_of(&first, "current_job_id");
 
     // A third worker: the topology changed, so version 2 runs as a new job beside the old.
     let three = [("w1", ports[0]), ("w2", ports[1]), ("w3", ports[2])];
-    let wider = bundle(dir.path(), 2, &three, policy(json!({"canary": 1})));
-    let update = deploy_dir(&store, &wider).await;
+    let wider = bundle(dir, 2, &three, policy(json!({"canary": 1})));
+    let update = deploy_dir(store, &wider).await;
     assert_eq!(update["mode"], "blue_green");
     let new = job_of(&update, "target_job_id");
     assert_ne!(new, old);
-    let waiting = wait_status(&store, "awaiting_promotion", 30).await;
+    let waiting = wait_status(store, "awaiting_promotion", 30).await;
     assert_eq!(waiting["phase"], "blue_green");
     assert!(
-        instances(&store, &new)
+        instances(store, &new)
             .await
             .iter()
             .all(|i| i.2 == "candidate")
@@ -446,8 +460,8 @@ async fn blue_green_on_a_topology_change_cancels_the_old_job_after_promotion() {
         "old job serves until promotion"
     );
 
-    promote(&store, KEY).await.expect("promote accepted");
-    let done = wait_status(&store, "successful", 30).await;
+    promote(store, KEY).await.expect("promote accepted");
+    let done = wait_status(store, "successful", 30).await;
     assert_eq!(job_of(&done, "current_job_id"), new);
     wait_for(Duration::from_secs(20), "the old job cancelled", || async {
         let v = store.job_view(&old).await.ok()??;
@@ -458,7 +472,7 @@ async fn blue_green_on_a_topology_change_cancels_the_old_job_after_promotion() {
         Duration::from_secs(15),
         "the new job's instances primary",
         || async {
-            let all = instances(&store, &new).await;
+            let all = instances(store, &new).await;
             (all.len() == 3 && all.iter().all(|i| i.2 == "primary")).then_some(())
         },
     )
@@ -469,25 +483,20 @@ async fn blue_green_on_a_topology_change_cancels_the_old_job_after_promotion() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_version_failing_its_health_checks_is_reverted_within_its_deadline() {
-    let store = common::store().await;
-    let dir = tempfile::tempdir().unwrap();
-    let _node = node(&store, dir.path()).await;
-    let (good, _listener) = listen().await;
-    let closed = free_port();
+    let w = World::start(1).await;
+    let (store, dir) = (&w.store, w.path());
+    let good = w.listeners[0].0;
+    let closed = common::free_port();
     let revert = policy(json!({"healthy_deadline_ms": 3000, "auto_revert": true}));
-    deploy_dir(
-        &store,
-        &bundle(dir.path(), 1, &[("web", good)], revert.clone()),
-    )
-    .await;
-    let first = wait_status(&store, "successful", 30).await;
+    deploy_dir(store, &bundle(dir, 1, &[("web", good)], revert.clone())).await;
+    let first = wait_status(store, "successful", 30).await;
     let job = job_of(&first, "current_job_id");
 
     // Version 2 moves the service to a port nobody listens on: its check stays critical.
     let started = std::time::Instant::now();
-    deploy_dir(&store, &bundle(dir.path(), 2, &[("web", closed)], revert)).await;
+    deploy_dir(store, &bundle(dir, 2, &[("web", closed)], revert)).await;
     let done = wait_for(Duration::from_secs(40), "the revert", || async {
-        let r = get(&store, KEY).await.ok()?;
+        let r = get(store, KEY).await.ok()?;
         (r["status"] == "reverted").then_some(r)
     })
     .await;
@@ -536,7 +545,7 @@ async fn a_version_failing_its_health_checks_is_reverted_within_its_deadline() {
         Duration::from_secs(15),
         "the reverted service passing",
         || async {
-            let all = instances(&store, &job).await;
+            let all = instances(store, &job).await;
             (all.len() == 1 && all[0].1 == "3" && all[0].3 == "passing").then_some(())
         },
     )

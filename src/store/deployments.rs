@@ -5,25 +5,10 @@
 use std::collections::BTreeMap;
 
 use redis::AsyncCommands;
-use redis::streams::StreamRangeReply;
 use serde_json::Value;
 
 use super::{Store, StoreError};
 use crate::domain::deployment::{DeploymentEvent, DeploymentState, evolve, view};
-
-fn field(map: &std::collections::HashMap<String, redis::Value>, key: &str) -> Option<String> {
-    match map.get(key) {
-        Some(redis::Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
-        _ => None,
-    }
-}
-
-fn corrupt(key: String, detail: impl ToString) -> StoreError {
-    StoreError::CorruptView {
-        key,
-        detail: detail.to_string(),
-    }
-}
 
 impl Store {
     /// Appends `events` to a deployment key whose history is as long as `before` says, and
@@ -76,38 +61,17 @@ impl Store {
     /// A deployment key's history, oldest first.
     pub async fn deployment_events(&self, key: &str) -> Result<Vec<DeploymentEvent>, StoreError> {
         let stream = self.keys().deployment_events(key);
-        let reply: StreamRangeReply = self.conn().xrange_all(&stream).await?;
-        reply
-            .ids
-            .iter()
-            .map(|entry| {
-                let at = || format!("{stream}/{}", entry.id);
-                let json =
-                    field(&entry.map, "e").ok_or_else(|| corrupt(at(), "entry has no event"))?;
-                DeploymentEvent::from_json(&json).map_err(|e| corrupt(at(), e))
-            })
-            .collect()
+        self.json_events(&stream, DeploymentEvent::from_json).await
     }
 
     /// A deployment key's view record.
     pub async fn deployment_view(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        let hash = self.keys().deployments_view();
-        let json: Option<String> = self.conn().hget(&hash, key).await?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(hash.clone(), e)))
-            .transpose()
+        self.json_row(&self.keys().deployments_view(), key).await
     }
 
     /// Every deployment key's view record, by key.
     pub async fn deployment_views(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        let hash = self.keys().deployments_view();
-        let rows: BTreeMap<String, String> = self.conn().hgetall(&hash).await?;
-        rows.into_iter()
-            .map(|(k, j)| {
-                serde_json::from_str(&j)
-                    .map(|v| (k, v))
-                    .map_err(|e| corrupt(hash.clone(), e))
-            })
-            .collect()
+        self.json_rows(&self.keys().deployments_view()).await
     }
 
     /// The key a deployment id belongs to.

@@ -11,6 +11,7 @@ mod deployments;
 mod feed;
 mod health;
 mod history;
+mod json_rows;
 mod keys;
 mod lease;
 pub mod migrate;

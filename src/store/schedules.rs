@@ -24,19 +24,7 @@ pub enum EmitRecord {
     Duplicate(Value),
 }
 
-fn field(map: &std::collections::HashMap<String, redis::Value>, key: &str) -> Option<String> {
-    match map.get(key) {
-        Some(redis::Value::BulkString(b)) => String::from_utf8(b.clone()).ok(),
-        _ => None,
-    }
-}
-
-fn corrupt(key: String, detail: impl ToString) -> StoreError {
-    StoreError::CorruptView {
-        key,
-        detail: detail.to_string(),
-    }
-}
+use super::json_rows::{corrupt, field};
 
 impl Store {
     /// Appends `events` to a schedule whose history is as long as `state_before` says, and writes
@@ -78,16 +66,8 @@ impl Store {
     /// A schedule's state, folded from its history (empty state if it never existed).
     pub async fn load_schedule(&self, schedule_id: &str) -> Result<ScheduleState, StoreError> {
         let key = self.keys().schedule_events(schedule_id);
-        let reply: StreamRangeReply = self.conn().xrange_all(&key).await?;
-        let mut state = ScheduleState::new(schedule_id);
-        for entry in reply.ids {
-            let json = field(&entry.map, "e")
-                .ok_or_else(|| corrupt(format!("{key}/{}", entry.id), "entry has no event"))?;
-            let event = ScheduleEvent::from_json(&json)
-                .map_err(|e| corrupt(format!("{key}/{}", entry.id), e))?;
-            state = evolve(state, &event);
-        }
-        Ok(state)
+        let events = self.json_events(&key, ScheduleEvent::from_json).await?;
+        Ok(events.iter().fold(ScheduleState::new(schedule_id), evolve))
     }
 
     /// A schedule's history as JSON events (`{"type", "data"}`), oldest first.
@@ -104,23 +84,13 @@ impl Store {
 
     /// A schedule's view row.
     pub async fn schedule_view(&self, schedule_id: &str) -> Result<Option<Value>, StoreError> {
-        let key = self.keys().schedules_view();
-        let json: Option<String> = self.conn().hget(&key, schedule_id).await?;
-        json.map(|j| serde_json::from_str(&j).map_err(|e| corrupt(key.clone(), e)))
-            .transpose()
+        self.json_row(&self.keys().schedules_view(), schedule_id)
+            .await
     }
 
     /// Every schedule's view row, by id.
     pub async fn schedule_views(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        let key = self.keys().schedules_view();
-        let rows: BTreeMap<String, String> = self.conn().hgetall(&key).await?;
-        rows.into_iter()
-            .map(|(id, j)| {
-                serde_json::from_str(&j)
-                    .map(|v| (id, v))
-                    .map_err(|e| corrupt(key.clone(), e))
-            })
-            .collect()
+        self.json_rows(&self.keys().schedules_view()).await
     }
 
     /// Ids of schedules due at or before `now_ms`, most overdue first, at most `limit`.

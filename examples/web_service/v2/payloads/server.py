@@ -1,9 +1,11 @@
-"""A tiny HTTP service: GET /health answers "ok", anything else names the version.
+"""A tiny HTTP service, release 2: GET /health answers "ok", GET /version answers the version
+as JSON (new in this release), anything else greets with the version.
 
 Runs until the runtime stops it (a deployment replacing this agent, a cancel, shutdown).
 """
 
 import http.server
+import json
 import os
 
 PORT = int(os.environ.get("PORT", "8731"))
@@ -12,7 +14,12 @@ VERSION = os.environ.get("APP_VERSION", "?")
 
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
-        body = b"ok\n" if self.path == "/health" else f"hello from version {VERSION}\n".encode()
+        if self.path == "/health":
+            body = b"ok\n"
+        elif self.path == "/version":
+            body = json.dumps({"version": VERSION, "port": PORT}).encode() + b"\n"
+        else:
+            body = f"hello from version {VERSION}\n".encode()
         self.send_response(200)
         self.send_header("content-length", str(len(body)))
         self.end_headers()
