@@ -551,3 +551,93 @@ async fn a_version_failing_its_health_checks_is_reverted_within_its_deadline() {
     )
     .await;
 }
+
+/// `GET path` on a loopback port; `None` while nothing answers.
+async fn http_get(port: u16, path: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    sock.write_all(request.as_bytes()).await.ok()?;
+    let mut out = String::new();
+    sock.read_to_string(&mut out).await.ok()?;
+    out.split("\r\n\r\n").nth(1).map(str::to_string)
+}
+
+/// The shipped example as a user runs it: version 1 serves on ports 8731 and 8732; version 2
+/// (a new `server.py` with a `/version` endpoint) replaces each server in turn.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_web_service_example_rolls_from_version_1_to_2() {
+    let w = World::start(0).await;
+    let store = &w.store;
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/web_service");
+    let key = "web-service";
+    let deploy_example = |v: &str| {
+        let bundle = load_bundle(&example.join(v)).expect("example loads");
+        async move {
+            deploy(
+                store,
+                DeployRequest {
+                    bundle: &bundle,
+                    key: None,
+                    policy: None,
+                    tag: None,
+                },
+            )
+            .await
+            .expect("deploy accepted")
+        }
+    };
+    let first = deploy_example("v1").await;
+    assert_eq!(first["deployment_key"], key, "the manifest names its key");
+    let settled = |status: &'static str| async move {
+        wait_for(Duration::from_secs(60), status, || async {
+            let r = get(store, key).await.ok()?;
+            (r["status"] == status).then_some(r)
+        })
+        .await
+    };
+    settled("successful").await;
+    for port in [8731, 8732] {
+        let body = wait_for(Duration::from_secs(20), "version 1 answering", || async {
+            http_get(port, "/")
+                .await
+                .filter(|b| b.contains("version 1"))
+        })
+        .await;
+        assert_eq!(body, "hello from version 1\n");
+    }
+
+    let update = deploy_example("v2").await;
+    assert_eq!(update["changed_agent_ids"], json!(["web_a", "web_b"]));
+    let done = settled("successful").await;
+    assert_eq!(done["current_version"], "2");
+    for port in [8731, 8732] {
+        let body = wait_for(Duration::from_secs(20), "version 2 answering", || async {
+            http_get(port, "/version")
+                .await
+                .filter(|b| b.contains("\"version\""))
+        })
+        .await;
+        assert_eq!(
+            serde_json::from_str::<Value>(&body).expect("json"),
+            json!({"version": "2", "port": port})
+        );
+    }
+    // Leave the ports free for the next run: cancel the job (its servers die with it).
+    let job = done["current_job_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    mirror_neuron::runtime::commands::execute(
+        store,
+        &job,
+        &mirror_neuron::domain::job::JobCommand::Cancel {
+            reason: "test over".into(),
+        },
+        None,
+    )
+    .await
+    .expect("cancel");
+}

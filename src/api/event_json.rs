@@ -208,12 +208,12 @@ pub fn to_json(env: &EventEnvelope) -> Value {
         ),
         JobEvent::AgentsReplaced {
             nodes,
-            bundle_digest,
+            bundle,
             deployment,
         } => (
             "agents_replaced".into(),
             json!({"agent_ids": nodes.iter().filter_map(|n| n.get("node_id")).collect::<Vec<_>>(),
-                   "bundle_digest": bundle_digest, "deployment": deployment}),
+                   "bundle": bundle, "deployment": deployment}),
         ),
         JobEvent::AgentsPromoted { version } => {
             ("agents_promoted".into(), json!({"version": version}))

@@ -252,8 +252,9 @@ pub enum JobEvent {
     /// the new version); their next step runs the new spec, a step in flight is redone.
     AgentsReplaced {
         nodes: Vec<Value>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        bundle_digest: Option<String>,
+        /// The new version's payloads, for these agents only.
+        #[serde(default)]
+        bundle: crate::domain::deployment::BundleRef,
         deployment: crate::domain::job::JobDeployment,
     },
     /// The deployment promoted `version`: its canary and candidate agents are primary now.

@@ -308,8 +308,10 @@ impl JobProjection {
                 record::health_changed(&mut job.services, service_id, health, at)
             }
             JobEvent::AgentsReplaced {
-                nodes, deployment, ..
-            } => job.deployment.replaced(nodes, deployment),
+                nodes,
+                bundle,
+                deployment,
+            } => job.deployment.replaced(nodes, bundle, deployment),
             JobEvent::AgentsPromoted { version } => job.deployment.promoted(*version),
             JobEvent::AgentStepStarted { .. }
             | JobEvent::AgentEventRecorded { .. }

@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::JobDeployment;
 use crate::domain::agents::StepOutcome;
-use crate::domain::deployment::Version;
+use crate::domain::deployment::{BundleRef, Version};
 use crate::domain::service::{Health, ServiceRecord};
 
 /// A request to change a job. Time is an input (`now_ms`), never read from a clock here.
@@ -87,10 +87,11 @@ pub enum JobCommand {
     /// A node's monitor checked an instance; recorded only when its status changed.
     RecordServiceHealth { service_id: String, health: Health },
     /// A rolling or canary update replaces these agents (normalised node specs of the new
-    /// version) in place; `bundle_digest` is the new version's payloads.
+    /// version) in place; `bundle` holds the new version's payloads (those agents run them;
+    /// the others keep the job's).
     ReplaceAgents {
         nodes: Vec<Value>,
-        bundle_digest: Option<String>,
+        bundle: BundleRef,
         deployment: JobDeployment,
     },
     /// The deployment promoted `version`: its canaries and candidates become primary.

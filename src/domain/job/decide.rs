@@ -226,9 +226,9 @@ fn decide_command(state: &JobState, command: &JobCommand) -> Result<Vec<JobEvent
         }
         JobCommand::ReplaceAgents {
             nodes,
-            bundle_digest,
+            bundle,
             deployment,
-        } => super::deployment::replace(state, nodes, bundle_digest, deployment),
+        } => super::deployment::replace(state, nodes, bundle, deployment),
         JobCommand::PromoteAgents { version } => super::deployment::promote(state, *version),
     }
 }

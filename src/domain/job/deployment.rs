@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::error::DomainError;
 use super::state::JobState;
 use super::status::JobStatus;
-use crate::domain::deployment::{Phase, Role, Version};
+use crate::domain::deployment::{BundleRef, Phase, Role, Version};
 use crate::domain::event::JobEvent;
 use crate::domain::manifest::Manifest;
 
@@ -46,6 +46,10 @@ pub struct DeploymentRecord {
     pub job: Option<JobDeployment>,
     /// Source agent id -> the deployment it was replaced for.
     pub agents: BTreeMap<String, JobDeployment>,
+    /// Source agent id -> the payloads of the version it was replaced by (others run the
+    /// job's own bundle).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub bundles: BTreeMap<String, BundleRef>,
     /// Bumped by every replacement or promotion: owners react once per change.
     pub generation: u64,
 }
@@ -61,10 +65,15 @@ impl DeploymentRecord {
         self.job.is_none() && self.agents.is_empty()
     }
 
-    /// Records that the agents of `nodes` run for `deployment` now.
-    pub fn replaced(&mut self, nodes: &[Value], deployment: &JobDeployment) {
+    /// Records that the agents of `nodes` run for `deployment` now, from `bundle`.
+    pub fn replaced(&mut self, nodes: &[Value], bundle: &BundleRef, deployment: &JobDeployment) {
         for id in nodes.iter().filter_map(node_id) {
             self.agents.insert(id.to_string(), deployment.clone());
+            if *bundle == BundleRef::default() {
+                self.bundles.remove(id);
+            } else {
+                self.bundles.insert(id.to_string(), bundle.clone());
+            }
         }
         self.generation += 1;
     }
@@ -84,7 +93,7 @@ impl DeploymentRecord {
 pub(super) fn replace(
     state: &JobState,
     nodes: &[Value],
-    bundle_digest: &Option<String>,
+    bundle: &BundleRef,
     deployment: &JobDeployment,
 ) -> Result<Vec<JobEvent>, DomainError> {
     let status = state.status.ok_or(DomainError::NotFound)?;
@@ -119,7 +128,7 @@ pub(super) fn replace(
     }
     Ok(vec![JobEvent::AgentsReplaced {
         nodes: nodes.to_vec(),
-        bundle_digest: bundle_digest.clone(),
+        bundle: bundle.clone(),
         deployment: deployment.clone(),
     }])
 }
@@ -158,7 +167,7 @@ fn node_id(node: &Value) -> Option<&str> {
 pub(super) fn apply_replaced(
     state: &mut JobState,
     nodes: &[Value],
-    bundle_digest: &Option<String>,
+    bundle: &BundleRef,
     deployment: &JobDeployment,
 ) {
     if let Some(graph) = state.graph.as_ref() {
@@ -178,8 +187,5 @@ pub(super) fn apply_replaced(
             state.graph = Some(m);
         }
     }
-    if bundle_digest.is_some() {
-        state.bundle_digest.clone_from(bundle_digest);
-    }
-    state.deployment.replaced(nodes, deployment);
+    state.deployment.replaced(nodes, bundle, deployment);
 }

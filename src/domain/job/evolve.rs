@@ -192,9 +192,9 @@ fn apply(state: &mut JobState, event: &JobEvent) {
         }
         JobEvent::AgentsReplaced {
             nodes,
-            bundle_digest,
+            bundle,
             deployment,
-        } => super::deployment::apply_replaced(state, nodes, bundle_digest, deployment),
+        } => super::deployment::apply_replaced(state, nodes, bundle, deployment),
         JobEvent::AgentsPromoted { version } => state.deployment.promoted(*version),
     }
 }

@@ -157,7 +157,7 @@ async fn start_batch(
         .unwrap_or_default();
     let command = JobCommand::ReplaceAgents {
         nodes,
-        bundle_digest: record.bundle.digest.clone(),
+        bundle: record.bundle.clone(),
         deployment: context(state, b.version, b.role, b.phase),
     };
     match commands::execute(store, &b.job_id, &command, None).await {

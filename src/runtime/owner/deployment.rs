@@ -1,13 +1,14 @@
 //! The owner's part in an in-place deployment update (`agents_replaced`): the replaced
 //! agents' next step runs the new spec. A step in flight is stopped and its message redone
 //! under the new spec (a long-running service step would otherwise keep the old version
-//! forever); an idle module process is ended so the next message starts the new one; and the
-//! payloads of the new version are fetched when they changed. Steps placed on other nodes
-//! stop there by themselves (`cluster::worker` sees the agent was superseded).
+//! forever); an idle module process is ended so the next message starts the new one; and
+//! the agent's steps run the new version's payloads ([`Owner::bundle_of`]). Steps placed on
+//! other nodes stop there by themselves (`cluster::worker` sees the agent was superseded).
 
 use std::collections::BTreeMap;
 
 use super::Owner;
+use super::work::WorkContext;
 use crate::domain::deployment::Version;
 use crate::domain::job::source_of;
 
@@ -16,7 +17,6 @@ use crate::domain::job::source_of;
 pub(super) struct Seen {
     generation: u64,
     versions: BTreeMap<String, Version>,
-    digest: Option<String>,
 }
 
 impl Seen {
@@ -25,7 +25,6 @@ impl Seen {
         Seen {
             generation: state.deployment.generation,
             versions: versions(state),
-            digest: state.bundle_digest.clone(),
         }
     }
 }
@@ -64,29 +63,52 @@ impl Owner {
             }
             self.running.modules.remove(agent_id);
         }
-        if self.state.bundle_digest != self.seen.digest {
-            self.refresh_payloads().await;
-        }
         self.seen = Seen {
             generation: self.state.deployment.generation,
             versions: now,
-            digest: self.state.bundle_digest.clone(),
         };
     }
 
-    /// Fetches the payloads the job's (new) bundle digest names.
-    async fn refresh_payloads(&mut self) {
+    /// Where an agent's payloads are: the bundle of the version that replaced it, else the
+    /// job's own (`path`, `digest`).
+    pub(super) fn bundle_of(&self, agent_id: &str) -> (Option<String>, Option<String>) {
+        match self.state.deployment.bundles.get(source_of(agent_id)) {
+            Some(b) => (b.path.clone(), b.digest.clone()),
+            None => (
+                self.state.bundle_path.clone(),
+                self.state.bundle_digest.clone(),
+            ),
+        }
+    }
+
+    /// The context a local step of `agent_id` runs in: the job's, with the payloads of the
+    /// version that replaced the agent when one did.
+    pub(super) async fn step_context(&self, agent_id: &str) -> WorkContext {
+        if !self
+            .state
+            .deployment
+            .bundles
+            .contains_key(source_of(agent_id))
+        {
+            return self.ctx.clone();
+        }
+        let (path, digest) = self.bundle_of(agent_id);
+        let cache = crate::runtime::bundle_archive::cache_root();
         match crate::runtime::bundle_archive::payloads_dir(
             &self.store,
-            self.state.bundle_path.as_deref(),
-            self.state.bundle_digest.as_deref(),
-            &crate::runtime::bundle_archive::cache_root(),
+            path.as_deref(),
+            digest.as_deref(),
+            &cache,
         )
         .await
         {
-            Ok(dir) => self.ctx.payloads_dir = dir,
+            Ok(payloads_dir) => WorkContext {
+                payloads_dir,
+                ..self.ctx.clone()
+            },
             Err(e) => {
-                tracing::warn!(job_id = %self.job_id, error = %e, "new payloads unavailable on this node; keeping the old ones")
+                tracing::warn!(job_id = %self.job_id, agent_id, error = %e, "the new version's payloads are unavailable here; running the job's");
+                self.ctx.clone()
             }
         }
     }

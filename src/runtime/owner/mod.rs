@@ -808,6 +808,7 @@ impl Owner {
                     .and_then(|p| p.allocations.iter().find(|a| a.agent_id == l.agent_id))
                     .filter(|a| &a.node == node)
                     .cloned();
+                let (bundle_path, bundle_digest) = self.bundle_of(&l.agent_id);
                 let visible_gpus = match (&self.cfg.cluster, &allocation) {
                     (Some(cache), Some(a)) => cache.gpu_ids(node, &a.device_ids),
                     _ => vec![],
@@ -820,8 +821,8 @@ impl Owner {
                     attempt: l.attempt,
                     first_run: l.first_run,
                     epoch: self.epoch,
-                    bundle_path: self.state.bundle_path.clone(),
-                    bundle_digest: self.state.bundle_digest.clone(),
+                    bundle_path,
+                    bundle_digest,
                     moves: 0,
                     allocation,
                     visible_gpus,
@@ -838,18 +839,15 @@ impl Owner {
                 }
                 continue;
             }
+            let ctx = self.step_context(&l.agent_id).await;
             match spec.agent_type {
                 AgentType::Module => self
                     .running
-                    .start_module(&self.ctx, &spec, message, prev, l.attempt),
-                _ => self.running.start_executor(
-                    &self.ctx,
-                    &spec,
-                    message,
-                    prev,
-                    l.attempt,
-                    l.first_run,
-                ),
+                    .start_module(&ctx, &spec, message, prev, l.attempt),
+                _ => {
+                    self.running
+                        .start_executor(&ctx, &spec, message, prev, l.attempt, l.first_run)
+                }
             }
         }
     }
