@@ -126,6 +126,7 @@ fn job(status: HealthStatus) -> JobView {
         deployment: DeploymentRecord {
             job: Some(at_version(1)),
             agents: BTreeMap::from([("a".to_string(), at_version(2))]),
+            bundles: BTreeMap::new(),
             generation: 1,
         },
         ..JobView::default()
