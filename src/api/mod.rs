@@ -17,6 +17,7 @@ pub mod client;
 pub mod cluster;
 pub mod consistency;
 pub mod context;
+pub mod deployments;
 pub mod event_json;
 pub mod follow;
 pub mod grpc_metrics;
