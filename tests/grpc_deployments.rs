@@ -14,6 +14,7 @@ use mirror_neuron::api::context::ApiContext;
 use mirror_neuron::api::pb::job_v1::*;
 use mirror_neuron::api::server::{self, ServerConfig};
 use mirror_neuron::runtime::node::{Node, NodeConfig};
+use mirror_neuron::store::Store;
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -21,12 +22,18 @@ const TOKEN: &str = "deploy-test-token";
 
 struct Server {
     target: String,
+    /// The store's namespace on the test Redis, for the CLI's local path.
+    namespace: String,
     dir: tempfile::TempDir,
     _stop: tokio::sync::watch::Sender<bool>,
 }
 
 async fn start() -> Server {
-    let store = common::store().await;
+    let namespace = common::namespace();
+    let store = Store::connect(&common::redis().url, &namespace)
+        .await
+        .unwrap();
+    store.migrate(0).await.unwrap();
     let mut cfg = NodeConfig::from_env("deploy-test-node").unwrap();
     cfg.cluster.sweep_every = Duration::from_millis(200);
     let dir = tempfile::tempdir().unwrap();
@@ -55,6 +62,7 @@ async fn start() -> Server {
     tokio::spawn(server::serve(ctx, scfg, listener, std::future::pending()));
     Server {
         target: addr.to_string(),
+        namespace,
         dir,
         _stop: stop,
     }
@@ -331,4 +339,150 @@ async fn bad_requests_name_the_field_and_unknown_keys_are_not_found() {
             .into_inner(),
     );
     assert_eq!(all["data"], json!([]));
+}
+
+/// Runs our CLI, locally (on the server's store) or through the server; returns the exit
+/// code, stdout and stderr.
+async fn cli(s: &Server, remote: bool, args: &[&str]) -> (i32, String, String) {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"));
+    cmd.args(args)
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", &s.namespace)
+        .env("MN_HOME", s.dir.path().join("cli-home"))
+        .env_remove("MN_GRPC_TARGET");
+    if remote {
+        cmd.env("MN_GRPC_TARGET", &s.target)
+            .env("MN_GRPC_AUTH_TOKEN", TOKEN);
+    }
+    let out = cmd.output().await.unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn our_cli_deploys_and_reports_the_same_locally_and_through_the_server() {
+    let s = start().await;
+    let bundle = |name: &str, sleep: &str| {
+        let root = s.dir.path().join(name);
+        std::fs::create_dir_all(root.join("payloads")).unwrap();
+        std::fs::write(root.join("manifest.json"), manifest(sleep)).unwrap();
+        root.display().to_string()
+    };
+    let (v1, v2) = (bundle("v1", "120"), bundle("v2", "121"));
+
+    let (code, out, err) = cli(
+        &s,
+        true,
+        &[
+            "deployment",
+            "deploy",
+            &v1,
+            "--key",
+            "cli-dep",
+            "--wait",
+            "--timeout",
+            "60",
+            "--json",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}{out}");
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        (&r["status"], &r["version"]),
+        (&json!("successful"), &json!("1"))
+    );
+
+    // One renderer: the same page either way.
+    let (_, local, _) = cli(&s, false, &["deployment", "status", "cli-dep"]).await;
+    let (_, remote, _) = cli(&s, true, &["deployment", "status", "cli-dep"]).await;
+    assert!(
+        local.starts_with("deployment cli-dep  successful  version 1"),
+        "{local}"
+    );
+    assert_eq!(local, remote);
+    let (code, out, _) = cli(&s, true, &["deployment", "list", "--json"]).await;
+    assert_eq!(code, 0);
+    let rows: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["deployment_key"], "cli-dep");
+
+    // A local canary update, recorded here and rolled out by the server's controller.
+    let (code, out, err) = cli(
+        &s,
+        false,
+        &[
+            "deployment",
+            "deploy",
+            &v2,
+            "--key",
+            "cli-dep",
+            "--strategy",
+            "canary",
+            "--canary",
+            "1",
+            "--tag",
+            "two",
+            "--wait",
+            "--timeout",
+            "60",
+        ],
+    )
+    .await;
+    assert_eq!(code, 0, "{err}{out}");
+    assert!(
+        out.starts_with("deployment cli-dep  awaiting_promotion  version 2"),
+        "{out}"
+    );
+    let (code, out, err) = cli(&s, true, &["deployment", "promote", "cli-dep"]).await;
+    assert_eq!(code, 0, "{err}{out}");
+    let v2 = wait_for(
+        &mut Client::connect(&s.target, Some(TOKEN)).await.unwrap(),
+        "cli-dep",
+        "successful",
+    )
+    .await;
+    assert_eq!(v2["versions"][1]["tag"], "two");
+
+    // Refused input exits 2 on both paths; other failures exit 1.
+    for remote in [false, true] {
+        let (code, _, err) = cli(
+            &s,
+            remote,
+            &[
+                "deployment",
+                "deploy",
+                &v1,
+                "--strategy",
+                "canary",
+                "--auto-promote",
+            ],
+        )
+        .await;
+        assert_eq!(code, 2, "{err}");
+        assert!(err.contains("auto_promote"), "{err}");
+        let (code, _, err) = cli(
+            &s,
+            remote,
+            &["deployment", "rollback", "cli-dep", "--version", "x"],
+        )
+        .await;
+        assert_eq!(code, 2, "{err}");
+        let (code, _, err) = cli(&s, remote, &["deployment", "promote", "no-such-dep"]).await;
+        assert_eq!(code, 1, "{err}");
+        assert!(err.contains("no-such-dep"), "{err}");
+    }
+
+    let mut c = Client::connect(&s.target, Some(TOKEN)).await.unwrap();
+    if let Some(job_id) = v2["job_id"].as_str() {
+        let _ = c
+            .jobs
+            .cancel_job(CancelJobRequest {
+                job_id: job_id.into(),
+                version: 1,
+            })
+            .await;
+    }
 }

@@ -21,11 +21,11 @@ use crate::runtime::deployments::{self, ActionKind, DeployRequest, DeploymentRun
 #[error("{0}")]
 pub struct Invalid(pub String);
 
-/// The local store or a server.
+/// The local store or a server. One per command, so the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
 pub(super) enum Place {
     Local(Backend),
-    /// Boxed: a client is much larger than a backend handle, and there is one per command.
-    Remote(Box<Client>),
+    Remote(Client),
 }
 
 /// A new version: the bundle folder, the key (else the manifest's), the policy overrides
@@ -62,7 +62,7 @@ impl Place {
     /// Connects to `target`, or opens the local store.
     pub async fn open(target: Option<&str>) -> anyhow::Result<Place> {
         Ok(match target {
-            Some(t) => Place::Remote(Box::new(connect(t).await?)),
+            Some(t) => Place::Remote(connect(t).await?),
             None => Place::Local(Backend::open().await?),
         })
     }
