@@ -6,6 +6,7 @@
 //! - [`message_limit`]: the message size limit, explained; [`upload`]: uploaded bundles;
 //! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`,
 //!   `scheduler` (our own: the `PlanJob` dry run), `blobs` (our own: paged `GetBlob`);
+//! - `schedules`, `deployments`: the v1 schedule and deployment RPCs `job_v1` delegates to;
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
