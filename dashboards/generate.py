@@ -29,11 +29,23 @@ def panel(title, exprs, unit="short", kind="timeseries", desc=""):
     }
 
 
+def row(title):
+    """A full-width row header; the panels after it belong to it."""
+    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+
+
 def dashboard(uid, title, description, panels):
-    placed = []
+    # Two panels side by side; a row header takes a line of its own and starts a new line.
+    placed, x, y = [], 0, 0
     for i, p in enumerate(panels):
-        p = dict(p, id=i + 1, gridPos={"x": (i % 2) * 12, "y": (i // 2) * 8, "w": 12, "h": 8})
-        placed.append(p)
+        if p["type"] == "row":
+            if x:
+                x, y = 0, y + 8
+            placed.append(dict(p, id=i + 1, gridPos={"x": 0, "y": y, "w": 24, "h": 1}))
+            y += 1
+            continue
+        placed.append(dict(p, id=i + 1, gridPos={"x": x, "y": y, "w": 12, "h": 8}))
+        x, y = (12, y) if x == 0 else (0, y + 8)
     return {
         "uid": uid,
         "title": title,
@@ -123,6 +135,30 @@ OVERVIEW = dashboard(
             "Service check latency p95 by type",
             [(q(0.95, "mirror_neuron_service_check_duration_seconds", "type"), "{{type}}")],
             "s",
+        ),
+        row("Deployments"),
+        panel(
+            "Deployments by status",
+            [("max by (status) (mirror_neuron_deployments)", "{{status}}")],
+            desc="Deployment keys by the status of their latest rollout (core-spec 9.2).",
+        ),
+        panel(
+            "Rollout duration p50 / p95",
+            [
+                (q(0.5, "mirror_neuron_deployment_rollout_duration_seconds", "outcome"), "p50 {{outcome}}"),
+                (q(0.95, "mirror_neuron_deployment_rollout_duration_seconds", "outcome"), "p95 {{outcome}}"),
+            ],
+            "s",
+        ),
+        panel(
+            "Rollouts by outcome (per 1h)",
+            [("sum by (outcome) (increase(mirror_neuron_deployment_rollouts_total[1h]))", "{{outcome}}")],
+        ),
+        panel(
+            "Automatic reverts /s",
+            [("sum(rate(mirror_neuron_deployment_reverts_total[15m]))", "reverts/s")],
+            "ops",
+            desc="Failed rollouts undone by auto_revert.",
         ),
     ],
 )

@@ -11,7 +11,7 @@ use mirror_neuron::api::client::{Client, read_bundle};
 use mirror_neuron::api::context::ApiContext;
 use mirror_neuron::api::pb::cluster::cluster_service_client::ClusterServiceClient;
 use mirror_neuron::api::pb::cluster::{
-    GetSystemSummaryRequest, NetworkHandshakeRequest, SetResourceRequest,
+    AddNodeRequest, GetSystemSummaryRequest, NetworkHandshakeRequest, SetResourceRequest,
 };
 use mirror_neuron::api::pb::job_v1::*;
 use mirror_neuron::api::pb::job_v2 as v2;
@@ -680,12 +680,12 @@ async fn later_features_say_so() {
     let s = start().await;
     let mut c = client(&s, Some(OPERATOR)).await;
     let err = c
-        .jobs
-        .deploy_job(DeployJobRequest::default())
+        .cluster
+        .add_node(AddNodeRequest::default())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
-    assert!(err.message().contains("deployments"), "{}", err.message());
+    assert!(err.message().contains("cluster"), "{}", err.message());
 }
 
 fn result(r: ScheduleResponse) -> Value {

@@ -1,6 +1,6 @@
 //! `mirrorneuron.job.v1.JobService`: submit, read, list and control jobs. Reads come from the
 //! views; writes are commands through the decider. Schedule, trigger and event RPCs live in
-//! `api::schedules`. Deployment RPCs belong to a later feature and answer UNIMPLEMENTED.
+//! `api::schedules`, deployment RPCs in `api::deployments`.
 
 use tonic::{Request, Response, Status};
 
@@ -8,8 +8,9 @@ use super::auth::require_admin;
 use super::context::ApiContext;
 use super::pb::job_v1::job_service_server::JobService;
 use super::pb::job_v1::*;
-use super::{job_json, schedules, status, upload};
+use super::{deployments, job_json, schedules, status, upload};
 use crate::domain::job::{JobCommand, JobStatus};
+use crate::runtime::deployments::ActionKind;
 use crate::runtime::{commands, local};
 use crate::store::{JobListFilter, validate_job_id};
 
@@ -40,10 +41,28 @@ impl JobV1 {
             .map_or("unknown", JobStatus::as_str)
             .to_string())
     }
+
+    /// Pauses, resumes or fails a deployment's rollout.
+    async fn deployment_action(
+        &self,
+        request: Request<DeploymentActionRequest>,
+        kind: ActionKind,
+    ) -> Result<Response<DeploymentResponse>, Status> {
+        let req = request.into_inner();
+        deployment(deployments::action(&self.ctx, &req.id_or_key, kind, &req.reason).await?)
+    }
 }
 
 /// The version every v1 response carries.
 const V: u32 = 1;
+
+/// A deployment answer: the record JSON as `result_json`.
+fn deployment(value: serde_json::Value) -> Result<Response<DeploymentResponse>, Status> {
+    Ok(Response::new(DeploymentResponse {
+        result_json: value.to_string(),
+        version: V,
+    }))
+}
 
 /// A schedule/trigger/event answer: the JSON as `result_json`.
 fn reply(value: serde_json::Value) -> Result<Response<ScheduleResponse>, Status> {
@@ -253,57 +272,59 @@ impl JobService for JobV1 {
 
     async fn deploy_job(
         &self,
-        _: Request<DeployJobRequest>,
+        request: Request<DeployJobRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        let req = request.into_inner();
+        deployment(deployments::deploy(&self.ctx, (&req).into()).await?)
     }
     async fn update_deployment(
         &self,
-        _: Request<UpdateDeploymentRequest>,
+        request: Request<UpdateDeploymentRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        let req = request.into_inner();
+        deployment(deployments::deploy(&self.ctx, (&req).into()).await?)
     }
     async fn get_deployment(
         &self,
-        _: Request<GetDeploymentRequest>,
+        request: Request<GetDeploymentRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        deployment(deployments::get(&self.ctx, &request.into_inner().id_or_key).await?)
     }
     async fn list_deployments(
         &self,
-        _: Request<ListDeploymentsRequest>,
+        request: Request<ListDeploymentsRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        deployment(deployments::list(&self.ctx, &request.into_inner().query_json).await?)
     }
     async fn promote_deployment(
         &self,
-        _: Request<PromoteDeploymentRequest>,
+        request: Request<PromoteDeploymentRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        deployment(deployments::promote(&self.ctx, &request.into_inner().id_or_key).await?)
     }
     async fn rollback_deployment(
         &self,
-        _: Request<RollbackDeploymentRequest>,
+        request: Request<RollbackDeploymentRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        deployment(deployments::rollback(&self.ctx, request.into_inner()).await?)
     }
     async fn pause_deployment(
         &self,
-        _: Request<DeploymentActionRequest>,
+        request: Request<DeploymentActionRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        self.deployment_action(request, ActionKind::Pause).await
     }
     async fn resume_deployment(
         &self,
-        _: Request<DeploymentActionRequest>,
+        request: Request<DeploymentActionRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        self.deployment_action(request, ActionKind::Resume).await
     }
     async fn fail_deployment(
         &self,
-        _: Request<DeploymentActionRequest>,
+        request: Request<DeploymentActionRequest>,
     ) -> Result<Response<DeploymentResponse>, Status> {
-        Err(status::later("deployments"))
+        self.deployment_action(request, ActionKind::Fail).await
     }
     async fn create_schedule(
         &self,

@@ -6,6 +6,7 @@
 //! - [`message_limit`]: the message size limit, explained; [`upload`]: uploaded bundles;
 //! - one file per service: `job_v1`, `job_v2`, `cluster`, `observability`, `operations`,
 //!   `scheduler` (our own: the `PlanJob` dry run), `blobs` (our own: paged `GetBlob`);
+//! - `schedules`, `deployments`: the v1 schedule and deployment RPCs `job_v1` delegates to;
 //! - [`status`]: the one mapping from errors to gRPC codes; [`context`]: shared handles.
 
 pub mod auth;
@@ -17,6 +18,7 @@ pub mod client;
 pub mod cluster;
 pub mod consistency;
 pub mod context;
+pub mod deployments;
 pub mod event_json;
 pub mod follow;
 pub mod grpc_metrics;

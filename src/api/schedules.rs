@@ -18,7 +18,7 @@ const DEFAULT_EVENTS_LIMIT: usize = 100;
 pub const IDEMPOTENCY_HEADER: &str = "idempotency-key";
 
 /// Parses a JSON-object field of a request; empty means `{}`.
-fn object(field: &str, text: &str) -> Result<Value, Status> {
+pub(super) fn object(field: &str, text: &str) -> Result<Value, Status> {
     if text.trim().is_empty() {
         return Ok(json!({}));
     }

@@ -92,3 +92,24 @@ pub fn history(e: &crate::runtime::history::HistoryError) -> Status {
         H::Blob(_) | H::Format(_) | H::Mismatch(_) => Status::data_loss(e.to_string()),
     }
 }
+
+/// A deployment request that did not take effect.
+pub fn deployment(e: &crate::runtime::deployments::DeploymentRunError) -> Status {
+    use crate::domain::deployment::DeploymentError as D;
+    use crate::runtime::deployments::DeploymentRunError as E;
+    match e {
+        E::Invalid(_) | E::BadKey(_) => Status::invalid_argument(e.to_string()),
+        E::NotFound(_) | E::Deployment(D::NotFound { .. }) => Status::not_found(e.to_string()),
+        E::Deployment(
+            D::Busy { .. }
+            | D::WrongStatus { .. }
+            | D::NotAwaitingPromotion { .. }
+            | D::NoRollbackTarget { .. }
+            | D::UnexpectedBatch { .. },
+        ) => Status::failed_precondition(e.to_string()),
+        E::Deployment(D::UnreadableManifest { .. }) => Status::internal(e.to_string()),
+        E::Contended(_) => Status::aborted(e.to_string()),
+        E::Job(c) => command(c),
+        E::Store(s) => store(s),
+    }
+}

@@ -3,6 +3,9 @@
 mod admin;
 mod admin_gc;
 mod blob;
+mod deployment;
+mod deployment_place;
+mod deployment_render;
 mod events;
 mod history_pages;
 mod interrupt;
@@ -67,6 +70,10 @@ enum Command {
     /// Keyspace administration: migrations, projections, retention.
     #[command(subcommand)]
     Admin(admin::AdminCmd),
+    /// Versioned rollouts of a long-running bundle under a key: deploy, list, status,
+    /// promote, rollback, pause, resume, fail.
+    #[command(subcommand)]
+    Deployment(deployment::DeploymentCmd),
     /// Periodic (cron) and delayed runs of a bundle.
     #[command(subcommand)]
     Schedule(schedule::ScheduleCmd),
@@ -108,6 +115,7 @@ pub async fn run() -> i32 {
         Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Service(cmd) => service::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,
+        Command::Deployment(cmd) => deployment::run(cli.target.as_deref(), cmd).await,
         Command::Schedule(cmd) => schedule::run_schedule(cli.target.as_deref(), cmd).await,
         Command::Trigger(cmd) => trigger::run_trigger(cli.target.as_deref(), cmd).await,
         Command::Event(cmd) => trigger::run_event(cli.target.as_deref(), cmd).await,

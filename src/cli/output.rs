@@ -10,6 +10,11 @@ pub fn print_json<T: Serialize>(value: &T) -> anyhow::Result<()> {
 
 /// Prints rows as an aligned table with a header.
 pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    print!("{}", table(header, rows));
+}
+
+/// Rows as an aligned table with a header, one line each (for callers that compose output).
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (i, cell) in row.iter().enumerate() {
@@ -24,12 +29,13 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}", w = *w))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        format!("{}\n", parts.join("  ").trim_end())
     };
-    line(header.to_vec());
+    let mut out = line(header.to_vec());
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
     }
+    out
 }
 
 /// A compact one-line rendering of a JSON value, cut to `max` characters.

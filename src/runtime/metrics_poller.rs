@@ -1,13 +1,16 @@
 //! The gauges no event moves, refreshed on a timer by `serve`: jobs per status (from the
-//! status index), projection lag per feed consumer group, and Redis reachability (a PING
-//! round trip). Each probe has a timeout, so an unreachable Redis shows as
-//! `mirror_neuron_redis_up 0` instead of stalling the poller.
+//! status index), deployment keys per status (from their views), projection lag per feed
+//! consumer group, and Redis reachability (a PING round trip). Each probe has a timeout, so
+//! an unreachable Redis shows as `mirror_neuron_redis_up 0` instead of stalling the poller.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
+use serde_json::Value;
 use tokio::task::JoinHandle;
 
+use crate::domain::deployment::DeploymentStatus;
 use crate::domain::job::JobStatus;
 use crate::runtime::projector::PROJECTION_GROUP;
 use crate::store::Store;
@@ -67,9 +70,34 @@ pub async fn poll_once(store: &Store) {
         Ok(Err(e)) => tracing::debug!(error = %e, "metrics: cannot count jobs"),
         Err(_) => tracing::debug!("metrics: counting jobs timed out"),
     }
+    match tokio::time::timeout(PROBE_TIMEOUT, store.deployment_views()).await {
+        Ok(Ok(views)) => {
+            let counts = deployment_counts(views.values());
+            let counts: Vec<(&str, usize)> = counts.iter().map(|(s, n)| (s.as_str(), *n)).collect();
+            crate::metrics::deployments_by_status(&counts);
+        }
+        Ok(Err(e)) => tracing::debug!(error = %e, "metrics: cannot count deployments"),
+        Err(_) => tracing::debug!("metrics: counting deployments timed out"),
+    }
     if let Err(e) = projection_lag(store).await {
         tracing::debug!(error = %e, "metrics: cannot read projection lag");
     }
+}
+
+/// Keys per `status` of their views: every known status (0 when absent, so a status no key
+/// is in any more reads 0 instead of keeping its last count), plus any other status word a
+/// view carries.
+fn deployment_counts<'a>(views: impl Iterator<Item = &'a Value>) -> BTreeMap<String, usize> {
+    let mut counts: BTreeMap<String, usize> = DeploymentStatus::ALL
+        .iter()
+        .map(|s| (s.as_str().to_string(), 0))
+        .collect();
+    for v in views {
+        if let Some(status) = v["status"].as_str() {
+            *counts.entry(status.to_string()).or_default() += 1;
+        }
+    }
+    counts
 }
 
 async fn ping(store: &Store) -> bool {
@@ -99,4 +127,25 @@ async fn projection_lag(store: &Store) -> anyhow::Result<()> {
         crate::metrics::projection_lag(&g.name, backlog);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn deployment_counts_include_absent_statuses_as_zero() {
+        let views = [
+            json!({"status": "successful"}),
+            json!({"status": "successful"}),
+            json!({"status": "running"}),
+        ];
+        let counts = deployment_counts(views.iter());
+        assert_eq!(counts["successful"], 2);
+        assert_eq!(counts["running"], 1);
+        assert_eq!(counts["reverted"], 0);
+        assert_eq!(counts.len(), DeploymentStatus::ALL.len());
+    }
 }

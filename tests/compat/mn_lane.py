@@ -165,6 +165,70 @@ def service_checks(lane):
     check("the service run is cancelled", wait_status(lane, run, {"cancelled"}, 10) == "cancelled")
 
 
+def deployment_bundle(root: Path, name: str, sleep: str) -> Path:
+    """A service (a router starting an executor that sleeps); `sleep` is the executor's only
+    change between versions. A short min_healthy_ms and agent-state health settle it fast."""
+    b = root / name
+    (b / "payloads").mkdir(parents=True)
+    (b / "manifest.json").write_text(json.dumps({
+        "manifest_version": "1.0",
+        "graph_id": "lane_deploy",
+        "type": "service",
+        "entrypoints": ["start"],
+        "nodes": [
+            {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
+            {"node_id": "hold", "agent_type": "executor", "config": {"command": ["sleep", sleep], "output_message_type": "done"}},
+        ],
+        "edges": [{"from_node": "start", "to_node": "hold", "message_type": "go"}],
+        "policies": {"update": {"min_healthy_ms": 200, "health_check": "agent_states"}},
+    }))
+    return b
+
+
+def wait_deployment(lane, key, want_status, want_version, seconds=60):
+    """Polls `mn deployment status` until the record has the status and version."""
+    deadline = time.time() + seconds
+    data = None
+    while time.time() < deadline:
+        code, data, _ = lane.mn_json("deployment", "status", key)
+        if code == 0 and isinstance(data, dict) and data.get("status") == want_status and data.get("version") == want_version:
+            return data
+        time.sleep(0.3)
+    return data
+
+
+def deployment_checks(lane):
+    """Deploy, list, a canary update, promote and rollback, rolled out by `serve`'s leader."""
+    key = "lane-dep"
+    v1 = deployment_bundle(lane.tmp, "deploy-v1", "120")
+    v2 = deployment_bundle(lane.tmp, "deploy-v2", "121")
+    code, out, err = lane.mn("deployment", "deploy", str(v1), "--key", key, "--wait")
+    check("deployment deploy --wait exits 0 and names the key", code == 0 and field(out, "Key") == key, err or out)
+    data = wait_deployment(lane, key, "successful", "1")
+    check("deployment status shows version 1 successful", isinstance(data, dict) and data.get("status") == "successful", str(data)[:300])
+    code, data, err = lane.mn_json("deployment", "list")
+    keys = [d.get("deployment_key") for d in (data or {}).get("data", [])] if isinstance(data, dict) else []
+    check("deployment list includes the key", code == 0 and key in keys, err or str(data)[:300])
+    code, out, err = lane.mn("deployment", "deploy", str(v2), "--key", key, "--strategy", "canary", "--canary", "1")
+    check("deployment deploy (canary update) exits 0", code == 0, err or out)
+    data = wait_deployment(lane, key, "awaiting_promotion", "2")
+    check("the canary update awaits promotion", isinstance(data, dict) and data.get("status") == "awaiting_promotion", str(data)[:300])
+    code, out, err = lane.mn("deployment", "promote", key)
+    check("deployment promote exits 0", code == 0, err or out)
+    data = wait_deployment(lane, key, "successful", "2")
+    check("the promoted update is version 2, successful", isinstance(data, dict) and data.get("status") == "successful", str(data)[:300])
+    code, out, err = lane.mn("deployment", "rollback", key, "--version", "1", "--reason", "test")
+    check("deployment rollback exits 0", code == 0, err or out)
+    data = wait_deployment(lane, key, "successful", "3")
+    check("the rollback is version 3, successful", isinstance(data, dict) and data.get("status") == "successful", str(data)[:300])
+    code, out, err = lane.mn("deployment", "status", "no-such-deployment")
+    check("an unknown deployment exits 2 (NOT_FOUND)", code == 2, f"exit {code} {err[:200]}")
+    # The service's sleeping executor would outlive the lane.
+    job = (data or {}).get("job_id") if isinstance(data, dict) else None
+    if job:
+        lane.mn("job", "cancel", job)
+
+
 def field(text, label):
     """A `Label: value` line as `mn` prints it ("Run ID: x"), or a JSON-ish `key: value`."""
     m = re.search(rf"(?im)^\s*{label}\s*:\s*\"?([A-Za-z0-9._:-]+)", text)
@@ -258,6 +322,7 @@ def run_checks(lane):
 
     schedule_checks(lane)
     service_checks(lane)
+    deployment_checks(lane)
 
     code, out, err = lane.mn("job", "list", env={"MN_GRPC_AUTH_TOKEN": "wrong-token"})
     check("a wrong token is refused (exit 13)", code == 13, f"exit {code}")

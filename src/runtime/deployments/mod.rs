@@ -24,8 +24,8 @@ use crate::store::{Store, StoreError};
 
 pub use controller::{CONTROL_INTERVAL, reconcile_once, run_deployment_loop};
 pub use requests::{
-    ActionKind, DeployRequest, RollbackRequest, action, deploy, get, list, promote, rollback,
-    wait_settled,
+    ActionKind, DeployRequest, RollbackRequest, action, deploy, get, list, moving, promote,
+    rollback, wait_settled,
 };
 
 /// How many times to reload and retry while other writers keep winning the race.
