@@ -23,12 +23,15 @@ pub enum DeploymentCmd {
     Deploy(DeployArgs),
     /// Every deployment key with its latest rollout.
     List {
+        /// Print the records as one JSON array.
         #[arg(long)]
         json: bool,
     },
     /// One deployment: its record, versions and latest events.
     Status {
+        /// A deployment key, or a deployment id.
         id_or_key: String,
+        /// Print the record as JSON.
         #[arg(long)]
         json: bool,
     },
@@ -36,6 +39,7 @@ pub enum DeploymentCmd {
     Promote(ActionArgs),
     /// Roll an older version out again, as a new version (default: the last stable one).
     Rollback {
+        /// A deployment key, or a deployment id.
         id_or_key: String,
         /// The version to return to.
         #[arg(long, conflicts_with = "tag")]
@@ -43,13 +47,16 @@ pub enum DeploymentCmd {
         /// The tagged version to return to.
         #[arg(long)]
         tag: Option<String>,
+        /// Why (kept in the rollout's description and events).
         #[arg(long)]
         reason: Option<String>,
+        /// Print the record as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Pause a rollout: deadlines and progress wait for a resume.
     Pause(ActionArgs),
+    /// Resume a paused rollout where it stopped (deadlines do not count the pause).
     Resume(ActionArgs),
     /// Mark a rollout failed (with auto_revert, it is then undone).
     Fail(ActionArgs),
@@ -57,10 +64,12 @@ pub enum DeploymentCmd {
 
 #[derive(Debug, Args)]
 pub struct ActionArgs {
+    /// A deployment key, or a deployment id.
     pub id_or_key: String,
     /// Recorded with the action (pause and fail).
     #[arg(long)]
     pub reason: Option<String>,
+    /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -68,10 +77,13 @@ pub struct ActionArgs {
 /// Policy flags override the manifest's `policies.update`; flags not given leave it be.
 #[derive(Debug, Args)]
 pub struct DeployArgs {
+    /// The job folder (manifest.json and payloads/).
     pub bundle: PathBuf,
     /// The deployment key (default: the manifest's, else its job name).
     #[arg(long)]
     pub key: Option<String>,
+    /// rolling: changed agents in batches of --max-parallel; canary: --canary agents first,
+    /// then a promote; blue-green: a new job beside the old, which promotion cancels.
     #[arg(long, value_parser = ["rolling", "canary", "blue-green"])]
     pub strategy: Option<String>,
     /// Agents replaced first as canaries.
@@ -89,6 +101,7 @@ pub struct DeployArgs {
     /// How long the rollout may go without progress.
     #[arg(long)]
     pub progress_deadline_ms: Option<u64>,
+    /// What makes a batch healthy: its service checks passing, or its agents free of errors.
     #[arg(long, value_parser = ["checks", "agent_states"])]
     pub health_check: Option<String>,
     /// Promote healthy canaries without an operator.
@@ -107,6 +120,7 @@ pub struct DeployArgs {
     /// With --wait: give up after this many seconds (exit 1).
     #[arg(long, default_value_t = 600)]
     pub timeout: u64,
+    /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
 }

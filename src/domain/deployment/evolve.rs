@@ -93,6 +93,7 @@ pub fn evolve(mut state: DeploymentState, event: &E) -> DeploymentState {
         }
         E::DeploymentPromoted { at_ms } => {
             state.status = Some(S::Running);
+            state.description = "promoted; rolling out the remaining batches".into();
             with_rollout(&mut state, |r| r.last_progress_ms = *at_ms);
         }
         E::DeploymentSuccessful {

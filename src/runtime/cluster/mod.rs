@@ -23,4 +23,4 @@ pub use inbox::run_inbox;
 pub use leader::{run_leader, sweep, what_to_do};
 pub use member::{Membership, join, leave, run_heartbeat};
 pub use views::run_node_views;
-pub use worker::run_worker;
+pub use worker::{SUPERSEDED, run_worker};

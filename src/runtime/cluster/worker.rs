@@ -25,7 +25,7 @@ use crate::store::{Store, WorkItem, WorkResult};
 /// How a step ended on this node.
 enum Ended {
     Done(WorkResult),
-    /// The job is over, or a deployment replaced the agent: nothing to report.
+    /// The job is over: nothing to report.
     JobOver,
     /// The node is past its drain deadline: leave the item for the leader to move.
     Drained,
@@ -123,8 +123,10 @@ async fn run_item(
     item: &WorkItem,
     mut drained: watch::Receiver<bool>,
 ) -> Ended {
-    if job_over(store, item).await {
-        return Ended::JobOver;
+    match liveness(store, item).await {
+        Live::Yes => {}
+        Live::JobOver => return Ended::JobOver,
+        Live::Superseded => return superseded(item, node),
     }
     let payloads_dir = match crate::runtime::bundle_archive::payloads_dir(
         store,
@@ -172,8 +174,10 @@ async fn run_item(
             result = &mut step => return Ended::Done(result_of(item, node, result)),
             _ = check.tick() => {
                 // Dropping the step future kills its process group.
-                if job_over(store, item).await {
-                    return Ended::JobOver;
+                match liveness(store, item).await {
+                    Live::Yes => {}
+                    Live::JobOver => return Ended::JobOver,
+                    Live::Superseded => return superseded(item, node),
                 }
             }
             _ = drained.changed() => {
@@ -201,17 +205,45 @@ fn result_of(
     }
 }
 
-/// Whether the step's result is no longer wanted: the job ended, or a deployment replaced
-/// the agent since the step was placed.
-async fn job_over(store: &Store, item: &WorkItem) -> bool {
+/// Whether a placed step should go on.
+enum Live {
+    Yes,
+    /// The job ended: nothing to report.
+    JobOver,
+    /// A deployment replaced the agent since the step was placed.
+    Superseded,
+}
+
+async fn liveness(store: &Store, item: &WorkItem) -> Live {
     let Ok(Some(v)) = store.job_view(&item.job_id).await else {
-        return false;
+        return Live::Yes;
     };
+    if v.status.is_some_and(JobStatus::is_terminal) {
+        return Live::JobOver;
+    }
     let source = crate::domain::job::source_of(&item.agent.node_id);
     let now = v.deployment.agents.get(source).map(|d| d.version);
     // Newer only: the view may lag behind the owner that placed the step.
-    v.status.is_some_and(JobStatus::is_terminal) || now > item.deployment_version
+    if now > item.deployment_version {
+        Live::Superseded
+    } else {
+        Live::Yes
+    }
 }
+
+/// A superseded step is reported as stopped (its process is gone once this returns): the
+/// owner waits for this before it starts the agent again under the new version, so the old
+/// and new processes never overlap (a server's port, a GPU).
+fn superseded(item: &WorkItem, node: &str) -> Ended {
+    Ended::Done(result_of(
+        item,
+        node,
+        Err(serde_json::json!({"error": "superseded by a deployment", "kind": SUPERSEDED})),
+    ))
+}
+
+/// The error kind of a step stopped because a deployment replaced its agent.
+pub const SUPERSEDED: &str = "superseded";
 
 async fn drain_deadline_passed(store: &Store, node: &str) -> bool {
     let view: Option<NodeState> = store.node_view(node).await.ok().flatten();

@@ -58,15 +58,42 @@ impl Owner {
             .cloned()
             .collect();
         for agent_id in &agents {
+            self.running.modules.remove(agent_id);
+            let attempt = self
+                .state
+                .agents
+                .get(agent_id)
+                .and_then(|a| a.inflight.as_ref())
+                .map(|f| f.attempt);
+            // A step on another node stays awaited until that node reports it stopped, so
+            // the new version never starts beside the old one.
+            if let (Some(attempt), false) = (attempt, self.running.is_local(agent_id))
+                && self.running.is_busy(agent_id)
+            {
+                self.superseded.insert(agent_id.clone(), attempt);
+                continue;
+            }
             if self.running.stop(agent_id) {
                 tracing::info!(job_id = %self.job_id, agent_id, "agent replaced by a deployment: its step in flight runs again under the new version");
             }
-            self.running.modules.remove(agent_id);
         }
         self.seen = Seen {
             generation: self.state.deployment.generation,
             versions: now,
         };
+    }
+
+    /// Takes a placed step's report in when a deployment superseded it: whatever it says (it
+    /// stopped, or finished just before), the agent is free to start its message again under
+    /// the new version. Returns whether the report was that one.
+    pub(super) fn superseded_step_ended(&mut self, agent_id: &str, attempt: u32) -> bool {
+        if self.superseded.get(agent_id) != Some(&attempt) {
+            return false;
+        }
+        self.superseded.remove(agent_id);
+        self.running.finished(agent_id);
+        tracing::info!(job_id = %self.job_id, agent_id, "agent replaced by a deployment: its step stopped and runs again under the new version");
+        true
     }
 
     /// Where an agent's payloads are: the bundle of the version that replaced it, else the

@@ -130,6 +130,8 @@ struct Owner {
     services: services::Progress,
     /// The deployment replacements this owner has acted on.
     seen: deployment::Seen,
+    /// Placed steps a deployment superseded, by agent: the attempt whose stop is awaited.
+    superseded: std::collections::HashMap<String, u32>,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
@@ -250,6 +252,7 @@ pub async fn run(
         next_schedule_at: tokio::time::Instant::now(),
         services: services::Progress::default(),
         seen: deployment::Seen::default(),
+        superseded: Default::default(),
     };
     owner.seen = deployment::Seen::of(&owner.state);
     owner.done.extend(early);
@@ -460,6 +463,19 @@ impl Owner {
         if !done.remote {
             self.running.finished(&done.agent_id);
             self.done.push(done);
+            return;
+        }
+        if self.superseded_step_ended(&done.agent_id, done.attempt) {
+            return;
+        }
+        // A node stopped a step a deployment superseded (seen by an owner that took over
+        // since): not a failure; the message runs again under the new version.
+        let stopped = done.result.as_ref().is_err_and(|e| {
+            e.get("kind").and_then(serde_json::Value::as_str)
+                == Some(crate::runtime::cluster::SUPERSEDED)
+        });
+        if stopped {
+            self.running.finished(&done.agent_id);
             return;
         }
         let current = self

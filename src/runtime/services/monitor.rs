@@ -1,6 +1,8 @@
-//! The per-node health monitor (core-spec 9.1): every `MN_SERVICE_CHECK_INTERVAL_MS` (first
-//! tick after 100 ms) the node re-checks the instances it hosts (those with no node are
-//! checked by any node) that have checks and are due by their own `interval_ms`, keeps the
+//! The per-node health monitor (core-spec 9.1): the node re-checks the instances it hosts
+//! (those with no node are checked by any node) that have checks when they are due by their
+//! own `interval_ms`, and checks an instance registered (or registered again, as a deployment
+//! replacing its agent does) within a second; `MN_SERVICE_CHECK_INTERVAL_MS` bounds how long a
+//! round waits (first tick after 100 ms). It keeps the
 //! health in memory (thresholds count consecutive failures across rounds), and records
 //! `service_health_changed` on the instance's job only when the status changes.
 
@@ -33,7 +35,13 @@ pub fn interval() -> Duration {
 struct Seen {
     health: Health,
     next_at: Instant,
+    /// The registration it was checked under: a new one starts over.
+    registered_at: i64,
 }
+
+/// The longest a round waits, so new registrations are checked soon.
+const MAX_WAIT: Duration = Duration::from_secs(1);
+const MIN_WAIT: Duration = Duration::from_millis(50);
 
 /// Runs until `stop` turns true.
 pub async fn run(store: Store, node: String, mut stop: watch::Receiver<bool>) {
@@ -48,11 +56,17 @@ pub async fn run(store: Store, node: String, mut stop: watch::Receiver<bool>) {
         if *stop.borrow() {
             return;
         }
-        wait = period;
         match registry::all(&store).await {
             Ok(all) => round(&store, &node, all, &mut seen).await,
             Err(e) => tracing::warn!(error = %e, "service monitor cannot read the registry"),
         }
+        let now = Instant::now();
+        let soonest = seen
+            .values()
+            .map(|s| s.next_at.saturating_duration_since(now))
+            .min()
+            .unwrap_or(period);
+        wait = soonest.clamp(MIN_WAIT, period.min(MAX_WAIT).max(MIN_WAIT));
     }
 }
 
@@ -71,10 +85,17 @@ async fn round(
     let now = Instant::now();
     let due: Vec<&ServiceRecord> = mine
         .iter()
-        .filter(|r| seen.get(&r.id).is_none_or(|s| s.next_at <= now))
+        .filter(|r| {
+            seen.get(&r.id)
+                .is_none_or(|s| s.next_at <= now || s.registered_at != r.created_at)
+        })
         .collect();
     let checked = futures::future::join_all(due.iter().map(|r| {
-        let previous = seen.get(&r.id).map(|s| &s.health).or(r.health.as_ref());
+        let previous = seen
+            .get(&r.id)
+            .filter(|s| s.registered_at == r.created_at)
+            .map(|s| &s.health)
+            .or(r.health.as_ref());
         checks::check_service(&r.service, previous)
     }))
     .await;
@@ -95,6 +116,7 @@ async fn round(
             Seen {
                 health,
                 next_at: Instant::now() + Duration::from_millis(every),
+                registered_at: r.created_at,
             },
         );
     }

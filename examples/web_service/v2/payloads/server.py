@@ -7,6 +7,7 @@ Runs until the runtime stops it (a deployment replacing this agent, a cancel, sh
 import http.server
 import json
 import os
+import time
 
 PORT = int(os.environ.get("PORT", "8731"))
 VERSION = os.environ.get("APP_VERSION", "?")
@@ -30,9 +31,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 
 class Server(http.server.ThreadingHTTPServer):
-    # A replacement starts while the old process may still hold the port for a moment.
     allow_reuse_address = True
 
 
+def bind(attempts=50):
+    # A replacement can start while the version it replaces is still exiting and holds the
+    # port for a moment: retry for a few seconds before giving up.
+    for _ in range(attempts - 1):
+        try:
+            return Server(("127.0.0.1", PORT), Handler)
+        except OSError:
+            time.sleep(0.1)
+    return Server(("127.0.0.1", PORT), Handler)
+
+
+server = bind()
 print(f"version {VERSION} listening on 127.0.0.1:{PORT}", flush=True)
-Server(("127.0.0.1", PORT), Handler).serve_forever()
+server.serve_forever()
