@@ -190,8 +190,11 @@ async fn a_node_cut_off_from_redis_stops_acting_and_its_late_writes_are_fenced()
         vec![JobEvent::JobResumed],
     );
     match store.append(&job, state.seq, old_epoch, &late).await {
+        // A node may take the lease of the finished job once more (and give it back at
+        // once, seeing it ended), so the current epoch is the last owner's or newer.
         Err(AppendError::StaleEpoch { writer, current }) => {
-            assert_eq!((writer, current), (old_epoch, last_epoch))
+            assert_eq!(writer, old_epoch);
+            assert!(current >= last_epoch, "{current} < {last_epoch}");
         }
         other => panic!("a stale epoch must be fenced, got {other:?}"),
     }

@@ -25,12 +25,15 @@ const RUN_LIMIT: Duration = Duration::from_secs(120);
 const TEST_LIMIT: Duration = Duration::from_secs(180);
 
 /// Every example that must exist, load and run.
-const EXAMPLES: [&str; 5] = [
+const EXAMPLES: [&str; 7] = [
     "research_flow",
     "prime_sweep",
     "streaming_peaks",
     "conditional_routing",
     "flaky_retry",
+    // Two releases of one service, deployed in turn (run by tests/deployments.rs).
+    "web_service/v1",
+    "web_service/v2",
 ];
 
 fn example(name: &str) -> PathBuf {
@@ -144,7 +147,19 @@ fn every_example_validates() {
             .expect("list examples")
             .map(|e| e.expect("entry"))
             .filter(|e| e.path().is_dir())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .flat_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                // A folder without a manifest holds several bundles (releases of one job).
+                match e.path().join("manifest.json").exists() {
+                    true => vec![name],
+                    false => std::fs::read_dir(e.path())
+                        .expect("list releases")
+                        .map(|r| r.expect("entry"))
+                        .filter(|r| r.path().is_dir())
+                        .map(|r| format!("{name}/{}", r.file_name().to_string_lossy()))
+                        .collect(),
+                }
+            })
             .collect();
     found.sort();
     let mut expected: Vec<String> = EXAMPLES.iter().map(|s| s.to_string()).collect();
