@@ -238,6 +238,11 @@ async fn deploy(place: &mut Place, args: DeployArgs) -> anyhow::Result<i32> {
         return show(&recorded, args.json, render::record);
     }
     let key = recorded["deployment_key"].as_str().unwrap_or_default();
+    if !place.serving().await {
+        eprintln!(
+            "no node is serving on this Redis: the rollout waits until `mirror-neuron serve` runs"
+        );
+    }
     let (last, timed_out) = follow(place, key, Duration::from_secs(args.timeout)).await?;
     show(&last, args.json, render::record)?;
     let status = last["status"].as_str().unwrap_or_default();

@@ -71,6 +71,21 @@ impl Place {
         matches!(self, Place::Local(_))
     }
 
+    /// Locally: whether any node is serving on this Redis (its liveness lease is held), so
+    /// a rollout will move. A server is a serving node itself.
+    pub async fn serving(&self) -> bool {
+        let Place::Local(b) = self else {
+            return true;
+        };
+        let Ok(names) = b.store.node_names().await else {
+            return true;
+        };
+        b.store
+            .alive(&names)
+            .await
+            .map_or(true, |alive| alive.iter().any(Option::is_some))
+    }
+
     pub async fn close(self) {
         if let Place::Local(b) = self {
             b.close().await;
