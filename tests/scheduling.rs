@@ -340,3 +340,109 @@ async fn an_agent_whose_node_is_drained_is_re_placed_and_the_new_placement_recor
         "{reason}"
     );
 }
+
+/// A job whose executor runs in a Docker container (`runner_module ...DockerWorker`).
+fn docker_bundle(dir: &Path) -> PathBuf {
+    let root = dir.join("in-docker");
+    std::fs::create_dir_all(root.join("payloads")).unwrap();
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "in-docker", "entrypoints": ["start"],
+        "nodes": [
+            {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
+            {"node_id": "boxed", "agent_type": "executor",
+             "config": {"runner_module": "MirrorNeuron.Runner.DockerWorker", "image": "python:3.12-slim",
+                        "command": "echo '{}'", "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
+        ],
+        "edges": [
+            {"from_node": "start", "to_node": "boxed", "message_type": "go"},
+            {"from_node": "boxed", "to_node": "sink", "message_type": "done"}
+        ]
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    root
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_docker_worker_executor_is_not_placed_on_a_node_without_docker() {
+    let redis = common::redis();
+    let store = common::store().await;
+    let ns = store.keys().namespace().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    // This node's container CLI does not exist: it must not offer docker_worker.
+    let _a = spawn_node_env(
+        "a-nodocker",
+        &ns,
+        &redis.url,
+        dir.path(),
+        &[("MN_DOCKER_BIN", "/nonexistent/docker")],
+    );
+    wait_healthy(&store, &["a-nodocker"]).await;
+    let job = local::submit(&store, &load_bundle(&docker_bundle(dir.path())).unwrap())
+        .await
+        .unwrap();
+    let reason = wait_for(Duration::from_secs(15), "job_placement_blocked", || async {
+        let view = store.job_view(&job).await.ok()??;
+        view.placement_blocked
+    })
+    .await;
+    assert!(
+        reason.contains("agent boxed") && reason.contains("runtime driver docker_worker"),
+        "the explanation names the agent and the driver: {reason}"
+    );
+    let events = check_history(&store, &job, false).await;
+    assert!(
+        step_nodes(&events, "boxed").is_empty(),
+        "never run on the host"
+    );
+}
+
+/// `mirror-neuron run <bundle>` in this process's keyspace: (exit code, stderr).
+fn run_cli(store: &Store, bundle: &Path, env: &[(&str, &str)]) -> (i32, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .envs(env.iter().copied())
+        .arg("run")
+        .arg(bundle)
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", store.keys().namespace())
+        .env_remove("MN_GRPC_TARGET")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_local_run_refuses_what_this_machine_cannot_hold_with_the_plans_reason() {
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home").to_string_lossy().into_owned();
+    if !host_has_gpus() {
+        let gpu = gpu_bundle(dir.path(), "needs-gpu", json!({"gpu_count": 1}));
+        let (code, err) = run_cli(&store, &gpu, &[("MN_HOME", &home)]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains("cannot run needs-gpu on this machine") && err.contains("agent train"),
+            "{err}"
+        );
+        assert!(err.to_lowercase().contains("gpu"), "{err}");
+        assert!(
+            !err.contains("submitted job"),
+            "refused before submission: {err}"
+        );
+    }
+    let docker = docker_bundle(dir.path());
+    let no_docker = [
+        ("MN_HOME", home.as_str()),
+        ("MN_DOCKER_BIN", "/nonexistent/docker"),
+    ];
+    let (code, err) = run_cli(&store, &docker, &no_docker);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("runtime driver docker_worker"), "{err}");
+    // What fits still runs.
+    let plain = gpu_bundle(dir.path(), "no-gpu", json!({}));
+    let (code, err) = run_cli(&store, &plain, &[("MN_HOME", &home)]);
+    assert_eq!(code, 0, "{err}");
+}

@@ -49,6 +49,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
     for w in crate::runtime::executor::config::output_cap_warnings(&bundle.manifest) {
         eprintln!("warning: {w}");
     }
+    // Planned like `serve` plans it, on this machine alone: a job that cannot be placed here
+    // is refused before it starts, with the scheduler's reason.
+    let manifest = bundle.manifest.clone();
+    let fit =
+        tokio::task::spawn_blocking(move || crate::runtime::cluster::local_fit::check(&manifest))
+            .await?;
+    if let Err(reason) = fit {
+        eprintln!(
+            "cannot run {} on this machine: {reason}",
+            bundle.manifest.graph_id
+        );
+        eprintln!(
+            "(run it on a cluster that has what it needs: mirror-neuron --target HOST:PORT run ...)"
+        );
+        return Ok(super::validate::EXIT_INVALID);
+    }
     let retention = crate::runtime::history::retention::retention_from_env()?;
     let backend = Backend::open().await?;
     let result = submit_and_run(&backend, &bundle, &args, retention).await;

@@ -32,6 +32,13 @@ pub struct Inventory {
     pub execution_profiles: Vec<String>,
     /// How many executor processes this node runs at once (its default pool).
     pub executor_slots: u32,
+    /// Worker drivers probed at start (`host_local`, `openshell`, `docker_worker`); empty in
+    /// inventories recorded before drivers were probed (they offered `host_local` only).
+    #[serde(default)]
+    pub runtime_drivers: Vec<String>,
+    /// `MN_NODE_HOST_VOLUMES`: host directories executors' `volumes` may mount from.
+    #[serde(default)]
+    pub host_volumes: Vec<String>,
 }
 
 impl Inventory {

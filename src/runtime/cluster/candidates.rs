@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::domain::node::{NodeState, NodeStatus as NodeLife};
+use crate::domain::node::{Inventory, NodeState, NodeStatus as NodeLife};
 use crate::domain::scheduler::{
     AdmissionLimits, Allocation, Capacity, Device, NodeCandidate, NodeStatus, Plan,
 };
@@ -21,6 +21,16 @@ use crate::store::{Store, StoreError};
 /// the view knows. `limits`: the admission caps, when admission is enabled.
 pub fn candidate(view: &NodeState, alive: bool, limits: Option<AdmissionLimits>) -> NodeCandidate {
     let inv = view.inventory.clone().unwrap_or_default();
+    NodeCandidate {
+        status: status(view, alive),
+        eligible: view.scheduling_eligible(),
+        limits,
+        ..from_inventory(&view.name, &inv)
+    }
+}
+
+/// A healthy, eligible node with what `inv` says it has (this machine, for a local `run`).
+pub fn from_inventory(name: &str, inv: &Inventory) -> NodeCandidate {
     let mut devices: Vec<Device> = inv
         .gpus
         .iter()
@@ -60,9 +70,9 @@ pub fn candidate(view: &NodeState, alive: bool, limits: Option<AdmissionLimits>)
         attributes.insert("gpu_driver".to_string(), d.clone());
     }
     NodeCandidate {
-        name: view.name.clone(),
-        status: status(view, alive),
-        eligible: view.scheduling_eligible(),
+        name: name.to_string(),
+        status: NodeStatus::Healthy,
+        eligible: true,
         capacity: Capacity {
             cpu_millis: u64::from(inv.cpu_cores).saturating_mul(1000),
             memory_mb: inv.memory_mb,
@@ -72,10 +82,10 @@ pub fn candidate(view: &NodeState, alive: bool, limits: Option<AdmissionLimits>)
         attributes,
         capabilities: inv.capabilities.clone(),
         execution_profiles: inv.execution_profiles.clone(),
-        runtime_drivers: Vec::new(),
-        host_paths: Vec::new(),
+        runtime_drivers: inv.runtime_drivers.clone(),
+        host_paths: inv.host_volumes.clone(),
         services: Vec::new(),
-        limits,
+        limits: None,
     }
 }
 
@@ -223,6 +233,8 @@ mod tests {
             capabilities: vec!["cuda".into()],
             execution_profiles: vec!["host_local".into()],
             executor_slots: 4,
+            runtime_drivers: vec!["host_local".into(), "docker_worker".into()],
+            host_volumes: vec!["/data".into()],
         }
     }
 
@@ -253,6 +265,9 @@ mod tests {
             Some("550.54")
         );
         assert_eq!(c.limits, None);
+        // Probed drivers and declared host volumes are what placement matches.
+        assert!(c.offers_driver("docker_worker") && !c.offers_driver("openshell"));
+        assert!(c.exposes_path("/data/models"));
     }
 
     #[test]

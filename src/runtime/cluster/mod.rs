@@ -7,9 +7,11 @@
 mod cache;
 pub mod candidates;
 mod config;
+pub mod drivers;
 pub mod dry_run;
 mod inbox;
 mod leader;
+pub mod local_fit;
 mod member;
 pub mod ops;
 pub mod overview;

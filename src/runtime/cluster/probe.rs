@@ -94,6 +94,8 @@ pub fn probe(home: &Path, slots: u32) -> Inventory {
             }
         },
         executor_slots: slots,
+        runtime_drivers: super::drivers::probe_drivers(),
+        host_volumes: list_var("MN_NODE_HOST_VOLUMES"),
     }
 }
 
