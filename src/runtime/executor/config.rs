@@ -4,7 +4,7 @@
 use serde_json::{Map, Value};
 
 use crate::domain::manifest::executor::{self, ExecutorSpec};
-use crate::domain::manifest::{AgentType, Manifest, ValidationError};
+use crate::domain::manifest::{AgentType, Manifest, NodeSpec, ValidationError};
 use crate::domain::output::OutputCap;
 use crate::domain::secrets::{EnvClass, classify};
 
@@ -46,8 +46,24 @@ impl ExecutorConfig {
     /// Parses a node's `config` object. The output cap's ceiling, the inline limit and the
     /// command length come from `MN_MAX_ARTIFACT_BYTES`, `MN_INLINE_OUTPUT_BYTES` and
     /// `MN_MAX_COMMAND_LENGTH`; a malformed variable is an error.
+    /// Resources (the runner choice, the sandbox's memory limit) come from `config.resources`;
+    /// [`ExecutorConfig::from_node`] reads the node's own.
     pub fn from_node_config(config: &Map<String, Value>) -> Result<ExecutorConfig, String> {
         let spec = ExecutorSpec::parse(config).map_err(|e| ValidationError::join(&e))?;
+        ExecutorConfig::from_spec(config, spec)
+    }
+
+    /// Parses an executor node's `config` with its `resources` (as validation does).
+    pub fn from_node(node: &NodeSpec) -> Result<ExecutorConfig, String> {
+        let spec = ExecutorSpec::parse_node(&node.config, &node.resources)
+            .map_err(|e| ValidationError::join(&e))?;
+        ExecutorConfig::from_spec(&node.config, spec)
+    }
+
+    fn from_spec(
+        config: &Map<String, Value>,
+        spec: ExecutorSpec,
+    ) -> Result<ExecutorConfig, String> {
         let output_cap = cap_for(spec.max_output_bytes)?;
         Ok(ExecutorConfig {
             pass_env: parse_pass_env(config)?,

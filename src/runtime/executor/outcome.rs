@@ -56,6 +56,10 @@ pub enum FailureKind {
     Output,
     /// No execution slot could be had.
     Pool,
+    /// The sandbox runner is not available on this node (bubblewrap missing or not working).
+    Sandbox,
+    /// Killed for exceeding the sandbox's memory limit (`resources.memory_mb`).
+    Memory,
 }
 
 /// A failed run.
