@@ -2,6 +2,8 @@
 //! (`run_executor`). Skipped, with the reason printed, only where `bwrap` is not installed:
 //! CI installs it (`.ci/run`).
 
+mod common;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -122,13 +124,19 @@ async fn it_writes_only_to_its_run_directory_and_still_produces_its_result() {
         script += &format!("echo x > {} 2>/dev/null; ", t.display());
     }
     script += "if touch /usr/mn_escape 2>/dev/null; then echo usr-writable; fi; \
-               echo result > here.txt && cat here.txt && cat \"$MIRROR_NEURON_INPUT_FILE\"";
+               echo result > here.txt && cat here.txt && cat /sandbox/job/here.txt && \
+               cat \"$MIRROR_NEURON_INPUT_FILE\"";
     let s = ok(run(json!({"command": script})).await);
     for t in &targets {
         assert!(!t.exists(), "the step wrote {}", t.display());
     }
     assert!(!Path::new("/usr/mn_escape").exists());
-    assert_eq!(s.stdout, "result\n{\"n\":1}", "stderr: {}", s.stderr);
+    // The run dir is also at `/sandbox/job`, where OpenShell puts it.
+    assert_eq!(
+        s.stdout, "result\nresult\n{\"n\":1}",
+        "stderr: {}",
+        s.stderr
+    );
 }
 
 #[tokio::test]
@@ -244,4 +252,44 @@ fn the_rlimit_fallback_fails_allocations_beyond_the_limit() {
     );
     let small = run(4);
     assert!(small.status.success(), "{small:?}");
+}
+
+/// Without a working bubblewrap a sandboxed step fails, saying why; it never runs on the host.
+/// (A local `run` of the real binary, so the probe sees this process's `MN_BWRAP_BIN`.)
+#[test]
+fn without_bubblewrap_a_sandboxed_step_fails_instead_of_running_on_the_host() {
+    let dir = TempDir::new_in(env!("CARGO_TARGET_TMPDIR")).expect("temp dir");
+    let marker = dir.path().join("ran-on-the-host");
+    let root = dir.path().join("bundle");
+    std::fs::create_dir_all(root.join("payloads")).expect("mkdir");
+    let manifest = json!({
+        "manifest_version": "1.0",
+        "graph_id": "no_bwrap",
+        "entrypoints": ["work"],
+        "initial_inputs": {"work": [{"x": 1}]},
+        "nodes": [
+            {"node_id": "work", "agent_type": "executor",
+             "config": {"command": format!("touch {}", marker.display()),
+                        "runner_module": "MirrorNeuron.Runner.OpenShell",
+                        "output_message_type": "out"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_on_message": true}}
+        ],
+        "edges": [{"from_node": "work", "to_node": "sink", "message_type": "out"}],
+        "policies": {"restart": {"enabled": false}}
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .arg("run")
+        .arg(&root)
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", common::namespace())
+        .env("MN_TEMP_DIR", dir.path().join("runs"))
+        .env("MN_BWRAP_BIN", dir.path().join("no-such-bwrap"))
+        .output()
+        .expect("run mirror-neuron");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the job failed: {text}");
+    assert!(text.contains("the sandbox runner is unavailable"), "{text}");
+    assert!(!marker.exists(), "the step ran on the host");
 }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use crate::domain::manifest::executor::Network;
+use crate::domain::manifest::run_paths::SANDBOX_JOB_DIR;
 
 /// System directories mounted read-only. `--ro-bind-try` because on merged-`/usr` systems
 /// `/bin` and `/lib*` are symlinks into `/usr` (or absent): bubblewrap then binds what they
@@ -48,7 +49,11 @@ pub fn bwrap_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<St
     push(&["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]);
     let run_dir = layout.run_dir.display().to_string();
     let cwd = layout.cwd.display().to_string();
-    push(&["--bind", &run_dir, &run_dir, "--chdir", &cwd, "--"]);
+    push(&["--bind", &run_dir, &run_dir]);
+    // The same directory where OpenShell sandboxes put the job, so commands written for them
+    // (`python3 /sandbox/job/worker/main.py`) work unchanged.
+    push(&["--bind", &run_dir, SANDBOX_JOB_DIR]);
+    push(&["--chdir", &cwd, "--"]);
     if let Some(bytes) = layout.address_space {
         argv.extend([
             "prlimit".to_string(),
@@ -93,9 +98,13 @@ mod tests {
         for flag in ["--die-with-parent", "--new-session"] {
             assert!(argv.contains(&flag.to_string()), "{flag}");
         }
+        let run_dir = "/tmp/mn/run1".to_string();
         assert_eq!(
             pairs(&argv, "--bind"),
-            vec![("/tmp/mn/run1".to_string(), "/tmp/mn/run1".to_string())]
+            vec![
+                (run_dir.clone(), run_dir.clone()),
+                (run_dir, "/sandbox/job".to_string())
+            ]
         );
         assert!(pairs(&argv, "--ro-bind-try").contains(&("/etc".into(), "/etc".into())));
         let tmpfs = argv.iter().position(|a| a == "--tmpfs").expect("tmpfs");
