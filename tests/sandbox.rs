@@ -89,6 +89,11 @@ async fn a_sandboxed_step_cannot_reach_a_loopback_port_of_the_host() {
     listener.set_nonblocking(true).expect("nonblocking");
     let s = ok(run(json!({"command": connect_script(port)})).await);
     assert_eq!(s.stdout.trim(), "refused", "stderr: {}", s.stderr);
+    assert_eq!(s.runner, "sandbox");
+    assert_eq!(
+        s.output_payload("worker", &json!({}))["sandbox"]["runner"],
+        "sandbox"
+    );
     assert!(listener.accept().is_err(), "the listener saw a connection");
 }
 
@@ -292,4 +297,28 @@ fn without_bubblewrap_a_sandboxed_step_fails_instead_of_running_on_the_host() {
     assert!(!out.status.success(), "the job failed: {text}");
     assert!(text.contains("the sandbox runner is unavailable"), "{text}");
     assert!(!marker.exists(), "the step ran on the host");
+}
+
+/// An OpenShell `policy` file is not read: validation warns that the step gets no network.
+#[test]
+fn a_policy_file_is_not_read_and_validation_says_the_network_is_off() {
+    use mirror_neuron::runtime::executor::config::sandbox_warnings;
+    let node = |extra: Value| {
+        let mut config = json!({"command": "true", "runtime_driver": "openshell",
+                                "policy": "policies/api-egress.yaml"});
+        for (k, v) in extra.as_object().expect("object") {
+            config[k] = v.clone();
+        }
+        json!({
+            "manifest_version": "1.0", "graph_id": "g", "entrypoints": ["work"],
+            "nodes": [{"node_id": "work", "agent_type": "executor", "config": config}],
+            "edges": []
+        })
+    };
+    let manifest = parse_manifest(&node(json!({}))).expect("valid");
+    let warnings = sandbox_warnings(&manifest);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("config.policy") && warnings[0].contains("no network"));
+    let open = parse_manifest(&node(json!({"sandbox": {"network": "host"}}))).expect("valid");
+    assert!(sandbox_warnings(&open).is_empty());
 }

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::manifest::executor::{self, ExecutorSpec};
+use crate::domain::manifest::executor::{self, ExecutorSpec, Network, Runner};
 use crate::domain::manifest::{AgentType, Manifest, NodeSpec, ValidationError};
 use crate::domain::output::OutputCap;
 use crate::domain::secrets::{EnvClass, classify};
@@ -113,6 +113,31 @@ pub fn output_cap_warnings(manifest: &Manifest) -> Vec<String> {
                 .ok()?
                 .warning(&format!("{}.config", manifest.node_path(i)))?;
             Some(format!("{w} (node {})", n.node_id))
+        })
+        .collect()
+}
+
+/// One warning per sandboxed executor with an OpenShell `policy` file: the sandbox does not
+/// read it, so the step gets no network unless `sandbox.network` says `"host"` (closed rather
+/// than silently open; the warning says how to open it).
+pub fn sandbox_warnings(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.agent_type == AgentType::Executor && n.config.contains_key("policy"))
+        .filter_map(|(i, n)| {
+            let spec = ExecutorSpec::parse_node(&n.config, &n.resources).ok()?;
+            match spec.runner {
+                Runner::Sandbox(s) if s.network == Network::None => Some(format!(
+                    "{}.config.policy: the sandbox runner does not read OpenShell policy files; \
+                     node {} runs with no network (set config.sandbox.network to \"host\" to \
+                     allow all egress)",
+                    manifest.node_path(i),
+                    n.node_id
+                )),
+                _ => None,
+            }
         })
         .collect()
 }

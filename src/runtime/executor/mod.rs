@@ -109,6 +109,7 @@ pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
                     lease: lease.info.clone(),
                     duration_ms: s.duration_ms,
                     truncated: s.truncated,
+                    runner: req.config.spec.runner.name().to_string(),
                 });
             }
             Err(mut failure) => {

@@ -25,6 +25,16 @@ pub enum Runner {
     Sandbox(SandboxSpec),
 }
 
+impl Runner {
+    /// The name step results report (`sandbox.runner`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Runner::Host => "host_local",
+            Runner::Sandbox(_) => "sandbox",
+        }
+    }
+}
+
 /// What a sandboxed step may reach and use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SandboxSpec {
