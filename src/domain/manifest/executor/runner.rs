@@ -3,7 +3,8 @@
 //!
 //! - an explicit `runtime_driver` (in `resources` or `config`): `sandbox` or `openshell` run
 //!   sandboxed, `host_local` on the host;
-//! - else `config.runner_module`: a name ending in `.OpenShell` runs sandboxed;
+//! - else `config.runner_module` ending in `.OpenShell`, or a `config.sandbox` object, runs
+//!   sandboxed;
 //! - anything else keeps the host runner (what every executor did before the sandbox existed).
 //!
 //! Network for a sandboxed step is `config.sandbox.network`: `"none"` (default) or `"host"`
@@ -88,10 +89,13 @@ fn sandboxed(config: &Map<String, Value>, resources: &Value) -> bool {
     if let Some(driver) = explicit {
         return SANDBOX_DRIVERS.contains(&driver.as_str());
     }
-    config
-        .get("runner_module")
-        .and_then(Value::as_str)
-        .is_some_and(|m| m.ends_with(".OpenShell"))
+    // Sandbox settings without a driver ask for the sandbox: running such a step on the
+    // host would silently ignore them.
+    config.get("sandbox").is_some_and(|v| !v.is_null())
+        || config
+            .get("runner_module")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.ends_with(".OpenShell"))
 }
 
 /// `config.sandbox`: `{"network": "none" | "host"}`. Checked on every executor, so a typo

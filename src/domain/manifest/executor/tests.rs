@@ -123,6 +123,7 @@ fn the_runner_follows_the_driver_and_the_runner_module() {
         json!({"command": "x", "runtime_driver": "openshell"}),
         json!({"command": "x", "runner_module": "MirrorNeuron.Runner.OpenShell"}),
         json!({"command": "x", "resources": {"runtime_driver": "openshell"}}),
+        json!({"command": "x", "sandbox": {}}),
     ] {
         assert_eq!(runner(config.clone()), sandboxed, "{config}");
     }
