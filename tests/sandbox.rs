@@ -322,3 +322,20 @@ fn a_policy_file_is_not_read_and_validation_says_the_network_is_off() {
     let open = parse_manifest(&node(json!({"sandbox": {"network": "host"}}))).expect("valid");
     assert!(sandbox_warnings(&open).is_empty());
 }
+
+/// A sandboxed step is still stopped by its timeout (the supervisor ends bubblewrap and
+/// everything in its namespaces).
+#[tokio::test]
+async fn a_sandboxed_step_still_times_out() {
+    if !have_bwrap("timeout") {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let f = err(run(json!({"command": "sleep 30 & sleep 30", "timeout_seconds": 1})).await);
+    assert_eq!(f.kind, FailureKind::Timeout, "{f:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+}
