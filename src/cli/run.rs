@@ -46,7 +46,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
             return Ok(super::validate::EXIT_INVALID);
         }
     };
-    for w in crate::runtime::executor::config::output_cap_warnings(&bundle.manifest) {
+    let manifest = &bundle.manifest;
+    let warnings = crate::runtime::executor::config::output_cap_warnings(manifest)
+        .into_iter()
+        .chain(crate::runtime::executor::config::sandbox_warnings(manifest));
+    for w in warnings {
         eprintln!("warning: {w}");
     }
     // Planned like `serve` plans it, on this machine alone: a job that cannot be placed here

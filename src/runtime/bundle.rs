@@ -101,6 +101,9 @@ pub fn check_bundle(path: &Path) -> Checked {
         warnings.extend(crate::runtime::executor::config::secret_env_warnings(
             &b.manifest,
         ));
+        warnings.extend(crate::runtime::executor::config::sandbox_warnings(
+            &b.manifest,
+        ));
     }
     Checked { bundle, warnings }
 }

@@ -65,7 +65,12 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
         Some(AgentType::Executor) => {
             // The runner's own parse: whatever it would refuse at run time is refused here.
             let mut executor_errs = Errors::default();
-            executor::parse_at(&config, &config_path, &mut executor_errs);
+            executor::parse_at(
+                &config,
+                (&resources.0, &resources.1),
+                &config_path,
+                &mut executor_errs,
+            );
             errs.merge_new(executor_errs);
         }
         Some(AgentType::Router | AgentType::Aggregator | AgentType::Sensor) | None => {}

@@ -19,7 +19,7 @@ pub(super) fn check(manifest: &Manifest, pools: Option<&ExecutorPools>) -> Vec<V
             continue;
         }
         let path = format!("{}.config", manifest.node_path(i));
-        let config = match ExecutorConfig::from_node_config(&node.config) {
+        let config = match ExecutorConfig::from_node(node) {
             Ok(c) => c,
             Err(e) => {
                 errors.push(ValidationError::new(&path, e));

@@ -47,12 +47,44 @@ pub fn command(prepared: &Prepared) -> io::Result<(Command, Launch)> {
         }
     };
     die_with_parent(&mut command);
+    if let Some(procs) = &prepared.join_cgroup {
+        join_cgroup(&mut command, procs)?;
+    }
     command
         .env_clear()
         .envs(prepared.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .current_dir(&prepared.cwd)
         .process_group(0);
     Ok((command, launch))
+}
+
+/// Makes the child join the cgroup whose `cgroup.procs` is `procs` before it execs, so the
+/// supervisor and everything it starts are in it from the start (moving it after the spawn
+/// would race with the processes it forks). A failed join fails the spawn: the step must not
+/// run without the limit it was given.
+fn join_cgroup(command: &mut Command, procs: &Path) -> io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let path = std::ffi::CString::new(procs.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "cgroup path has a NUL byte"))?;
+    // SAFETY: the closure runs in the forked child before exec and only calls open(2),
+    // write(2) and close(2), which are async-signal-safe; `path` was allocated before the fork.
+    unsafe {
+        command.pre_exec(move || {
+            let fd = libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
+            if fd < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // "0" means the writing process itself.
+            let written = libc::write(fd, b"0".as_ptr().cast(), 1);
+            let err = io::Error::last_os_error();
+            libc::close(fd);
+            if written != 1 {
+                return Err(err);
+            }
+            Ok(())
+        });
+    }
+    Ok(())
 }
 
 /// The binary that can act as supervisor: `MN_STEP_SUPERVISOR`, else this executable when it

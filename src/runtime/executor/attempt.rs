@@ -9,8 +9,10 @@ use super::command::{
 use super::outcome::{ExecFailure, FailureKind};
 use super::process::{CaptureLimits, Captured, ProcessResult, Termination, run_process};
 use super::retry::{transient_marker, transient_spawn_error};
+use super::sandbox::{MemoryNote, Sandboxed};
 use super::staging::{Staged, stage};
 use super::structured::{StructuredOutput, parse_structured};
+use crate::domain::manifest::executor::{Runner, SandboxSpec};
 use crate::domain::output::preview;
 use crate::runtime::blobs::BlobRef;
 
@@ -42,12 +44,33 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         inline: req.config.inline_output_bytes,
         spool_to: req.blobs.clone(),
     };
-    let result = run_process(&prepared, req.config.spec.timeout, &limits)
+    let sandboxed = match &req.config.spec.runner {
+        Runner::Host => None,
+        Runner::Sandbox(spec) => Some(sandbox(prepared.clone(), spec, &staged).await?),
+    };
+    let to_run = sandboxed.as_ref().map_or(&prepared, |s| &s.prepared);
+    let result = run_process(to_run, req.config.spec.timeout, &limits)
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
-    // Removing a large run dir blocks; keep it off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop(staged)).await;
-    judge(req, result)
+    let memory = sandboxed.as_ref().and_then(Sandboxed::memory_note);
+    // Removing a large run dir (and the step's cgroup) blocks; keep it off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop((sandboxed, staged))).await;
+    judge(req, result, memory)
+}
+
+/// Wraps the command for the sandbox runner. Never falls back to the host: without a working
+/// sandbox the step fails, saying why.
+async fn sandbox(
+    prepared: Prepared,
+    spec: &SandboxSpec,
+    staged: &Staged,
+) -> Result<Sandboxed, ExecFailure> {
+    let spec = spec.clone();
+    let run_dir = staged.dir.path().to_path_buf();
+    tokio::task::spawn_blocking(move || super::sandbox::wrap(prepared, &spec, &run_dir))
+        .await
+        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, format!("sandbox task failed: {e}")))?
+        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, e))
 }
 
 /// Builds program, arguments, environment and working directory for this run.
@@ -93,6 +116,7 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         args,
         env,
         cwd: staged.workdir.clone(),
+        join_cgroup: None,
     })
 }
 
@@ -105,8 +129,13 @@ fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {
     f
 }
 
-/// Turns a finished process into success or a classified failure.
-fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, ExecFailure> {
+/// Turns a finished process into success or a classified failure. `memory` is what the
+/// sandbox's memory limit says about a failure (see [`Sandboxed::memory_note`]).
+fn judge(
+    req: &ExecRequest,
+    result: ProcessResult,
+    memory: Option<MemoryNote>,
+) -> Result<AttemptSuccess, ExecFailure> {
     let truncated = result.stdout.truncated || result.stderr.truncated;
     let stdout = shown(&result.stdout);
     let stderr = shown(&result.stderr);
@@ -143,10 +172,22 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
                 truncated,
             })
         }
+        Termination::Exited(_) | Termination::Signaled(_)
+            if let Some(MemoryNote::Exceeded(why)) = &memory =>
+        {
+            let code = match result.termination {
+                Termination::Exited(code) => Some(code),
+                _ => None,
+            };
+            Err(failure(FailureKind::Memory, why.clone(), code))
+        }
         Termination::Exited(code) => {
             let mut f = failure(
                 FailureKind::Exit,
-                exit_error(&format!("exited with status {code}"), &stderr),
+                with_note(
+                    exit_error(&format!("exited with status {code}"), &stderr),
+                    &memory,
+                ),
                 Some(code),
             );
             f.transient = transient_marker(&stdout, &stderr).is_some();
@@ -155,7 +196,10 @@ fn judge(req: &ExecRequest, result: ProcessResult) -> Result<AttemptSuccess, Exe
         Termination::Signaled(sig) => {
             let mut f = failure(
                 FailureKind::Exit,
-                exit_error(&format!("killed by signal {sig}"), &stderr),
+                with_note(
+                    exit_error(&format!("killed by signal {sig}"), &stderr),
+                    &memory,
+                ),
                 None,
             );
             f.transient = transient_marker(&stdout, &stderr).is_some();
@@ -234,6 +278,14 @@ fn store_spools(
         }
     };
     Ok((commit(stdout)?, commit(stderr)?))
+}
+
+/// `error`, followed by what the memory limit may have had to do with it.
+fn with_note(error: String, memory: &Option<MemoryNote>) -> String {
+    match memory {
+        Some(MemoryNote::InForce(note)) => format!("{error} ({note})"),
+        _ => error,
+    }
 }
 
 /// `command <what>`, plus the last line of stderr so events are readable on their own.

@@ -25,6 +25,9 @@ pub struct Prepared {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: std::path::PathBuf,
+    /// A cgroup's `cgroup.procs` the step joins before it starts (the sandbox's memory limit),
+    /// so that everything it runs is counted from its first instruction.
+    pub join_cgroup: Option<std::path::PathBuf>,
 }
 
 /// The secret-like variables this process lets through to its steps: set once by the command

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use crate::domain::manifest::executor::{self, ExecutorSpec};
-use crate::domain::manifest::{AgentType, Manifest, ValidationError};
+use crate::domain::manifest::executor::{self, ExecutorSpec, Network, Runner};
+use crate::domain::manifest::{AgentType, Manifest, NodeSpec, ValidationError};
 use crate::domain::output::OutputCap;
 use crate::domain::secrets::{EnvClass, classify};
 
@@ -46,8 +46,24 @@ impl ExecutorConfig {
     /// Parses a node's `config` object. The output cap's ceiling, the inline limit and the
     /// command length come from `MN_MAX_ARTIFACT_BYTES`, `MN_INLINE_OUTPUT_BYTES` and
     /// `MN_MAX_COMMAND_LENGTH`; a malformed variable is an error.
+    /// Resources (the runner choice, the sandbox's memory limit) come from `config.resources`;
+    /// [`ExecutorConfig::from_node`] reads the node's own.
     pub fn from_node_config(config: &Map<String, Value>) -> Result<ExecutorConfig, String> {
         let spec = ExecutorSpec::parse(config).map_err(|e| ValidationError::join(&e))?;
+        ExecutorConfig::from_spec(config, spec)
+    }
+
+    /// Parses an executor node's `config` with its `resources` (as validation does).
+    pub fn from_node(node: &NodeSpec) -> Result<ExecutorConfig, String> {
+        let spec = ExecutorSpec::parse_node(&node.config, &node.resources)
+            .map_err(|e| ValidationError::join(&e))?;
+        ExecutorConfig::from_spec(&node.config, spec)
+    }
+
+    fn from_spec(
+        config: &Map<String, Value>,
+        spec: ExecutorSpec,
+    ) -> Result<ExecutorConfig, String> {
         let output_cap = cap_for(spec.max_output_bytes)?;
         Ok(ExecutorConfig {
             pass_env: parse_pass_env(config)?,
@@ -97,6 +113,31 @@ pub fn output_cap_warnings(manifest: &Manifest) -> Vec<String> {
                 .ok()?
                 .warning(&format!("{}.config", manifest.node_path(i)))?;
             Some(format!("{w} (node {})", n.node_id))
+        })
+        .collect()
+}
+
+/// One warning per sandboxed executor with an OpenShell `policy` file: the sandbox does not
+/// read it, so the step gets no network unless `sandbox.network` says `"host"` (closed rather
+/// than silently open; the warning says how to open it).
+pub fn sandbox_warnings(manifest: &Manifest) -> Vec<String> {
+    manifest
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| n.agent_type == AgentType::Executor && n.config.contains_key("policy"))
+        .filter_map(|(i, n)| {
+            let spec = ExecutorSpec::parse_node(&n.config, &n.resources).ok()?;
+            match spec.runner {
+                Runner::Sandbox(s) if s.network == Network::None => Some(format!(
+                    "{}.config.policy: the sandbox runner does not read OpenShell policy files; \
+                     node {} runs with no network (set config.sandbox.network to \"host\" to \
+                     allow all egress)",
+                    manifest.node_path(i),
+                    n.node_id
+                )),
+                _ => None,
+            }
         })
         .collect()
 }

@@ -10,6 +10,7 @@
 //! - [`process`]: spawn in a process group, capped capture, timeout kill.
 //! - [`structured`]: worker requests printed on stdout.
 //! - [`retry`]: transient vs terminal failures; [`outcome`]: result types.
+//! - [`sandbox`]: the bubblewrap runner for sandboxed executors (the spec's `runner`).
 //!
 //! Flow of [`run_executor`]: startup delay (first run only) → acquire slots → per attempt:
 //! stage a fresh run dir, run, judge → retry transient failures with exponential backoff while
@@ -25,6 +26,7 @@ pub mod pool;
 pub mod process;
 pub mod retry;
 pub mod run_root;
+pub mod sandbox;
 pub mod staging;
 pub mod structured;
 pub mod upload;
@@ -107,6 +109,7 @@ pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
                     lease: lease.info.clone(),
                     duration_ms: s.duration_ms,
                     truncated: s.truncated,
+                    runner: req.config.spec.runner.name().to_string(),
                 });
             }
             Err(mut failure) => {

@@ -36,6 +36,14 @@ pub struct ExecSuccess {
     pub duration_ms: u64,
     /// Whether stdout or stderr was cut at `max_output_bytes`.
     pub truncated: bool,
+    /// `host_local` or `sandbox`: where the step ran (results from before the sandbox runner
+    /// existed all ran on the host).
+    #[serde(default = "host_local")]
+    pub runner: String,
+}
+
+fn host_local() -> String {
+    "host_local".to_string()
 }
 
 /// Why a run failed, in a form callers can match on.
@@ -56,6 +64,10 @@ pub enum FailureKind {
     Output,
     /// No execution slot could be had.
     Pool,
+    /// The sandbox runner is not available on this node (bubblewrap missing or not working).
+    Sandbox,
+    /// Killed for exceeding the sandbox's memory limit (`resources.memory_mb`).
+    Memory,
 }
 
 /// A failed run.
@@ -125,7 +137,7 @@ impl ExecSuccess {
                 "attempts": self.attempts,
                 "pool": self.pool,
                 "lease_id": self.lease.lease_id,
-                "runner": "host_local",
+                "runner": self.runner,
                 "duration_ms": self.duration_ms,
                 "truncated": self.truncated,
             },

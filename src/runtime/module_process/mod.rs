@@ -241,6 +241,7 @@ impl ModuleProcess {
             args,
             env: self.env.clone(),
             cwd: self.cwd.clone(),
+            join_cgroup: None,
         };
         let (mut command, launch) = containment::command(&prepared).map_err(spawn_error)?;
         let mut child = command

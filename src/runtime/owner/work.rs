@@ -214,7 +214,7 @@ pub async fn execute_step(
     prev_state: &Value,
     first_run: bool,
 ) -> Result<StepOutcome, Value> {
-    let config = ExecutorConfig::from_node_config(&node.config)
+    let config = ExecutorConfig::from_node(node)
         .map_err(|e| json!({ "error": format!("invalid executor config for {}: {e}", node.node_id), "kind": "config" }))?;
     if let Some(w) = config
         .output_cap

@@ -8,6 +8,7 @@
 
 mod command;
 mod numbers;
+mod runner;
 mod uploads;
 
 use std::time::Duration;
@@ -18,6 +19,7 @@ use super::error::{Errors, ValidationError, join};
 use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
+pub use runner::{Network, Runner, SandboxSpec};
 pub use uploads::UploadSpec;
 
 /// What the executor emits after a successful run when stdout carries no structured output.
@@ -54,6 +56,8 @@ pub struct ExecutorSpec {
     /// Sleep before the first run only, to stagger launch waves.
     pub startup_delay_ms: u64,
     pub output_message_type: OutputType,
+    /// Host or sandbox (see [`runner`]).
+    pub runner: Runner,
 }
 
 /// The pool an executor uses when its config names none.
@@ -61,9 +65,22 @@ pub const DEFAULT_POOL: &str = "default";
 
 impl ExecutorSpec {
     /// Parses a node's `config` object; error paths are relative to it (`timeout_seconds`).
+    /// Resources are read from `config.resources` (see [`ExecutorSpec::parse_node`]).
     pub fn parse(config: &Map<String, Value>) -> Result<ExecutorSpec, Vec<ValidationError>> {
+        let resources = config
+            .get("resources")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        ExecutorSpec::parse_node(config, &resources)
+    }
+
+    /// Parses a node's `config` with the node's `resources` (its runner and memory limit).
+    pub fn parse_node(
+        config: &Map<String, Value>,
+        resources: &Value,
+    ) -> Result<ExecutorSpec, Vec<ValidationError>> {
         let mut errs = Errors::default();
-        match parse_at(config, "", &mut errs) {
+        match parse_at(config, (resources, "resources"), "", &mut errs) {
             Some(spec) if errs.is_empty() => Ok(spec),
             _ => Err(errs.into_vec()),
         }
@@ -94,9 +111,11 @@ fn first_message(errs: Errors) -> String {
         .map_or_else(|| "invalid".to_string(), |e| e.message)
 }
 
-/// Parses the executor config at `path` (`nodes[2].config`), reporting every problem.
+/// Parses the executor config at `path` (`nodes[2].config`), with the node's resources and
+/// their path, reporting every problem.
 pub(crate) fn parse_at(
     config: &Map<String, Value>,
+    resources: (&Value, &str),
     path: &str,
     errs: &mut Errors,
 ) -> Option<ExecutorSpec> {
@@ -128,6 +147,7 @@ pub(crate) fn parse_at(
         startup_delay_ms: numbers::non_negative(config, "startup_delay_ms", path, errs)
             .unwrap_or(0),
         output_message_type: output_type(config, path, errs),
+        runner: runner::parse(config, resources.0, path, resources.1, errs),
     };
     (errs.len() == before).then_some(spec)
 }

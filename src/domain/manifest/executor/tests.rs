@@ -112,3 +112,63 @@ fn sandbox_paths_are_accepted_and_remapped_by_the_runner() {
         }
     );
 }
+
+#[test]
+fn the_runner_follows_the_driver_and_the_runner_module() {
+    let runner = |config: Value| parse(config).expect("valid").runner;
+    assert_eq!(runner(json!({"command": "x"})), Runner::Host);
+    let sandboxed = Runner::Sandbox(SandboxSpec::default());
+    for config in [
+        json!({"command": "x", "runtime_driver": "sandbox"}),
+        json!({"command": "x", "runtime_driver": "openshell"}),
+        json!({"command": "x", "runner_module": "MirrorNeuron.Runner.OpenShell"}),
+        json!({"command": "x", "resources": {"runtime_driver": "openshell"}}),
+        json!({"command": "x", "sandbox": {}}),
+    ] {
+        assert_eq!(runner(config.clone()), sandboxed, "{config}");
+    }
+    // An explicit host_local wins over the runner module.
+    assert_eq!(
+        runner(
+            json!({"command": "x", "runner_module": "MirrorNeuron.Sandbox.OpenShell",
+                      "runtime_driver": "host_local"})
+        ),
+        Runner::Host
+    );
+    let node_resources = json!({"runtime_driver": "sandbox", "memory": "1Gi"});
+    let spec = ExecutorSpec::parse_node(
+        json!({"command": "x", "sandbox": {"network": "host"}})
+            .as_object()
+            .expect("object"),
+        &node_resources,
+    )
+    .expect("valid");
+    assert_eq!(
+        spec.runner,
+        Runner::Sandbox(SandboxSpec {
+            network: Network::Host,
+            memory_mb: Some(1024)
+        })
+    );
+}
+
+#[test]
+fn sandbox_settings_it_cannot_enforce_are_refused_by_path() {
+    assert_eq!(
+        paths(json!({"command": "x", "sandbox": {"network": ["api.example.com"]}})),
+        ["sandbox.network"]
+    );
+    assert_eq!(
+        paths(json!({"command": "x", "sandbox": {"network": {"allow": ["a.example"]}}})),
+        ["sandbox.network"]
+    );
+    assert_eq!(
+        paths(json!({"command": "x", "sandbox": {"network": "some"}})),
+        ["sandbox.network"]
+    );
+    assert_eq!(
+        paths(json!({"command": "x", "sandbox": {"egress": "all"}})),
+        ["sandbox.egress"]
+    );
+    assert_eq!(paths(json!({"command": "x", "sandbox": true})), ["sandbox"]);
+}

@@ -105,7 +105,8 @@ const EXECUTOR: &[&str] = &[
     "image", "no_keep", "no_auto_providers", "tty", "gpu", "gpus", "gpu_count", "policy",
     "providers", "remote", "ssh_key", "sandbox_cli", "reuse_shared_sandbox", "persistent_workspace",
     "cleanup_remote_dir", "sandbox_upload_path", "python_environment", "custom_openshell_image",
-    "docker_worker_image", "shared_container", "reuse_shared_container", "network",
+    "docker_worker_image", "shared_container", "reuse_shared_container", "network", "sandbox",
+    "runtime_driver",
 ];
 
 #[rustfmt::skip]

@@ -51,6 +51,7 @@ pub(super) async fn check(
             .root_path
             .clone()
             .map_or_else(std::env::temp_dir, Into::into),
+        join_cgroup: None,
     };
     let fail = |e: String| (e, details.clone());
     let (mut command, launch) =

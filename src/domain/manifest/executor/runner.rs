@@ -1,0 +1,156 @@
+//! Where an executor's steps run: on the host, or in the `sandbox` runner (bubblewrap, see
+//! [`crate::runtime::executor::sandbox`]). Decided once, here, from the node's settings:
+//!
+//! - an explicit `runtime_driver` (in `resources` or `config`): `sandbox` or `openshell` run
+//!   sandboxed, `host_local` on the host;
+//! - else `config.runner_module` ending in `.OpenShell`, or a `config.sandbox` object, runs
+//!   sandboxed;
+//! - anything else keeps the host runner (what every executor did before the sandbox existed).
+//!
+//! Network for a sandboxed step is `config.sandbox.network`: `"none"` (default) or `"host"`
+//! (all egress). The sandbox cannot filter per host, so an allow-list there is refused rather
+//! than widened to "everything". An OpenShell `policy` file is not read: without
+//! `sandbox.network: "host"` such a step gets no network (closed, never silently open).
+
+use serde_json::{Map, Value};
+
+use super::super::error::{Errors, join};
+
+/// The runner an executor's steps use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Runner {
+    /// Directly on this host, contained but not isolated (the default).
+    #[default]
+    Host,
+    /// In a bubblewrap sandbox.
+    Sandbox(SandboxSpec),
+}
+
+impl Runner {
+    /// The name step results report (`sandbox.runner`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Runner::Host => "host_local",
+            Runner::Sandbox(_) => "sandbox",
+        }
+    }
+}
+
+/// What a sandboxed step may reach and use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SandboxSpec {
+    pub network: Network,
+    /// `resources.memory_mb` (or `memory`/`memory_gb`), in MiB; `None` = no limit asked.
+    pub memory_mb: Option<u64>,
+}
+
+/// Network access of a sandboxed step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Network {
+    /// Its own empty network namespace (loopback only, nothing reachable).
+    #[default]
+    None,
+    /// The host's network: all egress allowed.
+    Host,
+}
+
+/// Drivers that select the sandbox runner.
+const SANDBOX_DRIVERS: [&str; 2] = ["sandbox", "openshell"];
+
+/// Reads the runner choice. `resources` is the node's resources object (already checked by
+/// the resources validator), found at `resources_path`; errors name the offending field.
+pub(super) fn parse(
+    config: &Map<String, Value>,
+    resources: &Value,
+    config_path: &str,
+    resources_path: &str,
+    errs: &mut Errors,
+) -> Runner {
+    let sandbox = sandbox_settings(config, config_path, errs);
+    if !sandboxed(config, resources) {
+        return Runner::Host;
+    }
+    let memory_mb = memory_mb(resources, resources_path, errs);
+    Runner::Sandbox(SandboxSpec {
+        network: sandbox.unwrap_or_default(),
+        memory_mb,
+    })
+}
+
+fn sandboxed(config: &Map<String, Value>, resources: &Value) -> bool {
+    let explicit = [
+        resources.get("runtime_driver"),
+        config.get("runtime_driver"),
+    ]
+    .into_iter()
+    .flatten()
+    .find_map(Value::as_str)
+    .map(|d| d.trim().to_ascii_lowercase());
+    if let Some(driver) = explicit {
+        return SANDBOX_DRIVERS.contains(&driver.as_str());
+    }
+    // Sandbox settings without a driver ask for the sandbox: running such a step on the
+    // host would silently ignore them.
+    config.get("sandbox").is_some_and(|v| !v.is_null())
+        || config
+            .get("runner_module")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m.ends_with(".OpenShell"))
+}
+
+/// `config.sandbox`: `{"network": "none" | "host"}`. Checked on every executor, so a typo
+/// fails validation even before the executor is switched to the sandbox.
+fn sandbox_settings(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<Network> {
+    let at = join(path, "sandbox");
+    let map = match config.get("sandbox") {
+        None | Some(Value::Null) => return None,
+        Some(Value::Object(map)) => map,
+        Some(other) => {
+            errs.push(
+                at,
+                format!("sandbox must be an object like {{\"network\": \"none\"}}, got {other}"),
+            );
+            return None;
+        }
+    };
+    for key in map.keys().filter(|k| k.as_str() != "network") {
+        errs.push(
+            join(&at, key),
+            format!("unknown sandbox setting {key:?} (known: network)"),
+        );
+    }
+    let net_path = join(&at, "network");
+    match map.get("network") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s == "none" => Some(Network::None),
+        Some(Value::String(s)) if s == "host" => Some(Network::Host),
+        Some(Value::Array(_) | Value::Object(_)) => {
+            errs.push(
+                net_path,
+                "the sandbox cannot enforce a per-host egress allow-list (it can only give a step \
+                 all of the host's network or none); use \"host\" to allow all egress or \"none\"",
+            );
+            None
+        }
+        Some(other) => {
+            errs.push(
+                net_path,
+                format!("network must be \"none\" or \"host\", got {other}"),
+            );
+            None
+        }
+    }
+}
+
+/// The memory limit in MiB, read like the scheduler reads it (`memory_mb`, `memory: "2Gi"`,
+/// `memory_gb`); zero means none asked.
+fn memory_mb(resources: &Value, path: &str, errs: &mut Errors) -> Option<u64> {
+    match crate::domain::scheduler::resources::Demand::parse(resources, path) {
+        Ok(d) if d.memory_mb > 0 => Some(d.memory_mb),
+        Ok(_) => None,
+        Err(e) => {
+            errs.push(e.path, e.message);
+            None
+        }
+    }
+}
