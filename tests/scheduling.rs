@@ -369,14 +369,8 @@ async fn a_docker_worker_executor_is_not_placed_on_a_node_without_docker() {
     let store = common::store().await;
     let ns = store.keys().namespace().to_string();
     let dir = tempfile::tempdir().unwrap();
-    // This node's container CLI does not exist: it must not offer docker_worker.
-    let _a = spawn_node_env(
-        "a-nodocker",
-        &ns,
-        &redis.url,
-        dir.path(),
-        &[("MN_DOCKER_BIN", "/nonexistent/docker")],
-    );
+    // No node offers docker_worker (there is no container runner): never on the host.
+    let _a = spawn_node("a-nodocker", &ns, &redis.url, dir.path());
     wait_healthy(&store, &["a-nodocker"]).await;
     let job = local::submit(&store, &load_bundle(&docker_bundle(dir.path())).unwrap())
         .await

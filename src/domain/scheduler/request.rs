@@ -236,9 +236,16 @@ fn names(map: &Map<String, Value>, keys: &[&str]) -> Vec<String> {
     }
 }
 
-/// The driver implied by `config.runner_module` (`...HostLocal` → `host_local`).
+/// The driver implied by `config.runner_module` (`...HostLocal` → `host_local`), or by
+/// `config.sandbox` settings (the sandbox runner: only nodes where it works can run them).
 fn inferred_driver(config: &Map<String, Value>) -> Option<String> {
-    let module = config.get("runner_module")?.as_str()?;
+    let module = config.get("runner_module").and_then(Value::as_str);
+    let Some(module) = module else {
+        return config
+            .get("sandbox")
+            .is_some_and(|v| !v.is_null())
+            .then(|| "sandbox".to_string());
+    };
     [
         (".HostLocal", "host_local"),
         (".OpenShell", "openshell"),
