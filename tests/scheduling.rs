@@ -39,20 +39,30 @@ fn host_has_gpus() -> bool {
 
 /// A job whose one executor asks for `resources` and prints what it was allocated.
 fn gpu_bundle(dir: &Path, name: &str, resources: Value) -> PathBuf {
+    one_executor(
+        dir,
+        name,
+        json!({"node_id": "train", "agent_type": "executor", "resources": resources,
+               "config": {"command": "printf '{\"alloc\": %s, \"cuda\": \"%s\", \"nvidia\": \"%s\"}' \"$MN_ALLOCATION_JSON\" \"$CUDA_VISIBLE_DEVICES\" \"$NVIDIA_VISIBLE_DEVICES\"",
+                          "output_message_type": "done"}}),
+    )
+}
+
+/// A job `start -> <executor> -> sink` around one executor node.
+fn one_executor(dir: &Path, name: &str, executor: Value) -> PathBuf {
     let root = dir.join(name);
     std::fs::create_dir_all(root.join("payloads")).unwrap();
+    let id = executor["node_id"].as_str().unwrap_or_default().to_string();
     let manifest = json!({
         "manifest_version": "1.0", "graph_id": name, "entrypoints": ["start"],
         "nodes": [
             {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
-            {"node_id": "train", "agent_type": "executor", "resources": resources,
-             "config": {"command": "printf '{\"alloc\": %s, \"cuda\": \"%s\", \"nvidia\": \"%s\"}' \"$MN_ALLOCATION_JSON\" \"$CUDA_VISIBLE_DEVICES\" \"$NVIDIA_VISIBLE_DEVICES\"",
-                        "output_message_type": "done"}},
+            executor,
             {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
         ],
         "edges": [
-            {"from_node": "start", "to_node": "train", "message_type": "go"},
-            {"from_node": "train", "to_node": "sink", "message_type": "done"}
+            {"from_node": "start", "to_node": id, "message_type": "go"},
+            {"from_node": id, "to_node": "sink", "message_type": "done"}
         ]
     });
     std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
@@ -343,24 +353,14 @@ async fn an_agent_whose_node_is_drained_is_re_placed_and_the_new_placement_recor
 
 /// A job whose executor runs in a Docker container (`runner_module ...DockerWorker`).
 fn docker_bundle(dir: &Path) -> PathBuf {
-    let root = dir.join("in-docker");
-    std::fs::create_dir_all(root.join("payloads")).unwrap();
-    let manifest = json!({
-        "manifest_version": "1.0", "graph_id": "in-docker", "entrypoints": ["start"],
-        "nodes": [
-            {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
-            {"node_id": "boxed", "agent_type": "executor",
-             "config": {"runner_module": "MirrorNeuron.Runner.DockerWorker", "image": "python:3.12-slim",
-                        "command": "echo '{}'", "output_message_type": "done"}},
-            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
-        ],
-        "edges": [
-            {"from_node": "start", "to_node": "boxed", "message_type": "go"},
-            {"from_node": "boxed", "to_node": "sink", "message_type": "done"}
-        ]
-    });
-    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
-    root
+    one_executor(
+        dir,
+        "in-docker",
+        json!({"node_id": "boxed", "agent_type": "executor",
+               "config": {"runner_module": "MirrorNeuron.Runner.DockerWorker",
+                          "image": "python:3.12-slim", "command": "echo '{}'",
+                          "output_message_type": "done"}}),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
