@@ -53,6 +53,9 @@ pub fn bwrap_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<St
     // The same directory where OpenShell sandboxes put the job, so commands written for them
     // (`python3 /sandbox/job/worker/main.py`) work unchanged.
     push(&["--bind", &run_dir, SANDBOX_JOB_DIR]);
+    // The host's home is not mounted: tools that write caches or config under $HOME (pip,
+    // matplotlib, git) get the private /tmp instead of failing on a missing directory.
+    push(&["--setenv", "HOME", "/tmp"]);
     push(&["--chdir", &cwd, "--"]);
     if let Some(bytes) = layout.address_space {
         argv.extend([
@@ -84,6 +87,21 @@ mod tests {
             .filter(|w| w[0] == flag)
             .map(|w| (w[1].clone(), w[2].clone()))
             .collect()
+    }
+
+    #[test]
+    fn home_is_the_private_tmp() {
+        let dir = std::path::Path::new("/runs/r1");
+        let layout = Layout {
+            run_dir: dir,
+            cwd: dir,
+            network: Network::None,
+            address_space: None,
+        };
+        let argv = bwrap_args(&layout, "true", &[]);
+        let at = argv.iter().position(|a| a == "--setenv").expect("setenv");
+        assert_eq!(argv[at + 1..at + 3], ["HOME", "/tmp"]);
+        assert!(at < argv.iter().position(|a| a == "--").expect("--"));
     }
 
     #[test]
