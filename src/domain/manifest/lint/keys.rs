@@ -17,6 +17,17 @@ pub(super) const TOP_LEVEL: &[&str] = &[
     "config", "defaults", "identity", "intent", "inputs", "outputs", "tags",
 ];
 
+/// Top-level keys that are read elsewhere, with where: a job written with them silently gets
+/// the default (a "service" declared as top-level `job_type` ran as a batch job).
+#[rustfmt::skip]
+pub(super) const TOP_LEVEL_MISPLACED: &[(&str, &str)] = &[
+    ("job_type", "type (or policies.job_type)"),
+    ("recovery_mode", "policies.recovery_mode"),
+    ("update", "policies.update"),
+    ("restart", "policies.restart"),
+    ("reschedule", "policies.reschedule"),
+];
+
 /// Node keys (core-spec 1.3) plus template references (`uses`/`with`) and labels.
 #[rustfmt::skip]
 pub(super) const NODE: &[&str] = &[

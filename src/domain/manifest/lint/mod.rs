@@ -32,6 +32,14 @@ pub fn manifest_warnings(raw: &Value) -> Vec<ValidationError> {
         return out;
     };
     check(root, keys::TOP_LEVEL, "", Schema::Open, &mut out);
+    for (key, belongs) in keys::TOP_LEVEL_MISPLACED {
+        if root.contains_key(*key) {
+            out.push(ValidationError::new(
+                *key,
+                format!("{key:?} is not read at the top level; it belongs in {belongs}"),
+            ));
+        }
+    }
     if let Some(graph) = layout::locate(root, &mut Errors::default()) {
         each_object(
             graph.container.get("nodes"),

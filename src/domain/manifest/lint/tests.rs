@@ -62,3 +62,18 @@ fn free_form_keys_in_open_objects_are_not_reported() {
     });
     assert_eq!(warnings(m), Vec::<String>::new());
 }
+
+#[test]
+fn keys_read_elsewhere_say_where_they_belong() {
+    let m = json!({
+        "manifest_version": "1", "graph_id": "g", "job_type": "service",
+        "nodes": [{"node_id": "a", "agent_type": "router", "role": "root"}],
+        "edges": [],
+    });
+    assert_eq!(
+        warnings(m),
+        [
+            "job_type: \"job_type\" is not read at the top level; it belongs in type (or policies.job_type)"
+        ]
+    );
+}
