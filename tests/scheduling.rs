@@ -69,6 +69,14 @@ fn one_executor(dir: &Path, name: &str, executor: Value) -> PathBuf {
     root
 }
 
+/// Waits for the job's view to record why it cannot be placed, and returns the reason.
+async fn wait_blocked(store: &Store, job: &str) -> String {
+    wait_for(Duration::from_secs(15), "job_placement_blocked", || async {
+        store.job_view(job).await.ok()??.placement_blocked
+    })
+    .await
+}
+
 /// Nodes the agent's steps were started on, in order.
 fn step_nodes(events: &[EventEnvelope], agent: &str) -> Vec<String> {
     events
@@ -242,11 +250,7 @@ async fn a_job_nothing_can_hold_records_why_once_and_runs_when_a_fitting_node_jo
     let job = local::submit(&store, &load_bundle(&path).unwrap())
         .await
         .unwrap();
-    let reason = wait_for(Duration::from_secs(15), "job_placement_blocked", || async {
-        let view = store.job_view(&job).await.ok()??;
-        view.placement_blocked
-    })
-    .await;
+    let reason = wait_blocked(&store, &job).await;
     assert!(
         reason.contains("agent train") && reason.to_lowercase().contains("gpu"),
         "the explanation names the agent and what it lacks: {reason}"
@@ -375,11 +379,7 @@ async fn a_docker_worker_executor_is_not_placed_on_a_node_without_docker() {
     let job = local::submit(&store, &load_bundle(&docker_bundle(dir.path())).unwrap())
         .await
         .unwrap();
-    let reason = wait_for(Duration::from_secs(15), "job_placement_blocked", || async {
-        let view = store.job_view(&job).await.ok()??;
-        view.placement_blocked
-    })
-    .await;
+    let reason = wait_blocked(&store, &job).await;
     assert!(
         reason.contains("agent boxed") && reason.contains("runtime driver docker_worker"),
         "the explanation names the agent and the driver: {reason}"
