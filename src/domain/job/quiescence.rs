@@ -38,7 +38,7 @@ fn quiescent(state: &JobState) -> bool {
         && state
             .agents
             .values()
-            .all(|a| a.queue.is_empty() && a.inflight.is_none() && a.eligible_at_ms.is_none())
+            .all(|a| a.is_quiet())
 }
 
 /// For a running batch job that is quiescent with dead letters: the result to fail it with.

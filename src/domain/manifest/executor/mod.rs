@@ -7,6 +7,7 @@
 //! refused before the job starts, never half-way through it.
 
 mod command;
+mod concurrency;
 mod numbers;
 mod runner;
 mod uploads;
@@ -19,6 +20,7 @@ use super::error::{Errors, ValidationError, join};
 use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
+pub use concurrency::{Concurrency, MAX_CONCURRENCY};
 pub use runner::{Network, Runner, SandboxSpec};
 pub use uploads::UploadSpec;
 
@@ -58,6 +60,8 @@ pub struct ExecutorSpec {
     pub output_message_type: OutputType,
     /// Host or sandbox (see [`runner`]).
     pub runner: Runner,
+    /// Messages worked on at once, and the order results land in (see [`concurrency`]).
+    pub concurrency: Concurrency,
 }
 
 /// The pool an executor uses when its config names none.
@@ -148,6 +152,7 @@ pub(crate) fn parse_at(
             .unwrap_or(0),
         output_message_type: output_type(config, path, errs),
         runner: runner::parse(config, resources.0, path, resources.1, errs),
+        concurrency: concurrency::parse(config, path, errs),
     };
     (errs.len() == before).then_some(spec)
 }

@@ -117,7 +117,7 @@ const EXECUTOR: &[&str] = &[
     "providers", "remote", "ssh_key", "sandbox_cli", "reuse_shared_sandbox", "persistent_workspace",
     "cleanup_remote_dir", "sandbox_upload_path", "python_environment", "custom_openshell_image",
     "docker_worker_image", "shared_container", "reuse_shared_container", "network", "sandbox",
-    "runtime_driver",
+    "runtime_driver", "concurrency", "max_concurrency", "ordered",
 ];
 
 #[rustfmt::skip]
