@@ -82,7 +82,9 @@ mod tests {
                 node: None,
             });
         }
-        agent.queue.extend((in_flight..in_flight + queued).map(message));
+        agent
+            .queue
+            .extend((in_flight..in_flight + queued).map(message));
         state
     }
 

@@ -139,11 +139,11 @@ where
     #[serde(untagged)]
     enum OneOrMany {
         Many(Vec<InFlight>),
-        One(InFlight),
+        One(Box<InFlight>),
     }
     Ok(match Option::<OneOrMany>::deserialize(de)? {
         None => vec![],
-        Some(OneOrMany::One(f)) => vec![f],
+        Some(OneOrMany::One(f)) => vec![*f],
         Some(OneOrMany::Many(v)) => v,
     })
 }

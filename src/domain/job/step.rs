@@ -124,10 +124,13 @@ pub fn finish(
         .collect();
     // The record names its message only when the fold could not tell which one it is (the
     // oldest in flight, else the head of the queue): concurrent steps land in any order.
-    let implied = state.agents.get(agent_id).and_then(|a| match a.inflight.first() {
-        Some(f) => Some(&f.message),
-        None => a.queue.front(),
-    });
+    let implied = state
+        .agents
+        .get(agent_id)
+        .and_then(|a| match a.inflight.first() {
+            Some(f) => Some(&f.message),
+            None => a.queue.front(),
+        });
     let named = implied.is_none_or(|m| m.message_id != message_id);
     let mut events = vec![JobEvent::AgentStepped(StepRecord {
         agent_id: agent_id.into(),

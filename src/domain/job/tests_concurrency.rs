@@ -170,7 +170,11 @@ fn a_failure_lands_only_its_own_message() {
         will_retry: true,
         now_ms: 0,
     });
-    assert_eq!(run.in_flight(), ids[..2], "a retried message stays in flight");
+    assert_eq!(
+        run.in_flight(),
+        ids[..2],
+        "a retried message stays in flight"
+    );
     run.finish(&ids[0], 1);
     assert_eq!(run.in_flight(), [ids[1].clone()]);
 }
@@ -184,7 +188,10 @@ fn a_state_written_with_one_message_in_flight_still_reads() {
     let one = old["agents"]["work"]["inflight"][0].clone();
     old["agents"]["work"]["inflight"] = one;
     let back: JobState = serde_json::from_value(old.clone()).expect("decodes");
-    assert_eq!(back.agents["work"].inflight, run.state.agents["work"].inflight);
+    assert_eq!(
+        back.agents["work"].inflight,
+        run.state.agents["work"].inflight
+    );
     old["agents"]["work"]["inflight"] = serde_json::Value::Null;
     let back: JobState = serde_json::from_value(old).expect("decodes");
     assert!(back.agents["work"].inflight.is_empty());

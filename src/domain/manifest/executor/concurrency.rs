@@ -72,7 +72,11 @@ mod tests {
 
     fn parsed(config: Value) -> (Concurrency, Vec<String>) {
         let mut errs = Errors::default();
-        let c = parse(config.as_object().expect("object"), "nodes[0].config", &mut errs);
+        let c = parse(
+            config.as_object().expect("object"),
+            "nodes[0].config",
+            &mut errs,
+        );
         let paths = errs.into_vec().into_iter().map(|e| e.path).collect();
         (c, paths)
     }
