@@ -39,6 +39,13 @@ pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
         "scheduler": view.scheduler,
         "placement_blocked": view.placement_blocked,
         "deployment": view.deployment.job.as_ref().map(|d| d.context()),
+        "services": view.services.values().map(|s| json!({
+            "id": s.id,
+            "name": s.service.name,
+            "status": s.status.as_str(),
+            "node": s.node,
+            "agent_id": s.agent_id,
+        })).collect::<Vec<_>>(),
         "counters": {
             "agents": view.agent_count,
             "messages_sent": view.messages_sent,

@@ -1,10 +1,14 @@
-//! `mirror-neuron job events <id> [--json] [--follow]`: the raw history, optionally live.
+//! `mirror-neuron job events <id> [--json] [--follow]`: the raw history, optionally live, and
+//! `job dead-letters`, read from the history.
 
 use std::time::Duration;
 
+use serde_json::Value;
+
+use super::jobs::Jobs;
 use super::output::{print_json, short_json};
 use crate::domain::view::iso_ms;
-use crate::store::{HistoryItem, Store};
+use crate::store::HistoryItem;
 
 /// How often `--follow` looks for new events.
 const FOLLOW_POLL: Duration = Duration::from_millis(200);
@@ -38,9 +42,29 @@ fn is_terminal(h: &HistoryItem) -> bool {
     h.event.as_ref().is_ok_and(|env| env.payload.is_terminal())
 }
 
+/// Every entry of a job's history from `from_seq`, read page by page.
+async fn read_from(
+    jobs: &mut Jobs<'_>,
+    job_id: &str,
+    from_seq: u64,
+) -> anyhow::Result<Vec<HistoryItem>> {
+    let mut source = jobs.history(job_id, from_seq).await?;
+    let mut all = Vec::new();
+    while let Some(page) = source.next_page().await? {
+        all.extend(page);
+    }
+    Ok(all)
+}
+
 /// Prints the history; with `follow`, keeps polling for new events until a terminal one.
-pub async fn print(store: &Store, job_id: &str, json: bool, follow: bool) -> anyhow::Result<i32> {
-    let history = store.history(job_id, 1, None).await?;
+/// The same pages come from this machine's store or a server, so both print the same.
+pub async fn print(
+    jobs: &mut Jobs<'_>,
+    job_id: &str,
+    json: bool,
+    follow: bool,
+) -> anyhow::Result<i32> {
+    let history = read_from(jobs, job_id, 1).await?;
     if history.is_empty() {
         anyhow::bail!("job {job_id} was not found");
     }
@@ -63,6 +87,23 @@ pub async fn print(store: &Store, job_id: &str, json: bool, follow: bool) -> any
             return Ok(0);
         }
         tokio::time::sleep(FOLLOW_POLL).await;
-        batch = store.history(job_id, last + 1, None).await?;
+        batch = read_from(jobs, job_id, last + 1).await?;
     }
+}
+
+/// The job's dead letters, as the server's `StreamEvents` reports them (`dead_letter` rows
+/// with `agent_id`, `reason`, `message`), read from its history on either side.
+pub async fn dead_letters(jobs: &mut Jobs<'_>, job_id: &str) -> anyhow::Result<Vec<Value>> {
+    let mut source = jobs.history(job_id, 1).await?;
+    let mut rows = Vec::new();
+    while let Some(page) = source.next_page().await? {
+        for env in page.iter().filter_map(|h| h.event.as_ref().ok()) {
+            rows.extend(
+                crate::api::event_json::to_json_events(env)
+                    .into_iter()
+                    .filter(|e| e.get("type").and_then(Value::as_str) == Some("dead_letter")),
+            );
+        }
+    }
+    Ok(rows)
 }

@@ -23,22 +23,36 @@ fn not_found(job_id: &str) -> anyhow::Error {
 }
 
 impl PageSource {
-    /// The history of `job_id` in this machine's store.
-    pub async fn local(store: &Store, job_id: &str) -> anyhow::Result<PageSource> {
+    /// The history of `job_id` in this machine's store, from `from_seq` on.
+    pub async fn local_from(
+        store: &Store,
+        job_id: &str,
+        from_seq: u64,
+    ) -> anyhow::Result<PageSource> {
         validate_job_id(job_id)?;
-        let pages =
-            HistoryPages::open(store, &BlobStore::from_env(), job_id, 1, None, DEFAULT_PAGE)
-                .await?
-                .ok_or_else(|| not_found(job_id))?;
+        let pages = HistoryPages::open(
+            store,
+            &BlobStore::from_env(),
+            job_id,
+            from_seq,
+            None,
+            DEFAULT_PAGE,
+        )
+        .await?
+        .ok_or_else(|| not_found(job_id))?;
         Ok(PageSource::Local(Box::new(pages)))
     }
 
-    /// The history of `job_id` as the server at the other end of `client` streams it.
-    pub async fn remote(client: &mut Client, job_id: &str) -> anyhow::Result<PageSource> {
+    /// The history of `job_id` from `from_seq` on, as the server streams it.
+    pub async fn remote_from(
+        client: &mut Client,
+        job_id: &str,
+        from_seq: u64,
+    ) -> anyhow::Result<PageSource> {
         validate_job_id(job_id)?;
         let request = StreamJobHistoryRequest {
             job_id: job_id.into(),
-            from_seq: 1,
+            from_seq,
             to_seq: 0,
             page_size: DEFAULT_PAGE as u32,
         };
@@ -51,7 +65,7 @@ impl PageSource {
         Ok(PageSource::Remote {
             job_id: job_id.into(),
             stream: Box::new(stream),
-            next_seq: 1,
+            next_seq: from_seq,
         })
     }
 

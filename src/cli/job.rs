@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use clap::Subcommand;
 
-use super::history_pages::PageSource;
+use serde_json::Value;
+
+use super::jobs::{Control, Jobs};
 use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
-use crate::domain::job::{JobCommand, JobStatus};
-use crate::domain::view::JobView;
-use crate::runtime::commands::{self, CommandError};
+use crate::domain::job::JobStatus;
 use crate::runtime::{Backend, Projectors, wait_projections_caught_up};
-use crate::store::{JobListFilter, Store, validate_job_id};
+use crate::store::{Store, validate_job_id};
 
 #[derive(Debug, Subcommand)]
 pub enum JobCmd {
@@ -83,6 +83,17 @@ pub enum JobCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Wait for a job to end, showing its progress; exit 0 when it completed, 1 when it
+    /// failed, was cancelled or the timeout passed.
+    Wait {
+        job_id: String,
+        /// Give up after this many seconds (the job goes on).
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Print the final job record as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Cancel a job.
     Cancel {
         job_id: String,
@@ -103,21 +114,25 @@ pub fn progress_bar(message: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-impl JobCmd {
-    /// True for commands that read a local file only (no Redis, no server).
-    pub fn is_offline(&self) -> bool {
-        matches!(self, JobCmd::Replay(args) if args.is_offline())
-    }
-}
-
-pub async fn run(cmd: JobCmd) -> anyhow::Result<i32> {
+/// Runs a `job` subcommand: against the server at `target`, else on this machine's store.
+/// Both go through [`run_on`], so the two print the same thing.
+pub async fn run(cmd: JobCmd, target: Option<&str>) -> anyhow::Result<i32> {
     if let JobCmd::Replay(args) = &cmd
         && args.is_offline()
     {
         return super::replay::replay_offline(args);
     }
+    if let Some(target) = target {
+        if let JobCmd::Recover { .. } = cmd {
+            anyhow::bail!(
+                "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
+            );
+        }
+        let client = super::remote::connect(target).await?;
+        return run_on(&mut Jobs::Remote(client), cmd).await;
+    }
     let backend = Backend::open().await?;
-    let code = run_with(&backend.store, cmd).await;
+    let code = run_local(&backend.store, cmd).await;
     backend.close().await;
     code
 }
@@ -138,51 +153,45 @@ pub async fn catch_up(store: &Store) -> anyhow::Result<()> {
     res
 }
 
-fn job_row(v: &JobView) -> Vec<String> {
-    vec![
-        v.job_id.clone(),
-        v.graph_id.clone(),
-        v.status.map_or("-".into(), |s| s.to_string()),
-        v.submitted_at.clone().unwrap_or_default(),
-        v.updated_at.clone().unwrap_or_default(),
-    ]
-}
-
-/// Checks the id and that the job exists in the views.
-async fn require_job(store: &Store, job_id: &str) -> anyhow::Result<JobView> {
-    validate_job_id(job_id)?;
-    store
-        .job_view(job_id)
-        .await?
-        .ok_or_else(|| not_found(job_id))
-}
-
-fn not_found(job_id: &str) -> anyhow::Error {
-    anyhow::anyhow!("job {job_id} was not found")
-}
-
-async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
-    // History, replay and export read the history itself, not the views.
-    if !matches!(
-        cmd,
-        JobCmd::History { .. } | JobCmd::Replay(_) | JobCmd::Export { .. }
-    ) {
-        catch_up(store).await?;
-    }
+async fn run_local(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
+    catch_up(store).await?;
     match cmd {
-        JobCmd::History { job_id, json } => {
-            let mut source = PageSource::local(store, &job_id).await?;
-            super::replay::history(&mut source, json).await
+        JobCmd::Recover {
+            job_id,
+            lease_wait,
+            json,
+        } => {
+            let job_id = Jobs::Local(store).resolve(&job_id).await?;
+            recover(store, &job_id, lease_wait, json).await
         }
-        JobCmd::Replay(args) => {
-            let job_id = super::replay::replay_job_id(&args)?;
-            let mut source = PageSource::local(store, job_id).await?;
-            super::replay::replay_stored(&mut source, &args).await
+        // Nothing projects the views while a local `wait` polls them: run workers meanwhile.
+        JobCmd::Wait { .. } => {
+            let workers = Projectors::start(store, "cli-wait", 1);
+            let code = run_on(&mut Jobs::Local(store), cmd).await;
+            workers.stop().await;
+            code
         }
-        JobCmd::Export { job_id, output } => {
-            let mut source = PageSource::local(store, &job_id).await?;
-            super::replay::export(&mut source, &output).await
-        }
+        cmd => run_on(&mut Jobs::Local(store), cmd).await,
+    }
+}
+
+/// The row of the jobs table.
+fn job_row(job: &Value) -> Vec<String> {
+    ["job_id", "graph_id", "status", "submitted_at", "updated_at"]
+        .iter()
+        .map(|k| text(job, k))
+        .collect()
+}
+
+fn text(v: &Value, key: &str) -> String {
+    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+const JOB_HEADERS: [&str; 5] = ["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"];
+
+/// One code path for every `job` verb, whichever side answers.
+async fn run_on(jobs: &mut Jobs<'_>, cmd: JobCmd) -> anyhow::Result<i32> {
+    match cmd {
         JobCmd::List {
             status,
             limit,
@@ -194,118 +203,135 @@ async fn run_with(store: &Store, cmd: JobCmd) -> anyhow::Result<i32> {
                     anyhow::anyhow!("--status must be one of pending, running, paused, completed, failed, cancelled (got {s:?})")
                 })?),
             };
-            let jobs = store.list_jobs(&JobListFilter { status, limit }).await?;
+            let rows = jobs.list(status, limit).await?;
             if json {
-                print_json(&jobs)?;
+                print_json(&rows)?;
             } else {
-                let rows: Vec<Vec<String>> = jobs.iter().map(job_row).collect();
-                print_table(
-                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
-                    &rows,
-                );
+                print_table(&JOB_HEADERS, &rows.iter().map(job_row).collect::<Vec<_>>());
             }
-            Ok(0)
         }
         JobCmd::Inspect { job_id, json } => {
-            validate_job_id(&job_id)?;
-            let view = store
-                .job_view(&job_id)
-                .await?
-                .ok_or_else(|| not_found(&job_id))?;
+            let id = jobs.resolve(&job_id).await?;
+            let record = jobs.record(&id).await?;
             if json {
-                print_json(&view)?;
+                print_json(&record)?;
             } else {
-                print_table(
-                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
-                    &[job_row(&view)],
-                );
-                println!(
-                    "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
-                    view.last_seq,
-                    view.messages_sent,
-                    view.steps_finished,
-                    view.steps_failed,
-                    view.dead_letters
-                );
-                if let Some(owner) = &view.lease_owner {
-                    println!("lease: {owner} (epoch {})", view.lease_epoch);
-                }
-                if let Some(reason) = &view.placement_blocked {
-                    println!("placement blocked: {reason}");
-                }
-                print_service_report(view.result.as_ref());
-                if let Some(result) = &view.result {
-                    println!("result: {}", short_json(result, 400));
-                }
-                for s in view.services.values() {
-                    println!(
-                        "service: {} {} on {}",
-                        s.service.name,
-                        s.status.as_str(),
-                        s.node.as_deref().unwrap_or("any node")
-                    );
-                }
+                print_record(&record);
             }
-            Ok(0)
         }
         JobCmd::Agents { job_id, json } => {
-            require_job(store, &job_id).await?;
-            let agents = serde_json::to_value(store.agent_views(&job_id).await?)?;
-            let rows = agents.as_array().cloned().unwrap_or_default();
+            let id = jobs.resolve(&job_id).await?;
+            let record = jobs.record(&id).await?;
+            let agents = record
+                .get("agents")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             if json {
-                print_json(&rows)?
+                print_json(&agents)?
             } else {
-                print_agents(&rows)
+                print_agents(&agents)
             }
-            Ok(0)
         }
         JobCmd::Events {
             job_id,
             json,
             follow,
         } => {
-            validate_job_id(&job_id)?;
-            super::events::print(store, &job_id, json, follow).await
+            let id = jobs.resolve(&job_id).await?;
+            return super::events::print(jobs, &id, json, follow).await;
         }
         JobCmd::DeadLetters { job_id, json } => {
-            require_job(store, &job_id).await?;
-            let dead = serde_json::to_value(store.dead_letter_views(&job_id).await?)?;
-            let rows = dead.as_array().cloned().unwrap_or_default();
+            let id = jobs.resolve(&job_id).await?;
+            let rows = super::events::dead_letters(jobs, &id).await?;
             if json {
                 print_json(&rows)?
             } else {
                 print_dead_letters(&rows)
             }
-            Ok(0)
         }
-        JobCmd::Recover {
+        JobCmd::History { job_id, json } => {
+            let id = jobs.resolve(&job_id).await?;
+            let mut source = jobs.history(&id, 1).await?;
+            return super::replay::history(&mut source, json).await;
+        }
+        JobCmd::Replay(mut args) => {
+            let id = jobs.resolve(super::replay::replay_job_id(&args)?).await?;
+            args.job_id = Some(id.clone());
+            let mut source = jobs.history(&id, 1).await?;
+            return super::replay::replay_stored(&mut source, &args).await;
+        }
+        JobCmd::Export { job_id, output } => {
+            let id = jobs.resolve(&job_id).await?;
+            let mut source = jobs.history(&id, 1).await?;
+            return super::replay::export(&mut source, &output).await;
+        }
+        JobCmd::Wait {
             job_id,
-            lease_wait,
+            timeout,
             json,
-        } => recover(store, &job_id, lease_wait, json).await,
+        } => {
+            let id = jobs.resolve(&job_id).await?;
+            return super::wait::wait(jobs, &id, timeout.map(Duration::from_secs), json).await;
+        }
         JobCmd::Pause { job_id } => {
-            control(store, &job_id, JobCommand::Pause { reason: None }, "paused").await
+            let id = jobs.resolve(&job_id).await?;
+            println!("{}", jobs.control(&id, Control::Pause).await?);
         }
-        JobCmd::Resume { job_id } => control(store, &job_id, JobCommand::Resume, "resumed").await,
+        JobCmd::Resume { job_id } => {
+            let id = jobs.resolve(&job_id).await?;
+            println!("{}", jobs.control(&id, Control::Resume).await?);
+        }
         JobCmd::Cancel { job_id, reason } => {
-            control(store, &job_id, JobCommand::Cancel { reason }, "cancelled").await
+            let id = jobs.resolve(&job_id).await?;
+            println!("{}", jobs.control(&id, Control::Cancel { reason }).await?);
         }
+        JobCmd::Recover { .. } => {
+            anyhow::bail!("job recover runs a job in this process, on this machine's store")
+        }
+    }
+    Ok(0)
+}
+
+/// `job inspect` as text: the row, counters, lease, placement, services and result.
+pub fn print_record(job: &Value) {
+    print_table(&JOB_HEADERS, &[job_row(job)]);
+    let c = &job["counters"];
+    println!(
+        "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
+        job["last_seq"],
+        c["messages_sent"],
+        c["steps_finished"],
+        c["steps_failed"],
+        c["dead_letters"]
+    );
+    if let Some(owner) = job.get("lease_owner").and_then(Value::as_str) {
+        println!("lease: {owner} (epoch {})", job["lease_epoch"]);
+    }
+    if let Some(reason) = job.get("placement_blocked").and_then(Value::as_str) {
+        println!("placement blocked: {reason}");
+    }
+    print_service_report(job.get("result"));
+    if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
+        println!("result: {}", short_json(result, 400));
+    }
+    for s in job
+        .get("services")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        println!(
+            "service: {} {} on {}",
+            text(s, "name"),
+            text(s, "status"),
+            s.get("node").and_then(Value::as_str).unwrap_or("any node")
+        );
     }
 }
 
-async fn control(store: &Store, job_id: &str, cmd: JobCommand, done: &str) -> anyhow::Result<i32> {
-    validate_job_id(job_id)?;
-    match commands::execute(store, job_id, &cmd, None).await {
-        Ok(_) => {
-            println!("{done}");
-            Ok(0)
-        }
-        Err(CommandError::Domain(e)) => {
-            eprintln!("error: job {job_id}: {e}");
-            Ok(1)
-        }
-        Err(e) => Err(e.into()),
-    }
+fn not_found(job_id: &str) -> anyhow::Error {
+    anyhow::anyhow!("job {job_id} was not found")
 }
 
 async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> anyhow::Result<i32> {
@@ -345,13 +371,11 @@ async fn recover(store: &Store, job_id: &str, lease_wait: u64, json: bool) -> an
             }
             OwnerExit::Finished(_) | OwnerExit::Stopped => {
                 let view = report.view.ok_or_else(|| not_found(job_id))?;
+                let record = Jobs::Local(store).record(job_id).await?;
                 if json {
-                    print_json(&view)?;
+                    print_json(&record)?;
                 } else {
-                    print_table(
-                        &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
-                        &[job_row(&view)],
-                    );
+                    print_table(&JOB_HEADERS, &[job_row(&record)]);
                 }
                 return Ok(if view.status == Some(JobStatus::Completed) {
                     0

@@ -10,9 +10,11 @@ mod events;
 mod history_pages;
 mod interrupt;
 mod job;
+mod jobs;
 mod node;
 mod output;
 mod plan;
+mod progress;
 mod remote;
 mod remote_follow;
 mod replay;
@@ -23,6 +25,7 @@ mod serve;
 mod service;
 mod trigger;
 mod validate;
+mod wait;
 
 use clap::{Parser, Subcommand};
 
@@ -108,10 +111,7 @@ pub async fn run() -> i32 {
             }
         },
         Command::Serve => serve::run().await,
-        Command::Job(cmd) => match &cli.target {
-            Some(t) if !cmd.is_offline() => remote::job(t, cmd).await,
-            _ => job::run(cmd).await,
-        },
+        Command::Job(cmd) => job::run(cmd, cli.target.as_deref()).await,
         Command::Node(cmd) => node::run(cli.target.as_deref(), cmd).await,
         Command::Service(cmd) => service::run(cli.target.as_deref(), cmd).await,
         Command::Admin(cmd) => admin::run(cmd).await,

@@ -1,18 +1,18 @@
-//! The `job` and `run` commands against a server (`--target` / `MN_GRPC_TARGET`): the same
-//! output as the in-process runtime, read from the server's JSON answers.
+//! `run` against a server (`--target` / `MN_GRPC_TARGET`), and what every remote command
+//! shares: connecting, and gRPC failures as CLI errors.
 
 use std::time::Duration;
 
 use serde_json::Value;
 use tonic::Code;
 
-use super::history_pages::PageSource;
-use super::job::JobCmd;
-use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
+use super::output::{print_json, short_json};
 use super::run::RunArgs;
 use crate::api::client::{Client, read_bundle, token_from_env};
 use crate::api::pb::job_v1 as v1;
-use crate::api::pb::observability::StreamEventsRequest;
+
+/// How often `run --wait --target` reads the job's record for its progress display.
+const PROGRESS_POLL: Duration = Duration::from_millis(300);
 
 pub(super) async fn connect(target: &str) -> anyhow::Result<Client> {
     Client::connect(target, token_from_env()?.as_deref()).await
@@ -66,214 +66,6 @@ fn text(v: &Value, key: &str) -> String {
     v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
-fn row(job: &Value) -> Vec<String> {
-    ["job_id", "graph_id", "status", "submitted_at", "updated_at"]
-        .iter()
-        .map(|k| text(job, k))
-        .collect()
-}
-
-async fn get_job(client: &mut Client, job_id: &str) -> anyhow::Result<Value> {
-    let reply = client
-        .jobs
-        .get_job(v1::GetJobRequest {
-            job_id: job_id.into(),
-            version: 1,
-        })
-        .await
-        .map_err(failed)?;
-    Ok(job_of(parse(&reply.into_inner().job_json)?))
-}
-
-/// Streams a job's events (`follow` until the terminal one) into `each`.
-async fn stream_events(
-    client: &mut Client,
-    job_id: &str,
-    follow: bool,
-    mut each: impl FnMut(&Value),
-) -> anyhow::Result<()> {
-    let request = StreamEventsRequest {
-        job_id: job_id.into(),
-        follow,
-        heartbeat_interval_ms: 5000,
-        limit: 0,
-        version: 1,
-    };
-    let mut stream = client
-        .events
-        .stream_events(request)
-        .await
-        .map_err(failed)?
-        .into_inner();
-    while let Some(msg) = stream.message().await.map_err(failed)? {
-        let event = parse(&msg.event_json)?;
-        if event.get("type").and_then(Value::as_str) != Some("stream_heartbeat") {
-            each(&event);
-        }
-    }
-    Ok(())
-}
-
-/// Runs a `job` subcommand against the server at `target`.
-pub async fn job(target: &str, cmd: JobCmd) -> anyhow::Result<i32> {
-    let mut client = connect(target).await?;
-    match cmd {
-        JobCmd::List {
-            status,
-            limit,
-            json,
-        } => {
-            let reply = client
-                .jobs
-                .list_jobs(v1::ListJobsRequest {
-                    limit: limit.min(i32::MAX as usize) as i32,
-                    include_terminal: true,
-                    version: 1,
-                })
-                .await
-                .map_err(failed)?;
-            let all = parse(&reply.into_inner().jobs_json)?;
-            let jobs: Vec<Value> = all
-                .get("data")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|j| {
-                    status
-                        .as_deref()
-                        .is_none_or(|s| j.get("status").and_then(Value::as_str) == Some(s))
-                })
-                .collect();
-            if json {
-                print_json(&jobs)?;
-            } else {
-                print_table(
-                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
-                    &jobs.iter().map(row).collect::<Vec<_>>(),
-                );
-            }
-        }
-        JobCmd::Inspect { job_id, json } => {
-            let job = get_job(&mut client, &job_id).await?;
-            if json {
-                print_json(&job)?;
-            } else {
-                print_table(
-                    &["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"],
-                    &[row(&job)],
-                );
-                let c = &job["counters"];
-                println!(
-                    "events: {}  messages: {}  steps: {} ok / {} failed  dead letters: {}",
-                    job["last_seq"],
-                    c["messages_sent"],
-                    c["steps_finished"],
-                    c["steps_failed"],
-                    c["dead_letters"]
-                );
-                if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
-                    println!("result: {}", short_json(result, 400));
-                }
-            }
-        }
-        JobCmd::Agents { job_id, json } => {
-            let job = get_job(&mut client, &job_id).await?;
-            let agents = job
-                .get("agents")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            if json {
-                print_json(&agents)?
-            } else {
-                print_agents(&agents)
-            }
-        }
-        JobCmd::Events {
-            job_id,
-            json,
-            follow,
-        } => {
-            let mut all = Vec::new();
-            stream_events(&mut client, &job_id, follow, |e| {
-                if json && !follow {
-                    all.push(e.clone());
-                } else if json {
-                    println!("{e}");
-                } else {
-                    println!(
-                        "{:>5}  {}  {:<22} {}",
-                        e.get("seq").map_or(String::new(), |s| s.to_string()),
-                        text(e, "timestamp"),
-                        text(e, "type"),
-                        short_json(e, 120)
-                    );
-                }
-            })
-            .await?;
-            if json && !follow {
-                print_json(&all)?;
-            }
-        }
-        JobCmd::DeadLetters { job_id, json } => {
-            let mut dead = Vec::new();
-            stream_events(&mut client, &job_id, false, |e| {
-                if e.get("type").and_then(Value::as_str) == Some("dead_letter") {
-                    dead.push(e.clone());
-                }
-            })
-            .await?;
-            if json {
-                print_json(&dead)?
-            } else {
-                print_dead_letters(&dead)
-            }
-        }
-        JobCmd::Pause { job_id } => {
-            let r = client
-                .jobs
-                .pause_job(v1::PauseJobRequest { job_id, version: 1 })
-                .await
-                .map_err(failed)?;
-            println!("{}", r.into_inner().status);
-        }
-        JobCmd::Resume { job_id } => {
-            let r = client
-                .jobs
-                .resume_job(v1::ResumeJobRequest { job_id, version: 1 })
-                .await
-                .map_err(failed)?;
-            println!("{}", r.into_inner().status);
-        }
-        JobCmd::Cancel { job_id, .. } => {
-            let r = client
-                .jobs
-                .cancel_job(v1::CancelJobRequest { job_id, version: 1 })
-                .await
-                .map_err(failed)?;
-            println!("{}", r.into_inner().status);
-        }
-        JobCmd::History { job_id, json } => {
-            let mut source = PageSource::remote(&mut client, &job_id).await?;
-            return super::replay::history(&mut source, json).await;
-        }
-        JobCmd::Replay(args) => {
-            let job_id = super::replay::replay_job_id(&args)?;
-            let mut source = PageSource::remote(&mut client, job_id).await?;
-            return super::replay::replay_stored(&mut source, &args).await;
-        }
-        JobCmd::Export { job_id, output } => {
-            let mut source = PageSource::remote(&mut client, &job_id).await?;
-            return super::replay::export(&mut source, &output).await;
-        }
-        JobCmd::Recover { .. } => anyhow::bail!(
-            "job recover runs a job in this process; run it without --target (a server adopts orphaned jobs by itself)"
-        ),
-    }
-    Ok(0)
-}
-
 /// `run <bundle>` against a server: upload, then (with `--wait`) follow until the end.
 pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
     let (manifest_json, payloads) = read_bundle(&args.bundle)?;
@@ -300,21 +92,36 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
         println!("{job_id}");
         return Ok(0);
     }
-    let follow = super::remote_follow::follow(&mut client, &job_id, |e| {
-        if args.wait && !args.json {
-            eprintln!("  {} {}", text(e, "type"), text(e, "agent_id"));
+    // The history stream says when the job ends; the progress comes from its record, read
+    // alongside on a second handle of the same connection.
+    let mut progress = super::progress::JobProgress::new(&job_id, args.wait && !args.json);
+    let mut reader = client.clone();
+    let follow = super::remote_follow::follow(&mut client, &job_id, |_| {});
+    let shown = async {
+        loop {
+            if let Ok(job) = super::remote_follow::get_job(&mut reader, &job_id).await {
+                progress.update(&job);
+            }
+            tokio::time::sleep(PROGRESS_POLL).await;
         }
-    });
+    };
+    let until_end = async {
+        tokio::select! {
+            ended = follow => ended,
+            never = shown => never,
+        }
+    };
     let timed_out = match args.timeout {
-        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), follow)
+        Some(secs) => tokio::time::timeout(Duration::from_secs(secs), until_end)
             .await
             .is_err(),
         None => {
-            follow.await?;
+            until_end.await?;
             false
         }
     };
     let job = super::remote_follow::get_job(&mut client, &job_id).await?;
+    progress.finish(&job);
     if args.json {
         print_json(&job)?;
     } else {

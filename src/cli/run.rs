@@ -2,7 +2,6 @@
 //! Exit 0 completed; 1 failed, cancelled or timed out; 2 invalid bundle; 130 interrupted.
 //! A run that stops before its job ends (Ctrl-C, SIGTERM, `--timeout`) hands the job back.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -88,13 +87,10 @@ async fn submit_and_run(
     let interrupts = Interrupts::install()?;
     let job_id = local::submit(store, bundle).await?;
     eprintln!("submitted job {job_id}");
-    let show = args.wait && !args.json && std::io::stderr().is_terminal();
-    let bar = show.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
-        bar.enable_steady_tick(Duration::from_millis(120));
-        bar
-    });
+    let progress = std::cell::RefCell::new(super::progress::JobProgress::new(
+        &job_id,
+        args.wait && !args.json,
+    ));
     let node = format!("local-{}", std::process::id());
     let report = local::run_job_until(
         store,
@@ -103,22 +99,16 @@ async fn submit_and_run(
         args.timeout.map(Duration::from_secs),
         interrupts.first(),
         |v: &JobView| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!(
-                    "{} {}  steps {} ok / {} failed  messages {}  dead letters {}",
-                    v.job_id,
-                    v.status.map_or("-".into(), |s| s.to_string()),
-                    v.steps_finished,
-                    v.steps_failed,
-                    v.messages_sent,
-                    v.dead_letters
-                ));
-            }
+            progress
+                .borrow_mut()
+                .update(&crate::api::job_json::record(v, &[]))
         },
     )
     .await?;
-    if let Some(bar) = bar {
-        bar.finish_and_clear();
+    if let Some(view) = &report.view {
+        progress
+            .borrow_mut()
+            .finish(&crate::api::job_json::record(view, &[]));
     }
     let handed_back = report.handed_back();
     let Some(view) = report.view else {
