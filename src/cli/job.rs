@@ -129,7 +129,7 @@ pub async fn run(cmd: JobCmd, target: Option<&str>) -> anyhow::Result<i32> {
             );
         }
         let client = super::remote::connect(target).await?;
-        return run_on(&mut Jobs::Remote(client), cmd).await;
+        return run_on(&mut Jobs::Remote(Box::new(client)), cmd).await;
     }
     let backend = Backend::open().await?;
     let code = run_local(&backend.store, cmd).await;

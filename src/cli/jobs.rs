@@ -28,7 +28,7 @@ pub enum Control {
 /// The job API of this machine or of a server.
 pub enum Jobs<'a> {
     Local(&'a Store),
-    Remote(Client),
+    Remote(Box<Client>),
 }
 
 fn not_found(job_id: &str) -> anyhow::Error {
