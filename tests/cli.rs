@@ -165,6 +165,27 @@ fn a_bad_setting_is_an_error_naming_the_variable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("MN_REDIS_NAMESPACE"));
+    // A setting the run reads is refused before anything is submitted.
+    let out = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .args(["run", "examples/research_flow"])
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", &cli.namespace)
+        .env("MN_JOB_LEASE_DURATION_MS", "soon")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("MN_JOB_LEASE_DURATION_MS"), "{err}");
+    assert!(!err.contains("submitted job"), "{err}");
+    // A target given to a command that never talks to a server is said to be unused.
+    let out = cli.run(&["--target", "127.0.0.1:9", "validate", "examples/research_flow"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not used: validate checks"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     drop(cli);
 }
 

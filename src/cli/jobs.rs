@@ -169,7 +169,9 @@ impl Jobs<'_> {
         if id.is_empty() {
             anyhow::bail!("a job id is required");
         }
-        if validate_job_id(id).is_ok() && self.exists(id).await? {
+        // A prefix is made of the characters an id may hold: a bad one is refused as such.
+        validate_job_id(id)?;
+        if self.exists(id).await? {
             return Ok(id.to_string());
         }
         let ids: Vec<String> = self

@@ -91,9 +91,27 @@ enum Command {
     Blob(blob::BlobCmd),
 }
 
+/// Why a command does not talk to a server, for the commands that never do: a target given
+/// to them is said to be unused rather than silently ignored.
+fn target_unused(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::Validate { .. } => Some(
+            "validate checks the bundle on this machine, with the rules a server applies",
+        ),
+        Command::Serve => Some("serve runs a server here; it does not connect to one"),
+        Command::Admin(_) => Some("admin commands work on the Redis keyspace (MN_REDIS_URL)"),
+        _ => None,
+    }
+}
+
 /// Parses arguments and runs the command; returns the process exit code.
 pub async fn run() -> i32 {
     let cli = Cli::parse();
+    if let Some(target) = &cli.target
+        && let Some(why) = target_unused(&cli.command)
+    {
+        eprintln!("warning: --target {target} (or MN_GRPC_TARGET) is not used: {why}");
+    }
     let result = match cli.command {
         Command::Validate { bundle, json } => validate::run(bundle, json).await,
         Command::Plan { bundle, json } => plan::run(cli.target.as_deref(), bundle, json).await,

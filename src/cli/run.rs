@@ -69,6 +69,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<i32> {
         return Ok(super::validate::EXIT_INVALID);
     }
     let retention = crate::runtime::history::retention::retention_from_env()?;
+    // Every setting the run reads, read now: a malformed one is refused before anything is
+    // submitted, not after `submitted job ...`.
+    crate::runtime::owner::OwnerConfig::from_env("check")?;
+    crate::runtime::executor::ExecutorPools::from_env()?;
     let backend = Backend::open().await?;
     let result = submit_and_run(&backend, &bundle, &args, retention).await;
     backend.close().await;
