@@ -10,7 +10,7 @@ use crate::runtime::cluster::dry_run::executor_request;
 use crate::runtime::cluster::probe::probe;
 
 /// `Err` with the plan's explanation when the job's executors cannot all be placed here.
-/// Blocking: it probes the machine (NVML, bubblewrap, the container CLI).
+/// Blocking: it probes the machine (NVML, bubblewrap, the container engine).
 pub fn check(manifest: &Manifest) -> Result<(), String> {
     let request = executor_request(manifest, &manifest.graph_id).map_err(|e| e.to_string())?;
     if request.tasks.is_empty() {

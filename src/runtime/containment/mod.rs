@@ -38,6 +38,12 @@ pub enum Mode {
     Namespace,
     /// A subreaper, without namespaces.
     Subreaper,
+    /// A subreaper around a container engine's CLI (see
+    /// [`crate::runtime::executor::container`]): the step's own code runs in the engine's
+    /// container, and the CLI keeps the capabilities rootful podman needs (without
+    /// `CAP_SYS_ADMIN` it takes itself for rootless and cannot apply the step's limits).
+    /// Chosen by the runner only, never by `MN_STEP_CONTAINMENT`.
+    EngineCli,
 }
 
 impl Mode {
@@ -46,6 +52,7 @@ impl Mode {
             Mode::Auto => "auto",
             Mode::Namespace => "namespace",
             Mode::Subreaper => "subreaper",
+            Mode::EngineCli => "engine-cli",
         }
     }
 
@@ -54,6 +61,7 @@ impl Mode {
             "" | "auto" => Ok(Mode::Auto),
             "namespace" | "pidns" => Ok(Mode::Namespace),
             "subreaper" => Ok(Mode::Subreaper),
+            "engine-cli" => Ok(Mode::EngineCli),
             other => Err(format!(
                 "MN_STEP_CONTAINMENT={other:?}: expected auto, namespace or subreaper"
             )),
@@ -62,7 +70,14 @@ impl Mode {
 
     /// `MN_STEP_CONTAINMENT`, `auto` when unset.
     pub fn from_env() -> Result<Mode, String> {
-        Mode::parse(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())
+        match Mode::parse(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())? {
+            Mode::EngineCli => Err(
+                "MN_STEP_CONTAINMENT=engine-cli: expected auto, namespace or subreaper (engine-cli \
+                 is the container runner's own)"
+                    .to_string(),
+            ),
+            mode => Ok(mode),
+        }
     }
 }
 

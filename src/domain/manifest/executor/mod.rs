@@ -7,6 +7,7 @@
 //! refused before the job starts, never half-way through it.
 
 mod command;
+mod container;
 mod numbers;
 mod runner;
 mod uploads;
@@ -19,7 +20,8 @@ use super::error::{Errors, ValidationError, join};
 use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
-pub use runner::{Network, Runner, SandboxSpec};
+pub use runner::{CONTAINER_DRIVER, ContainerSpec, Network, Runner, SandboxSpec};
+pub(crate) use runner::{Kind as RunnerKind, kind as runner_kind};
 pub use uploads::UploadSpec;
 
 /// What the executor emits after a successful run when stdout carries no structured output.
@@ -56,9 +58,23 @@ pub struct ExecutorSpec {
     /// Sleep before the first run only, to stagger launch waves.
     pub startup_delay_ms: u64,
     pub output_message_type: OutputType,
-    /// Host or sandbox (see [`runner`]).
+    /// Host, sandbox or container (see [`runner`]).
     pub runner: Runner,
+    /// `warmup_command`: run once per agent on a node, in the same runner, before its first
+    /// step there.
+    pub warmup: Option<Warmup>,
 }
+
+/// A command that prepares an agent's runner before its first step on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warmup {
+    pub command: CommandSpec,
+    /// `warmup_timeout_ms`, default [`DEFAULT_WARMUP_TIMEOUT_MS`].
+    pub timeout: Duration,
+}
+
+/// How long a warmup may take when `warmup_timeout_ms` is not set.
+pub const DEFAULT_WARMUP_TIMEOUT_MS: u64 = 60_000;
 
 /// The pool an executor uses when its config names none.
 pub const DEFAULT_POOL: &str = "default";
@@ -148,8 +164,21 @@ pub(crate) fn parse_at(
             .unwrap_or(0),
         output_message_type: output_type(config, path, errs),
         runner: runner::parse(config, resources.0, path, resources.1, errs),
+        warmup: warmup(config, path, errs),
     };
     (errs.len() == before).then_some(spec)
+}
+
+/// `warmup_command` (a command like `command`) with `warmup_timeout_ms`.
+fn warmup(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<Warmup> {
+    let timeout_ms = numbers::positive(config, "warmup_timeout_ms", path, errs)
+        .unwrap_or(DEFAULT_WARMUP_TIMEOUT_MS);
+    let value = config.get("warmup_command").filter(|v| !v.is_null())?;
+    let command = command::parse(Some(value), &join(path, "warmup_command"), errs)?;
+    Some(Warmup {
+        command,
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
 
 /// Absent key, explicit null and a string mean three different things (see [`OutputType`]).
