@@ -21,7 +21,6 @@ use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
 pub use runner::{CONTAINER_DRIVER, ContainerSpec, Network, Runner, SandboxSpec};
-pub(crate) use runner::{Kind as RunnerKind, kind as runner_kind};
 pub use uploads::UploadSpec;
 
 /// What the executor emits after a successful run when stdout carries no structured output.

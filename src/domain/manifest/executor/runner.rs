@@ -66,7 +66,7 @@ pub const CONTAINER_DRIVER: &str = "docker_worker";
 
 /// Which runner the settings ask for, before their details are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Kind {
+enum Kind {
     Host,
     Sandbox,
     Container,
@@ -97,7 +97,7 @@ pub(super) fn parse(
 }
 
 /// The runner kind `config` and `resources` select (see the module docs for the order).
-pub(crate) fn kind(config: &Map<String, Value>, resources: &Value) -> Kind {
+fn kind(config: &Map<String, Value>, resources: &Value) -> Kind {
     let explicit = [
         resources.get("runtime_driver"),
         config.get("runtime_driver"),

@@ -12,7 +12,6 @@ mod keys;
 use serde_json::{Map, Value};
 
 use super::error::{Errors, ValidationError, join};
-use super::executor::{RunnerKind, runner_kind};
 use super::layout;
 use super::model::AgentType;
 use super::suggest::did_you_mean;
@@ -86,40 +85,9 @@ fn node(map: &Map<String, Value>, path: &str, out: &mut Vec<ValidationError>) {
     if let Some(config) = object(map.get("config")) {
         let known = keys::config(agent);
         check(config, &known, &join(path, "config"), Schema::Open, out);
-        if agent == Some(AgentType::Executor) {
-            image_outside_a_container(config, map, &join(path, "config"), out);
-        }
     }
     if let Some(p) = object(map.get("policies")) {
         policies(p, &join(path, "policies"), keys::NODE_POLICIES, out);
-    }
-}
-
-/// `image` (or `from`) is read by the container runner only; on an executor that runs on the
-/// host or in the sandbox the author may believe the step is isolated in that image.
-fn image_outside_a_container(
-    config: &Map<String, Value>,
-    node: &Map<String, Value>,
-    path: &str,
-    out: &mut Vec<ValidationError>,
-) {
-    let resources = node.get("resources").unwrap_or(&Value::Null);
-    let runner = match runner_kind(config, resources) {
-        RunnerKind::Container => return,
-        RunnerKind::Host => "on the host (host_local)",
-        RunnerKind::Sandbox => "in the sandbox runner",
-    };
-    for key in ["image", "from"] {
-        if config.get(key).is_some_and(|v| !v.is_null()) {
-            out.push(ValidationError::new(
-                join(path, key),
-                format!(
-                    "{key} is read only by the container runner (runtime_driver: docker_worker, \
-                     or runner_module ...DockerWorker); this executor runs {runner}, not in that \
-                     image"
-                ),
-            ));
-        }
     }
 }
 
