@@ -40,6 +40,7 @@ fn setup(test: &str) -> Option<PathBuf> {
     let ready = READY.get_or_init(|| {
         let engine = probe::engine()?;
         build_image(&engine.bin)?;
+        trial(&engine.bin)?;
         Ok(engine.bin.clone())
     });
     match ready {
@@ -111,6 +112,32 @@ fn build_image(engine: &Path) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// An engine that answers may still be unable to run containers here (crun on a host with
+/// cgroup v1 controllers beside v2, missing rlimit privileges): then the tests skip, saying
+/// so, rather than blame the runner. The runner's own flags are tested by the tests.
+fn trial(engine: &Path) -> Result<(), String> {
+    let out = Command::new(engine)
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--ulimit",
+            "nofile=1024:1024",
+        ])
+        .args(["--ulimit", "nproc=1024:1024", IMAGE, "bash", "-c", ":"])
+        .output()
+        .map_err(|e| e.to_string())?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "{} cannot run a container here: {}",
+        engine.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
 }
 
 fn which(tool: &str) -> Option<PathBuf> {
@@ -231,7 +258,11 @@ async fn the_environment_reaches_the_step_and_host_paths_do_not() {
         "environment": {"GREETING": "s3cr3t-value"},
     }))
     .await);
-    assert_eq!(s.stdout, "s3cr3t-value|/tmp|/mn/job\n", "stderr: {}", s.stderr);
+    assert_eq!(
+        s.stdout, "s3cr3t-value|/tmp|/mn/job\n",
+        "stderr: {}",
+        s.stderr
+    );
 }
 
 #[tokio::test]
@@ -335,7 +366,10 @@ async fn a_timed_out_step_leaves_no_container_behind() {
     let f = err(run_job(&job, json!({"command": "sleep 60", "timeout_seconds": 3})).await);
     let _ = stop.send(());
     assert_eq!(f.kind, FailureKind::Timeout, "{f:?}");
-    assert!(watch.await.expect("watcher"), "the container was never seen");
+    assert!(
+        watch.await.expect("watcher"),
+        "the container was never seen"
+    );
     assert_eq!(
         containers_named(&engine, &job),
         Vec::<String>::new(),
@@ -442,8 +476,11 @@ async fn a_node_whose_engine_does_not_work_offers_no_docker_worker() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A binary that exists but answers nothing: like a docker CLI without its daemon.
     let broken = dir.path().join("docker");
-    std::fs::write(&broken, "#!/bin/sh\necho 'Cannot connect to the daemon' >&2\nexit 1\n")
-        .expect("write");
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'Cannot connect to the daemon' >&2\nexit 1\n",
+    )
+    .expect("write");
     let mut perms = std::fs::metadata(&broken).expect("meta").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
     std::fs::set_permissions(&broken, perms).expect("chmod");

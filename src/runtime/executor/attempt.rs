@@ -6,10 +6,10 @@ use super::ExecRequest;
 use super::command::{
     Prepared, base_env, command_length, placeholders, program_and_args, set, substitute,
 };
+use super::container::Contained;
 use super::outcome::{ExecFailure, FailureKind};
 use super::process::{CaptureLimits, Captured, ProcessResult, Termination, run_process};
 use super::retry::{transient_marker, transient_spawn_error};
-use super::container::Contained;
 use super::sandbox::{MemoryNote, Sandboxed};
 use super::staging::{Staged, runner_name, stage};
 use super::structured::{StructuredOutput, parse_structured};
@@ -48,7 +48,10 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
     let (sandboxed, contained) = match &req.config.spec.runner {
         Runner::Host => (None, None),
         Runner::Sandbox(spec) => (Some(sandbox(prepared.clone(), spec, &staged).await?), None),
-        Runner::Container(spec) => (None, Some(container(req, prepared.clone(), spec, &staged).await?)),
+        Runner::Container(spec) => (
+            None,
+            Some(container(req, prepared.clone(), spec, &staged).await?),
+        ),
     };
     let to_run = sandboxed
         .as_ref()
@@ -60,7 +63,9 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
     let memory = match &contained {
-        Some(c) => c.memory_exceeded(result.termination).map(MemoryNote::Exceeded),
+        Some(c) => c
+            .memory_exceeded(result.termination)
+            .map(MemoryNote::Exceeded),
         None => sandboxed.as_ref().and_then(Sandboxed::memory_note),
     };
     // Removing a large run dir (the step's cgroup, a container left by a timeout) blocks;
@@ -101,7 +106,12 @@ async fn container(
         super::container::wrap(prepared, &spec, &run_dir, &step, &explicit)
     })
     .await
-    .map_err(|e| ExecFailure::new(FailureKind::Container, format!("container task failed: {e}")))?
+    .map_err(|e| {
+        ExecFailure::new(
+            FailureKind::Container,
+            format!("container task failed: {e}"),
+        )
+    })?
     .map_err(|e| ExecFailure::new(FailureKind::Container, e))
 }
 

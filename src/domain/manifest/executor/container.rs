@@ -181,8 +181,11 @@ mod tests {
 
     #[test]
     fn defaults_are_closed() {
-        let spec = parsed(json!({"image": "python:3.12-slim"}), json!({"cpu_cores": 0.5}))
-            .expect("valid");
+        let spec = parsed(
+            json!({"image": "python:3.12-slim"}),
+            json!({"cpu_cores": 0.5}),
+        )
+        .expect("valid");
         assert_eq!(spec.image, "python:3.12-slim");
         assert_eq!(spec.network, Network::None);
         assert_eq!(spec.pids_limit, DEFAULT_PIDS_LIMIT);

@@ -149,7 +149,12 @@ fn sandbox_settings(config: &Map<String, Value>, path: &str, errs: &mut Errors) 
             format!("unknown sandbox setting {key:?} (known: network)"),
         );
     }
-    network(map.get("network"), &join(&at, "network"), "the sandbox", errs)
+    network(
+        map.get("network"),
+        &join(&at, "network"),
+        "the sandbox",
+        errs,
+    )
 }
 
 /// A runner's `network` setting: `"none"` or `"host"`; `runner` names it in the refusal of a

@@ -131,7 +131,10 @@ mod tests {
 
     #[test]
     fn closed_by_default_and_only_the_run_dir_is_writable() {
-        let env = vec!["MIRROR_NEURON_INPUT_FILE".to_string(), "API_KEY".to_string()];
+        let env = vec![
+            "MIRROR_NEURON_INPUT_FILE".to_string(),
+            "API_KEY".to_string(),
+        ];
         let argv = run_args(
             &layout(&env, Network::None),
             "bash",
@@ -148,7 +151,10 @@ mod tests {
         assert_eq!(value(&argv, "--memory-swap"), ["64m"]);
         assert_eq!(value(&argv, "--cpus"), ["1.500"]);
         assert_eq!(value(&argv, "--pids-limit"), ["128"]);
-        assert_eq!(value(&argv, "--ulimit"), ["nofile=1024:1024", "nproc=4224:4224"]);
+        assert_eq!(
+            value(&argv, "--ulimit"),
+            ["nofile=1024:1024", "nproc=4224:4224"]
+        );
         assert_eq!(value(&argv, "--user"), ["1000:1000"]);
         assert_eq!(
             value(&argv, "--mount"),

@@ -68,6 +68,8 @@ fn remove(bin: &std::path::Path, name: &str) {
         Ok((false, text)) => {
             tracing::warn!(container = name, output = %text.trim(), "could not remove a step's container");
         }
-        Err(e) => tracing::warn!(container = name, error = %e, "could not remove a step's container"),
+        Err(e) => {
+            tracing::warn!(container = name, error = %e, "could not remove a step's container")
+        }
     }
 }

@@ -184,7 +184,11 @@ impl Contained {
     /// runner, which sent it).
     pub fn memory_exceeded(&self, termination: Termination) -> Option<String> {
         let mb = self.memory_mb?;
-        matches!(termination, Termination::Exited(137) | Termination::Signaled(9)).then(|| {
+        matches!(
+            termination,
+            Termination::Exited(137) | Termination::Signaled(9)
+        )
+        .then(|| {
             format!(
                 "the step was killed (SIGKILL, exit 137) in its container, which has a memory \
                  limit of {mb} MB (resources.memory_mb): it most likely exceeded that limit"
