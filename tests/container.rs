@@ -377,6 +377,51 @@ async fn a_timed_out_step_leaves_no_container_behind() {
     );
 }
 
+/// Polls until `ok` holds for the containers named after `part`, or `limit` passes.
+async fn wait_containers(
+    engine: &Path,
+    part: &str,
+    limit: Duration,
+    ok: fn(usize) -> bool,
+) -> bool {
+    let started = std::time::Instant::now();
+    while started.elapsed() < limit {
+        let (e, p) = (engine.to_path_buf(), part.to_string());
+        let n = tokio::task::spawn_blocking(move || containers_named(&e, &p).len())
+            .await
+            .unwrap_or(0);
+        if ok(n) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn a_cancelled_step_leaves_no_container_behind() {
+    let Some(engine) = setup("cancel") else {
+        return;
+    };
+    let job = format!("cancel-{}", std::process::id());
+    let step = {
+        let job = job.clone();
+        tokio::spawn(async move { run_job(&job, json!({"command": "sleep 60"})).await })
+    };
+    assert!(
+        wait_containers(&engine, &job, Duration::from_secs(30), |n| n > 0).await,
+        "the step's container never started"
+    );
+    // A cancelled job drops the step's future: nothing awaits the container any more.
+    step.abort();
+    let _ = step.await;
+    assert!(
+        wait_containers(&engine, &job, Duration::from_secs(30), |n| n == 0).await,
+        "`ps -a` still lists the step's container: {:?}",
+        containers_named(&engine, &job)
+    );
+}
+
 #[tokio::test]
 async fn a_missing_image_fails_the_step_naming_it() {
     if setup("missing image").is_none() {
