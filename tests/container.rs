@@ -247,22 +247,47 @@ async fn a_step_runs_in_its_image_and_produces_its_result_through_mn_job() {
     );
 }
 
+/// Whether any process's command line holds `text`.
+fn on_a_command_line(text: &str) -> bool {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        std::fs::read(e.path().join("cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).contains(text))
+            .unwrap_or(false)
+    })
+}
+
 #[tokio::test]
-async fn the_environment_reaches_the_step_and_host_paths_do_not() {
+async fn the_environment_reaches_the_step_but_neither_ps_nor_the_engine() {
     if setup("environment").is_none() {
         return;
     }
-    // Values go by name (`--env NAME`, see the argv unit tests), never on the command line.
-    let s = ok(run(json!({
-        "command": "echo \"$GREETING|$HOME|$MIRROR_NEURON_WORKDIR\"",
-        "environment": {"GREETING": "s3cr3t-value"},
-    }))
-    .await);
+    let secret = format!("s3cr3t-{}", std::process::id());
+    let step = tokio::spawn(run_job(
+        "env-job",
+        json!({
+            "command": "echo \"$GREETING|$HOME|$MIRROR_NEURON_WORKDIR|$CONTAINER_HOST\"; sleep 2",
+            // Variables that would point the engine's CLI elsewhere if it read them: they
+            // are the step's, not the CLI's.
+            "environment": {"GREETING": secret, "CONTAINER_HOST": "unix:///nonexistent.sock",
+                            "DOCKER_HOST": "unix:///nonexistent.sock"},
+        }),
+    ));
+    let mut seen = false;
+    while !step.is_finished() {
+        seen |= on_a_command_line(&secret);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let s = ok(step.await.expect("step task"));
     assert_eq!(
-        s.stdout, "s3cr3t-value|/tmp|/mn/job\n",
+        s.stdout,
+        format!("{secret}|/tmp|/mn/job|unix:///nonexistent.sock\n"),
         "stderr: {}",
         s.stderr
     );
+    assert!(!seen, "the value showed on a command line");
 }
 
 #[tokio::test]

@@ -41,9 +41,9 @@ pub struct Layout<'a> {
     /// `RLIMIT_NOFILE` for the step (soft = hard).
     pub nofile: u64,
     pub user: User,
-    /// Variables the container takes from the CLI's environment by name (`--env NAME`):
-    /// their values never appear on a command line that `ps` shows.
-    pub env_names: &'a [String],
+    /// The step's environment (see [`super::env_file`]): values never appear on a command
+    /// line that `ps` shows.
+    pub env_file: &'a Path,
 }
 
 /// `run` arguments for the step `program args` in `layout.image`.
@@ -92,11 +92,8 @@ pub fn run_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<Stri
         layout.run_dir.display()
     );
     push(&["--mount", &mount, "--workdir", layout.workdir]);
-    // The host's home is not there; tools that write under $HOME get the private /tmp.
-    push(&["--env", "HOME=/tmp"]);
-    for name in layout.env_names {
-        push(&["--env", name]);
-    }
+    let env_file = layout.env_file.display().to_string();
+    push(&["--env-file", &env_file]);
     push(&[layout.image, program]);
     argv.extend(args.iter().cloned());
     argv
@@ -106,7 +103,7 @@ pub fn run_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<Stri
 mod tests {
     use super::*;
 
-    fn layout<'a>(env: &'a [String], network: Network) -> Layout<'a> {
+    fn layout(network: Network) -> Layout<'static> {
         Layout {
             name: "mn-step-1",
             image: "python:3.12-slim",
@@ -118,7 +115,7 @@ mod tests {
             pids_limit: 128,
             nofile: 1024,
             user: User::Id(1000, 1000),
-            env_names: env,
+            env_file: Path::new("/tmp/mn/run1.env"),
         }
     }
 
@@ -131,15 +128,7 @@ mod tests {
 
     #[test]
     fn closed_by_default_and_only_the_run_dir_is_writable() {
-        let env = vec![
-            "MIRROR_NEURON_INPUT_FILE".to_string(),
-            "API_KEY".to_string(),
-        ];
-        let argv = run_args(
-            &layout(&env, Network::None),
-            "bash",
-            &["-c".into(), "x".into()],
-        );
+        let argv = run_args(&layout(Network::None), "bash", &["-c".into(), "x".into()]);
         assert_eq!(argv[..2], ["run", "--rm"]);
         for flag in ["--read-only", "--rm"] {
             assert!(argv.contains(&flag.to_string()), "{flag}");
@@ -161,11 +150,9 @@ mod tests {
             ["type=bind,source=/tmp/mn/run1,target=/mn/job"]
         );
         assert_eq!(value(&argv, "--workdir"), ["/mn/job/worker"]);
-        // Values are inherited by name, never written on the command line.
-        assert_eq!(
-            value(&argv, "--env"),
-            ["HOME=/tmp", "MIRROR_NEURON_INPUT_FILE", "API_KEY"]
-        );
+        // Values go through the env file, never on the command line.
+        assert_eq!(value(&argv, "--env-file"), ["/tmp/mn/run1.env"]);
+        assert!(value(&argv, "--env").is_empty());
         let image = argv
             .iter()
             .position(|a| a == "python:3.12-slim")
@@ -175,7 +162,7 @@ mod tests {
 
     #[test]
     fn egress_and_rootless_user_mapping() {
-        let mut l = layout(&[], Network::Host);
+        let mut l = layout(Network::Host);
         l.user = User::KeepId;
         l.memory_mb = None;
         l.cpu_millis = None;

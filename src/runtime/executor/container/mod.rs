@@ -17,10 +17,12 @@
 //! - [`argv`]: the `run` command line (pure);
 //! - [`probe`]: finding an engine that answers (`MN_DOCKER_BIN`, `docker`, `podman`);
 //! - [`image`]: the image must be on the node (pulled only when asked);
-//! - [`cleanup`]: the container never outlives its step.
+//! - [`cleanup`]: the container never outlives its step;
+//! - [`env_file`]: the step's environment, off the command line and out of the CLI's.
 
 pub mod argv;
 pub mod cleanup;
+pub mod env_file;
 pub mod image;
 pub mod probe;
 
@@ -33,13 +35,18 @@ use crate::domain::manifest::run_paths::CONTAINER_JOB_DIR;
 use crate::runtime::containment::Mode;
 use argv::{Layout, User};
 use cleanup::ContainerGuard;
+use env_file::EnvFile;
 
 /// Host variables the step gets only when the manifest sets or passes them: they describe
 /// the host (its `PATH`, its home, its temp dir), not the image.
 const HOST_ONLY: [&str; 3] = ["PATH", "HOME", "TMPDIR"];
-/// Variables the engine's CLI itself needs from the host (where the daemon is, rootless
-/// podman's runtime dir); given to the CLI, never forwarded into the container.
-const ENGINE_ENV: [&str; 6] = [
+/// What the engine's CLI gets from the host, and nothing else (see [`env_file`] for why the
+/// step's variables stay out of it): where its tools are, where the daemon is, rootless
+/// podman's runtime and config dirs.
+const ENGINE_ENV: [&str; 9] = [
+    "PATH",
+    "HOME",
+    "LANG",
     "DOCKER_HOST",
     "DOCKER_CONTEXT",
     "DOCKER_CONFIG",
@@ -47,6 +54,8 @@ const ENGINE_ENV: [&str; 6] = [
     "XDG_RUNTIME_DIR",
     "XDG_CONFIG_HOME",
 ];
+/// `PATH` for the CLI when the host has none.
+const FALLBACK_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// A step ready to run in a container.
 #[derive(Debug)]
@@ -54,6 +63,8 @@ pub struct Contained {
     pub prepared: Prepared,
     /// Removes the container if the step does not end on its own.
     pub guard: ContainerGuard,
+    /// The step's environment; removed after the step.
+    pub env_file: EnvFile,
     /// The limit asked, in MiB, for the failure message.
     pub memory_mb: Option<u64>,
 }
@@ -93,22 +104,23 @@ pub fn wrap(
             ));
         }
     };
-    let mut env: Vec<(String, String)> = prepared
+    let mut step_env: Vec<(String, String)> = prepared
         .env
         .iter()
+        .filter(|(k, _)| !HOST_ONLY.contains(&k.as_str()) || explicit(k))
         .map(|(k, v)| (k.clone(), inside(v)))
         .collect();
-    let env_names: Vec<String> = env
+    if !step_env.iter().any(|(k, _)| k == "HOME") {
+        // The host's home is not there; tools that write under $HOME get the private /tmp.
+        step_env.push(("HOME".to_string(), "/tmp".to_string()));
+    }
+    let env_file = EnvFile::write(run_dir, &step_env)?;
+    let mut cli_env: Vec<(String, String)> = ENGINE_ENV
         .iter()
-        .map(|(k, _)| k.clone())
-        .filter(|k| !HOST_ONLY.contains(&k.as_str()) || explicit(k))
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
         .collect();
-    for name in ENGINE_ENV {
-        if let Ok(value) = std::env::var(name)
-            && !env.iter().any(|(k, _)| k == name)
-        {
-            env.push((name.to_string(), value));
-        }
+    if !cli_env.iter().any(|(k, _)| k == "PATH") {
+        cli_env.push(("PATH".to_string(), FALLBACK_PATH.to_string()));
     }
     let name = container_name(step);
     // SAFETY: getuid(2) and getgid(2) have no preconditions and cannot fail.
@@ -128,7 +140,7 @@ pub fn wrap(
         } else {
             User::Id(uid, gid)
         },
-        env_names: &env_names,
+        env_file: env_file.path(),
     };
     let args: Vec<String> = prepared.args.iter().map(|a| inside(a)).collect();
     let args = argv::run_args(&layout, &inside(&prepared.program), &args);
@@ -136,7 +148,7 @@ pub fn wrap(
         prepared: Prepared {
             program: engine.bin.display().to_string(),
             args,
-            env,
+            env: cli_env,
             cwd: prepared.cwd,
             join_cgroup: None,
             // The engine isolates the step. Around its CLI, a subreaper that keeps the
@@ -147,6 +159,7 @@ pub fn wrap(
             containment: Some(Mode::EngineCli),
         },
         guard: ContainerGuard::new(engine.bin.clone(), name),
+        env_file,
         memory_mb: spec.memory_mb,
     })
 }
