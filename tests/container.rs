@@ -465,6 +465,31 @@ async fn a_missing_image_fails_the_step_naming_it() {
 }
 
 #[tokio::test]
+async fn an_image_removed_after_use_fails_as_an_engine_error_naming_it() {
+    let Some(engine) = setup("removed image") else {
+        return;
+    };
+    let tag = format!("localhost/mn-test-step:gone-{}", std::process::id());
+    let engine_ok = |args: &[&str]| {
+        Command::new(&engine)
+            .args(args)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    assert!(engine_ok(&["tag", IMAGE, &tag]), "tag the test image");
+    let config = json!({"command": "echo here", "image": tag});
+    assert_eq!(ok(run(config.clone()).await).stdout, "here\n");
+    // The runner saw the image once; now it is gone, and `run --pull never` cannot start.
+    assert!(engine_ok(&["rmi", &tag]), "remove the tag");
+    let f = err(run(config).await);
+    assert_eq!(f.kind, FailureKind::Container, "{f:?}");
+    assert!(
+        f.error.contains("could not run the step (exit 125)") && f.error.contains(&tag),
+        "{f:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_warmup_runs_in_the_container_and_its_failure_is_reported() {
     if setup("warmup").is_none() {
         return;

@@ -62,6 +62,9 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
     let result = run_process(to_run, req.config.spec.timeout, &limits)
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
+    let engine_error = contained
+        .as_ref()
+        .and_then(|c| c.engine_error(result.termination, &result.stderr.bytes));
     let memory = match &contained {
         Some(c) => c
             .memory_exceeded(result.termination)
@@ -78,6 +81,17 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         drop((sandboxed, staged));
     })
     .await;
+    if let Some(error) = engine_error {
+        return Err(ExecFailure {
+            error,
+            kind: FailureKind::Container,
+            exit_code: Some(125),
+            stdout: shown(&result.stdout),
+            stderr: shown(&result.stderr),
+            attempts: 0,
+            transient: false,
+        });
+    }
     judge(req, result, memory)
 }
 

@@ -209,6 +209,19 @@ impl Contained {
         })
     }
 
+    /// The engine's own failure: docker and podman both exit 125 when they could not run
+    /// the container at all (a bad flag for this engine version, a limit the host refuses),
+    /// which is not the step's doing.
+    pub fn engine_error(&self, termination: Termination, stderr: &[u8]) -> Option<String> {
+        (termination == Termination::Exited(125)).then(|| {
+            format!(
+                "the container engine ({}) could not run the step (exit 125): {}",
+                self.prepared.program,
+                probe::last_line(&String::from_utf8_lossy(stderr))
+            )
+        })
+    }
+
     /// After the step: a step that ended on its own was removed by `--rm`; any other end
     /// (timeout, a signal to the CLI) removes the container now. Blocking.
     pub fn finish(mut self, termination: Termination) {
