@@ -70,7 +70,12 @@ impl Mode {
 
     /// `MN_STEP_CONTAINMENT`, `auto` when unset.
     pub fn from_env() -> Result<Mode, String> {
-        match Mode::parse(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())? {
+        Mode::from_setting(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())
+    }
+
+    /// A node's setting: any mode but the container runner's own.
+    fn from_setting(text: &str) -> Result<Mode, String> {
+        match Mode::parse(text)? {
             Mode::EngineCli => Err(
                 "MN_STEP_CONTAINMENT=engine-cli: expected auto, namespace or subreaper (engine-cli \
                  is the container runner's own)"
@@ -87,9 +92,20 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        for mode in [Mode::Auto, Mode::Namespace, Mode::Subreaper] {
+        for mode in [
+            Mode::Auto,
+            Mode::Namespace,
+            Mode::Subreaper,
+            Mode::EngineCli,
+        ] {
             assert_eq!(Mode::parse(mode.as_str()), Ok(mode));
         }
+        assert_eq!(Mode::from_setting("subreaper"), Ok(Mode::Subreaper));
+        assert!(
+            Mode::from_setting("engine-cli")
+                .unwrap_err()
+                .contains("container runner's own")
+        );
         assert_eq!(Mode::parse(""), Ok(Mode::Auto));
         assert!(
             Mode::parse("cgroup")
