@@ -623,3 +623,61 @@ async fn a_node_with_a_working_engine_runs_a_docker_worker_job() {
         JobStatus::Completed
     );
 }
+
+/// A job whose executor names execution profile `py` and no image of its own.
+fn profile_bundle(dir: &Path) -> PathBuf {
+    let root = dir.join("by-profile");
+    std::fs::create_dir_all(root.join("payloads")).expect("mkdir");
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "by-profile", "entrypoints": ["start"],
+        "nodes": [
+            {"node_id": "start", "agent_type": "router", "config": {"emit_type": "go"}},
+            {"node_id": "boxed", "agent_type": "executor",
+             "config": {"runtime_driver": "docker_worker", "execution_profile": "py",
+                        "command": format!("cat {MARKER}"), "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
+        ],
+        "edges": [
+            {"from_node": "start", "to_node": "boxed", "message_type": "go"},
+            {"from_node": "boxed", "to_node": "sink", "message_type": "done"}
+        ]
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).expect("write");
+    root
+}
+
+#[tokio::test]
+async fn the_image_can_come_from_the_execution_profile() {
+    if setup("profile").is_none() {
+        return;
+    }
+    let store = common::store().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let bundle = profile_bundle(dir.path());
+    let run = |profiles: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .arg("run")
+            .arg(&bundle)
+            .env("MN_HOME", dir.path().join("home"))
+            .env("MN_EXECUTION_PROFILES_JSON", profiles)
+            .env("MN_NODE_EXECUTION_PROFILES", "py")
+            .env("MN_REDIS_URL", &common::redis().url)
+            .env("MN_REDIS_NAMESPACE", store.keys().namespace())
+            .env_remove("MN_GRPC_TARGET")
+            .output()
+            .expect("run the CLI");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, err) = run(&json!({"py": {"image": IMAGE}}).to_string());
+    assert_eq!(code, 0, "{err}");
+    // A profile without an image leaves the executor with none: refused before it runs.
+    let (code, err) = run(&json!({"py": {"pool": "default"}}).to_string());
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("image") && err.contains("execution profile \"py\""),
+        "{err}"
+    );
+}

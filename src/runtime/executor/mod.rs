@@ -28,6 +28,7 @@ pub mod container;
 pub mod outcome;
 pub mod pool;
 pub mod process;
+pub mod profile;
 pub mod retry;
 pub mod run_root;
 pub mod sandbox;

@@ -2,8 +2,9 @@
 //! what they may use there.
 //!
 //! - `image` (the execution profile's name for it; `from` is the original's alias): required,
-//!   a plain image reference. A reference starting with `-` or holding spaces is refused: it
-//!   would be read by the engine as a flag.
+//!   a plain image reference, unless the executor names an execution profile, whose `image`
+//!   then applies when the step runs (see `runtime::executor::profile`). A reference starting
+//!   with `-` or holding spaces is refused: it would be read by the engine as a flag.
 //! - `container.network`: `"none"` (default) or `"host"`, as for the sandbox.
 //! - `container.pids_limit`: processes the step may have at once (default
 //!   [`DEFAULT_PIDS_LIMIT`], so a fork bomb stays inside its container).
@@ -22,7 +23,9 @@ pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
 /// What a container step runs in and may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerSpec {
-    pub image: String,
+    /// `None`: none in the config, but the executor names an execution profile that is to
+    /// give it (the runner refuses the step when it does not).
+    pub image: Option<String>,
     pub network: Network,
     /// `resources.memory_mb` (or `memory`/`memory_gb`), in MiB; `None` = no limit asked.
     pub memory_mb: Option<u64>,
@@ -93,7 +96,6 @@ pub(super) fn parse(
         .ok()
         .map(|d| d.cpu_millis)
         .filter(|m| *m > 0);
-    let image = image?;
     (errs.len() == before).then_some(ContainerSpec {
         image,
         network,
@@ -104,17 +106,28 @@ pub(super) fn parse(
     })
 }
 
-/// `image`, else `from`; required.
+/// The execution profile an executor names (`execution_profile`, else `profile`).
+pub fn profile_named(config: &Map<String, Value>) -> Option<&str> {
+    ["execution_profile", "profile"]
+        .iter()
+        .find_map(|k| config.get(*k).and_then(Value::as_str))
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+}
+
+/// `image`, else `from`; required unless an execution profile is named (it may give one).
 fn image(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<String> {
     let (key, value) = ["image", "from"]
         .into_iter()
         .find_map(|k| config.get(k).filter(|v| !v.is_null()).map(|v| (k, v)))
         .or_else(|| {
-            errs.push(
-                join(path, "image"),
-                "a docker_worker executor needs the image its steps run in: set image \
-                 (e.g. \"python:3.12-slim\")",
-            );
+            if profile_named(config).is_none() {
+                errs.push(
+                    join(path, "image"),
+                    "a docker_worker executor needs the image its steps run in: set image \
+                     (e.g. \"python:3.12-slim\"), or name an execution profile that sets it",
+                );
+            }
             None
         })?;
     let at = join(path, key);
@@ -186,7 +199,7 @@ mod tests {
             json!({"cpu_cores": 0.5}),
         )
         .expect("valid");
-        assert_eq!(spec.image, "python:3.12-slim");
+        assert_eq!(spec.image.as_deref(), Some("python:3.12-slim"));
         assert_eq!(spec.network, Network::None);
         assert_eq!(spec.pids_limit, DEFAULT_PIDS_LIMIT);
         assert_eq!(spec.cpu_millis, Some(500));
@@ -202,6 +215,9 @@ mod tests {
         assert!(e[0].starts_with("nodes[0].config.image: "), "{e:?}");
         let e = parsed(json!({"from": 3}), json!({})).expect_err("not a string");
         assert!(e[0].starts_with("nodes[0].config.from: "), "{e:?}");
+        // A named execution profile may give the image when the step runs.
+        let spec = parsed(json!({"execution_profile": "py"}), json!({})).expect("deferred");
+        assert_eq!(spec.image, None);
     }
 
     #[test]

@@ -20,6 +20,7 @@ use super::error::{Errors, ValidationError, join};
 use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
+pub use container::profile_named;
 pub use runner::{CONTAINER_DRIVER, ContainerSpec, Network, Runner, SandboxSpec};
 pub use uploads::UploadSpec;
 

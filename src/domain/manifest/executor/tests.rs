@@ -185,7 +185,7 @@ fn docker_worker_executors_run_in_a_container_of_their_image() {
         json!({"command": "x", "from": "img:1", "resources": {"runtime_driver": "docker_worker"}}),
         json!({"command": "x", "image": "img:1", "container": {}}),
     ] {
-        assert_eq!(container(config).image, "img:1");
+        assert_eq!(container(config).image.as_deref(), Some("img:1"));
     }
     let spec = container(json!({
         "command": "x", "image": "img:1", "runtime_driver": "docker_worker",

@@ -81,7 +81,11 @@ pub fn wrap(
     explicit: &dyn Fn(&str) -> bool,
 ) -> Result<Contained, String> {
     let engine = probe::engine()?;
-    image::ensure(engine, &spec.image, spec.pull)?;
+    let image = spec.image.as_deref().ok_or_else(|| {
+        "no image to run the step in (neither config.image nor its execution profile sets one)"
+            .to_string()
+    })?;
+    image::ensure(engine, image, spec.pull)?;
     let host_dir = run_dir.display().to_string();
     // `--mount` is comma-separated key=value pairs; a run dir with a comma would be misread.
     if host_dir.contains(',') {
@@ -127,7 +131,7 @@ pub fn wrap(
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let layout = Layout {
         name: &name,
-        image: &spec.image,
+        image,
         run_dir,
         workdir: &workdir,
         network: spec.network,
