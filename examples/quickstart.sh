@@ -18,14 +18,28 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 
-if ! command -v cargo >/dev/null 2>&1; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
+# The Rust this project needs: Cargo.toml's rust-version. An older cargo (Debian 12 ships
+# 1.65) fails on the manifest itself with a confusing message, so check before building.
+need=$(sed -n 's/^rust-version *= *"\([0-9.]*\)".*/\1/p' Cargo.toml)
+cargo_ok() {
+  local v
+  v=$(cargo --version 2>/dev/null | awk '{print $2}') || return 1
+  [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$need" "$v" | sort -V | head -n1)" = "$need" ]
+}
+if [ -x "$HOME/.cargo/bin/cargo" ]; then export PATH="$HOME/.cargo/bin:$PATH"; fi
+if ! cargo_ok; then
+  have=$(cargo --version 2>/dev/null || echo "no cargo")
+  if command -v rustup >/dev/null 2>&1; then
+    echo "==> $have is older than the Rust $need this project needs: updating the stable toolchain (rustup)" >&2
+    rustup toolchain install stable --profile minimal
+    rustup default stable
   else
-    echo "==> installing the Rust toolchain (rustup)" >&2
+    echo "==> $have is older than the Rust $need this project needs: installing Rust with rustup into ~/.cargo" >&2
     curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
     export PATH="$HOME/.cargo/bin:$PATH"
+    echo "==> in new shells, run '. \"\$HOME/.cargo/env\"' (or open a new login shell) before 'cargo test'" >&2
   fi
+  cargo_ok || { echo "error: still no cargo >= $need on PATH ($(command -v cargo || echo none))" >&2; exit 1; }
 fi
 
 echo "==> building mirror-neuron (release)" >&2

@@ -5,8 +5,13 @@ fn init_tracing() {
     let filter = EnvFilter::try_from_env("MN_LOG_LEVEL")
         .or_else(|_| EnvFilter::try_from_default_env())
         .unwrap_or_else(|_| EnvFilter::new("warn"));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal: a log file or a pipe gets plain text
+    // (`NO_COLOR` turns them off on a terminal too).
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if mirror_neuron::config::var("MN_LOG_FORMAT").as_deref() == Some("json") {
         builder.json().init();

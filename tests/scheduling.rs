@@ -415,6 +415,52 @@ fn run_cli(store: &Store, bundle: &Path, env: &[(&str, &str)]) -> (i32, String) 
     )
 }
 
+/// GPUs declared with `MN_NODE_GPU` and described with `MN_NODE_GPU_MEMORY_MB` and
+/// `MN_NODE_GPU_DRIVER` can be asked for by memory and driver; beyond what they have is refused
+/// with the plan's reason.
+#[tokio::test]
+async fn declared_gpus_are_placed_by_their_described_memory_and_driver() {
+    if host_has_gpus() {
+        return;
+    }
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home").to_string_lossy().into_owned();
+    let env = [
+        ("MN_HOME", home.as_str()),
+        ("MN_NODE_GPU", "1"),
+        ("MN_NODE_GPU_MEMORY_MB", "24576"),
+        ("MN_NODE_GPU_DRIVER", "rocm"),
+    ];
+    let fits = gpu_bundle(
+        dir.path(),
+        "fits",
+        json!({"devices": [{"kind": "gpu", "min_memory_mb": 16000, "driver": "rocm"}]}),
+    );
+    let (code, err) = run_cli(&store, &fits, &env);
+    assert_eq!(code, 0, "{err}");
+    let too_big = gpu_bundle(
+        dir.path(),
+        "too-big",
+        json!({"devices": [{"kind": "gpu", "min_memory_mb": 32000}]}),
+    );
+    let (code, err) = run_cli(&store, &too_big, &env);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("cannot run too-big on this machine"), "{err}");
+    assert!(
+        err.contains("32000"),
+        "the reason names the memory asked: {err}"
+    );
+    // A malformed description is refused by name.
+    let bad = [("MN_NODE_GPU_MEMORY_MB", "lots")];
+    let (code, err) = run_cli(&store, &fits, &[env[0], env[1], bad[0]]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("MN_NODE_GPU_MEMORY_MB must be an integer"),
+        "{err}"
+    );
+}
+
 #[tokio::test]
 async fn a_local_run_refuses_what_this_machine_cannot_hold_with_the_plans_reason() {
     let store = common::store().await;

@@ -52,6 +52,7 @@ pub fn record(view: &JobView, agents: &[AgentView]) -> Value {
             "queued": a.queued,
             "mailbox_depth": a.queued,
             "inflight_message_id": a.inflight_message_id,
+            "inflight_message_ids": a.inflight_message_ids,
             "processed": a.processed,
             "failed_attempts": a.failed_attempts,
             "last_error": a.last_error,

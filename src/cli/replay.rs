@@ -498,9 +498,11 @@ fn print_report(report: &ReplayReport, json: bool) -> anyhow::Result<i32> {
                 a.status.clone(),
                 a.processed.to_string(),
                 a.queue_length.to_string(),
-                a.inflight
-                    .as_ref()
-                    .map_or("-".to_string(), |m| m.message_id.clone()),
+                match a.inflight.as_slice() {
+                    [] => "-".to_string(),
+                    [m] => m.message_id.clone(),
+                    [m, rest @ ..] => format!("{} (+{})", m.message_id, rest.len()),
+                },
                 a.failed_attempts.to_string(),
             ]
         })
@@ -532,7 +534,7 @@ fn print_report(report: &ReplayReport, json: bool) -> anyhow::Result<i32> {
     let inflight: Vec<_> = report
         .agents
         .iter()
-        .filter_map(|a| a.inflight.as_ref().map(|m| (a, m)))
+        .flat_map(|a| a.inflight.iter().map(move |m| (a, m)))
         .collect();
     if !inflight.is_empty() {
         println!("\nin flight:");

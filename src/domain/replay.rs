@@ -150,7 +150,8 @@ pub struct AgentReport {
     pub failed_attempts: u64,
     pub queue_length: usize,
     pub queue: Vec<MessageRef>,
-    pub inflight: Option<MessageRef>,
+    /// Messages in flight, oldest first (several with `config.concurrency`).
+    pub inflight: Vec<MessageRef>,
     pub last_error: Option<Value>,
     /// The agent's local state (aggregator bodies, executor `next_state`).
     pub state: Value,
@@ -210,8 +211,9 @@ impl Replay {
                         .collect(),
                     inflight: runtime
                         .inflight
-                        .as_ref()
-                        .map(|f| MessageRef::of(&f.message, Some(f.attempt))),
+                        .iter()
+                        .map(|f| MessageRef::of(&f.message, Some(f.attempt)))
+                        .collect(),
                     last_error: runtime.last_error.clone(),
                     state: runtime.state.clone(),
                     agent_id: id,
@@ -500,10 +502,10 @@ mod tests {
         assert_eq!(a.queue_length, 1);
         assert_eq!(a.queue[0].message_id, "m2");
         assert_eq!(
-            a.inflight.as_ref().map(|m| m.message_id.as_str()),
+            a.inflight.first().map(|m| m.message_id.as_str()),
             Some("m1")
         );
-        assert_eq!(a.inflight.as_ref().and_then(|m| m.attempt), Some(1));
+        assert_eq!(a.inflight.first().and_then(|m| m.attempt), Some(1));
         assert_eq!(a.status, "running");
         // Agent b is in the graph but never got a message.
         let b = r

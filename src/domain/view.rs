@@ -70,7 +70,11 @@ pub struct AgentView {
     /// `idle`, `queued`, `running` or `error`.
     pub status: String,
     pub queued: u64,
+    /// The oldest message in flight.
     pub inflight_message_id: Option<String>,
+    /// Every message in flight, oldest first (several with `config.concurrency`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inflight_message_ids: Vec<String>,
     /// The node running the message in flight, when it was placed on one.
     #[serde(default)]
     pub node: Option<String>,
@@ -200,7 +204,15 @@ impl JobProjection {
     /// message joins its receiver's queue, and each undeliverable one is a dead letter.
     fn apply_step(&mut self, env: &EventEnvelope, step: &StepRecord) {
         let row = self.row(&step.agent_id);
-        if row.inflight_message_id.take().is_none() {
+        // The step's message: the one it names, else the oldest in flight, else the queue's.
+        let landed = match &step.message_id {
+            Some(id) => row.land(id),
+            None => match row.inflight_ids().first().cloned() {
+                Some(id) => row.land(&id),
+                None => false,
+            },
+        };
+        if !landed {
             row.queued = row.queued.saturating_sub(1);
         }
         row.next_attempt_at_ms = None;
@@ -328,24 +340,28 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
             message_id, node, ..
         } => {
             row.node = node.clone();
-            // A retry of the message already in flight does not come off the queue again.
-            if row.inflight_message_id.as_deref() != Some(message_id.as_str()) {
+            // A retry of a message already in flight does not come off the queue again.
+            if !row.inflight_ids().contains(message_id) {
                 row.queued = row.queued.saturating_sub(1);
+                row.inflight_message_ids.push(message_id.clone());
+                row.inflight_message_id = row.inflight_message_ids.first().cloned();
             }
-            row.inflight_message_id = Some(message_id.clone());
         }
-        JobEvent::AgentStepFinished { .. } => {
-            row.inflight_message_id = None;
+        JobEvent::AgentStepFinished { message_id, .. } => {
+            row.land(message_id);
             row.processed += 1;
             row.last_error = None;
         }
         JobEvent::AgentStepFailed {
-            error, will_retry, ..
+            message_id,
+            error,
+            will_retry,
+            ..
         } => {
             row.failed_attempts += 1;
             row.last_error = Some(error.clone());
             if !will_retry {
-                row.inflight_message_id = None;
+                row.land(message_id);
             }
         }
         JobEvent::AgentRestartScheduled { eligible_at_ms, .. } => {
@@ -365,6 +381,25 @@ fn apply_agent(row: &mut AgentView, env: &EventEnvelope) {
 }
 
 impl AgentView {
+    /// The messages in flight (a view stored before the list existed has only the one id).
+    fn inflight_ids(&mut self) -> &Vec<String> {
+        if self.inflight_message_ids.is_empty()
+            && let Some(id) = &self.inflight_message_id
+        {
+            self.inflight_message_ids.push(id.clone());
+        }
+        &self.inflight_message_ids
+    }
+
+    /// Takes `message_id` out of flight; returns whether it was in flight.
+    fn land(&mut self, message_id: &str) -> bool {
+        self.inflight_ids();
+        let before = self.inflight_message_ids.len();
+        self.inflight_message_ids.retain(|id| id != message_id);
+        self.inflight_message_id = self.inflight_message_ids.first().cloned();
+        self.inflight_message_ids.len() < before
+    }
+
     /// The status word follows from the counts: running, queued, error or idle.
     fn refresh_status(&mut self) {
         self.status = if self.inflight_message_id.is_some() {

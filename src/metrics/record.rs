@@ -217,11 +217,7 @@ impl OwnedJob {
     /// Re-reads the job's queue depths from its state (call after each append).
     pub fn update(&mut self, state: &JobState) {
         let queued: u64 = state.agents.values().map(|a| a.queue.len() as u64).sum();
-        let inflight = state
-            .agents
-            .values()
-            .filter(|a| a.inflight.is_some())
-            .count() as u64;
+        let inflight: u64 = state.agents.values().map(|a| a.inflight.len() as u64).sum();
         gauge!(QUEUED_MESSAGES).increment(queued as f64 - self.queued as f64);
         gauge!(INFLIGHT_MESSAGES).increment(inflight as f64 - self.inflight as f64);
         (self.queued, self.inflight) = (queued, inflight);

@@ -28,6 +28,9 @@ pub struct NodeConfig {
 
 impl NodeConfig {
     pub fn from_env(name: impl Into<String>) -> Result<NodeConfig, crate::config::ConfigError> {
+        // What the node will advertise must be readable before it joins.
+        cluster::probe::declared_gpus_from_env()?;
+        cluster::probe::declared_gpu_from_env()?;
         Ok(NodeConfig {
             owner: OwnerConfig::from_env(name)?,
             projection_workers: crate::config::u64_var("MN_PROJECTION_WORKERS", 2)? as usize,

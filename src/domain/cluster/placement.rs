@@ -59,6 +59,7 @@ mod tests {
             policies: json!({}),
             services: Vec::new(),
             requires_services: Vec::new(),
+            concurrency: Default::default(),
             extensions: Map::new(),
         };
         let need = Need::of(&spec);

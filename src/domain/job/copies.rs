@@ -159,10 +159,7 @@ pub fn sysbatch_done(state: &JobState) -> Option<Value> {
     if copies.is_empty() {
         return None;
     }
-    let idle = state
-        .agents
-        .values()
-        .all(|a| a.queue.is_empty() && a.inflight.is_none() && a.eligible_at_ms.is_none());
+    let idle = state.agents.values().all(|a| a.is_quiet());
     let all_ran = copies
         .iter()
         .all(|c| state.agents.get(*c).is_some_and(|a| a.processed > 0));

@@ -88,18 +88,22 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             node,
         } => {
             let agent = state.agent_mut(agent_id);
-            let taken = match agent.inflight.take() {
-                // A retry or a redo after a crash: the same message stays in flight.
-                Some(f) if &f.message.message_id == message_id => Some(f.message),
-                other => {
-                    agent.inflight = other;
-                    let pos = agent.queue.iter().position(|m| &m.message_id == message_id);
-                    pos.and_then(|p| agent.queue.remove(p))
-                }
-            };
             agent.eligible_at_ms = None;
-            if let Some(message) = taken {
-                agent.inflight = Some(InFlight {
+            // A retry or a redo after a crash: the same message stays in flight, in its place.
+            if let Some(f) = agent
+                .inflight
+                .iter_mut()
+                .find(|f| &f.message.message_id == message_id)
+            {
+                f.attempt = *attempt;
+                f.node.clone_from(node);
+            } else if let Some(message) = agent
+                .queue
+                .iter()
+                .position(|m| &m.message_id == message_id)
+                .and_then(|p| agent.queue.remove(p))
+            {
+                agent.inflight.push(InFlight {
                     message,
                     attempt: *attempt,
                     node: node.clone(),
@@ -113,9 +117,7 @@ fn apply(state: &mut JobState, event: &JobEvent) {
         } => {
             let JobState { agents, graph, .. } = state;
             let agent = agents.entry(agent_id.clone()).or_default();
-            let finished = agent
-                .inflight
-                .take_if(|f| &f.message.message_id == message_id);
+            let finished = agent.land(message_id);
             match (new_state, finished) {
                 (Some(s), _) => agent.state = s.clone(),
                 // A built-in agent: re-derive its state from the message it handled.
@@ -141,13 +143,8 @@ fn apply(state: &mut JobState, event: &JobEvent) {
             let agent = state.agent_mut(agent_id);
             agent.failed_attempts += 1;
             agent.last_error = Some(error.clone());
-            if !will_retry
-                && agent
-                    .inflight
-                    .as_ref()
-                    .is_some_and(|f| &f.message.message_id == message_id)
-            {
-                agent.inflight = None;
+            if !will_retry {
+                agent.land(message_id);
             }
         }
         JobEvent::AgentRestartScheduled {
@@ -216,16 +213,14 @@ fn stepped(state: &mut JobState, step: &StepRecord) {
             .as_ref()
             .is_none_or(|id| &m.message_id == id)
     };
-    let taken = match agent.inflight.take() {
-        Some(f) if wanted(&f.message) => Some(f.message),
-        other => {
-            agent.inflight = other;
-            if agent.inflight.is_none() && agent.queue.front().is_some_and(wanted) {
-                agent.queue.pop_front()
-            } else {
-                None
-            }
+    // The message the step named, else the oldest in flight, else the queue's head.
+    let flying = agent.inflight.iter().position(|f| wanted(&f.message));
+    let taken = match flying {
+        Some(p) => Some(agent.inflight.remove(p).message),
+        None if agent.inflight.is_empty() && agent.queue.front().is_some_and(wanted) => {
+            agent.queue.pop_front()
         }
+        None => None,
     };
     agent.eligible_at_ms = None;
     agent.processed += 1;

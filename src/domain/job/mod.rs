@@ -8,6 +8,7 @@ mod deployment;
 mod error;
 mod evolve;
 pub mod lifecycle;
+mod next;
 mod quiescence;
 mod restart;
 mod seeds;
@@ -22,6 +23,7 @@ pub use decide::decide;
 pub use deployment::{DeploymentRecord, JobDeployment};
 pub use error::DomainError;
 pub use evolve::{evolve, fold};
+pub use next::{NextStep, next_steps};
 pub use quiescence::{DeadLetterSample, stalled_on_dead_letters};
 pub use seeds::seed_messages;
 pub use state::{AgentRuntime, InFlight, JobState};
@@ -29,3 +31,5 @@ pub use status::JobStatus;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_concurrency;

@@ -34,11 +34,7 @@ pub fn remember_dead_letter(state: &mut JobState, agent_id: Option<&str>, reason
 
 /// Whether nothing in the job can move any more.
 fn quiescent(state: &JobState) -> bool {
-    state.placement_blocked.is_none()
-        && state
-            .agents
-            .values()
-            .all(|a| a.queue.is_empty() && a.inflight.is_none() && a.eligible_at_ms.is_none())
+    state.placement_blocked.is_none() && state.agents.values().all(|a| a.is_quiet())
 }
 
 /// For a running batch job that is quiescent with dead letters: the result to fail it with.

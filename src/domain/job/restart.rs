@@ -103,7 +103,7 @@ pub fn after_failure(
                     attempt,
                     delay_ms,
                     eligible_at_ms: eligible_at_ms as i64,
-                    avoid_node: agent.inflight.as_ref().and_then(|f| f.node.clone()),
+                    avoid_node: agent.in_flight(message_id).and_then(|f| f.node.clone()),
                     reason: format!("{exhausted}: {reason}"),
                 }];
             }
@@ -237,7 +237,7 @@ mod tests {
     fn fail(state: &JobState, now_ms: i64) -> Vec<JobEvent> {
         let message_id = state.agents["work"]
             .inflight
-            .as_ref()
+            .first()
             .expect("in flight")
             .message
             .message_id
@@ -359,7 +359,7 @@ mod tests {
         if let Some(f) = state
             .agents
             .get_mut("work")
-            .and_then(|a| a.inflight.as_mut())
+            .and_then(|a| a.inflight.first_mut())
         {
             f.node = Some("n1".into());
         }

@@ -74,8 +74,10 @@ pub struct JobState {
 pub struct AgentRuntime {
     /// Messages delivered and not yet taken (FIFO).
     pub queue: VecDeque<Message>,
-    /// The message being processed and its attempt number; redone after a crash.
-    pub inflight: Option<InFlight>,
+    /// The messages being processed, oldest first, each with its attempt number; redone
+    /// after a crash. At most one unless the executor sets `config.concurrency`.
+    #[serde(default, deserialize_with = "one_or_many")]
+    pub inflight: Vec<InFlight>,
     /// The agent's own state (aggregator bodies, executor `next_state`, counters).
     pub state: Value,
     pub processed: u64,
@@ -105,6 +107,47 @@ pub struct InFlight {
     pub node: Option<String>,
 }
 
+impl AgentRuntime {
+    /// The message `message_id` if it is in flight.
+    pub fn in_flight(&self, message_id: &str) -> Option<&InFlight> {
+        self.inflight
+            .iter()
+            .find(|f| f.message.message_id == message_id)
+    }
+
+    /// Takes `message_id` out of flight, if it was.
+    pub fn land(&mut self, message_id: &str) -> Option<InFlight> {
+        let pos = self
+            .inflight
+            .iter()
+            .position(|f| f.message.message_id == message_id)?;
+        Some(self.inflight.remove(pos))
+    }
+
+    /// Nothing queued, in flight or waiting for a restart.
+    pub fn is_quiet(&self) -> bool {
+        self.queue.is_empty() && self.inflight.is_empty() && self.eligible_at_ms.is_none()
+    }
+}
+
+/// States written before per-agent concurrency hold one message in flight (or null).
+fn one_or_many<'de, D>(de: D) -> Result<Vec<InFlight>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<InFlight>),
+        One(Box<InFlight>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(de)? {
+        None => vec![],
+        Some(OneOrMany::One(f)) => vec![*f],
+        Some(OneOrMany::Many(v)) => v,
+    })
+}
+
 impl JobState {
     /// An empty state for a job id (before any event).
     pub fn new(job_id: impl Into<String>) -> Self {
@@ -127,6 +170,15 @@ impl JobState {
                 .find(|a| a.agent_id == agent_id)
                 .map(|a| a.node.as_str())
         })
+    }
+
+    /// How many messages `agent_id` may have in flight: its executor's `config.concurrency`
+    /// (per-node copies share their agent's), else one.
+    pub fn concurrency(&self, agent_id: &str) -> usize {
+        self.graph
+            .as_ref()
+            .and_then(|m| m.node(super::copies::source_of(agent_id)))
+            .map_or(1, |n| n.concurrency.limit.max(1) as usize)
     }
 
     /// The runtime entry for an agent, created on first use.

@@ -32,11 +32,10 @@ pub fn begin(
         .agents
         .get(agent_id)
         .ok_or_else(|| DomainError::UnknownAgent(agent_id.to_string()))?;
-    let is_inflight = agent
-        .inflight
-        .as_ref()
-        .is_some_and(|f| f.message.message_id == message_id);
-    let is_head = agent.inflight.is_none()
+    // A message already in flight may begin again (a retry, a redo after a crash); a new
+    // one must be the head of the queue, and only while the agent has room for another.
+    let is_inflight = agent.in_flight(message_id).is_some();
+    let is_head = agent.inflight.len() < state.concurrency(agent_id)
         && agent
             .queue
             .front()
@@ -63,8 +62,7 @@ fn inflight<'a>(
     state
         .agents
         .get(agent_id)
-        .and_then(|a| a.inflight.as_ref())
-        .filter(|f| f.message.message_id == message_id)
+        .and_then(|a| a.in_flight(message_id))
         .map(|f| &f.message)
         .ok_or_else(|| DomainError::NotInFlight {
             agent_id: agent_id.into(),
@@ -80,9 +78,10 @@ fn taken<'a>(
     message_id: &str,
 ) -> Result<&'a Message, DomainError> {
     let agent = state.agents.get(agent_id);
-    let next = agent.and_then(|a| match &a.inflight {
+    let next = agent.and_then(|a| match a.in_flight(message_id) {
         Some(f) => Some(&f.message),
-        None => a.queue.front(),
+        None if a.inflight.is_empty() => a.queue.front(),
+        None => None,
     });
     next.filter(|m| m.message_id == message_id)
         .ok_or_else(|| DomainError::NotInFlight {
@@ -123,9 +122,19 @@ pub fn finish(
         .iter()
         .map(|emit| route_emit(state, manifest, &incoming_json, agent_state, agent_id, emit))
         .collect();
+    // The record names its message only when the fold could not tell which one it is (the
+    // oldest in flight, else the head of the queue): concurrent steps land in any order.
+    let implied = state
+        .agents
+        .get(agent_id)
+        .and_then(|a| match a.inflight.first() {
+            Some(f) => Some(&f.message),
+            None => a.queue.front(),
+        });
+    let named = implied.is_none_or(|m| m.message_id != message_id);
     let mut events = vec![JobEvent::AgentStepped(StepRecord {
         agent_id: agent_id.into(),
-        message_id: None,
+        message_id: named.then(|| message_id.to_string()),
         state: outcome.state.clone(),
         notes: outcome.events.clone(),
         emits,

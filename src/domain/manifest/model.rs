@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::executor::Concurrency;
 use crate::domain::policy::UpdatePolicy;
 use crate::domain::routing::{Condition, RoutingMode};
 use crate::domain::service::ServiceSpec;
@@ -145,6 +146,9 @@ pub struct NodeSpec {
     /// `requires_services`: the agent is only placed where each (required one) passes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requires_services: Vec<ServiceSpec>,
+    /// An executor's `config.concurrency` and `ordered`; one at a time for every other agent.
+    #[serde(default, skip_serializing_if = "Concurrency::is_default")]
+    pub concurrency: Concurrency,
     /// Node keys not interpreted here (`constraints`, `display_name`, ...).
     #[serde(default)]
     pub extensions: Map<String, Value>,

@@ -60,17 +60,20 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
     payload_paths::check(&config, &config_path, errs);
     module_node::check_command(&config, &config_path, &label, errs);
     pass_env::check(&config, &config_path, errs);
+    let mut concurrency = executor::Concurrency::default();
     match agent_type {
         Some(AgentType::Module) => module_node::check(&config, &config_path, &label, errs),
         Some(AgentType::Executor) => {
             // The runner's own parse: whatever it would refuse at run time is refused here.
             let mut executor_errs = Errors::default();
-            executor::parse_at(
+            if let Some(spec) = executor::parse_at(
                 &config,
                 (&resources.0, &resources.1),
                 &config_path,
                 &mut executor_errs,
-            );
+            ) {
+                concurrency = spec.concurrency;
+            }
             errs.merge_new(executor_errs);
         }
         Some(AgentType::Router | AgentType::Aggregator | AgentType::Sensor) | None => {}
@@ -92,6 +95,7 @@ pub(crate) fn parse(value: &Value, path: &str, errs: &mut Errors) -> Option<Node
             .unwrap_or_else(|| Value::Object(Map::new())),
         services,
         requires_services,
+        concurrency,
         extensions: map
             .iter()
             .filter(|(k, _)| !KNOWN_KEYS.contains(&k.as_str()))

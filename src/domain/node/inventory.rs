@@ -12,6 +12,19 @@ pub struct Gpu {
     pub memory_mb: u64,
 }
 
+/// What the operator says about the GPUs declared with `MN_NODE_GPU` that NVML cannot see
+/// (another vendor's, or NVIDIA's without NVML): each is alike. Read from
+/// `MN_NODE_GPU_MEMORY_MB`, `MN_NODE_GPU_VENDOR`, `MN_NODE_GPU_MODEL` and `MN_NODE_GPU_DRIVER`,
+/// so requests with `min_memory_mb`, a vendor, a model or a driver can be placed on them.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DeclaredGpu {
+    pub memory_mb: u64,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    /// `cuda`, `rocm`, `metal`, ...: also offered as the device's capability.
+    pub driver: Option<String>,
+}
+
 /// A node's resources and abilities.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Inventory {
@@ -26,6 +39,10 @@ pub struct Inventory {
     /// Operator-declared GPU count (`MN_NODE_GPU`) when NVML cannot see the devices.
     #[serde(default)]
     pub declared_gpus: Option<u32>,
+    /// What each declared GPU is, when the operator said (boxed: most nodes have none, and
+    /// node events carry the inventory).
+    #[serde(default)]
+    pub declared_gpu: Option<Box<DeclaredGpu>>,
     /// `MN_NODE_CAPABILITIES`, e.g. `cuda,docker`.
     pub capabilities: Vec<String>,
     /// `MN_NODE_EXECUTION_PROFILES`, e.g. `host_local,python`.

@@ -15,5 +15,5 @@ mod tests;
 pub use decide::{NodeCommand, NodeError, decide};
 pub use event::{NodeEnvelope, NodeEvent, decode_node_event, encode_node_event};
 pub use evolve::evolve;
-pub use inventory::{Gpu, Inventory};
+pub use inventory::{DeclaredGpu, Gpu, Inventory};
 pub use state::{Drain, DrainStatus, Maintenance, NodeState, NodeStatus};

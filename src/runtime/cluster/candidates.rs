@@ -48,18 +48,20 @@ pub fn from_inventory(name: &str, inv: &Inventory) -> NodeCandidate {
             capabilities: vec!["cuda".into()],
         })
         .collect();
-    // GPUs declared with MN_NODE_GPU that NVML does not see: countable, but of unknown make
-    // and memory, so only requests that ask for no more than "a GPU" match them.
+    // GPUs declared with MN_NODE_GPU that NVML does not see: as the operator described them
+    // (MN_NODE_GPU_MEMORY_MB, ...), else of unknown make and memory, so only requests that
+    // ask for no more than "a GPU" match them.
     let seen = inv.gpus.len() as u32;
+    let declared = inv.declared_gpu.as_deref().cloned().unwrap_or_default();
     for index in seen..inv.declared_gpus.unwrap_or(0) {
         devices.push(Device {
             id: index.to_string(),
             kind: "gpu".into(),
-            vendor: None,
-            model: None,
-            memory_mb: 0,
-            driver: None,
-            capabilities: vec![],
+            vendor: declared.vendor.clone(),
+            model: declared.model.clone(),
+            memory_mb: declared.memory_mb,
+            driver: declared.driver.clone(),
+            capabilities: declared.driver.iter().cloned().collect(),
         });
     }
     let mut attributes = BTreeMap::new();
@@ -203,7 +205,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::domain::node::{Drain, DrainStatus, Gpu, Inventory};
+    use crate::domain::node::{DeclaredGpu, Drain, DrainStatus, Gpu, Inventory};
 
     fn node(name: &str, inv: Inventory) -> NodeState {
         NodeState {
@@ -230,6 +232,7 @@ mod tests {
             }],
             gpu_driver: Some("550.54".into()),
             declared_gpus: None,
+            declared_gpu: None,
             capabilities: vec!["cuda".into()],
             execution_profiles: vec!["host_local".into()],
             executor_slots: 4,
@@ -285,9 +288,22 @@ mod tests {
         let mut bare = inventory();
         bare.gpus.clear();
         bare.declared_gpus = Some(1);
-        let c = candidate(&node("b", bare), true, None);
+        let c = candidate(&node("b", bare.clone()), true, None);
         assert_eq!(c.devices.len(), 1);
         assert_eq!(c.devices[0].id, "0");
+        // Described by the operator: memory, make and driver can be asked for.
+        bare.declared_gpu = Some(Box::new(DeclaredGpu {
+            memory_mb: 24_576,
+            vendor: Some("amd".into()),
+            model: Some("Radeon RX 7900 XTX".into()),
+            driver: Some("rocm".into()),
+        }));
+        let c = candidate(&node("b", bare), true, None);
+        let gpu = &c.devices[0];
+        assert_eq!(gpu.memory_mb, 24_576);
+        assert_eq!(gpu.vendor.as_deref(), Some("amd"));
+        assert_eq!(gpu.driver.as_deref(), Some("rocm"));
+        assert_eq!(gpu.capabilities, ["rocm"]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Reads a node's inventory off the machine: CPU, memory and disk with sysinfo, NVIDIA GPUs
-//! with NVML, plus what the operator declares in `MN_NODE_GPU`, `MN_NODE_CAPABILITIES` and
+//! with NVML, plus what the operator declares in `MN_NODE_GPU` (described by
+//! `MN_NODE_GPU_MEMORY_MB`, `_VENDOR`, `_MODEL`, `_DRIVER`), `MN_NODE_CAPABILITIES` and
 //! `MN_NODE_EXECUTION_PROFILES`. A machine without the NVIDIA driver reports no GPUs; that is
 //! not an error.
 
@@ -8,7 +9,8 @@ use std::path::Path;
 use nvml_wrapper::Nvml;
 use nvml_wrapper::error::NvmlError;
 
-use crate::domain::node::{Gpu, Inventory};
+use crate::config::{ConfigError, var};
+use crate::domain::node::{DeclaredGpu, Gpu, Inventory};
 
 /// What NVML saw: the GPUs and the driver version.
 pub fn probe_gpus() -> (Vec<Gpu>, Option<String>) {
@@ -54,6 +56,31 @@ fn list_var(name: &str) -> Vec<String> {
         .collect()
 }
 
+/// `MN_NODE_GPU` as a count; `None` when unset.
+pub fn declared_gpus_from_env() -> Result<Option<u32>, ConfigError> {
+    var("MN_NODE_GPU")
+        .map(|v| {
+            v.trim().parse().map_err(|_| ConfigError::NotInteger {
+                name: "MN_NODE_GPU",
+                value: v,
+            })
+        })
+        .transpose()
+}
+
+/// What the declared GPUs are (`MN_NODE_GPU_MEMORY_MB`, `MN_NODE_GPU_VENDOR`,
+/// `MN_NODE_GPU_MODEL`, `MN_NODE_GPU_DRIVER`); `None` when none of them is set.
+pub fn declared_gpu_from_env() -> Result<Option<DeclaredGpu>, ConfigError> {
+    let text = |name: &str| var(name).map(|v| v.trim().to_string());
+    let gpu = DeclaredGpu {
+        memory_mb: crate::config::u64_var("MN_NODE_GPU_MEMORY_MB", 0)?,
+        vendor: text("MN_NODE_GPU_VENDOR").map(|v| v.to_lowercase()),
+        model: text("MN_NODE_GPU_MODEL"),
+        driver: text("MN_NODE_GPU_DRIVER").map(|v| v.to_lowercase()),
+    };
+    Ok((gpu != DeclaredGpu::default()).then_some(gpu))
+}
+
 /// The node's inventory; `home` is the directory whose disk counts, `slots` the executor
 /// concurrency of the node's default pool.
 pub fn probe(home: &Path, slots: u32) -> Inventory {
@@ -81,9 +108,18 @@ pub fn probe(home: &Path, slots: u32) -> Inventory {
         disk_mb,
         gpus,
         gpu_driver,
-        declared_gpus: std::env::var("MN_NODE_GPU")
-            .ok()
-            .and_then(|v| v.trim().parse().ok()),
+        // `serve` refuses malformed values at start (`NodeConfig::from_env`); a local run's
+        // check says so and carries on without them.
+        declared_gpus: declared_gpus_from_env().unwrap_or_else(|e| {
+            tracing::warn!("{e}; ignoring it");
+            None
+        }),
+        declared_gpu: declared_gpu_from_env()
+            .unwrap_or_else(|e| {
+                tracing::warn!("{e}; ignoring it");
+                None
+            })
+            .map(Box::new),
         capabilities: list_var("MN_NODE_CAPABILITIES"),
         execution_profiles: {
             let p = list_var("MN_NODE_EXECUTION_PROFILES");

@@ -59,22 +59,24 @@ impl Owner {
             .collect();
         for agent_id in &agents {
             self.running.modules.remove(agent_id);
-            let attempt = self
+            // A step on another node stays awaited until that node reports it stopped, so
+            // the new version never starts beside the old one.
+            let placed: Vec<(String, u32)> = self
                 .state
                 .agents
                 .get(agent_id)
-                .and_then(|a| a.inflight.as_ref())
-                .map(|f| f.attempt);
-            // A step on another node stays awaited until that node reports it stopped, so
-            // the new version never starts beside the old one.
-            if let (Some(attempt), false) = (attempt, self.running.is_local(agent_id))
-                && self.running.is_busy(agent_id)
-            {
-                self.superseded.insert(agent_id.clone(), attempt);
-                continue;
+                .map(|a| a.inflight.as_slice())
+                .unwrap_or_default()
+                .iter()
+                .filter(|f| self.running.is_dispatched(agent_id, &f.message.message_id))
+                .map(|f| (f.message.message_id.clone(), f.attempt))
+                .collect();
+            for (message_id, attempt) in placed {
+                self.superseded
+                    .insert((agent_id.clone(), message_id), attempt);
             }
-            if self.running.stop(agent_id) {
-                tracing::info!(job_id = %self.job_id, agent_id, "agent replaced by a deployment: its step in flight runs again under the new version");
+            if self.running.stop_local(agent_id) {
+                tracing::info!(job_id = %self.job_id, agent_id, "agent replaced by a deployment: its steps in flight run again under the new version");
             }
         }
         self.seen = Seen {
@@ -86,12 +88,18 @@ impl Owner {
     /// Takes a placed step's report in when a deployment superseded it: whatever it says (it
     /// stopped, or finished just before), the agent is free to start its message again under
     /// the new version. Returns whether the report was that one.
-    pub(super) fn superseded_step_ended(&mut self, agent_id: &str, attempt: u32) -> bool {
-        if self.superseded.get(agent_id) != Some(&attempt) {
+    pub(super) fn superseded_step_ended(
+        &mut self,
+        agent_id: &str,
+        message_id: &str,
+        attempt: u32,
+    ) -> bool {
+        let key = (agent_id.to_string(), message_id.to_string());
+        if self.superseded.get(&key) != Some(&attempt) {
             return false;
         }
-        self.superseded.remove(agent_id);
-        self.running.finished(agent_id);
+        self.superseded.remove(&key);
+        self.running.finished(agent_id, message_id);
         tracing::info!(job_id = %self.job_id, agent_id, "agent replaced by a deployment: its step stopped and runs again under the new version");
         true
     }

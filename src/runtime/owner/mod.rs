@@ -11,6 +11,7 @@ mod deployment;
 mod outcome;
 mod schedule;
 mod services;
+mod steps;
 pub(crate) mod work;
 
 use std::path::PathBuf;
@@ -20,7 +21,6 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
-use crate::domain::agents;
 use crate::domain::cluster::{Need, RecoveryPolicy, resolve_recovery};
 use crate::domain::event::EventEnvelope;
 use crate::domain::job::{JobCommand, JobState, JobStatus, decide, evolve};
@@ -102,6 +102,7 @@ pub enum OwnerError {
 /// A step begun in the pending batch, to start once the batch is appended.
 struct Launch {
     agent_id: String,
+    message_id: String,
     attempt: u32,
     first_run: bool,
     /// The node it was placed on; `None` runs it in this process.
@@ -118,6 +119,8 @@ struct Owner {
     pending: Vec<EventEnvelope>,
     /// Finished work not yet recorded; kept until its events are appended.
     done: Vec<WorkDone>,
+    /// Finished work waiting for the results of earlier messages of its agent (`ordered`).
+    held: Vec<WorkDone>,
     running: Running,
     ctx: WorkContext,
     /// Steps to launch once their `AgentStepStarted` is appended.
@@ -130,8 +133,9 @@ struct Owner {
     services: services::Progress,
     /// The deployment replacements this owner has acted on.
     seen: deployment::Seen,
-    /// Placed steps a deployment superseded, by agent: the attempt whose stop is awaited.
-    superseded: std::collections::HashMap<String, u32>,
+    /// Placed steps a deployment superseded, by agent and message: the attempt whose stop
+    /// is awaited.
+    superseded: std::collections::HashMap<(String, String), u32>,
 }
 
 /// Runs the owner of `job_id` until the job ends, the lease is lost, or `shutdown` is set.
@@ -245,6 +249,7 @@ pub async fn run(
         state,
         pending: vec![],
         done: vec![],
+        held: vec![],
         running: Running::default(),
         ctx,
         to_launch: vec![],
@@ -461,11 +466,11 @@ impl Owner {
     /// is dropped here and the decider would refuse it anyway.
     fn receive(&mut self, done: WorkDone) {
         if !done.remote {
-            self.running.finished(&done.agent_id);
+            self.running.finished(&done.agent_id, &done.message_id);
             self.done.push(done);
             return;
         }
-        if self.superseded_step_ended(&done.agent_id, done.attempt) {
+        if self.superseded_step_ended(&done.agent_id, &done.message_id, done.attempt) {
             return;
         }
         // A node stopped a step a deployment superseded (seen by an owner that took over
@@ -475,24 +480,25 @@ impl Owner {
                 == Some(crate::runtime::cluster::SUPERSEDED)
         });
         if stopped {
-            self.running.finished(&done.agent_id);
+            self.running.finished(&done.agent_id, &done.message_id);
             return;
         }
         let current = self
             .state
             .agents
             .get(&done.agent_id)
-            .and_then(|a| a.inflight.as_ref())
+            .and_then(|a| a.in_flight(&done.message_id))
             // An older attempt (redone after a deployment replaced the agent) is not current.
-            .is_some_and(|f| f.message.message_id == done.message_id && f.attempt == done.attempt);
-        if !current || self.running.is_local(&done.agent_id) {
+            .is_some_and(|f| f.attempt == done.attempt);
+        if !current || self.running.is_local(&done.agent_id, &done.message_id) {
             tracing::debug!(job_id = %self.job_id, agent_id = %done.agent_id, "ignoring a result for a message no longer in flight");
             return;
         }
-        if self.done.iter().any(|d| d.agent_id == done.agent_id) {
+        let same = |d: &WorkDone| d.agent_id == done.agent_id && d.message_id == done.message_id;
+        if self.done.iter().chain(&self.held).any(same) {
             return;
         }
-        self.running.finished(&done.agent_id);
+        self.running.finished(&done.agent_id, &done.message_id);
         self.done.push(done);
     }
 
@@ -538,9 +544,7 @@ impl Owner {
             let reliability = self.resolve_reliability();
             self.decide_now(JobCommand::RecordReliability { reliability });
         }
-        for done in std::mem::take(&mut self.done) {
-            self.record(done);
-        }
+        self.record_finished();
         if self.state.status != Some(JobStatus::Running) {
             return;
         }
@@ -557,32 +561,6 @@ impl Owner {
             tracing::warn!(job_id = %self.job_id, "batch job has nothing left to run and only dead letters; failing it");
             self.decide_now(JobCommand::Fail { result });
         }
-    }
-
-    fn record(&mut self, done: WorkDone) {
-        if let Some(module) = done.module {
-            self.running.modules.insert(done.agent_id.clone(), module);
-        }
-        let command = match done.result {
-            Ok(outcome) => JobCommand::FinishStep {
-                agent_id: done.agent_id.clone(),
-                message_id: done.message_id.clone(),
-                outcome,
-            },
-            Err(error) => JobCommand::FailStep {
-                agent_id: done.agent_id.clone(),
-                message_id: done.message_id.clone(),
-                // The executor retries inside one step; report the attempts it really made.
-                attempt: error
-                    .get("attempts")
-                    .and_then(serde_json::Value::as_u64)
-                    .map_or(done.attempt, |a| a as u32),
-                error,
-                will_retry: false,
-                now_ms: now_ms(),
-            },
-        };
-        self.decide_now(command);
     }
 
     /// The recovery policy this job gets here (core-spec 6.8).
@@ -632,159 +610,6 @@ impl Owner {
         self.state.graph.as_ref()
     }
 
-    /// Agents with a message waiting and nothing in flight, in id order.
-    fn ready_agents(&self, kinds: &[AgentType]) -> Vec<(String, AgentType)> {
-        let Some(m) = self.manifest() else {
-            return vec![];
-        };
-        self.state
-            .agents
-            .iter()
-            .filter(|(id, a)| {
-                !self.running.is_busy(id)
-                    && (a.inflight.is_some() || !a.queue.is_empty())
-                    // A scheduled restart or reschedule waits for its time.
-                    && a.eligible_at_ms.is_none_or(|t| t <= now_ms())
-            })
-            .filter_map(|(id, _)| {
-                m.node(crate::domain::job::source_of(id))
-                    .map(|n| (id.clone(), n.agent_type))
-            })
-            .filter(|(_, t)| kinds.contains(t))
-            .collect()
-    }
-
-    fn has_ready_builtin(&self) -> bool {
-        self.state.status == Some(JobStatus::Running)
-            && self.pending.len() < self.cfg.max_batch
-            && !self
-                .ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor])
-                .is_empty()
-    }
-
-    /// Runs one message for every ready built-in agent. Returns whether anything ran.
-    fn run_builtin_steps(&mut self) -> bool {
-        let ready =
-            self.ready_agents(&[AgentType::Router, AgentType::Aggregator, AgentType::Sensor]);
-        let mut progressed = false;
-        for (agent_id, _) in ready {
-            let _step = tracing::debug_span!("agent_step", agent_id = %agent_id).entered();
-            if self.pending.len() >= self.cfg.max_batch
-                || self.state.status != Some(JobStatus::Running)
-            {
-                break;
-            }
-            let Some(agent) = self.state.agents.get(&agent_id) else {
-                continue;
-            };
-            let Some(message) = agent
-                .inflight
-                .as_ref()
-                .map(|f| &f.message)
-                .or_else(|| agent.queue.front())
-            else {
-                continue;
-            };
-            let Some(node) = self.manifest().and_then(|m| m.node(&agent_id)) else {
-                continue;
-            };
-            let Some(kind) = agents::Builtin::of(node.agent_type) else {
-                continue;
-            };
-            // Effects are read off the current state without copying it; the state itself
-            // advances when the step's event is applied.
-            let outcome = agents::effects(kind, &node.config, &agent.state, message);
-            let message_id = message.message_id.clone();
-            // A built-in step begins and ends in one event: it runs here, at once, so there
-            // is nothing to redo after a crash but the message still at the queue's head.
-            self.decide_now(JobCommand::FinishStep {
-                agent_id,
-                message_id,
-                outcome,
-            });
-            progressed = true;
-        }
-        progressed
-    }
-
-    /// Begins a step for every idle executor or module agent with work (redoing a message
-    /// that was in flight when a previous owner stopped). On a cluster node an executor step
-    /// goes to the node the job's plan gives its agent; while that node cannot take work, it
-    /// waits in its queue.
-    fn begin_external_steps(&mut self) {
-        for (agent_id, agent_type) in self.ready_agents(&[AgentType::Executor, AgentType::Module]) {
-            if self.to_launch.iter().any(|l| l.agent_id == agent_id) {
-                continue;
-            }
-            let Some(agent) = self.state.agents.get(&agent_id) else {
-                continue;
-            };
-            let (message_id, attempt) = match (&agent.inflight, agent.queue.front()) {
-                (Some(f), _) => (f.message.message_id.clone(), f.attempt + 1),
-                (None, Some(m)) => (m.message_id.clone(), 1),
-                (None, None) => continue,
-            };
-            let first_run = agent.processed == 0 && attempt == 1;
-            let node = match (&self.cfg.cluster, agent_type) {
-                // The planned node, while it can take work; otherwise the step waits for
-                // `schedule` to re-place the agent.
-                (Some(cache), AgentType::Executor) => match self.state.planned_node(&agent_id) {
-                    Some(n) if cache.is_schedulable(n) => Some(n.to_string()),
-                    _ => {
-                        tracing::debug!(job_id = %self.job_id, agent_id, "no placement for the step now; it waits");
-                        continue;
-                    }
-                },
-                _ => None,
-            };
-            if self.decide_now(JobCommand::BeginStep {
-                agent_id: agent_id.clone(),
-                message_id,
-                attempt,
-                node: node.clone(),
-            }) {
-                self.to_launch.push(Launch {
-                    agent_id,
-                    attempt,
-                    first_run,
-                    node,
-                });
-            }
-        }
-    }
-
-    /// After a failover: steps in flight on a live node that still holds their work item are
-    /// awaited, not run again (their result arrives on the results stream).
-    async fn adopt_inflight(&mut self) {
-        let Some(cache) = self.cfg.cluster.clone() else {
-            return;
-        };
-        let inflight: Vec<(String, String, String)> = self
-            .state
-            .agents
-            .iter()
-            .filter_map(|(id, a)| {
-                let f = a.inflight.as_ref()?;
-                Some((id.clone(), f.message.message_id.clone(), f.node.clone()?))
-            })
-            .collect();
-        for (agent_id, message_id, node) in inflight {
-            if self.running.is_busy(&agent_id) || self.done.iter().any(|d| d.agent_id == agent_id) {
-                continue;
-            }
-            let held = cache.is_alive(&node)
-                && self
-                    .store
-                    .holds_work(&node, &self.job_id, &agent_id, &message_id)
-                    .await
-                    .unwrap_or(false);
-            if held {
-                tracing::info!(job_id = %self.job_id, agent_id, node, "awaiting a step still running on its node");
-                self.running.mark_dispatched(&agent_id, &message_id);
-            }
-        }
-    }
-
     /// Appends the pending events as one fenced batch.
     async fn flush(&mut self) -> Result<(), AppendError> {
         if self.pending.is_empty() {
@@ -812,7 +637,7 @@ impl Owner {
             let Some(agent) = self.state.agents.get(&l.agent_id) else {
                 continue;
             };
-            let Some(inflight) = &agent.inflight else {
+            let Some(inflight) = agent.in_flight(&l.message_id) else {
                 continue;
             };
             let (message, prev) = (inflight.message.clone(), agent.state.clone());

@@ -163,9 +163,9 @@ impl Owner {
     /// Executors with work whose planned node cannot take it now (or that the plan lacks),
     /// or that their reschedule policy moves off the node they failed on.
     fn stranded(&self, cache: &ClusterCache) -> Vec<String> {
-        self.ready_agents(&[AgentType::Executor])
+        self.startable(&[AgentType::Executor])
             .into_iter()
-            .map(|(id, _)| id)
+            .map(|(id, _, _)| id)
             .filter(|id| {
                 let avoid = self
                     .state

@@ -1,7 +1,7 @@
 //! Work that runs outside the owner loop: executor processes and process-module calls. Each
 //! runs in its own task and reports back on a channel; the owner records the result.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,48 +55,73 @@ pub struct WorkContext {
     pub store: Store,
 }
 
-/// The owner's running work, by agent (an agent handles one message at a time).
+/// The owner's running work, by agent and message (an agent with `config.concurrency` runs
+/// several messages at once).
 #[derive(Default)]
 pub struct Running {
-    tasks: HashMap<String, JoinHandle<()>>,
-    /// Steps placed on nodes, by agent: the message whose result is awaited.
-    dispatched: HashMap<String, String>,
+    tasks: HashMap<String, HashMap<String, JoinHandle<()>>>,
+    /// Steps placed on nodes, by agent: the messages whose results are awaited.
+    dispatched: HashMap<String, HashSet<String>>,
     /// Idle module processes, kept between messages.
     pub modules: HashMap<String, ModuleProcess>,
 }
 
 impl Running {
-    pub fn is_busy(&self, agent_id: &str) -> bool {
-        self.tasks.contains_key(agent_id) || self.dispatched.contains_key(agent_id)
+    /// Whether a step for this message runs here or on a node.
+    pub fn is_running(&self, agent_id: &str, message_id: &str) -> bool {
+        self.is_local(agent_id, message_id) || self.is_dispatched(agent_id, message_id)
     }
 
-    /// Whether the agent's step runs in this process.
-    pub fn is_local(&self, agent_id: &str) -> bool {
-        self.tasks.contains_key(agent_id)
+    /// Whether the message's step runs in this process.
+    pub fn is_local(&self, agent_id: &str, message_id: &str) -> bool {
+        self.tasks
+            .get(agent_id)
+            .is_some_and(|t| t.contains_key(message_id))
+    }
+
+    /// Whether the message's step was placed on a node and its result is awaited.
+    pub fn is_dispatched(&self, agent_id: &str, message_id: &str) -> bool {
+        self.dispatched
+            .get(agent_id)
+            .is_some_and(|d| d.contains(message_id))
     }
 
     /// Notes a step placed on a node.
     pub fn mark_dispatched(&mut self, agent_id: &str, message_id: &str) {
         self.dispatched
-            .insert(agent_id.to_string(), message_id.to_string());
+            .entry(agent_id.to_string())
+            .or_default()
+            .insert(message_id.to_string());
     }
 
-    /// Stops the agent's step: a local one is aborted (its process group dies with it), a
-    /// placed one is no longer awaited. Returns whether one was running.
-    pub fn stop(&mut self, agent_id: &str) -> bool {
-        let local = self.tasks.remove(agent_id).map(|t| t.abort()).is_some();
-        local | self.dispatched.remove(agent_id).is_some()
+    /// Stops the agent's local steps (their process groups die with their tasks). Placed
+    /// steps stay awaited: their nodes stop them and report. Returns whether one was running.
+    pub fn stop_local(&mut self, agent_id: &str) -> bool {
+        let tasks = self.tasks.remove(agent_id).unwrap_or_default();
+        let any = !tasks.is_empty();
+        tasks.into_values().for_each(|t| t.abort());
+        any
     }
 
-    pub fn finished(&mut self, agent_id: &str) {
-        self.tasks.remove(agent_id);
-        self.dispatched.remove(agent_id);
+    pub fn finished(&mut self, agent_id: &str, message_id: &str) {
+        if let Some(t) = self.tasks.get_mut(agent_id) {
+            t.remove(message_id);
+            if t.is_empty() {
+                self.tasks.remove(agent_id);
+            }
+        }
+        if let Some(d) = self.dispatched.get_mut(agent_id) {
+            d.remove(message_id);
+            if d.is_empty() {
+                self.dispatched.remove(agent_id);
+            }
+        }
     }
 
     /// Stops everything (cancel, lease lost): aborting a task drops its child process, whose
     /// guard kills the whole process group.
     pub fn abort_all(&mut self) {
-        for (_, t) in self.tasks.drain() {
+        for (_, t) in self.tasks.drain().flat_map(|(_, t)| t) {
             t.abort();
         }
         // Placed steps stop on their nodes when they see the job end.
@@ -117,6 +142,7 @@ impl Running {
     {
         let done = ctx.done.clone();
         let id = agent_id.to_string();
+        let message_id_key = message_id.clone();
         // A child of the owner's `job` span, so the step's logs carry the job id too.
         let span =
             tracing::info_span!("agent_step", agent_id = %id, message_id = %message_id, attempt);
@@ -134,7 +160,14 @@ impl Running {
             }
             .instrument(span),
         );
-        self.tasks.insert(agent_id.to_string(), handle);
+        if let Some(old) = self
+            .tasks
+            .entry(agent_id.to_string())
+            .or_default()
+            .insert(message_id_key, handle)
+        {
+            old.abort();
+        }
     }
 
     /// Starts an executor run for `message`.

@@ -7,6 +7,7 @@
 //! refused before the job starts, never half-way through it.
 
 mod command;
+mod concurrency;
 mod container;
 mod numbers;
 mod runner;
@@ -20,6 +21,7 @@ use super::error::{Errors, ValidationError, join};
 use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
+pub use concurrency::{Concurrency, MAX_CONCURRENCY};
 pub use container::profile_named;
 pub use runner::{CONTAINER_DRIVER, ContainerSpec, Network, Runner, SandboxSpec};
 pub use uploads::UploadSpec;
@@ -63,6 +65,8 @@ pub struct ExecutorSpec {
     /// `warmup_command`: run once per agent on a node, in the same runner, before its first
     /// step there.
     pub warmup: Option<Warmup>,
+    /// Messages worked on at once, and the order results land in (see [`concurrency`]).
+    pub concurrency: Concurrency,
 }
 
 /// A command that prepares an agent's runner before its first step on a node.
@@ -165,6 +169,7 @@ pub(crate) fn parse_at(
         output_message_type: output_type(config, path, errs),
         runner: runner::parse(config, resources.0, path, resources.1, errs),
         warmup: warmup(config, path, errs),
+        concurrency: concurrency::parse(config, path, errs),
     };
     (errs.len() == before).then_some(spec)
 }
