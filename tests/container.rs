@@ -534,6 +534,32 @@ async fn a_warmup_runs_once_per_agent() {
     assert_eq!(text, "warm\n");
 }
 
+/// Steps of one agent that start together (`config.concurrency`) share its one warmup.
+#[tokio::test]
+async fn concurrent_first_steps_share_one_warmup() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let count = tmp.path().join("warmups");
+    let config = json!({
+        "command": "echo step",
+        "warmup_command": format!("sleep 0.5; echo warm >> {}", count.display()),
+    });
+    let config = ExecutorConfig::from_node_config(config.as_object().expect("object"))
+        .expect("valid config");
+    let steps: Vec<_> = (0..3)
+        .map(|_| {
+            let mut req = request(tmp.path(), "warm-together", json!({"command": "true"}));
+            req.config = config.clone();
+            tokio::spawn(run_executor(req))
+        })
+        .collect();
+    for step in steps {
+        let s = ok(step.await.expect("step task"));
+        assert_eq!(s.stdout, "step\n");
+    }
+    let text = std::fs::read_to_string(&count).expect("warmup ran");
+    assert_eq!(text, "warm\n");
+}
+
 /// A job whose executor runs in the test image.
 fn container_bundle(dir: &Path, name: &str) -> PathBuf {
     let root = dir.join(name);
