@@ -373,8 +373,15 @@ async fn a_docker_worker_executor_is_not_placed_on_a_node_without_docker() {
     let store = common::store().await;
     let ns = store.keys().namespace().to_string();
     let dir = tempfile::tempdir().unwrap();
-    // No node offers docker_worker (there is no container runner): never on the host.
-    let _a = spawn_node("a-nodocker", &ns, &redis.url, dir.path());
+    // A node without a container engine (MN_DOCKER_BIN names none, so the result is the same
+    // where docker or podman is installed) offers no docker_worker: never on the host.
+    let _a = spawn_node_env(
+        "a-nodocker",
+        &ns,
+        &redis.url,
+        dir.path(),
+        &[("MN_DOCKER_BIN", "/nonexistent/docker")],
+    );
     wait_healthy(&store, &["a-nodocker"]).await;
     let job = local::submit(&store, &load_bundle(&docker_bundle(dir.path())).unwrap())
         .await

@@ -8,13 +8,19 @@ use std::path::{Component, Path, PathBuf};
 /// Absolute prefix that sandbox manifests use for the job directory; on the host it means the run dir.
 pub const SANDBOX_JOB_DIR: &str = "/sandbox/job";
 
-/// Maps `/sandbox/job/x` to `x` so one manifest serves both sandbox and host runners.
+/// Where the container runner mounts the run directory (the original's Docker workers used it).
+pub const CONTAINER_JOB_DIR: &str = "/mn/job";
+
+/// Maps `/sandbox/job/x` (and `/mn/job/x`) to `x` so one manifest serves every runner.
 pub fn strip_sandbox_prefix(path: &str) -> &str {
-    match path.strip_prefix(SANDBOX_JOB_DIR) {
-        Some("") => ".",
-        Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
-        _ => path,
+    for prefix in [SANDBOX_JOB_DIR, CONTAINER_JOB_DIR] {
+        match path.strip_prefix(prefix) {
+            Some("") => return ".",
+            Some(rest) if rest.starts_with('/') => return rest.trim_start_matches('/'),
+            _ => {}
+        }
     }
+    path
 }
 
 /// A relative path made only of normal components (and `.`); `..`, roots and empties are refused.

@@ -237,14 +237,17 @@ fn names(map: &Map<String, Value>, keys: &[&str]) -> Vec<String> {
 }
 
 /// The driver implied by `config.runner_module` (`...HostLocal` → `host_local`), or by
-/// `config.sandbox` settings (the sandbox runner: only nodes where it works can run them).
+/// `config.sandbox` / `config.container` settings (those runners: only nodes where they work
+/// can run them).
 fn inferred_driver(config: &Map<String, Value>) -> Option<String> {
     let module = config.get("runner_module").and_then(Value::as_str);
     let Some(module) = module else {
-        return config
-            .get("sandbox")
-            .is_some_and(|v| !v.is_null())
-            .then(|| "sandbox".to_string());
+        let set = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
+        return if set("container") {
+            Some("docker_worker".to_string())
+        } else {
+            set("sandbox").then(|| "sandbox".to_string())
+        };
     };
     [
         (".HostLocal", "host_local"),

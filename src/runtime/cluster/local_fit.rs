@@ -10,7 +10,7 @@ use crate::runtime::cluster::dry_run::executor_request;
 use crate::runtime::cluster::probe::probe;
 
 /// `Err` with the plan's explanation when the job's executors cannot all be placed here.
-/// Blocking: it probes the machine (NVML, bubblewrap, the container CLI).
+/// Blocking: it probes the machine (NVML, bubblewrap, the container engine).
 pub fn check(manifest: &Manifest) -> Result<(), String> {
     use crate::runtime::cluster::probe::{declared_gpu_from_env, declared_gpus_from_env};
     // What this machine declares must be readable, or the plan would be made without it.

@@ -27,7 +27,10 @@ pub enum Launch {
 /// process group, and death with the runtime.
 pub fn command(prepared: &Prepared) -> io::Result<(Command, Launch)> {
     let program = resolve(&prepared.program, path_of(&prepared.env), &prepared.cwd)?;
-    let mode = Mode::from_env().map_err(io::Error::other)?;
+    let mode = match prepared.containment {
+        Some(mode) => mode,
+        None => Mode::from_env().map_err(io::Error::other)?,
+    };
     let (mut command, launch) = match supervisor_exe() {
         Some(exe) => {
             let mut c = Command::new(exe);

@@ -38,6 +38,12 @@ pub enum Mode {
     Namespace,
     /// A subreaper, without namespaces.
     Subreaper,
+    /// A subreaper around a container engine's CLI (see
+    /// [`crate::runtime::executor::container`]): the step's own code runs in the engine's
+    /// container, and the CLI keeps the capabilities rootful podman needs (without
+    /// `CAP_SYS_ADMIN` it takes itself for rootless and cannot apply the step's limits).
+    /// Chosen by the runner only, never by `MN_STEP_CONTAINMENT`.
+    EngineCli,
 }
 
 impl Mode {
@@ -46,6 +52,7 @@ impl Mode {
             Mode::Auto => "auto",
             Mode::Namespace => "namespace",
             Mode::Subreaper => "subreaper",
+            Mode::EngineCli => "engine-cli",
         }
     }
 
@@ -54,6 +61,7 @@ impl Mode {
             "" | "auto" => Ok(Mode::Auto),
             "namespace" | "pidns" => Ok(Mode::Namespace),
             "subreaper" => Ok(Mode::Subreaper),
+            "engine-cli" => Ok(Mode::EngineCli),
             other => Err(format!(
                 "MN_STEP_CONTAINMENT={other:?}: expected auto, namespace or subreaper"
             )),
@@ -62,7 +70,19 @@ impl Mode {
 
     /// `MN_STEP_CONTAINMENT`, `auto` when unset.
     pub fn from_env() -> Result<Mode, String> {
-        Mode::parse(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())
+        Mode::from_setting(&crate::config::var("MN_STEP_CONTAINMENT").unwrap_or_default())
+    }
+
+    /// A node's setting: any mode but the container runner's own.
+    fn from_setting(text: &str) -> Result<Mode, String> {
+        match Mode::parse(text)? {
+            Mode::EngineCli => Err(
+                "MN_STEP_CONTAINMENT=engine-cli: expected auto, namespace or subreaper (engine-cli \
+                 is the container runner's own)"
+                    .to_string(),
+            ),
+            mode => Ok(mode),
+        }
     }
 }
 
@@ -72,9 +92,20 @@ mod tests {
 
     #[test]
     fn modes_parse_and_print() {
-        for mode in [Mode::Auto, Mode::Namespace, Mode::Subreaper] {
+        for mode in [
+            Mode::Auto,
+            Mode::Namespace,
+            Mode::Subreaper,
+            Mode::EngineCli,
+        ] {
             assert_eq!(Mode::parse(mode.as_str()), Ok(mode));
         }
+        assert_eq!(Mode::from_setting("subreaper"), Ok(Mode::Subreaper));
+        assert!(
+            Mode::from_setting("engine-cli")
+                .unwrap_err()
+                .contains("container runner's own")
+        );
         assert_eq!(Mode::parse(""), Ok(Mode::Auto));
         assert!(
             Mode::parse("cgroup")

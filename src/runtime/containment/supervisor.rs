@@ -82,7 +82,7 @@ pub fn main(args: &[OsString]) -> ! {
         std::process::exit(EXIT_SUPERVISOR);
     }
     let in_namespace = match req.mode {
-        Mode::Subreaper => false,
+        Mode::Subreaper | Mode::EngineCli => false,
         Mode::Auto => namespace::enter().is_ok(),
         Mode::Namespace => match namespace::enter() {
             Ok(()) => true,
@@ -194,7 +194,11 @@ pub fn exec_step(req: &Request) -> ! {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    drop_ptrace_capability();
+    // A container engine's CLI is the runtime's own tool, not the step's code (that runs in
+    // the container), and rootful podman needs CAP_SYS_ADMIN.
+    if req.mode != Mode::EngineCli {
+        drop_ptrace_capability();
+    }
     let mut argv: Vec<*const libc::c_char> = req.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
     // SAFETY: `program` and every argv entry are NUL-terminated and outlive the call; the

@@ -6,13 +6,14 @@ use super::ExecRequest;
 use super::command::{
     Prepared, base_env, command_length, placeholders, program_and_args, set, substitute,
 };
+use super::container::Contained;
 use super::outcome::{ExecFailure, FailureKind};
 use super::process::{CaptureLimits, Captured, ProcessResult, Termination, run_process};
 use super::retry::{transient_marker, transient_spawn_error};
 use super::sandbox::{MemoryNote, Sandboxed};
-use super::staging::{Staged, stage};
+use super::staging::{Staged, runner_name, stage};
 use super::structured::{StructuredOutput, parse_structured};
-use crate::domain::manifest::executor::{Runner, SandboxSpec};
+use crate::domain::manifest::executor::{ContainerSpec, Runner, SandboxSpec};
 use crate::domain::output::preview;
 use crate::runtime::blobs::BlobRef;
 
@@ -44,18 +45,88 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
         inline: req.config.inline_output_bytes,
         spool_to: req.blobs.clone(),
     };
-    let sandboxed = match &req.config.spec.runner {
-        Runner::Host => None,
-        Runner::Sandbox(spec) => Some(sandbox(prepared.clone(), spec, &staged).await?),
+    let (sandboxed, contained) = match &req.config.spec.runner {
+        Runner::Host => (None, None),
+        Runner::Sandbox(spec) => (Some(sandbox(prepared.clone(), spec, &staged).await?), None),
+        Runner::Container(spec) => (
+            None,
+            Some(container(req, prepared.clone(), spec, &staged).await?),
+        ),
     };
-    let to_run = sandboxed.as_ref().map_or(&prepared, |s| &s.prepared);
+    let to_run = sandboxed
+        .as_ref()
+        .map(|s| &s.prepared)
+        .or(contained.as_ref().map(|c| &c.prepared))
+        .unwrap_or(&prepared);
+    // A failed spawn drops `contained`, whose guard removes a container that may have started.
     let result = run_process(to_run, req.config.spec.timeout, &limits)
         .await
         .map_err(|e| spawn_failure(&prepared, &e))?;
-    let memory = sandboxed.as_ref().and_then(Sandboxed::memory_note);
-    // Removing a large run dir (and the step's cgroup) blocks; keep it off the async workers.
-    let _ = tokio::task::spawn_blocking(move || drop((sandboxed, staged))).await;
+    let engine_error = contained
+        .as_ref()
+        .and_then(|c| c.engine_error(result.termination, &result.stderr.bytes));
+    let memory = match &contained {
+        Some(c) => c
+            .memory_exceeded(result.termination)
+            .map(MemoryNote::Exceeded),
+        None => sandboxed.as_ref().and_then(Sandboxed::memory_note),
+    };
+    // Removing a large run dir (the step's cgroup, a container left by a timeout) blocks;
+    // keep it off the async workers. The container goes first: it has the run dir mounted.
+    let termination = result.termination;
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Some(c) = contained {
+            c.finish(termination);
+        }
+        drop((sandboxed, staged));
+    })
+    .await;
+    if let Some(error) = engine_error {
+        return Err(ExecFailure {
+            error,
+            kind: FailureKind::Container,
+            exit_code: Some(125),
+            stdout: shown(&result.stdout),
+            stderr: shown(&result.stderr),
+            attempts: 0,
+            transient: false,
+        });
+    }
     judge(req, result, memory)
+}
+
+/// Wraps the command for the container runner. Never falls back to the host: without a
+/// working engine, or without the image, the step fails, saying why.
+async fn container(
+    req: &ExecRequest,
+    prepared: Prepared,
+    spec: &ContainerSpec,
+    staged: &Staged,
+) -> Result<Contained, ExecFailure> {
+    let spec = spec.clone();
+    let run_dir = staged.dir.path().to_path_buf();
+    let step = runner_name(&req.job_id, &req.agent_id);
+    let explicit: Vec<String> = req
+        .config
+        .spec
+        .environment
+        .iter()
+        .map(|(k, _)| k.clone())
+        .chain(req.config.pass_env.iter().cloned())
+        .chain(req.extra_env.iter().map(|(k, _)| k.clone()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let explicit = |name: &str| explicit.iter().any(|k| k == name);
+        super::container::wrap(prepared, &spec, &run_dir, &step, &explicit)
+    })
+    .await
+    .map_err(|e| {
+        ExecFailure::new(
+            FailureKind::Container,
+            format!("container task failed: {e}"),
+        )
+    })?
+    .map_err(|e| ExecFailure::new(FailureKind::Container, e))
 }
 
 /// Wraps the command for the sandbox runner. Never falls back to the host: without a working
@@ -117,6 +188,7 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         env,
         cwd: staged.workdir.clone(),
         join_cgroup: None,
+        containment: None,
     })
 }
 

@@ -28,6 +28,9 @@ pub struct Prepared {
     /// A cgroup's `cgroup.procs` the step joins before it starts (the sandbox's memory limit),
     /// so that everything it runs is counted from its first instruction.
     pub join_cgroup: Option<std::path::PathBuf>,
+    /// How to contain the step; `None` is the node's `MN_STEP_CONTAINMENT`. The container
+    /// runner asks for a subreaper (see [`super::container`]).
+    pub containment: Option<crate::runtime::containment::Mode>,
 }
 
 /// The secret-like variables this process lets through to its steps: set once by the command

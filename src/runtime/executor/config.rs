@@ -54,10 +54,23 @@ impl ExecutorConfig {
     }
 
     /// Parses an executor node's `config` with its `resources` (as validation does).
+    /// The runner keys of the execution profile it names (`MN_EXECUTION_PROFILES_JSON`) are
+    /// laid over the config first (see [`super::profile`]).
     pub fn from_node(node: &NodeSpec) -> Result<ExecutorConfig, String> {
-        let spec = ExecutorSpec::parse_node(&node.config, &node.resources)
+        let overlaid = super::profile::overlay_from_env(&node.config)?;
+        let config = overlaid.as_ref().unwrap_or(&node.config);
+        let spec = ExecutorSpec::parse_node(config, &node.resources)
             .map_err(|e| ValidationError::join(&e))?;
-        ExecutorConfig::from_spec(&node.config, spec)
+        if let Runner::Container(c) = &spec.runner
+            && c.image.is_none()
+        {
+            return Err(format!(
+                "image: a docker_worker executor needs the image its steps run in, and neither \
+                 its config nor its execution profile {:?} (MN_EXECUTION_PROFILES_JSON) sets one",
+                executor::profile_named(config).unwrap_or_default()
+            ));
+        }
+        ExecutorConfig::from_spec(config, spec)
     }
 
     fn from_spec(

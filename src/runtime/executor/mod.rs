@@ -10,9 +10,12 @@
 //! - [`process`]: spawn in a process group, capped capture, timeout kill.
 //! - [`structured`]: worker requests printed on stdout.
 //! - [`retry`]: transient vs terminal failures; [`outcome`]: result types.
-//! - [`sandbox`]: the bubblewrap runner for sandboxed executors (the spec's `runner`).
+//! - [`sandbox`]: the bubblewrap runner for sandboxed executors (the spec's `runner`);
+//!   [`container`]: the docker/podman runner for `docker_worker` executors; [`warmup`]: an
+//!   agent's `warmup_command`, once per node before its first step.
 //!
-//! Flow of [`run_executor`]: startup delay (first run only) → acquire slots → per attempt:
+//! Flow of [`run_executor`]: startup delay (first run only) → acquire slots → the agent's
+//! warmup (once per node) → per attempt:
 //! stage a fresh run dir, run, judge → retry transient failures with exponential backoff while
 //! holding the same slots (a retry is part of the same run, and re-queueing would let it starve
 //! behind later work) → release the slots.
@@ -21,15 +24,18 @@ pub mod allocation;
 pub mod attempt;
 pub mod command;
 pub mod config;
+pub mod container;
 pub mod outcome;
 pub mod pool;
 pub mod process;
+pub mod profile;
 pub mod retry;
 pub mod run_root;
 pub mod sandbox;
 pub mod staging;
 pub mod structured;
 pub mod upload;
+pub mod warmup;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -92,6 +98,7 @@ pub async fn run_executor(req: ExecRequest) -> ExecOutcome {
         .await
         .map_err(ExecFailure::pool)?;
     let req = Arc::new(req);
+    warmup::ensure(&req).await?;
     let mut attempt = 1;
     loop {
         match attempt::run_once(&req).await {

@@ -36,7 +36,7 @@ pub struct ExecSuccess {
     pub duration_ms: u64,
     /// Whether stdout or stderr was cut at `max_output_bytes`.
     pub truncated: bool,
-    /// `host_local` or `sandbox`: where the step ran (results from before the sandbox runner
+    /// `host_local`, `sandbox` or `docker_worker`: where the step ran (results from before the sandbox runner
     /// existed all ran on the host).
     #[serde(default = "host_local")]
     pub runner: String,
@@ -66,8 +66,13 @@ pub enum FailureKind {
     Pool,
     /// The sandbox runner is not available on this node (bubblewrap missing or not working).
     Sandbox,
-    /// Killed for exceeding the sandbox's memory limit (`resources.memory_mb`).
+    /// Killed for exceeding the sandbox's or container's memory limit (`resources.memory_mb`).
     Memory,
+    /// The container runner cannot run the step here: no engine answers, or the image is
+    /// not on this node.
+    Container,
+    /// The agent's `warmup_command` failed, so its steps do not run on this node.
+    Warmup,
 }
 
 /// A failed run.

@@ -242,6 +242,7 @@ impl ModuleProcess {
             env: self.env.clone(),
             cwd: self.cwd.clone(),
             join_cgroup: None,
+            containment: None,
         };
         let (mut command, launch) = containment::command(&prepared).map_err(spawn_error)?;
         let mut child = command

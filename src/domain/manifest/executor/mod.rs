@@ -8,6 +8,7 @@
 
 mod command;
 mod concurrency;
+mod container;
 mod numbers;
 mod runner;
 mod uploads;
@@ -21,7 +22,8 @@ use super::run_paths::run_dir_path;
 
 pub use command::{CommandSpec, valid_env_name};
 pub use concurrency::{Concurrency, MAX_CONCURRENCY};
-pub use runner::{Network, Runner, SandboxSpec};
+pub use container::profile_named;
+pub use runner::{CONTAINER_DRIVER, ContainerSpec, Network, Runner, SandboxSpec};
 pub use uploads::UploadSpec;
 
 /// What the executor emits after a successful run when stdout carries no structured output.
@@ -58,11 +60,25 @@ pub struct ExecutorSpec {
     /// Sleep before the first run only, to stagger launch waves.
     pub startup_delay_ms: u64,
     pub output_message_type: OutputType,
-    /// Host or sandbox (see [`runner`]).
+    /// Host, sandbox or container (see [`runner`]).
     pub runner: Runner,
+    /// `warmup_command`: run once per agent on a node, in the same runner, before its first
+    /// step there.
+    pub warmup: Option<Warmup>,
     /// Messages worked on at once, and the order results land in (see [`concurrency`]).
     pub concurrency: Concurrency,
 }
+
+/// A command that prepares an agent's runner before its first step on a node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Warmup {
+    pub command: CommandSpec,
+    /// `warmup_timeout_ms`, default [`DEFAULT_WARMUP_TIMEOUT_MS`].
+    pub timeout: Duration,
+}
+
+/// How long a warmup may take when `warmup_timeout_ms` is not set.
+pub const DEFAULT_WARMUP_TIMEOUT_MS: u64 = 60_000;
 
 /// The pool an executor uses when its config names none.
 pub const DEFAULT_POOL: &str = "default";
@@ -152,9 +168,22 @@ pub(crate) fn parse_at(
             .unwrap_or(0),
         output_message_type: output_type(config, path, errs),
         runner: runner::parse(config, resources.0, path, resources.1, errs),
+        warmup: warmup(config, path, errs),
         concurrency: concurrency::parse(config, path, errs),
     };
     (errs.len() == before).then_some(spec)
+}
+
+/// `warmup_command` (a command like `command`) with `warmup_timeout_ms`.
+fn warmup(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<Warmup> {
+    let timeout_ms = numbers::positive(config, "warmup_timeout_ms", path, errs)
+        .unwrap_or(DEFAULT_WARMUP_TIMEOUT_MS);
+    let value = config.get("warmup_command").filter(|v| !v.is_null())?;
+    let command = command::parse(Some(value), &join(path, "warmup_command"), errs)?;
+    Some(Warmup {
+        command,
+        timeout: Duration::from_millis(timeout_ms),
+    })
 }
 
 /// Absent key, explicit null and a string mean three different things (see [`OutputType`]).

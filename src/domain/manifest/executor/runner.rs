@@ -1,10 +1,11 @@
-//! Where an executor's steps run: on the host, or in the `sandbox` runner (bubblewrap, see
-//! [`crate::runtime::executor::sandbox`]). Decided once, here, from the node's settings:
+//! Where an executor's steps run: on the host, in the `sandbox` runner (bubblewrap, see
+//! [`crate::runtime::executor::sandbox`]) or in a container (`docker_worker`, see
+//! [`crate::runtime::executor::container`]). Decided once, here, from the node's settings:
 //!
 //! - an explicit `runtime_driver` (in `resources` or `config`): `sandbox` or `openshell` run
-//!   sandboxed, `host_local` on the host;
-//! - else `config.runner_module` ending in `.OpenShell`, or a `config.sandbox` object, runs
-//!   sandboxed;
+//!   sandboxed, `docker_worker` in a container, `host_local` on the host;
+//! - else `config.runner_module` ending in `.DockerWorker`, or a `config.container` object,
+//!   runs in a container; ending in `.OpenShell`, or a `config.sandbox` object, sandboxed;
 //! - anything else keeps the host runner (what every executor did before the sandbox existed).
 //!
 //! Network for a sandboxed step is `config.sandbox.network`: `"none"` (default) or `"host"`
@@ -15,6 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::super::error::{Errors, join};
+pub use super::container::ContainerSpec;
 
 /// The runner an executor's steps use.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -24,6 +26,8 @@ pub enum Runner {
     Host,
     /// In a bubblewrap sandbox.
     Sandbox(SandboxSpec),
+    /// In a container of `docker` or `podman` (the `docker_worker` driver).
+    Container(ContainerSpec),
 }
 
 impl Runner {
@@ -32,6 +36,7 @@ impl Runner {
         match self {
             Runner::Host => "host_local",
             Runner::Sandbox(_) => "sandbox",
+            Runner::Container(_) => "docker_worker",
         }
     }
 }
@@ -56,6 +61,16 @@ pub enum Network {
 
 /// Drivers that select the sandbox runner.
 const SANDBOX_DRIVERS: [&str; 2] = ["sandbox", "openshell"];
+/// The driver that selects the container runner.
+pub const CONTAINER_DRIVER: &str = "docker_worker";
+
+/// Which runner the settings ask for, before their details are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Host,
+    Sandbox,
+    Container,
+}
 
 /// Reads the runner choice. `resources` is the node's resources object (already checked by
 /// the resources validator), found at `resources_path`; errors name the offending field.
@@ -67,17 +82,22 @@ pub(super) fn parse(
     errs: &mut Errors,
 ) -> Runner {
     let sandbox = sandbox_settings(config, config_path, errs);
-    if !sandboxed(config, resources) {
-        return Runner::Host;
+    match kind(config, resources) {
+        Kind::Host => Runner::Host,
+        Kind::Sandbox => Runner::Sandbox(SandboxSpec {
+            network: sandbox.unwrap_or_default(),
+            memory_mb: memory_mb(resources, resources_path, errs),
+        }),
+        Kind::Container => {
+            let memory_mb = memory_mb(resources, resources_path, errs);
+            super::container::parse(config, resources, config_path, memory_mb, errs)
+                .map_or(Runner::Host, Runner::Container)
+        }
     }
-    let memory_mb = memory_mb(resources, resources_path, errs);
-    Runner::Sandbox(SandboxSpec {
-        network: sandbox.unwrap_or_default(),
-        memory_mb,
-    })
 }
 
-fn sandboxed(config: &Map<String, Value>, resources: &Value) -> bool {
+/// The runner kind `config` and `resources` select (see the module docs for the order).
+fn kind(config: &Map<String, Value>, resources: &Value) -> Kind {
     let explicit = [
         resources.get("runtime_driver"),
         config.get("runtime_driver"),
@@ -87,15 +107,25 @@ fn sandboxed(config: &Map<String, Value>, resources: &Value) -> bool {
     .find_map(Value::as_str)
     .map(|d| d.trim().to_ascii_lowercase());
     if let Some(driver) = explicit {
-        return SANDBOX_DRIVERS.contains(&driver.as_str());
+        return if SANDBOX_DRIVERS.contains(&driver.as_str()) {
+            Kind::Sandbox
+        } else if driver == CONTAINER_DRIVER {
+            Kind::Container
+        } else {
+            Kind::Host
+        };
     }
-    // Sandbox settings without a driver ask for the sandbox: running such a step on the
-    // host would silently ignore them.
-    config.get("sandbox").is_some_and(|v| !v.is_null())
-        || config
-            .get("runner_module")
-            .and_then(Value::as_str)
-            .is_some_and(|m| m.ends_with(".OpenShell"))
+    let module = config.get("runner_module").and_then(Value::as_str);
+    let set = |key: &str| config.get(key).is_some_and(|v| !v.is_null());
+    // Runner settings without a driver ask for that runner: running such a step on the host
+    // would silently ignore them.
+    if module.is_some_and(|m| m.ends_with(".DockerWorker")) || set("container") {
+        Kind::Container
+    } else if module.is_some_and(|m| m.ends_with(".OpenShell")) || set("sandbox") {
+        Kind::Sandbox
+    } else {
+        Kind::Host
+    }
 }
 
 /// `config.sandbox`: `{"network": "none" | "host"}`. Checked on every executor, so a typo
@@ -119,22 +149,40 @@ fn sandbox_settings(config: &Map<String, Value>, path: &str, errs: &mut Errors) 
             format!("unknown sandbox setting {key:?} (known: network)"),
         );
     }
-    let net_path = join(&at, "network");
-    match map.get("network") {
+    network(
+        map.get("network"),
+        &join(&at, "network"),
+        "the sandbox",
+        errs,
+    )
+}
+
+/// A runner's `network` setting: `"none"` or `"host"`; `runner` names it in the refusal of a
+/// per-host allow-list (neither runner can filter per host, so it is refused, never widened).
+pub(super) fn network(
+    value: Option<&Value>,
+    path: &str,
+    runner: &str,
+    errs: &mut Errors,
+) -> Option<Network> {
+    match value {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s == "none" => Some(Network::None),
         Some(Value::String(s)) if s == "host" => Some(Network::Host),
         Some(Value::Array(_) | Value::Object(_)) => {
             errs.push(
-                net_path,
-                "the sandbox cannot enforce a per-host egress allow-list (it can only give a step \
-                 all of the host's network or none); use \"host\" to allow all egress or \"none\"",
+                path,
+                format!(
+                    "{runner} cannot enforce a per-host egress allow-list (it can only give a \
+                     step all of the host's network or none); use \"host\" to allow all egress \
+                     or \"none\""
+                ),
             );
             None
         }
         Some(other) => {
             errs.push(
-                net_path,
+                path,
                 format!("network must be \"none\" or \"host\", got {other}"),
             );
             None

@@ -172,3 +172,78 @@ fn sandbox_settings_it_cannot_enforce_are_refused_by_path() {
     );
     assert_eq!(paths(json!({"command": "x", "sandbox": true})), ["sandbox"]);
 }
+
+#[test]
+fn docker_worker_executors_run_in_a_container_of_their_image() {
+    let container = |config: Value| match parse(config.clone()).expect("valid").runner {
+        Runner::Container(spec) => spec,
+        other => panic!("{config}: expected a container, got {other:?}"),
+    };
+    for config in [
+        json!({"command": "x", "image": "img:1", "runtime_driver": "docker_worker"}),
+        json!({"command": "x", "image": "img:1", "runner_module": "MirrorNeuron.Runner.DockerWorker"}),
+        json!({"command": "x", "from": "img:1", "resources": {"runtime_driver": "docker_worker"}}),
+        json!({"command": "x", "image": "img:1", "container": {}}),
+    ] {
+        assert_eq!(container(config).image.as_deref(), Some("img:1"));
+    }
+    let spec = container(json!({
+        "command": "x", "image": "img:1", "runtime_driver": "docker_worker",
+        "resources": {"memory_mb": 256, "cpu_cores": 2}, "container": {"network": "host"}
+    }));
+    assert_eq!(
+        (spec.memory_mb, spec.cpu_millis, spec.network),
+        (Some(256), Some(2000), Network::Host)
+    );
+    assert_eq!(
+        Runner::Container(spec).name(),
+        crate::domain::manifest::executor::CONTAINER_DRIVER
+    );
+    // An image alone does not pick the container runner (OpenShell manifests carry one too).
+    assert_eq!(
+        parse(json!({"command": "x", "image": "img:1"}))
+            .expect("valid")
+            .runner,
+        Runner::Host
+    );
+}
+
+#[test]
+fn a_docker_worker_without_an_image_is_refused_naming_the_field() {
+    assert_eq!(
+        paths(json!({"command": "x", "runtime_driver": "docker_worker"})),
+        ["image"]
+    );
+    assert_eq!(
+        paths(json!({"command": "x", "runtime_driver": "docker_worker", "image": "-v /:/h"})),
+        ["image"]
+    );
+    assert_eq!(
+        paths(json!({"command": "x", "image": "i", "container": {"network": ["a.example"]}})),
+        ["container.network"]
+    );
+}
+
+#[test]
+fn warmup_is_a_command_with_a_timeout() {
+    let s = parse(json!({"command": "x", "warmup_command": ["pip", "check"],
+                         "warmup_timeout_ms": 1500}))
+    .expect("valid");
+    assert_eq!(
+        s.warmup,
+        Some(Warmup {
+            command: CommandSpec::Argv(vec!["pip".into(), "check".into()]),
+            timeout: Duration::from_millis(1500)
+        })
+    );
+    let s = parse(json!({"command": "x", "warmup_command": "true"})).expect("valid");
+    assert_eq!(
+        s.warmup.map(|w| w.timeout),
+        Some(Duration::from_millis(DEFAULT_WARMUP_TIMEOUT_MS))
+    );
+    assert_eq!(parse(json!({"command": "x"})).expect("valid").warmup, None);
+    assert_eq!(
+        paths(json!({"command": "x", "warmup_command": "", "warmup_timeout_ms": 0})),
+        ["warmup_timeout_ms", "warmup_command"]
+    );
+}

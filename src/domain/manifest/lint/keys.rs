@@ -107,17 +107,20 @@ const ANY_AGENT: &[&str] = &[
     "workflow_complete_step", "node_type", "role",
 ];
 
-/// What an executor reads, then the sandbox and container runner settings of the original.
+/// What an executor reads (the runner settings included: `image`, `from`, `container`,
+/// `pull`, `sandbox`, `warmup_*`, and `concurrency`), then the original's sandbox settings
+/// this runtime keeps as extensions.
 #[rustfmt::skip]
 const EXECUTOR: &[&str] = &[
     "command", "workdir", "environment", "pass_env", "upload_path", "upload_as", "upload_paths",
     "timeout_seconds", "retry_on_timeout", "max_output_bytes", "max_job_output_bytes", "pool",
-    "pool_slots", "max_attempts", "retry_backoff_ms", "startup_delay_ms", "name_prefix", "from",
-    "image", "no_keep", "no_auto_providers", "tty", "gpu", "gpus", "gpu_count", "policy",
+    "pool_slots", "max_attempts", "retry_backoff_ms", "startup_delay_ms", "image", "from",
+    "container", "pull", "sandbox", "runtime_driver", "warmup_command", "warmup_timeout_ms",
+    "concurrency", "max_concurrency", "ordered",
+    "name_prefix", "no_keep", "no_auto_providers", "tty", "gpu", "gpus", "gpu_count", "policy",
     "providers", "remote", "ssh_key", "sandbox_cli", "reuse_shared_sandbox", "persistent_workspace",
     "cleanup_remote_dir", "sandbox_upload_path", "python_environment", "custom_openshell_image",
-    "docker_worker_image", "shared_container", "reuse_shared_container", "network", "sandbox",
-    "runtime_driver", "concurrency", "max_concurrency", "ordered",
+    "docker_worker_image", "shared_container", "reuse_shared_container", "network",
 ];
 
 #[rustfmt::skip]

@@ -54,7 +54,8 @@ fn policies_and_node_fields_are_read() {
             "constraints": [{"attribute": "arch", "value": "arm64"}],
             "requires_services": ["llm"],
             "policies": {"scheduler": {"preferred_node": "n1"}},
-            "config": {"execution_profile": "gpu-large", "runner_module": "MirrorNeuron.Runner.DockerWorker"}
+            "config": {"execution_profile": "gpu-large", "runner_module": "MirrorNeuron.Runner.DockerWorker",
+                       "image": "python:3.12-slim"}
         }),
     ))
     .expect("valid");

@@ -52,6 +52,7 @@ pub(super) async fn check(
             .clone()
             .map_or_else(std::env::temp_dir, Into::into),
         join_cgroup: None,
+        containment: None,
     };
     let fail = |e: String| (e, details.clone());
     let (mut command, launch) =
