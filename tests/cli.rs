@@ -179,7 +179,12 @@ fn a_bad_setting_is_an_error_naming_the_variable() {
     assert!(err.contains("MN_JOB_LEASE_DURATION_MS"), "{err}");
     assert!(!err.contains("submitted job"), "{err}");
     // A target given to a command that never talks to a server is said to be unused.
-    let out = cli.run(&["--target", "127.0.0.1:9", "validate", "examples/research_flow"]);
+    let out = cli.run(&[
+        "--target",
+        "127.0.0.1:9",
+        "validate",
+        "examples/research_flow",
+    ]);
     assert_eq!(out.status.code(), Some(0));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is not used: validate checks"),

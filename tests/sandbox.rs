@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mirror_neuron::domain::manifest::parse_manifest;
+use mirror_neuron::runtime::executor::sandbox::limits;
 use mirror_neuron::runtime::executor::{
     ExecFailure, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind,
     run_executor,
@@ -338,4 +339,79 @@ async fn a_sandboxed_step_still_times_out() {
         "{:?}",
         started.elapsed()
     );
+}
+
+/// Whether this host can hold `asked` in cgroups; prints why a test is skipped when not.
+fn cgroups_hold(test: &str, asked: limits::Asked) -> Option<limits::StepLimits> {
+    let held = limits::apply(asked);
+    if held.procs().is_empty() {
+        eprintln!("skipping {test}: no writable cgroup for {asked:?} on this host");
+        return None;
+    }
+    Some(held)
+}
+
+/// A fork bomb stays inside its step: beyond `sandbox.pids_limit` forks fail there, while the
+/// same script under the default limit runs.
+#[tokio::test]
+async fn forks_beyond_the_process_limit_fail_inside_the_step() {
+    if !have_bwrap("pids") || cgroups_hold("pids", pids(8)).is_none() {
+        return;
+    }
+    let script = "for i in $(seq 1 30); do sleep 2 & done; echo all-started; kill $(jobs -p)";
+    let f = err(run(json!({
+        "command": ["bash", "-c", script],
+        "sandbox": {"pids_limit": 8}
+    }))
+    .await);
+    assert!(
+        f.stderr.to_lowercase().contains("fork") || f.stderr.contains("Resource temporarily"),
+        "{f:?}"
+    );
+    let s = ok(run(json!({"command": ["bash", "-c", script]})).await);
+    assert_eq!(s.stdout.trim(), "all-started");
+}
+
+fn pids(n: u64) -> limits::Asked {
+    limits::Asked {
+        pids: Some(n),
+        ..Default::default()
+    }
+}
+
+/// The CPU a step asks for (`resources.cpu_cores`) is its cgroup's quota, as the kernel
+/// reads it back: 250 millicores are 25 ms of every 100 ms.
+#[test]
+fn the_cpu_asked_is_the_cgroup_quota() {
+    let asked = limits::Asked {
+        cpu_millis: Some(250),
+        ..Default::default()
+    };
+    let Some(held) = cgroups_hold("cpu", asked) else {
+        return;
+    };
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).ok();
+    let quota = held.dirs().find_map(|d| {
+        read(d, "cpu.max").or_else(|| {
+            Some(format!(
+                "{} {}",
+                read(d, "cpu.cfs_quota_us")?.trim(),
+                read(d, "cpu.cfs_period_us")?.trim()
+            ))
+        })
+    });
+    assert_eq!(quota.as_deref().map(str::trim), Some("25000 100000"));
+    // Parsed from the manifest the same way.
+    let config = ExecutorConfig::from_node_config(
+        json!({"command": ["true"], "runtime_driver": "sandbox", "resources": {"cpu_cores": 0.25}})
+            .as_object()
+            .expect("object"),
+    )
+    .expect("valid");
+    match config.spec.runner {
+        mirror_neuron::domain::manifest::executor::Runner::Sandbox(s) => {
+            assert_eq!((s.cpu_millis, s.pids_limit), (Some(250), 1024))
+        }
+        other => panic!("{other:?}"),
+    }
 }

@@ -95,9 +95,9 @@ enum Command {
 /// to them is said to be unused rather than silently ignored.
 fn target_unused(command: &Command) -> Option<&'static str> {
     match command {
-        Command::Validate { .. } => Some(
-            "validate checks the bundle on this machine, with the rules a server applies",
-        ),
+        Command::Validate { .. } => {
+            Some("validate checks the bundle on this machine, with the rules a server applies")
+        }
         Command::Serve => Some("serve runs a server here; it does not connect to one"),
         Command::Admin(_) => Some("admin commands work on the Redis keyspace (MN_REDIS_URL)"),
         _ => None,

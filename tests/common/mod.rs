@@ -133,3 +133,50 @@ pub fn pids_named(name: &str) -> Vec<i32> {
         })
         .collect()
 }
+
+/// Asserts that a replay's `view` (the job view folded from the history) says what
+/// `job inspect --json` (the job record the API builds from the live views) says.
+pub fn assert_view_is_record(view: &serde_json::Value, record: &serde_json::Value) {
+    for key in [
+        "job_id",
+        "graph_id",
+        "status",
+        "last_seq",
+        "last_event",
+        "result",
+        "lease_owner",
+        "lease_epoch",
+        "submitted_at",
+        "updated_at",
+    ] {
+        assert_eq!(view[key], record[key], "{key}: {view} vs {record}");
+    }
+    for (view_key, counter) in [
+        ("agent_count", "agents"),
+        ("messages_sent", "messages_sent"),
+        ("steps_finished", "steps_finished"),
+        ("steps_failed", "steps_failed"),
+        ("dead_letters", "dead_letters"),
+    ] {
+        assert_eq!(
+            view[view_key], record["counters"][counter],
+            "{view_key}: {view} vs {record}"
+        );
+    }
+}
+
+/// Dead letters as (agent, reason, message), whether rows of a replay report or of
+/// `job dead-letters --json`.
+pub fn dead_letter_keys(rows: &serde_json::Value) -> Vec<[serde_json::Value; 3]> {
+    rows.as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            [
+                r["agent_id"].clone(),
+                r["reason"].clone(),
+                r["message"].clone(),
+            ]
+        })
+        .collect()
+}

@@ -50,7 +50,7 @@ pub fn command(prepared: &Prepared) -> io::Result<(Command, Launch)> {
         }
     };
     die_with_parent(&mut command);
-    if let Some(procs) = &prepared.join_cgroup {
+    for procs in &prepared.join_cgroups {
         join_cgroup(&mut command, procs)?;
     }
     command

@@ -187,7 +187,7 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         args,
         env,
         cwd: staged.workdir.clone(),
-        join_cgroup: None,
+        join_cgroups: Vec::new(),
         containment: None,
     })
 }

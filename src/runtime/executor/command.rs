@@ -25,9 +25,10 @@ pub struct Prepared {
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     pub cwd: std::path::PathBuf,
-    /// A cgroup's `cgroup.procs` the step joins before it starts (the sandbox's memory limit),
-    /// so that everything it runs is counted from its first instruction.
-    pub join_cgroup: Option<std::path::PathBuf>,
+    /// The `cgroup.procs` files of the cgroups the step joins before it starts (the sandbox's
+    /// limits: one on cgroup v2, one per controller on v1), so that everything it runs is
+    /// counted from its first instruction.
+    pub join_cgroups: Vec<std::path::PathBuf>,
     /// How to contain the step; `None` is the node's `MN_STEP_CONTAINMENT`. The container
     /// runner asks for a subreaper (see [`super::container`]).
     pub containment: Option<crate::runtime::containment::Mode>,

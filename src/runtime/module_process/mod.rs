@@ -241,7 +241,7 @@ impl ModuleProcess {
             args,
             env: self.env.clone(),
             cwd: self.cwd.clone(),
-            join_cgroup: None,
+            join_cgroups: Vec::new(),
             containment: None,
         };
         let (mut command, launch) = containment::command(&prepared).map_err(spawn_error)?;

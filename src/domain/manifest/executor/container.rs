@@ -7,7 +7,8 @@
 //!   with `-` or holding spaces is refused: it would be read by the engine as a flag.
 //! - `container.network`: `"none"` (default) or `"host"`, as for the sandbox.
 //! - `container.pids_limit`: processes the step may have at once (default
-//!   [`DEFAULT_PIDS_LIMIT`], so a fork bomb stays inside its container).
+//!   [`DEFAULT_PIDS_LIMIT`](super::runner::DEFAULT_PIDS_LIMIT), so a fork bomb stays inside
+//!   its container).
 //! - `container.pull` (or `pull`): pull a missing image. Off by default: a step must not
 //!   silently download and run code its node was not given.
 //! - memory and CPU come from the node's `resources` (`memory_mb`, `cpu_cores`, ...).
@@ -15,10 +16,7 @@
 use serde_json::{Map, Value};
 
 use super::super::error::{Errors, join};
-use super::runner::{Network, network};
-
-/// Default `--pids-limit`.
-pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
+use super::runner::{Network, cpu_millis, network, pids_limit};
 
 /// What a container step runs in and may use.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,25 +75,9 @@ pub(super) fn parse(
         errs,
     )
     .unwrap_or_default();
-    let pids_limit = match settings.get("pids_limit") {
-        None | Some(Value::Null) => DEFAULT_PIDS_LIMIT,
-        Some(v) => match v.as_u64() {
-            Some(n) if n > 0 => n,
-            _ => {
-                errs.push(
-                    join(&at, "pids_limit"),
-                    format!("pids_limit must be a positive integer, got {v}"),
-                );
-                DEFAULT_PIDS_LIMIT
-            }
-        },
-    };
+    let pids_limit = pids_limit(settings.get("pids_limit"), &join(&at, "pids_limit"), errs);
     let pull = flag(settings, "pull", &at, errs) || flag(config, "pull", path, errs);
-    // Resource errors were reported when the memory limit was read.
-    let cpu_millis = crate::domain::scheduler::resources::Demand::parse(resources, "")
-        .ok()
-        .map(|d| d.cpu_millis)
-        .filter(|m| *m > 0);
+    let cpu_millis = cpu_millis(resources);
     (errs.len() == before).then_some(ContainerSpec {
         image,
         network,
@@ -176,6 +158,7 @@ fn flag(map: &Map<String, Value>, key: &str, path: &str, errs: &mut Errors) -> b
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::manifest::executor::runner::DEFAULT_PIDS_LIMIT;
     use serde_json::json;
 
     fn parsed(config: Value, resources: Value) -> Result<ContainerSpec, Vec<String>> {

@@ -42,12 +42,30 @@ impl Runner {
 }
 
 /// What a sandboxed step may reach and use.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxSpec {
     pub network: Network,
     /// `resources.memory_mb` (or `memory`/`memory_gb`), in MiB; `None` = no limit asked.
     pub memory_mb: Option<u64>,
+    /// `resources.cpu_cores` (or `cpu`, `cores`, ...) in millicores; `None` = no limit asked.
+    pub cpu_millis: Option<u64>,
+    /// `sandbox.pids_limit`: processes the step may have at once (a fork bomb stays inside).
+    pub pids_limit: u64,
 }
+
+impl Default for SandboxSpec {
+    fn default() -> Self {
+        SandboxSpec {
+            network: Network::None,
+            memory_mb: None,
+            cpu_millis: None,
+            pids_limit: DEFAULT_PIDS_LIMIT,
+        }
+    }
+}
+
+/// Processes a sandboxed or container step may have at once unless its settings say.
+pub const DEFAULT_PIDS_LIMIT: u64 = 1024;
 
 /// Network access of a sandboxed step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -85,8 +103,10 @@ pub(super) fn parse(
     match kind(config, resources) {
         Kind::Host => Runner::Host,
         Kind::Sandbox => Runner::Sandbox(SandboxSpec {
-            network: sandbox.unwrap_or_default(),
+            network: sandbox.network.unwrap_or_default(),
             memory_mb: memory_mb(resources, resources_path, errs),
+            cpu_millis: cpu_millis(resources),
+            pids_limit: sandbox.pids_limit,
         }),
         Kind::Container => {
             let memory_mb = memory_mb(resources, resources_path, errs);
@@ -128,33 +148,80 @@ fn kind(config: &Map<String, Value>, resources: &Value) -> Kind {
     }
 }
 
-/// `config.sandbox`: `{"network": "none" | "host"}`. Checked on every executor, so a typo
-/// fails validation even before the executor is switched to the sandbox.
-fn sandbox_settings(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> Option<Network> {
+/// What `config.sandbox` says.
+struct SandboxSettings {
+    network: Option<Network>,
+    pids_limit: u64,
+}
+
+/// The keys `config.sandbox` may hold.
+const SANDBOX_SETTINGS: [&str; 2] = ["network", "pids_limit"];
+
+/// `config.sandbox`: `{"network": "none" | "host", "pids_limit": N}`. Checked on every
+/// executor, so a typo fails validation even before the executor is switched to the sandbox.
+fn sandbox_settings(config: &Map<String, Value>, path: &str, errs: &mut Errors) -> SandboxSettings {
     let at = join(path, "sandbox");
+    let mut out = SandboxSettings {
+        network: None,
+        pids_limit: DEFAULT_PIDS_LIMIT,
+    };
     let map = match config.get("sandbox") {
-        None | Some(Value::Null) => return None,
+        None | Some(Value::Null) => return out,
         Some(Value::Object(map)) => map,
         Some(other) => {
             errs.push(
                 at,
                 format!("sandbox must be an object like {{\"network\": \"none\"}}, got {other}"),
             );
-            return None;
+            return out;
         }
     };
-    for key in map.keys().filter(|k| k.as_str() != "network") {
+    for key in map
+        .keys()
+        .filter(|k| !SANDBOX_SETTINGS.contains(&k.as_str()))
+    {
         errs.push(
             join(&at, key),
-            format!("unknown sandbox setting {key:?} (known: network)"),
+            format!(
+                "unknown sandbox setting {key:?} (known: {})",
+                SANDBOX_SETTINGS.join(", ")
+            ),
         );
     }
-    network(
+    out.network = network(
         map.get("network"),
         &join(&at, "network"),
         "the sandbox",
         errs,
-    )
+    );
+    out.pids_limit = pids_limit(map.get("pids_limit"), &join(&at, "pids_limit"), errs);
+    out
+}
+
+/// A runner's `pids_limit`: a positive integer, [`DEFAULT_PIDS_LIMIT`] when absent.
+pub(super) fn pids_limit(value: Option<&Value>, path: &str, errs: &mut Errors) -> u64 {
+    match value {
+        None | Some(Value::Null) => DEFAULT_PIDS_LIMIT,
+        Some(v) => match v.as_u64() {
+            Some(n) if n > 0 => n,
+            _ => {
+                errs.push(
+                    path,
+                    format!("pids_limit must be a positive integer, got {v}"),
+                );
+                DEFAULT_PIDS_LIMIT
+            }
+        },
+    }
+}
+
+/// The CPU a step may use, in millicores, read like the scheduler reads it; `None` when
+/// none was asked. Resource errors are reported where the memory limit is read.
+pub(super) fn cpu_millis(resources: &Value) -> Option<u64> {
+    crate::domain::scheduler::resources::Demand::parse(resources, "")
+        .ok()
+        .map(|d| d.cpu_millis)
+        .filter(|m| *m > 0)
 }
 
 /// A runner's `network` setting: `"none"` or `"host"`; `runner` names it in the refusal of a

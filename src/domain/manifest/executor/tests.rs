@@ -147,7 +147,8 @@ fn the_runner_follows_the_driver_and_the_runner_module() {
         spec.runner,
         Runner::Sandbox(SandboxSpec {
             network: Network::Host,
-            memory_mb: Some(1024)
+            memory_mb: Some(1024),
+            ..SandboxSpec::default()
         })
     );
 }

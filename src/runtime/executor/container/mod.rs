@@ -154,7 +154,7 @@ pub fn wrap(
             args,
             env: cli_env,
             cwd: prepared.cwd,
-            join_cgroup: None,
+            join_cgroups: Vec::new(),
             // The engine isolates the step. Around its CLI, a subreaper that keeps the
             // capabilities rootful podman needs (in a pid or user namespace, or without
             // CAP_SYS_ADMIN, podman takes itself for rootless and drops the limits). It

@@ -2,7 +2,7 @@
 //! [`crate::domain::manifest::executor::Runner`]) runs in its own pid, mount, ipc, uts and
 //! network namespaces, sees the system directories read-only, a private `/tmp`, its own `/proc`
 //! and `/dev`, and can write only to its staged run directory. The network is off unless the
-//! executor allows all egress. Memory is limited per [`memory`].
+//! executor allows all egress. Memory, CPU and processes are limited per [`limits`].
 //!
 //! It wraps the [`Prepared`] command (program and arguments become `bwrap ... -- program
 //! args`) before it goes to the containment supervisor, so timeouts, cancellation and the
@@ -11,56 +11,52 @@
 //!
 //! - [`argv`]: the bubblewrap command line (pure);
 //! - [`probe`]: finding a bubblewrap that works here (a missing or broken one fails the step);
-//! - [`memory`]: the memory limit and how its breach is recognised.
+//! - [`limits`]: the memory, CPU and process limits, and how a memory breach is recognised.
 
 pub mod argv;
-pub mod memory;
+pub mod limits;
 pub mod probe;
 
 use std::path::Path;
 
 use super::command::Prepared;
 use crate::domain::manifest::executor::SandboxSpec;
-use memory::MemoryLimit;
+use limits::{Asked, StepLimits};
 
 /// A step ready to run in the sandbox, with the limit that must outlive it.
 #[derive(Debug)]
 pub struct Sandboxed {
     pub prepared: Prepared,
-    /// The memory limit held for the step (its cgroup is removed when this is dropped).
-    pub memory: Option<MemoryLimit>,
+    /// The limits held for the step (their cgroups are removed when this is dropped).
+    pub limits: StepLimits,
     /// The limit asked, in MiB, for the failure message.
     pub memory_mb: Option<u64>,
 }
 
 /// Wraps `prepared` (whose working directory lies in `run_dir`) to run sandboxed. Blocking
-/// (probes bubblewrap once, creates the memory cgroup): call from `spawn_blocking`.
+/// (probes bubblewrap once, creates the step's cgroups): call from `spawn_blocking`.
 pub fn wrap(prepared: Prepared, spec: &SandboxSpec, run_dir: &Path) -> Result<Sandboxed, String> {
     let bwrap = probe::bwrap()?;
-    let memory = spec.memory_mb.map(memory::limit);
-    let address_space = match &memory {
-        Some(MemoryLimit::AddressSpace(bytes)) => Some(*bytes),
-        _ => None,
-    };
+    let limits = limits::apply(Asked {
+        memory_bytes: spec.memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
+        cpu_millis: spec.cpu_millis,
+        pids: Some(spec.pids_limit),
+    });
     let layout = argv::Layout {
         run_dir,
         cwd: &prepared.cwd,
         network: spec.network,
-        address_space,
+        address_space: limits.address_space,
     };
     let args = argv::bwrap_args(&layout, &prepared.program, &prepared.args);
-    let join_cgroup = match &memory {
-        Some(MemoryLimit::Cgroup(cgroup)) => Some(cgroup.procs()),
-        _ => None,
-    };
     Ok(Sandboxed {
         prepared: Prepared {
             program: bwrap.display().to_string(),
             args,
-            join_cgroup,
+            join_cgroups: limits.procs(),
             ..prepared
         },
-        memory,
+        limits,
         memory_mb: spec.memory_mb,
     })
 }
@@ -79,17 +75,19 @@ impl Sandboxed {
     /// What the memory limit says about the finished step, if one was set.
     pub fn memory_note(&self) -> Option<MemoryNote> {
         let mb = self.memory_mb?;
-        match self.memory.as_ref()? {
-            MemoryLimit::Cgroup(cgroup) => cgroup.oom_killed().then(|| {
+        if self.limits.memory_in_cgroup() {
+            return self.limits.oom_killed().then(|| {
                 MemoryNote::Exceeded(format!(
                     "the step exceeded its memory limit of {mb} MB (resources.memory_mb) and \
                      was killed"
                 ))
-            }),
-            MemoryLimit::AddressSpace(_) => Some(MemoryNote::InForce(format!(
+            });
+        }
+        self.limits.address_space.map(|_| {
+            MemoryNote::InForce(format!(
                 "it ran with a memory limit of {mb} MB (resources.memory_mb, as RLIMIT_AS): \
                  allocations beyond it fail"
-            ))),
-        }
+            ))
+        })
     }
 }

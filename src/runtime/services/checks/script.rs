@@ -51,7 +51,7 @@ pub(super) async fn check(
             .root_path
             .clone()
             .map_or_else(std::env::temp_dir, Into::into),
-        join_cgroup: None,
+        join_cgroups: Vec::new(),
         containment: None,
     };
     let fail = |e: String| (e, details.clone());
