@@ -171,6 +171,22 @@ fn every_example_validates() {
     assert_eq!(found, expected);
 }
 
+/// The AI examples are what users copy first: `validate` passes them with nothing to warn about.
+#[test]
+fn ai_examples_validate_without_warnings() {
+    for name in ["document_triage", "retrieval_qa", "llm_step"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .arg("validate")
+            .arg(example(name))
+            .env_remove("MN_EXECUTOR_SECRET_ENV")
+            .output()
+            .expect("validate runs");
+        assert!(out.status.success(), "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "valid\n", "{name}");
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{name}");
+    }
+}
+
 #[tokio::test]
 async fn research_flow_collects_its_one_input() {
     bounded(async {

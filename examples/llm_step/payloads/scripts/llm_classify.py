@@ -6,7 +6,8 @@ Configuration (environment, handed to the step by the node's `pass_env`):
   MN_EXAMPLE_LLM_BASE_URL  e.g. http://127.0.0.1:11434/v1 (Ollama) or http://127.0.0.1:8080/v1
                            (llama.cpp's llama-server); required
   MN_EXAMPLE_LLM_MODEL     the model name the server knows (e.g. llama3.2:1b); required
-  OPENAI_API_KEY           optional bearer token, for servers that want one
+  OPENAI_API_KEY           optional bearer token, for servers that want one (add it to
+                           the node's pass_env; local servers need none)
 
 Without a configured endpoint the step fails and says how to configure it: it never invents
 an answer.
@@ -42,7 +43,7 @@ def settings():
         # The last line of stderr becomes the step's error, so the headline goes last.
         fail(
             "Point the example at an OpenAI-compatible server, for example:\n"
-            "  Ollama:    ollama pull llama3.2:1b   (the server listens on port 11434)\n"
+            "  Ollama:    ollama pull llama3.2:1b   (the Ollama app or `ollama serve` listens on 11434)\n"
             "             export MN_EXAMPLE_LLM_BASE_URL=http://127.0.0.1:11434/v1 "
             "MN_EXAMPLE_LLM_MODEL=llama3.2:1b\n"
             "  llama.cpp: llama-server -m model.gguf --port 8080\n"
