@@ -90,13 +90,21 @@ fn scan(
         None | Some(Value::Null) => {}
         Some(Value::Array(items)) => {
             for (i, item) in items.iter().enumerate() {
-                let path = format!("{list_path}[{i}].source");
-                match item.get("source") {
+                // An entry is a source path, or `{"source": ..., "target": ...}`, as the
+                // executor's own parser reads it (`executor::uploads`).
+                let (path, source) = match item {
+                    Value::String(_) => (format!("{list_path}[{i}]"), Some(item)),
+                    _ => (format!("{list_path}[{i}].source"), item.get("source")),
+                };
+                match source {
                     Some(Value::String(rel)) => refs.push(PayloadRef {
                         path,
                         rel: rel.clone(),
                     }),
-                    _ => errs.push(path, "every upload_paths entry needs a source string"),
+                    _ => errs.push(
+                        path,
+                        "every upload_paths entry needs a source string (a path, or {\"source\": path})",
+                    ),
                 }
             }
         }

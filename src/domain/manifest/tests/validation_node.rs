@@ -158,13 +158,15 @@ fn module_rules() {
 #[test]
 fn payload_path_rules() {
     let escape = "payload path must be relative and stay inside payloads/";
-    let cases: [(Value, String); 6] = [
+    let cases: [(Value, String); 7] = [
         (json!({"upload_path": "/etc"}), format!("nodes[2].config.upload_path: {escape}: \"/etc\"")),
         (json!({"upload_path": "../x"}), format!("nodes[2].config.upload_path: {escape}: \"../x\"")),
         (json!({"upload_path": "a/../../x"}), format!("nodes[2].config.upload_path: {escape}: \"a/../../x\"")),
         (json!({"upload_paths": [{"source": "ok"}, {"source": "/abs"}]}), format!("nodes[2].config.upload_paths[1].source: {escape}: \"/abs\"")),
         (json!({"policy": ""}), format!("nodes[2].config.policy: {escape}: \"\"")),
-        (json!({"upload_paths": [{"target": "x"}]}), "nodes[2].config.upload_paths[0].source: every upload_paths entry needs a source string".to_string()),
+        (json!({"upload_paths": [{"target": "x"}]}), "nodes[2].config.upload_paths[0].source: every upload_paths entry needs a source string (a path, or {\"source\": path})".to_string()),
+        // A bare path is an entry too (the executor reads it so), and is checked the same way.
+        (json!({"upload_paths": ["ok.py", "../x"]}), format!("nodes[2].config.upload_paths[1]: {escape}: \"../x\"")),
     ];
     for (config, expected) in cases {
         let mut doc = base();
