@@ -90,19 +90,9 @@ impl Jobs<'_> {
                 let agents = store.agent_views(job_id).await?;
                 Ok(job_json::record(&view, &agents))
             }
-            Jobs::Remote(client) => {
-                let reply = client
-                    .jobs
-                    .get_job(v1::GetJobRequest {
-                        job_id: job_id.into(),
-                        version: 1,
-                    })
-                    .await
-                    .map_err(super::remote::failed)?;
-                Ok(super::remote::job_of(super::remote::parse(
-                    &reply.into_inner().job_json,
-                )?))
-            }
+            Jobs::Remote(client) => super::remote::get_job_once(client, job_id)
+                .await
+                .map_err(super::remote::failed)?,
         }
     }
 
@@ -197,20 +187,11 @@ impl Jobs<'_> {
     async fn exists(&mut self, job_id: &str) -> anyhow::Result<bool> {
         match self {
             Jobs::Local(store) => Ok(store.job_view(job_id).await?.is_some()),
-            Jobs::Remote(client) => {
-                let reply = client
-                    .jobs
-                    .get_job(v1::GetJobRequest {
-                        job_id: job_id.into(),
-                        version: 1,
-                    })
-                    .await;
-                match reply {
-                    Ok(_) => Ok(true),
-                    Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
-                    Err(s) => Err(super::remote::failed(s)),
-                }
-            }
+            Jobs::Remote(client) => match super::remote::get_job_once(client, job_id).await {
+                Ok(_) => Ok(true),
+                Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+                Err(s) => Err(super::remote::failed(s)),
+            },
         }
     }
 }

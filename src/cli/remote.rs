@@ -54,6 +54,21 @@ pub(super) fn parse(json: &str) -> anyhow::Result<Value> {
     serde_json::from_str(json).map_err(|e| anyhow::anyhow!("server sent invalid JSON: {e}"))
 }
 
+/// One `GetJob` call: the job's record, or the server's status as it is.
+pub(super) async fn get_job_once(
+    client: &mut Client,
+    job_id: &str,
+) -> Result<anyhow::Result<Value>, tonic::Status> {
+    let reply = client
+        .jobs
+        .get_job(v1::GetJobRequest {
+            job_id: job_id.into(),
+            version: 1,
+        })
+        .await?;
+    Ok(parse(&reply.into_inner().job_json).map(job_of))
+}
+
 /// A job record, unwrapping a `{job: ...}` envelope if the server sends one.
 pub(super) fn job_of(v: Value) -> Value {
     match v.get("job") {

@@ -13,7 +13,6 @@ use tonic::Code;
 
 use super::remote::{failed, parse};
 use crate::api::client::Client;
-use crate::api::pb::job_v1 as v1;
 use crate::api::pb::observability::StreamEventsRequest;
 
 /// How long an outage may last before the wait gives up.
@@ -123,15 +122,8 @@ async fn follow_once(
 pub(super) async fn get_job(client: &mut Client, job_id: &str) -> anyhow::Result<Value> {
     let mut outage: Option<Outage> = None;
     loop {
-        let reply = client
-            .jobs
-            .get_job(v1::GetJobRequest {
-                job_id: job_id.into(),
-                version: 1,
-            })
-            .await;
-        match reply {
-            Ok(r) => return Ok(super::remote::job_of(parse(&r.into_inner().job_json)?)),
+        match super::remote::get_job_once(client, job_id).await {
+            Ok(record) => return record,
             Err(status) => {
                 outage
                     .get_or_insert_with(Outage::new)
