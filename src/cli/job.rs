@@ -19,25 +19,32 @@ pub enum JobCmd {
         /// Only jobs in this status (pending, running, paused, completed, failed, cancelled).
         #[arg(long)]
         status: Option<String>,
+        /// At most this many jobs (0: all).
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show one job.
     Inspect {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Show a job's agents.
     Agents {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Print a job's event history.
     Events {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         /// JSON: an array, or with --follow one object per line.
         #[arg(long)]
@@ -48,6 +55,7 @@ pub enum JobCmd {
     },
     /// Print a job's full event history: seq, time, type, writer epoch, payload summary.
     History {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         /// One JSON object per event, one per line (JSON Lines).
         #[arg(long)]
@@ -58,6 +66,7 @@ pub enum JobCmd {
     Replay(super::replay::ReplayArgs),
     /// Write a job's history as JSON lines (one event envelope per line) for `replay --file`.
     Export {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         /// The file to write (`-` for stdout).
         #[arg(short = 'o', long)]
@@ -65,7 +74,9 @@ pub enum JobCmd {
     },
     /// Show a job's dead letters.
     DeadLetters {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
@@ -76,16 +87,19 @@ pub enum JobCmd {
     /// Take over an active job whose runtime is gone and run it to its end in this process
     /// (waits for the previous owner's lease to expire).
     Recover {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         /// Give up waiting for the lease after this many seconds.
         #[arg(long, default_value_t = 120)]
         lease_wait: u64,
+        /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
     },
     /// Wait for a job to end, showing its progress; exit 0 when it completed, 1 when it
     /// failed, was cancelled or the timeout passed.
     Wait {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         /// Give up after this many seconds (the job goes on).
         #[arg(long)]
@@ -96,6 +110,7 @@ pub enum JobCmd {
     },
     /// Cancel a job.
     Cancel {
+        /// The job: its id, or any unique prefix of it.
         job_id: String,
         #[arg(long, default_value = "cancelled by operator")]
         reason: String,

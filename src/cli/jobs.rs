@@ -51,7 +51,11 @@ impl Jobs<'_> {
                 .collect()),
             Jobs::Remote(client) => {
                 // `ListJobs` has no status filter: ask for enough to filter here.
-                let asked = if status.is_some() { PREFIX_SCAN } else { limit };
+                let asked = if status.is_some() || limit == 0 {
+                    PREFIX_SCAN
+                } else {
+                    limit
+                };
                 let reply = client
                     .jobs
                     .list_jobs(v1::ListJobsRequest {

@@ -45,14 +45,18 @@ pub struct Cli {
 enum Command {
     /// Check a job bundle without running it (exit 0 valid, 2 invalid).
     Validate {
+        /// The bundle folder (holding `manifest.json` and `payloads/`).
         bundle: std::path::PathBuf,
+        /// Print the errors and warnings as one JSON object.
         #[arg(long)]
         json: bool,
     },
     /// Where a job bundle's executors would run on the cluster now (nothing is submitted):
     /// per agent the node, resources and devices; exit 2 with the reason when nothing fits.
     Plan {
+        /// The bundle folder (holding `manifest.json` and `payloads/`).
         bundle: std::path::PathBuf,
+        /// Print the plan as one JSON object.
         #[arg(long)]
         json: bool,
     },
