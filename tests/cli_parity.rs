@@ -116,6 +116,10 @@ fn local_and_remote_print_the_same_job_the_same_way() {
     );
     assert_eq!(run["status"], "completed", "{run}");
     let job_id = run["job_id"].as_str().expect("job id").to_string();
+    // `run --json` prints the same record locally (this process runs the job) and remotely.
+    let local_run = json(s.local(&["run", &bundle, "--json"]), "run");
+    assert_eq!(local_run["status"], "completed", "{local_run}");
+    assert_eq!(keys(&local_run), keys(&run));
 
     // inspect: the same record, key for key (the views are the same, so the values too).
     let local = json(s.local(&["job", "inspect", &job_id, "--json"]), "inspect");
@@ -131,10 +135,14 @@ fn local_and_remote_print_the_same_job_the_same_way() {
     // list: the same rows with the same keys.
     let local = json(s.local(&["job", "list", "--json"]), "list");
     let remote = json(s.remote(&["job", "list", "--json"]), "list --target");
-    let (l, r) = (&local[0], &remote[0]);
-    assert_eq!(l["job_id"], job_id.as_str());
-    assert_eq!(keys(l), keys(r));
-    assert_eq!(l, r);
+    assert_eq!(local, remote);
+    let row = local
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["job_id"] == job_id.as_str())
+        .expect("the job is listed");
+    assert_eq!(row["status"], "completed");
 
     // events: our own event names on both sides, in the same order, with the same keys.
     let local = json(s.local(&["job", "events", &job_id, "--json"]), "events");

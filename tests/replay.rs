@@ -81,7 +81,7 @@ fn run_dead_letter_job(cli: &Cli, dir: &Path) -> String {
     dead_letter_bundle(dir);
     let job = cli.json(&["run", dir.to_str().expect("utf-8 path"), "--json"]);
     assert_eq!(job["status"], "completed", "{job}");
-    assert_eq!(job["dead_letters"], 1, "{job}");
+    assert_eq!(job["counters"]["dead_letters"], 1, "{job}");
     job["job_id"].as_str().expect("job id").to_string()
 }
 

@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde_json::Value;
 use tonic::Code;
 
-use super::output::{print_json, short_json};
 use super::run::RunArgs;
 use crate::api::client::{Client, read_bundle, token_from_env};
 use crate::api::pb::job_v1 as v1;
@@ -137,14 +136,7 @@ pub async fn run(target: &str, args: RunArgs) -> anyhow::Result<i32> {
     };
     let job = super::remote_follow::get_job(&mut client, &job_id).await?;
     progress.finish(&job);
-    if args.json {
-        print_json(&job)?;
-    } else {
-        println!("job {}  {}", text(&job, "job_id"), text(&job, "status"));
-        if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
-            println!("result: {}", short_json(result, 2000));
-        }
-    }
+    super::run::print_outcome(&job, args.json)?;
     if timed_out {
         eprintln!("timed out; job {job_id} is still {}", text(&job, "status"));
         return Ok(1);

@@ -121,18 +121,9 @@ async fn submit_and_run(
     if retention.is_zero() && view.status.is_some_and(JobStatus::is_terminal) {
         archive_now(store, &job_id).await;
     }
-    if args.json {
-        print_json(&view)?;
-    } else {
-        println!(
-            "job {}  {}",
-            view.job_id,
-            view.status.map_or("-".into(), |s| s.to_string())
-        );
-        if let Some(result) = &view.result {
-            println!("result: {}", short_json(result, 2000));
-        }
-    }
+    // The same record `job inspect` and a server's `run --target` print.
+    let record = super::jobs::Jobs::Local(store).record(&job_id).await?;
+    print_outcome(&record, args.json)?;
     match handed_back {
         Some(StopCause::TimedOut) => {
             eprintln!(
@@ -153,6 +144,24 @@ async fn submit_and_run(
     } else {
         1
     })
+}
+
+/// What `run` prints at the end, locally and with `--target`: the job record as JSON, or its
+/// id, status and result.
+pub(super) fn print_outcome(job: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return print_json(job);
+    }
+    let text = |k: &str| {
+        job.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("-")
+    };
+    println!("job {}  {}", text("job_id"), text("status"));
+    if let Some(result) = job.get("result").filter(|r| !r.is_null()) {
+        println!("result: {}", short_json(result, 2000));
+    }
+    Ok(())
 }
 
 /// `MN_JOB_HISTORY_RETENTION=0`: archives the finished job's history before `run` exits (a
