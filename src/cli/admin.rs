@@ -9,6 +9,7 @@ use crate::runtime::{Backend, clock, rebuild};
 pub enum AdminCmd {
     /// Apply pending keyspace migrations in order.
     Migrate {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -17,11 +18,13 @@ pub enum AdminCmd {
         /// Only compare rebuilt views with the live ones; write nothing. Exit 1 on a difference.
         #[arg(long)]
         check: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Trim feed entries that every consumer group has acknowledged.
     TrimFeed {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -34,11 +37,13 @@ pub enum AdminCmd {
         /// Keep blobs and bundles younger than this (`1h`, `30m`, `90s`, plain seconds).
         #[arg(long, default_value = "1h")]
         grace: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Schema version, feed length and backlog, dead letters.
     Status {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

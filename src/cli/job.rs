@@ -81,9 +81,15 @@ pub enum JobCmd {
         json: bool,
     },
     /// Pause a running job.
-    Pause { job_id: String },
+    Pause {
+        /// The job: its id, or any unique prefix of it.
+        job_id: String,
+    },
     /// Resume a paused job.
-    Resume { job_id: String },
+    Resume {
+        /// The job: its id, or any unique prefix of it.
+        job_id: String,
+    },
     /// Take over an active job whose runtime is gone and run it to its end in this process
     /// (waits for the previous owner's lease to expire).
     Recover {
@@ -112,6 +118,7 @@ pub enum JobCmd {
     Cancel {
         /// The job: its id, or any unique prefix of it.
         job_id: String,
+        /// Why, recorded with the change.
         #[arg(long, default_value = "cancelled by operator")]
         reason: String,
     },

@@ -17,18 +17,23 @@ use crate::runtime::cluster::{ops, overview};
 pub enum NodeCmd {
     /// Every node: status, eligibility, resources, jobs owned, work queued.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// One node's state, drain and maintenance.
     Status {
+        /// The node's name (as `node list` shows it).
         node: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Stop placing work on a node; after the deadline its jobs and work move elsewhere.
     Drain {
+        /// The node's name (as `node list` shows it).
         node: String,
+        /// Why, recorded with the change.
         #[arg(long)]
         reason: Option<String>,
         /// How long running work may finish in place (e.g. 30s, 10m, 1h).
@@ -43,29 +48,39 @@ pub enum NodeCmd {
         /// Move system jobs too (they are left in place by default).
         #[arg(long)]
         include_system_jobs: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Cancel a drain; with --mark-eligible the node takes work again, else it stays in
     /// maintenance.
     Undrain {
+        /// The node's name (as `node list` shows it).
         node: String,
+        /// Why, recorded with the change.
         #[arg(long)]
         reason: Option<String>,
+        /// Also make the node eligible for new work again (undrain alone only ends the drain).
         #[arg(long)]
         mark_eligible: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Switch maintenance mode (out of scheduling, work stays where it is).
     Maintenance {
+        /// The node's name (as `node list` shows it).
         node: String,
+        /// Put the node in maintenance: no new work is placed on it.
         #[arg(long, conflicts_with = "disable", required_unless_present = "disable")]
         enable: bool,
+        /// Take the node out of maintenance.
         #[arg(long)]
         disable: bool,
+        /// Why, recorded with the change.
         #[arg(long)]
         reason: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

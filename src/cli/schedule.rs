@@ -14,6 +14,7 @@ use super::schedule_place::{Action, Place, with_place};
 pub enum ScheduleCmd {
     /// Run a bundle on one or more cron expressions in a time zone.
     Create {
+        /// The bundle folder (holding `manifest.json` and `payloads/`).
         bundle: PathBuf,
         /// A cron expression (5 fields, or 6 with seconds first); repeat for several.
         #[arg(long = "cron", required = true)]
@@ -21,6 +22,7 @@ pub enum ScheduleCmd {
         /// IANA time zone the expressions are read in (DST handled).
         #[arg(long, default_value = "UTC")]
         timezone: String,
+        /// A name to show in listings (default: the bundle's graph id).
         #[arg(long)]
         name: Option<String>,
         /// What to do with occurrences missed while no node was sweeping.
@@ -40,6 +42,7 @@ pub enum ScheduleCmd {
     },
     /// Run a bundle once, later.
     Delay {
+        /// The bundle folder (holding `manifest.json` and `payloads/`).
         bundle: PathBuf,
         /// How long from now: 90s, 10m, 2h, 1d, 1h30m.
         #[arg(long = "in", conflicts_with = "at", required_unless_present = "at")]
@@ -47,8 +50,10 @@ pub enum ScheduleCmd {
         /// When: ISO 8601 (2026-11-25T09:00:00+01:00; without an offset, in --timezone).
         #[arg(long)]
         at: Option<String>,
+        /// IANA time zone (e.g. Europe/Paris) for the times given.
         #[arg(long, default_value = "UTC")]
         timezone: String,
+        /// A name to show in listings (default: the bundle's graph id).
         #[arg(long)]
         name: Option<String>,
         #[command(flatten)]
@@ -56,42 +61,61 @@ pub enum ScheduleCmd {
     },
     /// List schedules (triggers included).
     List {
+        /// Only schedules of this kind (cron, delay, event).
         #[arg(long)]
         kind: Option<String>,
+        /// Only entries in this status.
         #[arg(long)]
         status: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Show one schedule with its recent dispatches.
     Status {
+        /// The schedule's id (as `schedule list` shows it).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Print a schedule's history (one JSON event per line with --json, else a table).
     Events {
+        /// The schedule's id (as `schedule list` shows it).
         id: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Pause a schedule: no run starts until it is resumed.
     Pause {
+        /// The schedule's id (as `schedule list` shows it).
         id: String,
+        /// Why, recorded with the change.
         #[arg(long)]
         reason: Option<String>,
     },
     /// Resume a paused schedule (occurrences missed while paused are not run).
-    Resume { id: String },
-    Delete {
+    Resume {
+        /// The schedule's id (as `schedule list` shows it).
         id: String,
+    },
+    /// Delete a schedule (its history stays readable).
+    Delete {
+        /// The schedule's id (as `schedule list` shows it).
+        id: String,
+        /// Why, recorded with the change.
         #[arg(long)]
         reason: Option<String>,
     },
     /// Start a run now, with an optional payload.
     RunNow {
+        /// The schedule's id (as `schedule list` shows it).
         id: String,
+        /// A JSON object given to the run as its payload.
         #[arg(long)]
         payload_json: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -103,6 +127,7 @@ pub struct CreateArgs {
     /// JSON given to every run as `schedule.payload` in its initial input.
     #[arg(long)]
     pub payload_json: Option<String>,
+    /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
 }

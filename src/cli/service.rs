@@ -15,10 +15,13 @@ use crate::runtime::Backend;
 pub enum ServiceCmd {
     /// Registered instances (primary ones; --all adds candidates and non-passing ones).
     List {
+        /// Only instances of the service with this name.
         #[arg(long)]
         name: Option<String>,
+        /// Only instances hosted by this node.
         #[arg(long)]
         node: Option<String>,
+        /// Only instances registered by this job (its full id).
         #[arg(long)]
         job_id: Option<String>,
         /// passing, warning or critical.
@@ -30,16 +33,21 @@ pub enum ServiceCmd {
         /// Include candidates (non-primary deployment roles).
         #[arg(long)]
         all: bool,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Passing instances of one service.
     Resolve {
+        /// The service's name.
         name: String,
+        /// Every tag must be on the instance (repeatable).
         #[arg(long = "tag")]
         tags: Vec<String>,
+        /// Only instances hosted by this node.
         #[arg(long)]
         node: Option<String>,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -48,6 +56,7 @@ pub enum ServiceCmd {
     Check {
         /// JSON (`[{"name": "api", "port": 8080}]`) or a service name.
         services: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -14,6 +14,7 @@ use super::schedule_place::{Action, Place, with_place};
 pub enum TriggerCmd {
     /// Run a bundle whenever a matching event is emitted.
     Create {
+        /// The bundle folder (holding `manifest.json` and `payloads/`).
         bundle: PathBuf,
         /// Event type to listen for.
         #[arg(long)]
@@ -21,6 +22,7 @@ pub enum TriggerCmd {
         /// Filters on the event: {"order.total": {"gte": 100}, "region": ["eu", "us"]}.
         #[arg(long)]
         filter_json: Option<String>,
+        /// A name to show in listings (default: the bundle's graph id).
         #[arg(long)]
         name: Option<String>,
         /// Start a run even while the previous one is still active.
@@ -29,11 +31,15 @@ pub enum TriggerCmd {
         #[command(flatten)]
         common: CreateArgs,
     },
+    /// List triggers.
     List {
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
+    /// Delete a trigger: matching events no longer start runs.
     Delete {
+        /// The trigger's id (as `trigger list` shows it).
         id: String,
     },
 }
@@ -42,21 +48,27 @@ pub enum TriggerCmd {
 pub enum EventCmd {
     /// Emit an event; every matching trigger starts a run carrying its payload.
     Emit {
+        /// The event type (triggers listening for it start runs).
         event_type: String,
+        /// A JSON object given to the run as its payload.
         #[arg(long)]
         payload_json: Option<String>,
         /// Emitting twice with the same key records (and runs) the event once.
         #[arg(long)]
         idempotency_key: Option<String>,
+        /// Who emitted the event (recorded with it).
         #[arg(long, default_value = "cli")]
         source: String,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Recently emitted events, newest first.
     List {
+        /// At most this many entries.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
     },
