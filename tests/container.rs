@@ -7,6 +7,8 @@
 //! `<engine> import`.
 
 mod common;
+
+use common::exec::{connect_script, err, ok};
 #[allow(dead_code)]
 #[path = "common/cluster.rs"]
 mod harness;
@@ -22,8 +24,7 @@ use mirror_neuron::domain::job::JobStatus;
 use mirror_neuron::runtime::bundle::load_bundle;
 use mirror_neuron::runtime::executor::container::probe;
 use mirror_neuron::runtime::executor::{
-    ExecFailure, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind,
-    run_executor,
+    ExecOutcome, ExecRequest, ExecutorConfig, ExecutorPools, FailureKind, run_executor,
 };
 use mirror_neuron::runtime::local;
 use mirror_neuron::store::Store;
@@ -198,25 +199,6 @@ async fn run_job(job: &str, config: Value) -> ExecOutcome {
 
 async fn run(config: Value) -> ExecOutcome {
     run_job("job-1", config).await
-}
-
-fn ok(outcome: ExecOutcome) -> ExecSuccess {
-    outcome.unwrap_or_else(|f| panic!("expected success, got {f:?}"))
-}
-
-fn err(outcome: ExecOutcome) -> ExecFailure {
-    match outcome {
-        Ok(s) => panic!("expected failure, got {s:?}"),
-        Err(f) => f,
-    }
-}
-
-/// A script that tries to connect to `port` on loopback and says whether it could.
-fn connect_script(port: u16) -> String {
-    format!(
-        "if (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; then echo connected; \
-         else echo refused; fi"
-    )
 }
 
 #[tokio::test]

@@ -2,12 +2,13 @@
 
 mod common;
 
+use common::exec::{err, ok};
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirror_neuron::runtime::executor::{
-    ExecFailure, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind,
-    run_executor,
+    ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind, run_executor,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -84,17 +85,6 @@ impl Env {
 
     fn read_out(&self, name: &str) -> String {
         std::fs::read_to_string(self.out().join(name)).unwrap_or_default()
-    }
-}
-
-fn ok(outcome: ExecOutcome) -> ExecSuccess {
-    outcome.unwrap_or_else(|f| panic!("expected success, got {f:?}"))
-}
-
-fn err(outcome: ExecOutcome) -> ExecFailure {
-    match outcome {
-        Ok(s) => panic!("expected failure, got {s:?}"),
-        Err(f) => f,
     }
 }
 

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::exec::{connect_script, err, ok};
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,8 +14,7 @@ use std::time::Duration;
 use mirror_neuron::domain::manifest::parse_manifest;
 use mirror_neuron::runtime::executor::sandbox::limits;
 use mirror_neuron::runtime::executor::{
-    ExecFailure, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind,
-    run_executor,
+    ExecOutcome, ExecRequest, ExecutorConfig, ExecutorPools, FailureKind, run_executor,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -59,25 +60,6 @@ async fn run(config: Value) -> ExecOutcome {
     tokio::time::timeout(Duration::from_secs(60), run_executor(req))
         .await
         .expect("run finished")
-}
-
-fn ok(outcome: ExecOutcome) -> ExecSuccess {
-    outcome.unwrap_or_else(|f| panic!("expected success, got {f:?}"))
-}
-
-fn err(outcome: ExecOutcome) -> ExecFailure {
-    match outcome {
-        Ok(s) => panic!("expected failure, got {s:?}"),
-        Err(f) => f,
-    }
-}
-
-/// A script that tries to connect to `port` on loopback and says whether it could.
-fn connect_script(port: u16) -> String {
-    format!(
-        "if (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; then echo connected; \
-         else echo refused; fi"
-    )
 }
 
 #[tokio::test]

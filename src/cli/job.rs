@@ -7,7 +7,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use super::jobs::{Control, Jobs};
-use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json};
+use super::output::{print_agents, print_dead_letters, print_json, print_table, short_json, text};
 use crate::domain::job::JobStatus;
 use crate::runtime::{Backend, Projectors, wait_projections_caught_up};
 use crate::store::{Store, validate_job_id};
@@ -203,10 +203,6 @@ fn job_row(job: &Value) -> Vec<String> {
         .iter()
         .map(|k| text(job, k))
         .collect()
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 const JOB_HEADERS: [&str; 5] = ["JOB ID", "GRAPH", "STATUS", "SUBMITTED", "UPDATED"];

@@ -48,7 +48,8 @@ pub fn short_json(value: &serde_json::Value, max: usize) -> String {
     format!("{cut}…")
 }
 
-fn text(v: &serde_json::Value, key: &str) -> String {
+/// A field as text: strings as they are, null or missing as empty, anything else as JSON.
+pub(super) fn text(v: &serde_json::Value, key: &str) -> String {
     match v.get(key) {
         Some(serde_json::Value::String(s)) => s.clone(),
         Some(serde_json::Value::Null) | None => String::new(),

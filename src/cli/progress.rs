@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::domain::job::JobStatus;
+
 /// How often a plain (non-terminal) progress line may be printed while nothing changes.
 const PLAIN_EVERY: Duration = Duration::from_secs(10);
 
@@ -124,7 +126,7 @@ impl JobProgress {
             }
             Display::Plain { last } => {
                 // The end is the summary's to say, once.
-                let ended = ["completed", "failed", "cancelled"].contains(&counts.status.as_str());
+                let ended = JobStatus::parse(&counts.status).is_some_and(JobStatus::is_terminal);
                 let due = !ended
                     && last.as_ref().is_none_or(|(status, at)| {
                         *status != counts.status || at.elapsed() >= PLAIN_EVERY

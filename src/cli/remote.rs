@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tonic::Code;
 
+use super::output::text;
 use super::run::RunArgs;
 use crate::api::client::{Client, read_bundle, token_from_env};
 use crate::api::pb::job_v1 as v1;
@@ -74,10 +75,6 @@ pub(super) fn job_of(v: Value) -> Value {
         Some(j) if j.is_object() => j.clone(),
         _ => v,
     }
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
 }
 
 /// `run <bundle>` against a server: upload, then (with `--wait`) follow until the end.

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod exec;
+
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};

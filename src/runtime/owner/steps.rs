@@ -37,8 +37,11 @@ impl Owner {
         let now = now_ms();
         self.state
             .agents
-            .keys()
-            .filter_map(|id| {
+            .iter()
+            // Idle agents first: most of a big job's agents have nothing to do, and looking
+            // an agent up in the manifest is a scan.
+            .filter(|(_, a)| !a.inflight.is_empty() || !a.queue.is_empty())
+            .filter_map(|(id, _)| {
                 let kind = m.node(source_of(id))?.agent_type;
                 kinds.contains(&kind).then_some((id, kind))
             })
