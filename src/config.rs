@@ -65,3 +65,50 @@ pub fn redis_namespace() -> Result<String, ConfigError> {
 pub fn redis_url() -> Option<String> {
     var("MN_REDIS_URL")
 }
+
+/// Default for `MN_REDIS_CLUSTER_SHARDS`: enough hash tags to spread over a few masters
+/// evenly, few enough that every shard keeps a projection worker busy.
+pub const DEFAULT_CLUSTER_SHARDS: u64 = 8;
+
+/// Where the event store is, from `MN_REDIS_URL` and `MN_REDIS_CLUSTER` (`None`: no URL, use
+/// the embedded Redis). With `MN_REDIS_CLUSTER=1` the URL may list several seed nodes,
+/// comma-separated, and `MN_REDIS_CLUSTER_SHARDS` sets how many hash tags the cross-job keys
+/// (feeds, registries, indexes) are spread over.
+pub fn redis_topology() -> Result<Option<crate::store::Topology>, ConfigError> {
+    let cluster = bool_var("MN_REDIS_CLUSTER", false)?;
+    let shards = u64_var("MN_REDIS_CLUSTER_SHARDS", DEFAULT_CLUSTER_SHARDS)?;
+    let Some(url) = redis_url() else {
+        if cluster {
+            return Err(ConfigError::Invalid {
+                name: "MN_REDIS_CLUSTER",
+                reason: "needs MN_REDIS_URL naming at least one node of the cluster".into(),
+            });
+        }
+        return Ok(None);
+    };
+    if !cluster {
+        return Ok(Some(crate::store::Topology::Single { url }));
+    }
+    if !(1..=crate::store::MAX_SHARDS as u64).contains(&shards) {
+        return Err(ConfigError::Invalid {
+            name: "MN_REDIS_CLUSTER_SHARDS",
+            reason: format!("must be 1..={}, got {shards}", crate::store::MAX_SHARDS),
+        });
+    }
+    let seeds: Vec<String> = url
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            if s.contains("://") {
+                s.to_string()
+            } else {
+                format!("redis://{s}")
+            }
+        })
+        .collect();
+    Ok(Some(crate::store::Topology::Cluster {
+        seeds,
+        shards: shards as u16,
+    }))
+}

@@ -43,7 +43,7 @@ async fn a_migration_runs_exactly_once_even_when_raced() {
     // 0001 created the projection group on the feed.
     let groups: redis::streams::StreamInfoGroupsReply = store
         .conn()
-        .xinfo_groups(store.keys().feed())
+        .xinfo_groups(store.keys().feed(mirror_neuron::store::Shard(0)))
         .await
         .unwrap();
     assert!(groups.groups.iter().any(|g| g.name == "projections"));

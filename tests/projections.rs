@@ -5,6 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The one feed shard of a single Redis.
+const S0: mirror_neuron::store::Shard = mirror_neuron::store::Shard(0);
+
 use mirror_neuron::domain::event::{EventEnvelope, JobEvent, JobSubmitted, SCHEMA_VERSION, encode};
 use mirror_neuron::domain::job::JobStatus;
 use mirror_neuron::domain::message::Message;
@@ -209,7 +212,7 @@ async fn a_crash_between_view_write_and_ack_double_applies_nothing() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let store = common::store().await;
     let ids = populate(&store, 3).await;
-    store.ensure_feed_group(PROJECTION_GROUP).await.unwrap();
+    store.ensure_feed_group(S0, PROJECTION_GROUP).await.unwrap();
     // Worker "doomed" reads a batch and writes its views, then dies before acknowledging.
     let mut conn = store
         .blocking_conn(Duration::from_millis(100))
@@ -218,6 +221,7 @@ async fn a_crash_between_view_write_and_ack_double_applies_nothing() {
     let entries = store
         .read_feed_group(
             &mut conn,
+            S0,
             PROJECTION_GROUP,
             "doomed",
             20,
@@ -302,7 +306,7 @@ async fn workers_killed_at_random_points_lose_nothing_and_double_apply_nothing()
 async fn corrupt_and_future_events_are_dead_lettered_and_the_group_moves_on() {
     let store = common::store().await;
     populate(&store, 1).await;
-    let feed = store.keys().feed();
+    let feed = store.keys().feed(S0);
     let mut conn = store.conn();
     // A malformed feed entry (no seq range) and one naming an impossible job id.
     let no_range: String = conn.xadd(&feed, "*", &[("j", "job-z")]).await.unwrap();
@@ -394,8 +398,8 @@ async fn corrupt_and_future_events_are_dead_lettered_and_the_group_moves_on() {
 #[tokio::test]
 async fn trimming_keeps_every_entry_some_group_has_not_acknowledged() {
     let store = common::store().await;
-    store.ensure_feed_group("fast").await.unwrap();
-    store.ensure_feed_group("slow").await.unwrap();
+    store.ensure_feed_group(S0, "fast").await.unwrap();
+    store.ensure_feed_group(S0, "slow").await.unwrap();
     populate(&store, 2).await;
     let total = store.feed_len().await.unwrap();
     let mut conn = store
@@ -403,11 +407,19 @@ async fn trimming_keeps_every_entry_some_group_has_not_acknowledged() {
         .await
         .unwrap();
     let fast = store
-        .read_feed_group(&mut conn, "fast", "c", 10_000, Duration::from_millis(50))
+        .read_feed_group(
+            &mut conn,
+            S0,
+            "fast",
+            "c",
+            10_000,
+            Duration::from_millis(50),
+        )
         .await
         .unwrap();
     store
         .ack_feed(
+            S0,
             "fast",
             &fast.iter().map(|e| e.stream_id.clone()).collect::<Vec<_>>(),
         )
@@ -415,11 +427,12 @@ async fn trimming_keeps_every_entry_some_group_has_not_acknowledged() {
         .unwrap();
     // "slow" reads 10 entries and acknowledges only the first 6: entry 7 is pending.
     let slow = store
-        .read_feed_group(&mut conn, "slow", "c", 10, Duration::from_millis(50))
+        .read_feed_group(&mut conn, S0, "slow", "c", 10, Duration::from_millis(50))
         .await
         .unwrap();
     store
         .ack_feed(
+            S0,
             "slow",
             &slow[..6]
                 .iter()
@@ -429,13 +442,13 @@ async fn trimming_keeps_every_entry_some_group_has_not_acknowledged() {
         .await
         .unwrap();
     // The projections group (created by the migration) has read nothing yet: trim nothing.
-    assert_eq!(store.trim_feed(None).await.unwrap().trimmed, 0);
+    assert_eq!(store.trim_feed(S0, None).await.unwrap().trimmed, 0);
     let workers = Projectors::start(&store, "node", 1);
     wait_projections_caught_up(&store, Duration::from_secs(20))
         .await
         .unwrap();
     workers.stop().await;
-    let report = store.trim_feed(None).await.unwrap();
+    let report = store.trim_feed(S0, None).await.unwrap();
     assert_eq!(
         report.trimmed, 6,
         "only the entries every group acknowledged"
@@ -444,7 +457,7 @@ async fn trimming_keeps_every_entry_some_group_has_not_acknowledged() {
     assert_eq!(store.feed_len().await.unwrap(), total - 6);
     // The pending entry is still there to be reclaimed and processed.
     let reclaimed = store
-        .reclaim_feed("slow", "other", Duration::ZERO, "0-0", 10)
+        .reclaim_feed(S0, "slow", "other", Duration::ZERO, "0-0", 10)
         .await
         .unwrap();
     assert_eq!(reclaimed.entries.len(), 4);

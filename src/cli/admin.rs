@@ -116,16 +116,33 @@ async fn run_with(backend: &Backend, cmd: AdminCmd) -> anyhow::Result<i32> {
             })
         }
         AdminCmd::TrimFeed { json } => {
-            let report = store.trim_feed(None).await?;
+            // Each feed shard is trimmed on its own (one on a single Redis).
+            let mut shards = Vec::new();
+            for shard in store.keys().shards() {
+                shards.push((shard, store.trim_feed(shard, None).await?));
+            }
+            let trimmed: u64 = shards.iter().map(|(_, r)| r.trimmed).sum();
             if json {
+                let rows: Vec<_> = shards
+                    .iter()
+                    .map(|(s, r)| serde_json::json!({"shard": s.0, "trimmed": r.trimmed, "min_id": r.min_id}))
+                    .collect();
+                let min_id = shards.first().map(|(_, r)| r.min_id.clone());
                 print_json(
-                    &serde_json::json!({"trimmed": report.trimmed, "min_id": report.min_id}),
+                    &serde_json::json!({"trimmed": trimmed, "min_id": min_id, "shards": rows}),
                 )?;
             } else {
-                println!(
-                    "trimmed {} feed entries (kept from {})",
-                    report.trimmed, report.min_id
-                );
+                for (s, r) in &shards {
+                    let on = if shards.len() > 1 {
+                        format!(" on shard {}", s.0)
+                    } else {
+                        String::new()
+                    };
+                    println!(
+                        "trimmed {} feed entries{on} (kept from {})",
+                        r.trimmed, r.min_id
+                    );
+                }
             }
             Ok(0)
         }

@@ -113,9 +113,9 @@ async fn ping(store: &Store) -> bool {
     ok
 }
 
-/// The backlog of every consumer group of the feed.
+/// The backlog of every consumer group of the feed (every shard has the same groups).
 async fn projection_lag(store: &Store) -> anyhow::Result<()> {
-    let feed = store.keys().feed();
+    let feed = store.keys().feed(crate::store::Shard(0));
     let groups: redis::streams::StreamInfoGroupsReply =
         tokio::time::timeout(PROBE_TIMEOUT, store.conn().xinfo_groups(&feed))
             .await

@@ -47,16 +47,27 @@ impl Backend {
     /// durability settings, refuses a newer keyspace, and applies pending migrations.
     pub async fn open() -> anyhow::Result<Backend> {
         let namespace = crate::config::redis_namespace()?;
-        let (url, embedded) = match crate::config::redis_url() {
-            Some(url) => (url, None),
+        let (topology, embedded) = match crate::config::redis_topology()? {
+            Some(t) => (t, None),
             None => {
                 let e = EmbeddedRedis::start_or_reuse(&crate::config::home_dir()).await?;
-                (e.url().to_string(), Some(e))
+                let url = e.url().to_string();
+                (crate::store::Topology::Single { url }, Some(e))
             }
         };
-        let store = Store::connect(&url, &namespace)
+        let store = Store::connect_to(&topology, &namespace)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact(&url)))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", topology.describe()))?;
+        let (recorded, ours) = (
+            store.recorded_shard_count().await?,
+            store.keys().shards().count(),
+        );
+        if recorded != ours {
+            anyhow::bail!(
+                "this keyspace is spread over {recorded} shard(s) but this node would use {ours}: \
+                 MN_REDIS_CLUSTER and MN_REDIS_CLUSTER_SHARDS must match the other nodes'"
+            );
+        }
         crate::store::check_durability(&store).await?;
         store.check_not_newer().await?;
         store.migrate(clock::now_ms()).await?;
@@ -71,13 +82,7 @@ impl Backend {
     }
 }
 
-/// Hides a password in a Redis URL before it is printed.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
-}
+pub use crate::store::redact;
 
 /// Running projection workers and the switch that stops them.
 pub struct Projectors {
@@ -87,13 +92,16 @@ pub struct Projectors {
 }
 
 impl Projectors {
-    /// Starts `n` workers in the projection group, named after `node`.
+    /// Starts `n` workers in the projection group, named after `node`: at least one per feed
+    /// shard (a blocking read waits on one shard), spread round-robin over the shards.
     pub fn start(store: &Store, node: &str, n: usize) -> Projectors {
         let (tx, rx) = watch::channel(false);
         let stats = Arc::new(ProjectorStats::default());
-        let handles = (0..n)
+        let shards: Vec<crate::store::Shard> = store.keys().shards().collect();
+        let handles = (0..n.max(shards.len()))
             .map(|i| {
-                let cfg = ProjectorConfig::new(format!("{node}-{}-{i}", std::process::id()));
+                let mut cfg = ProjectorConfig::new(format!("{node}-{}-{i}", std::process::id()));
+                cfg.shard = shards[i % shards.len()];
                 tokio::spawn(projector::run(
                     store.clone(),
                     cfg,

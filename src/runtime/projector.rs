@@ -18,7 +18,7 @@ use tokio::sync::watch;
 
 use crate::domain::event::EventEnvelope;
 use crate::domain::view::agents_touched;
-use crate::store::{FeedEntry, LoadedProjection, Store, StoreError};
+use crate::store::{FeedEntry, LoadedProjection, Shard, Store, StoreError};
 
 /// The consumer group every projection worker joins.
 pub const PROJECTION_GROUP: &str = "projections";
@@ -29,6 +29,8 @@ const PASS_EVENTS: u64 = 2_000;
 /// How a worker reads and reclaims.
 #[derive(Debug, Clone)]
 pub struct ProjectorConfig {
+    /// The feed shard this worker reads (the only one on a single Redis).
+    pub shard: Shard,
     pub group: String,
     /// Unique per worker (node name + pid + task): pending entries are tracked per consumer.
     pub consumer: String,
@@ -41,6 +43,7 @@ pub struct ProjectorConfig {
 impl ProjectorConfig {
     pub fn new(consumer: impl Into<String>) -> Self {
         ProjectorConfig {
+            shard: Shard(0),
             group: PROJECTION_GROUP.to_string(),
             consumer: consumer.into(),
             batch: 1000,
@@ -70,7 +73,7 @@ pub async fn run(
     stats: Arc<ProjectorStats>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    if let Err(e) = store.ensure_feed_group(&cfg.group).await {
+    if let Err(e) = store.ensure_feed_group(cfg.shard, &cfg.group).await {
         tracing::error!(error = %e, "cannot create the projection consumer group");
     }
     let mut conn = None;
@@ -80,6 +83,7 @@ pub async fn run(
         let step = async {
             let reclaimed = store
                 .reclaim_feed(
+                    cfg.shard,
                     &cfg.group,
                     &cfg.consumer,
                     cfg.claim_idle,
@@ -89,16 +93,23 @@ pub async fn run(
                 .await?;
             claim_from = reclaimed.next_start;
             if !reclaimed.entries.is_empty() {
-                process_and_ack(&store, &cfg.group, reclaimed.entries, &stats).await?;
+                process_and_ack(&store, cfg.shard, &cfg.group, reclaimed.entries, &stats).await?;
             }
             if conn.is_none() {
                 conn = Some(store.blocking_conn(cfg.block).await?);
             }
             let c = conn.as_mut().expect("connection set just above");
             let entries = store
-                .read_feed_group(c, &cfg.group, &cfg.consumer, cfg.batch, cfg.block)
+                .read_feed_group(
+                    c,
+                    cfg.shard,
+                    &cfg.group,
+                    &cfg.consumer,
+                    cfg.batch,
+                    cfg.block,
+                )
                 .await?;
-            process_and_ack(&store, &cfg.group, entries, &stats).await
+            process_and_ack(&store, cfg.shard, &cfg.group, entries, &stats).await
         };
         tokio::select! {
             res = step => match res {
@@ -118,6 +129,7 @@ pub async fn run(
 /// Applies a batch to the views, then acknowledges it.
 pub async fn process_and_ack(
     store: &Store,
+    shard: Shard,
     group: &str,
     entries: Vec<FeedEntry>,
     stats: &ProjectorStats,
@@ -127,7 +139,7 @@ pub async fn process_and_ack(
     }
     let ids: Vec<String> = entries.iter().map(|e| e.stream_id.clone()).collect();
     apply_batch(store, entries, stats).await?;
-    store.ack_feed(group, &ids).await
+    store.ack_feed(shard, group, &ids).await
 }
 
 /// Applies a batch to the views without acknowledging it (a worker that dies here leaves the

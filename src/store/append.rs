@@ -94,8 +94,8 @@ impl Store {
         let (stream, epoch_key, feed, registry, archive) = (
             keys.job_events(job_id),
             keys.job_lease_epoch(job_id),
-            keys.feed(),
-            keys.jobs_registry(),
+            keys.feed(keys.shard_of(job_id)),
+            keys.jobs_registry(keys.shard_of(job_id)),
             keys.job_archive(job_id),
         );
         let mut cmd = self

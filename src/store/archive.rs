@@ -112,7 +112,7 @@ impl Store {
         let mut inv = ARCHIVE_JOB.prepare_invoke();
         inv.key(k.job_events(job_id))
             .key(k.job_archive(job_id))
-            .key(k.jobs_archived())
+            .key(k.jobs_archived(k.shard_of(job_id)))
             .key(k.job_results(job_id))
             .key(k.job_lease(job_id))
             .key(k.job_lease_epoch(job_id))
@@ -136,31 +136,49 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
         let k = self.keys();
-        let mut ids = Vec::new();
-        for status in JobStatus::ALL.iter().filter(|s| s.is_terminal()) {
-            let some: Vec<String> = self
-                .conn()
-                .zrangebyscore(k.jobs_by_status(*status), "-inf", before_ms)
-                .await?;
-            ids.extend(some);
+        let mut out = Vec::new();
+        // Per shard: under Redis Cluster a pipeline must stay in one slot.
+        for shard in k.shards() {
+            let mut ids = Vec::new();
+            for status in JobStatus::ALL.iter().filter(|s| s.is_terminal()) {
+                let some: Vec<String> = self
+                    .conn()
+                    .zrangebyscore(k.jobs_by_status(shard, *status), "-inf", before_ms)
+                    .await?;
+                ids.extend(some);
+            }
+            if ids.is_empty() {
+                continue;
+            }
+            let mut pipe = redis::pipe();
+            for id in &ids {
+                pipe.sismember(k.jobs_archived(shard), id);
+            }
+            let archived: Vec<bool> = pipe.query_async(&mut self.conn()).await?;
+            out.extend(
+                ids.into_iter()
+                    .zip(archived)
+                    .filter(|(_, done)| !done)
+                    .map(|(id, _)| id),
+            );
+            if out.len() >= limit {
+                break;
+            }
         }
-        let mut pipe = redis::pipe();
-        for id in &ids {
-            pipe.sismember(k.jobs_archived(), id);
-        }
-        let archived: Vec<bool> = pipe.query_async(&mut self.conn()).await?;
-        Ok(ids
-            .into_iter()
-            .zip(archived)
-            .filter(|(_, done)| !done)
-            .map(|(id, _)| id)
-            .take(limit)
-            .collect())
+        out.truncate(limit);
+        Ok(out)
     }
 
     /// Every job whose history is archived, sorted (for `admin gc`).
     pub async fn archived_jobs(&self) -> Result<Vec<String>, StoreError> {
-        let mut ids: Vec<String> = self.conn().smembers(self.keys().jobs_archived()).await?;
+        let mut ids = Vec::new();
+        for shard in self.keys().shards() {
+            let some: Vec<String> = self
+                .conn()
+                .smembers(self.keys().jobs_archived(shard))
+                .await?;
+            ids.extend(some);
+        }
         ids.sort();
         Ok(ids)
     }

@@ -8,8 +8,8 @@
 
 use std::time::Duration;
 
+use super::BlockingConn;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamReadOptions, StreamReadReply};
 
 use super::{Store, StoreError};
@@ -53,11 +53,15 @@ impl Store {
         if digests.is_empty() {
             return Ok(());
         }
-        let mut pipe = redis::pipe();
-        for d in digests {
-            pipe.sadd(self.keys().blob_holders(d), node).ignore();
-        }
-        let () = pipe.query_async(&mut self.conn()).await?;
+        let _: Vec<i64> = self
+            .pipelined(
+                digests,
+                |d| self.keys().shard_of(d),
+                |pipe, d| {
+                    pipe.sadd(self.keys().blob_holders(d), node);
+                },
+            )
+            .await?;
         Ok(())
     }
 
@@ -109,7 +113,7 @@ impl Store {
     /// Reads requests addressed to `node` after stream id `after`, blocking up to `block`.
     pub async fn read_blob_requests(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut BlockingConn,
         node: &str,
         after: &str,
         block: Duration,

@@ -11,13 +11,13 @@ use super::{Store, StoreError};
 
 impl Store {
     fn definition_stream(&self, id: &str) -> String {
-        format!("{}:definition:{{{id}}}:events", self.keys().namespace())
+        self.keys().definition_events(id)
     }
-    fn definitions_view(&self) -> String {
-        format!("{}:definitions", self.keys().namespace())
+    fn definitions_view(&self, id: &str) -> String {
+        self.keys().definitions_view(self.keys().shard_of(id))
     }
     fn definition_runs(&self, id: &str) -> String {
-        format!("{}:definition:{{{id}}}:runs", self.keys().namespace())
+        self.keys().definition_runs(id)
     }
 
     /// Records `event` for definition `id` and sets its view to `view` (`None` deletes it).
@@ -31,7 +31,7 @@ impl Store {
         view: Option<&Value>,
         expected_len: Option<u64>,
     ) -> Result<bool, StoreError> {
-        let (stream, views) = (self.definition_stream(id), self.definitions_view());
+        let (stream, views) = (self.definition_stream(id), self.definitions_view(id));
         let mut cmd = self.scripts().definition_append.evalsha(&[&stream, &views]);
         cmd.arg(id)
             .arg(event_type)
@@ -49,29 +49,12 @@ impl Store {
 
     /// A definition's view.
     pub async fn definition(&self, id: &str) -> Result<Option<Value>, StoreError> {
-        let json: Option<String> = self.conn().hget(self.definitions_view(), id).await?;
-        json.map(|j| {
-            serde_json::from_str(&j).map_err(|e| StoreError::CorruptView {
-                key: self.definitions_view(),
-                detail: e.to_string(),
-            })
-        })
-        .transpose()
+        self.json_row(&self.definitions_view(id), id).await
     }
 
     /// Every definition view, by id.
     pub async fn definitions(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        let rows: BTreeMap<String, String> = self.conn().hgetall(self.definitions_view()).await?;
-        rows.into_iter()
-            .map(|(id, j)| {
-                serde_json::from_str(&j)
-                    .map(|v| (id, v))
-                    .map_err(|e| StoreError::CorruptView {
-                        key: self.definitions_view(),
-                        detail: e.to_string(),
-                    })
-            })
-            .collect()
+        self.json_rows(|s| self.keys().definitions_view(s)).await
     }
 
     /// Indexes a run (job id) under its definition.

@@ -25,9 +25,9 @@ impl Store {
         let key = &before.key;
         let (stream, views, active, ids) = (
             keys.deployment_events(key),
-            keys.deployments_view(),
-            keys.deployments_active(),
-            keys.deployment_ids(),
+            keys.deployments_view(keys.shard_of(key)),
+            keys.deployments_active(keys.shard_of(key)),
+            keys.deployment_ids(keys.shard_of(key)),
         );
         let deployment_id = after
             .rollout
@@ -66,12 +66,14 @@ impl Store {
 
     /// A deployment key's view record.
     pub async fn deployment_view(&self, key: &str) -> Result<Option<Value>, StoreError> {
-        self.json_row(&self.keys().deployments_view(), key).await
+        let k = self.keys();
+        self.json_row(&k.deployments_view(k.shard_of(key)), key)
+            .await
     }
 
     /// Every deployment key's view record, by key.
     pub async fn deployment_views(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        self.json_rows(&self.keys().deployments_view()).await
+        self.json_rows(|s| self.keys().deployments_view(s)).await
     }
 
     /// The key a deployment id belongs to.
@@ -79,10 +81,17 @@ impl Store {
         &self,
         deployment_id: &str,
     ) -> Result<Option<String>, StoreError> {
-        Ok(self
-            .conn()
-            .hget(self.keys().deployment_ids(), deployment_id)
-            .await?)
+        // The id index lives in its key's shard, which the id does not name: ask each.
+        for shard in self.keys().shards() {
+            let key: Option<String> = self
+                .conn()
+                .hget(self.keys().deployment_ids(shard), deployment_id)
+                .await?;
+            if key.is_some() {
+                return Ok(key);
+            }
+        }
+        Ok(None)
     }
 
     /// Keys the controller still owes an action, with the ms of their last append, oldest
@@ -91,11 +100,20 @@ impl Store {
         &self,
         limit: usize,
     ) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, f64)> = self
-            .conn()
-            .zrange_withscores(self.keys().deployments_active(), 0, limit as isize - 1)
-            .await?;
-        Ok(rows.into_iter().map(|(k, s)| (k, s as i64)).collect())
+        let mut rows: Vec<(String, f64)> = Vec::new();
+        for shard in self.keys().shards() {
+            let some: Vec<(String, f64)> = self
+                .conn()
+                .zrange_withscores(self.keys().deployments_active(shard), 0, limit as isize - 1)
+                .await?;
+            rows.extend(some);
+        }
+        rows.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(rows
+            .into_iter()
+            .take(limit)
+            .map(|(k, s)| (k, s as i64))
+            .collect())
     }
 
     /// Takes `key` off the controller's index, unless it was appended to since the
@@ -104,7 +122,7 @@ impl Store {
         let mut cmd = self
             .scripts()
             .deployment_settle
-            .evalsha(&[&self.keys().deployments_active()]);
+            .evalsha(&[&self.keys().deployments_active(self.keys().shard_of(key))]);
         cmd.arg(key).arg(seen_ms);
         let removed: i64 = self.eval(&cmd).await?;
         Ok(removed == 1)

@@ -5,11 +5,11 @@
 
 use std::time::Duration;
 
+use super::BlockingConn;
 use redis::AsyncCommands;
-use redis::aio::MultiplexedConnection;
 use redis::streams::{StreamAutoClaimOptions, StreamId, StreamReadOptions, StreamReadReply};
 
-use super::{Store, StoreError};
+use super::{Shard, Store, StoreError};
 
 /// How many undelivered entries `feed_backlog` counts at most (it only needs to tell
 /// "caught up" from "behind", and a rough size).
@@ -82,10 +82,10 @@ pub(crate) fn id_key(id: &str) -> (u64, u64) {
 impl Store {
     /// Creates consumer group `group` on the feed if it does not exist. A new group starts at
     /// the beginning of the feed, so a consumer created late still sees every retained entry.
-    pub async fn ensure_feed_group(&self, group: &str) -> Result<(), StoreError> {
+    pub async fn ensure_feed_group(&self, shard: Shard, group: &str) -> Result<(), StoreError> {
         let res: redis::RedisResult<()> = self
             .conn()
-            .xgroup_create_mkstream(self.keys().feed(), group, "0")
+            .xgroup_create_mkstream(self.keys().feed(shard), group, "0")
             .await;
         match res {
             Err(e) if e.code() == Some("BUSYGROUP") => Ok(()),
@@ -97,7 +97,8 @@ impl Store {
     /// (a dedicated connection from [`Store::blocking_conn`]).
     pub async fn read_feed_group(
         &self,
-        conn: &mut MultiplexedConnection,
+        conn: &mut BlockingConn,
+        shard: Shard,
         group: &str,
         consumer: &str,
         count: usize,
@@ -108,7 +109,7 @@ impl Store {
             .count(count)
             .block(block.as_millis() as usize);
         let reply: Option<StreamReadReply> = conn
-            .xread_options(&[self.keys().feed()], &[">"], &opts)
+            .xread_options(&[self.keys().feed(shard)], &[">"], &opts)
             .await?;
         Ok(reply
             .into_iter()
@@ -122,6 +123,7 @@ impl Store {
     /// stalled), scanning from `start`.
     pub async fn reclaim_feed(
         &self,
+        shard: Shard,
         group: &str,
         consumer: &str,
         min_idle: Duration,
@@ -132,7 +134,7 @@ impl Store {
         let reply: redis::streams::StreamAutoClaimReply = self
             .conn()
             .xautoclaim_options(
-                self.keys().feed(),
+                self.keys().feed(shard),
                 group,
                 consumer,
                 min_idle.as_millis() as u64,
@@ -148,29 +150,50 @@ impl Store {
     }
 
     /// Acknowledges processed entries.
-    pub async fn ack_feed(&self, group: &str, ids: &[String]) -> Result<(), StoreError> {
+    pub async fn ack_feed(
+        &self,
+        shard: Shard,
+        group: &str,
+        ids: &[String],
+    ) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
-        let _: usize = self.conn().xack(self.keys().feed(), group, ids).await?;
+        let _: usize = self
+            .conn()
+            .xack(self.keys().feed(shard), group, ids)
+            .await?;
         Ok(())
     }
 
     /// Removes feed entries every consumer group has acknowledged, optionally only those
     /// older than `upper_bound` (a stream id). Never drops an entry a group still needs.
-    pub async fn trim_feed(&self, upper_bound: Option<&str>) -> Result<TrimReport, StoreError> {
-        let feed = self.keys().feed();
+    pub async fn trim_feed(
+        &self,
+        shard: Shard,
+        upper_bound: Option<&str>,
+    ) -> Result<TrimReport, StoreError> {
+        let feed = self.keys().feed(shard);
         let mut cmd = self.scripts().trim_feed.evalsha(&[&feed]);
         cmd.arg(upper_bound.unwrap_or(""));
         let (trimmed, min_id): (u64, String) = self.eval(&cmd).await?;
         Ok(TrimReport { trimmed, min_id })
     }
 
-    /// Entries of the feed not yet acknowledged by `group`: pending plus not yet delivered
-    /// (counted up to [`BACKLOG_SCAN_LIMIT`]). XINFO's `lag` is not used: Redis 7.0 reports a
-    /// stale lag after an AOF rewrite and a restart, which would never drain.
+    /// Entries of every feed shard not yet acknowledged by `group`.
     pub async fn feed_backlog(&self, group: &str) -> Result<u64, StoreError> {
-        let feed = self.keys().feed();
+        let mut total = 0;
+        for shard in self.keys().shards() {
+            total += self.feed_shard_backlog(shard, group).await?;
+        }
+        Ok(total)
+    }
+
+    /// Entries of one feed shard not yet acknowledged by `group`: pending plus not yet
+    /// delivered (counted up to [`BACKLOG_SCAN_LIMIT`]). XINFO's `lag` is not used: Redis 7.0
+    /// reports a stale lag after an AOF rewrite and a restart, which would never drain.
+    pub async fn feed_shard_backlog(&self, shard: Shard, group: &str) -> Result<u64, StoreError> {
+        let feed = self.keys().feed(shard);
         let groups: redis::streams::StreamInfoGroupsReply = self.conn().xinfo_groups(&feed).await?;
         let Some(g) = groups.groups.iter().find(|g| g.name == group) else {
             return Ok(0);
@@ -187,9 +210,14 @@ impl Store {
         Ok(g.pending as u64 + undelivered.ids.len() as u64)
     }
 
-    /// Number of entries currently in the feed.
+    /// Number of entries currently in the feed (all shards).
     pub async fn feed_len(&self) -> Result<u64, StoreError> {
-        Ok(self.conn().xlen(self.keys().feed()).await?)
+        let mut total = 0;
+        for shard in self.keys().shards() {
+            let n: u64 = self.conn().xlen(self.keys().feed(shard)).await?;
+            total += n;
+        }
+        Ok(total)
     }
 
     /// Records an undecodable feed entry or history event (idempotent by `source`).

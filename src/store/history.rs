@@ -105,7 +105,14 @@ impl Store {
 
     /// Every job id that has a history.
     pub async fn job_ids(&self) -> Result<Vec<String>, StoreError> {
-        let mut ids: Vec<String> = self.conn().smembers(self.keys().jobs_registry()).await?;
+        let mut ids: Vec<String> = Vec::new();
+        for shard in self.keys().shards() {
+            let some: Vec<String> = self
+                .conn()
+                .smembers(self.keys().jobs_registry(shard))
+                .await?;
+            ids.extend(some);
+        }
         ids.sort();
         Ok(ids)
     }

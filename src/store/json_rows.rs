@@ -7,7 +7,7 @@ use redis::AsyncCommands;
 use redis::streams::StreamRangeReply;
 use serde_json::Value;
 
-use super::{Store, StoreError};
+use super::{Shard, Store, StoreError};
 
 /// The text of a stream entry's field.
 pub(super) fn field(
@@ -35,19 +35,21 @@ impl Store {
             .transpose()
     }
 
-    /// Every JSON row of a view hash, by id.
+    /// Every JSON row of a view hash kept per shard (`hash` names the shard's key), by id.
     pub(super) async fn json_rows(
         &self,
-        hash: &str,
+        hash: impl Fn(Shard) -> String,
     ) -> Result<BTreeMap<String, Value>, StoreError> {
-        let rows: BTreeMap<String, String> = self.conn().hgetall(hash).await?;
-        rows.into_iter()
-            .map(|(id, j)| {
-                serde_json::from_str(&j)
-                    .map(|v| (id, v))
-                    .map_err(|e| corrupt(hash.to_string(), e))
-            })
-            .collect()
+        let mut out = BTreeMap::new();
+        for shard in self.keys().shards() {
+            let key = hash(shard);
+            let rows: BTreeMap<String, String> = self.conn().hgetall(&key).await?;
+            for (id, j) in rows {
+                let v = serde_json::from_str(&j).map_err(|e| corrupt(key.clone(), e))?;
+                out.insert(id, v);
+            }
+        }
+        Ok(out)
     }
 
     /// The JSON events of a history stream, oldest first, each parsed by `parse`.

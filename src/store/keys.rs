@@ -7,6 +7,8 @@ use crate::domain::job::JobStatus;
 #[derive(Debug, Clone)]
 pub struct Keyspace {
     ns: String,
+    /// The shard hash tags under Redis Cluster; empty on a single Redis.
+    tags: Vec<String>,
 }
 
 /// Longest accepted job id: keys stay short and ids stay readable.
@@ -40,10 +42,69 @@ pub fn validate_job_id(job_id: &str) -> Result<(), JobIdError> {
     }
 }
 
+/// One of the hash tags cross-entity keys are spread over under Redis Cluster. On a single
+/// Redis there is exactly one, and keys carry no shard tag at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Shard(pub u16);
+
+/// Most shards a keyspace may have.
+pub const MAX_SHARDS: u16 = 1024;
+
+/// Redis Cluster's key hash: CRC16 (XMODEM) of the key's hash tag, modulo 16384 slots.
+pub fn cluster_slot(tag: &str) -> u16 {
+    let mut crc: u16 = 0;
+    for &b in tag.as_bytes() {
+        crc ^= (b as u16) << 8;
+        for _ in 0..8 {
+            crc = if crc & 0x8000 != 0 {
+                (crc << 1) ^ 0x1021
+            } else {
+                crc << 1
+            };
+        }
+    }
+    crc % 16384
+}
+
+/// The hash tag of shard `k` of `n`: the first `s<k>.<t>` whose slot falls in the k-th of `n`
+/// equal slot ranges. `redis-cli --cluster create` gives each master one contiguous range, so
+/// the shards (and the jobs in them) spread evenly over the masters instead of at random.
+fn shard_tag(k: u16, n: u16) -> String {
+    let (lo, hi) = (
+        (k as u32 * 16384 / n as u32) as u16,
+        ((k as u32 + 1) * 16384 / n as u32) as u16,
+    );
+    (0u32..)
+        .map(|t| format!("s{k}.{t}"))
+        .find(|tag| (lo..hi).contains(&cluster_slot(tag)))
+        .expect("every slot range is hit by some tag")
+}
+
+/// FNV-1a: a stable hash (the same on every node and every build) to pick an id's shard.
+fn stable_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 impl Keyspace {
+    /// The single-Redis layout: a job's keys share its `{job_id}` tag; registries, feeds and
+    /// indexes are one key each.
     pub fn new(namespace: impl Into<String>) -> Self {
         Keyspace {
             ns: namespace.into(),
+            tags: Vec::new(),
+        }
+    }
+
+    /// The Redis Cluster layout: every entity (job, node, schedule, deployment, definition)
+    /// belongs to one of `shards` hash tags, and its registry, feed and index entries live in
+    /// that shard's own keys, so each script touches one slot.
+    pub fn sharded(namespace: impl Into<String>, shards: u16) -> Self {
+        let n = shards.clamp(1, MAX_SHARDS);
+        Keyspace {
+            ns: namespace.into(),
+            tags: (0..n).map(|k| shard_tag(k, n)).collect(),
         }
     }
 
@@ -51,8 +112,44 @@ impl Keyspace {
         &self.ns
     }
 
+    /// True for the Redis Cluster layout.
+    pub fn is_sharded(&self) -> bool {
+        !self.tags.is_empty()
+    }
+
+    /// Every shard, in order (one on a single Redis).
+    pub fn shards(&self) -> impl Iterator<Item = Shard> + use<> {
+        (0..self.tags.len().max(1) as u16).map(Shard)
+    }
+
+    /// The shard an entity id belongs to (always shard 0 on a single Redis).
+    pub fn shard_of(&self, id: &str) -> Shard {
+        if self.tags.is_empty() {
+            return Shard(0);
+        }
+        Shard((stable_hash(id) % self.tags.len() as u64) as u16)
+    }
+
+    /// A key that exists once per shard: `ns:name` on a single Redis, `ns:{tag}:name` on a
+    /// cluster.
+    fn per_shard(&self, shard: Shard, name: &str) -> String {
+        match self.tags.get(shard.0 as usize) {
+            Some(tag) => format!("{}:{{{tag}}}:{name}", self.ns),
+            None => format!("{}:{name}", self.ns),
+        }
+    }
+
+    /// A key of one entity: `ns:kind:{id}:part` on a single Redis (the id is the tag), and
+    /// `ns:{shard tag}:kind:id:part` on a cluster.
+    fn entity(&self, kind: &str, id: &str, part: &str) -> String {
+        match self.tags.get(self.shard_of(id).0 as usize) {
+            Some(tag) => format!("{}:{{{tag}}}:{kind}:{id}:{part}", self.ns),
+            None => format!("{}:{kind}:{{{id}}}:{part}", self.ns),
+        }
+    }
+
     fn job(&self, job_id: &str, part: &str) -> String {
-        format!("{}:job:{{{}}}:{}", self.ns, job_id, part)
+        self.entity("job", job_id, part)
     }
 
     /// A job's history stream: the only truth about the job.
@@ -88,69 +185,89 @@ impl Keyspace {
     pub fn job_archive(&self, job_id: &str) -> String {
         self.job(job_id, "archive")
     }
-    /// Set of job ids whose history is archived (the retention sweep skips them).
-    pub fn jobs_archived(&self) -> String {
-        format!("{}:jobs:archived", self.ns)
+    /// Results of a job's work items, written by the node that ran them.
+    pub fn job_results(&self, job_id: &str) -> String {
+        self.job(job_id, "results")
     }
-    /// Every event of every job, for consumer groups (projections, reconciler).
-    pub fn feed(&self) -> String {
-        format!("{}:feed", self.ns)
+    /// Bytes of step output a job has stored (counted against its output budget).
+    pub fn job_output_bytes(&self, job_id: &str) -> String {
+        self.job(job_id, "output_bytes")
+    }
+    /// Set of job ids whose history is archived (the retention sweep skips them).
+    pub fn jobs_archived(&self, shard: Shard) -> String {
+        self.per_shard(shard, "jobs:archived")
+    }
+    /// Every event of every job of the shard, for consumer groups (projections, reconciler).
+    pub fn feed(&self, shard: Shard) -> String {
+        self.per_shard(shard, "feed")
     }
     /// Feed entries and history events that could not be decoded, by `<job>/<stream id>`.
     pub fn event_dead_letters(&self) -> String {
         format!("{}:events:dead_letters", self.ns)
     }
-    /// Set of every job id that has a history (written by the append script).
-    pub fn jobs_registry(&self) -> String {
-        format!("{}:jobs:registry", self.ns)
+    /// Set of every job id of the shard that has a history (written by the append script).
+    pub fn jobs_registry(&self, shard: Shard) -> String {
+        self.per_shard(shard, "jobs:registry")
     }
     /// View index: job ids by submission time.
-    pub fn jobs_by_time(&self) -> String {
-        format!("{}:jobs:by_time", self.ns)
+    pub fn jobs_by_time(&self, shard: Shard) -> String {
+        self.per_shard(shard, "jobs:by_time")
     }
     /// View index: job ids in one status, by submission time.
-    pub fn jobs_by_status(&self, status: JobStatus) -> String {
-        format!("{}:jobs:status:{}", self.ns, status.as_str())
+    pub fn jobs_by_status(&self, shard: Shard, status: JobStatus) -> String {
+        self.per_shard(shard, &format!("jobs:status:{}", status.as_str()))
     }
     /// A schedule's history stream (JSON events; entry id `<seq>-0`).
     pub fn schedule_events(&self, schedule_id: &str) -> String {
-        format!("{}:schedule:{{{}}}:events", self.ns, schedule_id)
+        self.entity("schedule", schedule_id, "events")
     }
-    /// View: every schedule's JSON row, by id.
-    pub fn schedules_view(&self) -> String {
-        format!("{}:schedules", self.ns)
+    /// View: every schedule's JSON row of the shard, by id.
+    pub fn schedules_view(&self, shard: Shard) -> String {
+        self.per_shard(shard, "schedules")
     }
     /// Index: schedule ids scored by the Unix ms at which a sweep owes them something.
-    pub fn schedules_due(&self) -> String {
-        format!("{}:schedules:due", self.ns)
+    pub fn schedules_due(&self, shard: Shard) -> String {
+        self.per_shard(shard, "schedules:due")
     }
     /// A deployment key's history stream (JSON events; entry id `<seq>-0`).
     pub fn deployment_events(&self, key: &str) -> String {
-        format!("{}:deployment:{{{}}}:events", self.ns, key)
+        self.entity("deployment", key, "events")
     }
-    /// View: every deployment key's JSON record, by key.
-    pub fn deployments_view(&self) -> String {
-        format!("{}:deployments", self.ns)
+    /// View: every deployment key's JSON record of the shard, by key.
+    pub fn deployments_view(&self, shard: Shard) -> String {
+        self.per_shard(shard, "deployments")
     }
     /// Index: deployment keys the controller still has to act on, scored by last append ms.
-    pub fn deployments_active(&self) -> String {
-        format!("{}:deployments:active", self.ns)
+    pub fn deployments_active(&self, shard: Shard) -> String {
+        self.per_shard(shard, "deployments:active")
     }
-    /// Index: deployment id -> deployment key.
-    pub fn deployment_ids(&self) -> String {
-        format!("{}:deployments:ids", self.ns)
+    /// Index: deployment id -> deployment key (in the key's shard).
+    pub fn deployment_ids(&self, shard: Shard) -> String {
+        self.per_shard(shard, "deployments:ids")
     }
-    /// Emitted trigger events, newest last (capped).
+    /// A definition's history stream.
+    pub fn definition_events(&self, id: &str) -> String {
+        self.entity("definition", id, "events")
+    }
+    /// A definition's runs, by start time.
+    pub fn definition_runs(&self, id: &str) -> String {
+        self.entity("definition", id, "runs")
+    }
+    /// View: every definition's JSON of the shard, by id.
+    pub fn definitions_view(&self, shard: Shard) -> String {
+        self.per_shard(shard, "definitions")
+    }
+    /// Emitted trigger events, newest last (capped). Shard 0, with its idempotency keys.
     pub fn emitted_events(&self) -> String {
-        format!("{}:events:emitted", self.ns)
+        self.per_shard(Shard(0), "events:emitted")
     }
     /// The first event emitted with an idempotency key (expiring).
     pub fn emit_idempotency(&self, key: &str) -> String {
-        format!("{}:events:idempotency:{}", self.ns, key)
+        self.per_shard(Shard(0), &format!("events:idempotency:{key}"))
     }
-    /// Keyspace schema version (an integer).
+
     fn node(&self, node: &str, part: &str) -> String {
-        format!("{}:node:{{{node}}}:{part}", self.ns)
+        self.entity("node", node, part)
     }
 
     /// A node's history (joins, losses, drains, maintenance).
@@ -185,7 +302,7 @@ impl Keyspace {
 
     /// The nodes that announced holding blob `sha256` (a set).
     pub fn blob_holders(&self, sha256: &str) -> String {
-        format!("{}:blob:{sha256}:holders", self.ns)
+        self.per_shard(self.shard_of(sha256), &format!("blob:{sha256}:holders"))
     }
 
     /// A short-lived list one blob answer is pushed to (`reply_id` is a 32-hex-digit id).
@@ -193,40 +310,40 @@ impl Keyspace {
         format!("{}:blob_reply:{reply_id}", self.ns)
     }
 
-    /// Bytes of step output a job has stored (counted against its output budget).
-    pub fn job_output_bytes(&self, job_id: &str) -> String {
-        self.job(job_id, "output_bytes")
+    /// Every node name of the shard that ever joined.
+    pub fn nodes_registry(&self, shard: Shard) -> String {
+        self.per_shard(shard, "nodes")
     }
 
-    /// Every node name that ever joined.
-    pub fn nodes_registry(&self) -> String {
-        format!("{}:nodes", self.ns)
+    /// One entry per node append of the shard; node-view workers catch the named node up.
+    pub fn nodes_feed(&self, shard: Shard) -> String {
+        self.per_shard(shard, "nodes:feed")
     }
 
-    /// One entry per node append; node-view workers catch the named node up.
-    pub fn nodes_feed(&self) -> String {
-        format!("{}:nodes:feed", self.ns)
-    }
-
+    /// The leader's lease and its fencing epoch (one slot: the lease script touches both).
     pub fn leader_lease(&self) -> String {
-        format!("{}:leader:lease", self.ns)
+        self.per_shard(Shard(0), "leader:lease")
     }
 
     pub fn leader_epoch(&self) -> String {
-        format!("{}:leader:epoch", self.ns)
+        self.per_shard(Shard(0), "leader:epoch")
     }
 
-    /// Results of a job's work items, written by the node that ran them.
-    pub fn job_results(&self, job_id: &str) -> String {
-        self.job(job_id, "results")
+    /// Where the meta keys live (`<prefix>:meta:...`): shard 0, with the migration script's
+    /// other keys.
+    pub fn meta_prefix(&self) -> String {
+        self.per_shard(Shard(0), "meta")
+            .trim_end_matches(":meta")
+            .to_string()
     }
 
+    /// Keyspace schema version (an integer).
     pub fn schema_version(&self) -> String {
-        format!("{}:meta:schema_version", self.ns)
+        self.per_shard(Shard(0), "meta:schema_version")
     }
     /// Hash of applied migrations: number -> applied-at ms.
     pub fn migrations_applied(&self) -> String {
-        format!("{}:meta:migrations", self.ns)
+        self.per_shard(Shard(0), "meta:migrations")
     }
     /// Pattern matching every key of this namespace (for tests and admin tools).
     pub fn all_keys_pattern(&self) -> String {
@@ -245,6 +362,9 @@ mod tests {
         assert_eq!(k.job_view("j-1"), "mn:job:{j-1}:view");
         assert_eq!(k.job_lease_epoch("j-1"), "mn:job:{j-1}:lease_epoch");
         assert_eq!(k.schedule_events("sched_1"), "mn:schedule:{sched_1}:events");
+        let c = Keyspace::sharded("mn", 4);
+        let events = c.job_events("j-1");
+        assert!(events.starts_with("mn:{s") && events.ends_with("}:job:j-1:events"));
     }
 
     #[test]
@@ -254,5 +374,81 @@ mod tests {
         assert_eq!(validate_job_id("a:b"), Err(JobIdError::BadChar(':')));
         assert_eq!(validate_job_id(&"x".repeat(201)), Err(JobIdError::TooLong));
         assert!(validate_job_id("research_flow_v1-1700000000000-0123456789ab").is_ok());
+    }
+
+    #[test]
+    fn slots_match_redis() {
+        // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+        assert_eq!(cluster_slot("123456789"), 0x31C3);
+        assert_eq!(cluster_slot("foo"), 12182);
+        assert_eq!(cluster_slot("bar"), 5061);
+    }
+
+    #[test]
+    fn the_single_layout_has_no_shard_tags() {
+        let k = Keyspace::new("mn");
+        assert!(!k.is_sharded());
+        assert_eq!(k.shards().count(), 1);
+        assert_eq!(k.feed(k.shard_of("j-1")), "mn:feed");
+        assert_eq!(k.jobs_registry(Shard(0)), "mn:jobs:registry");
+        assert_eq!(k.node_events("n1"), "mn:node:{n1}:events");
+        assert_eq!(k.schema_version(), "mn:meta:schema_version");
+        assert_eq!(k.meta_prefix(), "mn");
+    }
+
+    #[test]
+    fn a_sharded_entity_shares_one_slot_with_its_shard_keys() {
+        let k = Keyspace::sharded("mn", 8);
+        assert_eq!(k.shards().count(), 8);
+        let tag_slot = |key: &str| {
+            let open = key.find('{').expect("a tag");
+            let close = key[open..].find('}').expect("closed") + open;
+            cluster_slot(&key[open + 1..close])
+        };
+        for job in ["j-1", "research_flow-17", "x"] {
+            let s = k.shard_of(job);
+            let slot = tag_slot(&k.job_events(job));
+            for key in [
+                k.job_lease_epoch(job),
+                k.job_archive(job),
+                k.feed(s),
+                k.jobs_registry(s),
+                k.jobs_by_time(s),
+                k.jobs_by_status(s, JobStatus::Running),
+            ] {
+                assert_eq!(tag_slot(&key), slot, "{key}");
+            }
+        }
+        assert_eq!(tag_slot(&k.schema_version()), tag_slot(&k.feed(Shard(0))));
+        assert_eq!(tag_slot(&k.leader_lease()), tag_slot(&k.leader_epoch()));
+        assert!(k.meta_prefix().ends_with('}'));
+    }
+
+    #[test]
+    fn shards_spread_evenly_over_the_slot_ranges() {
+        let k = Keyspace::sharded("mn", 6);
+        let slots: Vec<u16> = k
+            .shards()
+            .map(|s| {
+                let key = k.feed(s);
+                let open = key.find('{').unwrap_or(0);
+                let close = key.find('}').unwrap_or(0);
+                cluster_slot(&key[open + 1..close])
+            })
+            .collect();
+        for (i, slot) in slots.iter().enumerate() {
+            let lo = i as u32 * 16384 / 6;
+            let hi = (i as u32 + 1) * 16384 / 6;
+            assert!(
+                (lo..hi).contains(&(*slot as u32)),
+                "shard {i} at slot {slot}"
+            );
+        }
+        let ids = (0..600).map(|i| format!("job-{i}"));
+        let mut per = [0u32; 6];
+        for id in ids {
+            per[k.shard_of(&id).0 as usize] += 1;
+        }
+        assert!(per.iter().all(|&n| n > 60), "{per:?}");
     }
 }

@@ -2,7 +2,7 @@
 
 use redis::AsyncCommands;
 
-use super::{Store, StoreError};
+use super::{Shard, Store, StoreError};
 
 /// A migration compiled into this build.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +76,8 @@ impl Store {
     pub async fn migrate(&self, now_ms: i64) -> Result<Vec<Applied>, SchemaError> {
         self.check_not_newer().await?;
         let k = self.keys();
-        let (version, applied, feed) = (k.schema_version(), k.migrations_applied(), k.feed());
+        let (version, applied, feed) =
+            (k.schema_version(), k.migrations_applied(), k.feed(Shard(0)));
         let mut out = Vec::new();
         for m in MIGRATIONS {
             let source = format!("{PRELUDE}\n{}\n{EPILOGUE}", m.body);
@@ -84,7 +85,7 @@ impl Store {
                 .key(&version)
                 .key(&applied)
                 .key(&feed)
-                .arg(k.namespace())
+                .arg(k.meta_prefix())
                 .arg(now_ms)
                 .arg(m.number)
                 .invoke_async(&mut self.conn())

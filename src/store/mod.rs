@@ -5,6 +5,7 @@ mod append;
 mod archive;
 mod blob_share;
 mod bundles;
+mod connection;
 mod definitions;
 mod delete;
 mod deployments;
@@ -26,17 +27,19 @@ mod work;
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, FromRedisValue};
+use redis::FromRedisValue;
 
 pub use append::{AppendError, AppendOutcome, seal};
 pub use archive::{ArchiveRecord, RawEntry};
 pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
+pub use connection::{BlockingConn, RedisConn, Topology, redact};
 pub use feed::{FeedEntry, FeedRead, TrimReport};
 pub use health::{DurabilityReport, check_durability};
 pub use history::HistoryItem;
-pub use keys::{JobIdError, Keyspace, MAX_JOB_ID_LEN, validate_job_id};
+pub use keys::{
+    JobIdError, Keyspace, MAX_JOB_ID_LEN, MAX_SHARDS, Shard, cluster_slot, validate_job_id,
+};
 pub use lease::LeaseGrant;
 pub use nodes::NodeCommandError;
 pub use schedules::{EMITTED_EVENTS_KEPT, EmitRecord};
@@ -97,28 +100,28 @@ fn is_loading(e: &redis::RedisError) -> bool {
 /// How long a connect waits for a restarted Redis to finish loading its data.
 const LOADING_WAIT: Duration = Duration::from_secs(60);
 
-/// Response timeout for ordinary commands: generous, because a big script batch is one command.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
-
 /// A handle on the event store. Cheap to clone; clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct Store {
-    client: redis::Client,
-    conn: ConnectionManager,
+    connector: connection::Connector,
+    conn: RedisConn,
+    topology: Arc<Topology>,
     keys: Keyspace,
     scripts: Arc<Scripts>,
 }
 
 impl Store {
-    /// Connects to `url`, loads the scripts, and uses `namespace` for every key.
+    /// Connects to the single Redis at `url`, loads the scripts, and uses `namespace` for
+    /// every key.
     pub async fn connect(url: &str, namespace: &str) -> Result<Store, StoreError> {
-        let client = redis::Client::open(url)?;
-        let config = ConnectionManagerConfig::new()
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_number_of_retries(6)
-            .set_max_delay(Duration::from_secs(2));
-        let mut conn = client.get_connection_manager_with_config(config).await?;
+        Store::connect_to(&Topology::Single { url: url.into() }, namespace).await
+    }
+
+    /// Connects to `topology`, loads the scripts (on every master of a cluster), and uses
+    /// `namespace` for every key.
+    pub async fn connect_to(topology: &Topology, namespace: &str) -> Result<Store, StoreError> {
+        let connector = connection::Connector::new(topology)?;
+        let mut conn = connector.shared().await?;
         let scripts = Arc::new(Scripts::new());
         let deadline = tokio::time::Instant::now() + LOADING_WAIT;
         loop {
@@ -131,12 +134,39 @@ impl Store {
                 Err(e) => return Err(e.into()),
             }
         }
+        let keys = match topology {
+            Topology::Single { .. } => Keyspace::new(namespace),
+            Topology::Cluster { shards, .. } => Keyspace::sharded(namespace, *shards),
+        };
         Ok(Store {
-            client,
+            connector,
             conn,
-            keys: Keyspace::new(namespace),
+            topology: Arc::new(topology.clone()),
+            keys,
             scripts,
         })
+    }
+
+    /// The shard count the keyspace was created with: the first node to start records its
+    /// own. The shard tags follow from the count, so nodes with two counts would write the
+    /// same jobs under different keys; the caller refuses to start on a mismatch.
+    pub async fn recorded_shard_count(&self) -> Result<usize, StoreError> {
+        let n = self.keys().shards().count();
+        let key = format!("{}:meta:cluster_shards", self.keys().namespace());
+        let mut conn = self.conn();
+        let _: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(n)
+            .arg("NX")
+            .query_async(&mut conn)
+            .await?;
+        let recorded: Option<usize> = redis::cmd("GET").arg(&key).query_async(&mut conn).await?;
+        Ok(recorded.unwrap_or(n))
+    }
+
+    /// Where this store's Redis is.
+    pub fn topology(&self) -> &Topology {
+        &self.topology
     }
 
     pub fn keys(&self) -> &Keyspace {
@@ -148,32 +178,23 @@ impl Store {
     }
 
     /// The shared multiplexed connection (reconnects by itself).
-    pub fn conn(&self) -> ConnectionManager {
+    pub fn conn(&self) -> RedisConn {
         self.conn.clone()
     }
 
     /// A dedicated connection for blocking reads (`XREADGROUP ... BLOCK`): blocking on the
     /// shared connection would stall every other command, and its response timeout would fire.
-    pub async fn blocking_conn(
-        &self,
-        block: Duration,
-    ) -> Result<MultiplexedConnection, StoreError> {
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(block + Duration::from_secs(5)))
-            .set_connection_timeout(Some(Duration::from_secs(5)));
-        Ok(self
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?)
+    pub async fn blocking_conn(&self, block: Duration) -> Result<BlockingConn, StoreError> {
+        Ok(self.connector.blocking(block).await?)
     }
 
     /// The blocking connection kept in `slot`, opened when missing. `None` (after a short
     /// pause, so callers can simply loop) while Redis cannot be reached.
     pub async fn blocking_conn_in<'a>(
         &self,
-        slot: &'a mut Option<MultiplexedConnection>,
+        slot: &'a mut Option<BlockingConn>,
         block: Duration,
-    ) -> Option<&'a mut MultiplexedConnection> {
+    ) -> Option<&'a mut BlockingConn> {
         if slot.is_none() {
             *slot = self.blocking_conn(block).await.ok();
             if slot.is_none() {
@@ -193,6 +214,39 @@ impl Store {
             }
             other => Ok(other?),
         }
+    }
+
+    /// Runs one command per item (built by `add`), pipelined, and returns the replies in item
+    /// order. Under Redis Cluster a pipeline must stay in one slot, so items are grouped by
+    /// their shard and each group is its own pipeline; on one Redis it is one pipeline.
+    pub async fn pipelined<I, T: FromRedisValue>(
+        &self,
+        items: &[I],
+        shard: impl Fn(&I) -> Shard,
+        add: impl Fn(&mut redis::Pipeline, &I),
+    ) -> Result<Vec<T>, StoreError> {
+        let mut groups: std::collections::BTreeMap<Shard, Vec<usize>> = Default::default();
+        for (i, item) in items.iter().enumerate() {
+            groups.entry(shard(item)).or_default().push(i);
+        }
+        let mut out: Vec<Option<T>> = items.iter().map(|_| None).collect();
+        for idx in groups.values() {
+            let mut pipe = redis::pipe();
+            for &i in idx {
+                add(&mut pipe, &items[i]);
+            }
+            let replies: Vec<T> = self.eval_pipeline(&pipe).await?;
+            if replies.len() != idx.len() {
+                return Err(StoreError::Protocol {
+                    script: "pipeline",
+                    detail: format!("{} replies to {} commands", replies.len(), idx.len()),
+                });
+            }
+            for (&i, r) in idx.iter().zip(replies) {
+                out[i] = Some(r);
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
     }
 
     /// Runs a pipeline of script calls, reloading scripts once on NOSCRIPT.

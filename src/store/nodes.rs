@@ -84,8 +84,11 @@ impl Store {
                 })
                 .collect();
             let k = self.keys();
-            let (stream, feed, registry) =
-                (k.node_events(node), k.nodes_feed(), k.nodes_registry());
+            let (stream, feed, registry) = (
+                k.node_events(node),
+                k.nodes_feed(k.shard_of(node)),
+                k.nodes_registry(k.shard_of(node)),
+            );
             let mut cmd = self
                 .scripts()
                 .node_append
@@ -138,7 +141,14 @@ impl Store {
 
     /// Every node that ever joined, by name.
     pub async fn node_names(&self) -> Result<Vec<String>, StoreError> {
-        let mut names: Vec<String> = self.conn().smembers(self.keys().nodes_registry()).await?;
+        let mut names: Vec<String> = Vec::new();
+        for shard in self.keys().shards() {
+            let some: Vec<String> = self
+                .conn()
+                .smembers(self.keys().nodes_registry(shard))
+                .await?;
+            names.extend(some);
+        }
         names.sort();
         Ok(names)
     }
@@ -149,11 +159,15 @@ impl Store {
         if names.is_empty() {
             return Ok(vec![]);
         }
-        let mut pipe = redis::pipe();
-        for n in &names {
-            pipe.hget(self.keys().node_view(n), "json");
-        }
-        let jsons: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+        let jsons: Vec<Option<String>> = self
+            .pipelined(
+                &names,
+                |n| self.keys().shard_of(n),
+                |pipe, n| {
+                    pipe.hget(self.keys().node_view(n), "json");
+                },
+            )
+            .await?;
         Ok(names
             .iter()
             .zip(jsons)
@@ -196,10 +210,14 @@ impl Store {
         if nodes.is_empty() {
             return Ok(vec![]);
         }
-        let keys: Vec<String> = nodes.iter().map(|n| self.keys().node_alive(n)).collect();
-        let values: Vec<Option<String>> = redis::cmd("MGET")
-            .arg(&keys)
-            .query_async(&mut self.conn())
+        let values: Vec<Option<String>> = self
+            .pipelined(
+                nodes,
+                |n| self.keys().shard_of(n),
+                |pipe, n| {
+                    pipe.get(self.keys().node_alive(n));
+                },
+            )
             .await?;
         Ok(values
             .into_iter()

@@ -40,8 +40,8 @@ impl Store {
         let keys = self.keys();
         let (stream, views, due) = (
             keys.schedule_events(id),
-            keys.schedules_view(),
-            keys.schedules_due(),
+            keys.schedules_view(keys.shard_of(id)),
+            keys.schedules_due(keys.shard_of(id)),
         );
         let deleted = after.status == Some(crate::domain::schedule::ScheduleStatus::Deleted);
         let mut cmd = self
@@ -84,13 +84,14 @@ impl Store {
 
     /// A schedule's view row.
     pub async fn schedule_view(&self, schedule_id: &str) -> Result<Option<Value>, StoreError> {
-        self.json_row(&self.keys().schedules_view(), schedule_id)
+        let k = self.keys();
+        self.json_row(&k.schedules_view(k.shard_of(schedule_id)), schedule_id)
             .await
     }
 
     /// Every schedule's view row, by id.
     pub async fn schedule_views(&self) -> Result<BTreeMap<String, Value>, StoreError> {
-        self.json_rows(&self.keys().schedules_view()).await
+        self.json_rows(|s| self.keys().schedules_view(s)).await
     }
 
     /// Ids of schedules due at or before `now_ms`, most overdue first, at most `limit`.
@@ -99,16 +100,24 @@ impl Store {
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<String>, StoreError> {
-        Ok(self
-            .conn()
-            .zrangebyscore_limit(
-                self.keys().schedules_due(),
-                "-inf",
-                now_ms,
-                0,
-                limit as isize,
-            )
-            .await?)
+        // Each shard's most overdue, then the most overdue of those.
+        let mut due: Vec<(String, f64)> = Vec::new();
+        for shard in self.keys().shards() {
+            let some: Vec<(String, f64)> = redis::cmd("ZRANGE")
+                .arg(self.keys().schedules_due(shard))
+                .arg("-inf")
+                .arg(now_ms)
+                .arg("BYSCORE")
+                .arg("LIMIT")
+                .arg(0)
+                .arg(limit)
+                .arg("WITHSCORES")
+                .query_async(&mut self.conn())
+                .await?;
+            due.extend(some);
+        }
+        due.sort_by(|a, b| a.1.total_cmp(&b.1));
+        Ok(due.into_iter().take(limit).map(|(id, _)| id).collect())
     }
 
     /// Records an emitted event unless `idempotency_key` was used within `ttl_s` seconds.

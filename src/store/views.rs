@@ -97,18 +97,22 @@ impl Store {
         let k = self.keys();
         let p = &loaded.projection;
         let job_id = &p.job.job_id;
+        let shard = k.shard_of(job_id);
         let new_status = p.job.status.unwrap_or(JobStatus::Pending);
         let old_status = loaded.loaded_status.unwrap_or(new_status);
         let (view, agents, dead, by_time) = (
             k.job_view(job_id),
             k.job_agents(job_id),
             k.job_dead_letters(job_id),
-            k.jobs_by_time(),
+            k.jobs_by_time(shard),
         );
-        let (old_key, new_key) = (k.jobs_by_status(old_status), k.jobs_by_status(new_status));
+        let (old_key, new_key) = (
+            k.jobs_by_status(shard, old_status),
+            k.jobs_by_status(shard, new_status),
+        );
         let all_status: Vec<String> = JobStatus::ALL
             .iter()
-            .map(|s| k.jobs_by_status(*s))
+            .map(|s| k.jobs_by_status(shard, *s))
             .collect();
         let mut cmd = if replace {
             let mut keys: Vec<&str> = vec![&view, &agents, &dead, &by_time, &new_key];
@@ -143,11 +147,15 @@ impl Store {
         if loaded.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for l in loaded {
-            pipe.add_command(self.projection_cmd(l, false));
-        }
-        let replies: Vec<(i64, u64)> = self.eval_pipeline(&pipe).await?;
+        let replies: Vec<(i64, u64)> = self
+            .pipelined(
+                loaded,
+                |l| self.keys().shard_of(&l.projection.job.job_id),
+                |pipe, l| {
+                    pipe.add_command(self.projection_cmd(l, false));
+                },
+            )
+            .await?;
         Ok(replies
             .into_iter()
             .map(|(ok, seq)| if ok == 1 { None } else { Some(seq) })
@@ -178,11 +186,15 @@ impl Store {
         if job_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut pipe = redis::pipe();
-        for id in job_ids {
-            pipe.hget(self.keys().job_view(id), "json");
-        }
-        let rows: Vec<Option<String>> = pipe.query_async(&mut self.conn()).await?;
+        let rows: Vec<Option<String>> = self
+            .pipelined(
+                job_ids,
+                |id| self.keys().shard_of(id),
+                |pipe, id| {
+                    pipe.hget(self.keys().job_view(id), "json");
+                },
+            )
+            .await?;
         rows.into_iter()
             .zip(job_ids)
             .filter_map(|(row, id)| row.map(|j| parse(&self.keys().job_view(id), &j)))
@@ -191,16 +203,28 @@ impl Store {
 
     /// Job rows, newest first, from the by-time or by-status index.
     pub async fn list_jobs(&self, filter: &JobListFilter) -> Result<Vec<JobView>, StoreError> {
-        let index = match filter.status {
-            Some(s) => self.keys().jobs_by_status(s),
-            None => self.keys().jobs_by_time(),
-        };
         let stop = if filter.limit == 0 {
             -1
         } else {
             filter.limit as isize - 1
         };
-        let ids: Vec<String> = self.conn().zrevrange(index, 0, stop).await?;
+        // Each shard's newest, then the newest of those (one shard on a single Redis).
+        let mut rows: Vec<(String, f64)> = Vec::new();
+        for shard in self.keys().shards() {
+            let index = match filter.status {
+                Some(s) => self.keys().jobs_by_status(shard, s),
+                None => self.keys().jobs_by_time(shard),
+            };
+            let some: Vec<(String, f64)> = self.conn().zrevrange_withscores(index, 0, stop).await?;
+            rows.extend(some);
+        }
+        if self.keys().is_sharded() {
+            rows.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| b.0.cmp(&a.0)));
+            if filter.limit > 0 {
+                rows.truncate(filter.limit);
+            }
+        }
+        let ids: Vec<String> = rows.into_iter().map(|(id, _)| id).collect();
         self.job_views(&ids).await
     }
 
@@ -210,12 +234,14 @@ impl Store {
     pub async fn active_job_views(&self) -> Result<Vec<JobView>, StoreError> {
         let mut ids: Vec<String> = vec![];
         let mut seen = std::collections::HashSet::new();
-        for s in JobStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
-            let page: Vec<String> = self
-                .conn()
-                .zrevrange(self.keys().jobs_by_status(s), 0, -1)
-                .await?;
-            ids.extend(page.into_iter().filter(|id| seen.insert(id.clone())));
+        for shard in self.keys().shards() {
+            for s in JobStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
+                let page: Vec<String> = self
+                    .conn()
+                    .zrevrange(self.keys().jobs_by_status(shard, s), 0, -1)
+                    .await?;
+                ids.extend(page.into_iter().filter(|id| seen.insert(id.clone())));
+            }
         }
         Ok(self
             .job_views(&ids)
@@ -227,12 +253,18 @@ impl Store {
 
     /// Counts of jobs per status, from the indexes.
     pub async fn job_counts(&self) -> Result<BTreeMap<JobStatus, u64>, StoreError> {
-        let mut pipe = redis::pipe();
-        for s in JobStatus::ALL {
-            pipe.zcard(self.keys().jobs_by_status(s));
+        let mut totals: BTreeMap<JobStatus, u64> = BTreeMap::new();
+        for shard in self.keys().shards() {
+            let mut pipe = redis::pipe();
+            for s in JobStatus::ALL {
+                pipe.zcard(self.keys().jobs_by_status(shard, s));
+            }
+            let counts: Vec<u64> = pipe.query_async(&mut self.conn()).await?;
+            for (s, n) in JobStatus::ALL.into_iter().zip(counts) {
+                *totals.entry(s).or_default() += n;
+            }
         }
-        let counts: Vec<u64> = pipe.query_async(&mut self.conn()).await?;
-        Ok(JobStatus::ALL.into_iter().zip(counts).collect())
+        Ok(totals)
     }
 
     /// The agent rows of a job, by agent id.

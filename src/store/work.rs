@@ -113,7 +113,7 @@ impl Store {
     /// restart), otherwise new items, blocking up to `block`.
     pub async fn read_work(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut super::BlockingConn,
         node: &str,
         consumer: &str,
         pending: bool,
@@ -157,11 +157,14 @@ impl Store {
         if nodes.is_empty() {
             return Ok(vec![]);
         }
-        let mut pipe = redis::pipe();
-        for n in nodes {
-            pipe.xlen(self.keys().node_work(n));
-        }
-        Ok(pipe.query_async(&mut self.conn()).await?)
+        self.pipelined(
+            nodes,
+            |n| self.keys().shard_of(n),
+            |pipe, n| {
+                pipe.xlen(self.keys().node_work(n));
+            },
+        )
+        .await
     }
 
     /// Takes every unfinished item off `node`'s stream: those its consumer holds (XAUTOCLAIM)
@@ -221,7 +224,7 @@ impl Store {
     /// Results of `job_id` after stream id `after`, blocking up to `block` for the first.
     pub async fn read_results(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut super::BlockingConn,
         job_id: &str,
         after: &str,
         block: Duration,
@@ -252,7 +255,7 @@ impl Store {
     /// Commands for `node` after stream id `after`, blocking up to `block`.
     pub async fn read_inbox(
         &self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut super::BlockingConn,
         node: &str,
         after: &str,
         block: Duration,
@@ -263,7 +266,7 @@ impl Store {
 
 /// Entries of `key` after `after` (plain XREAD, no group), decoded; blocks up to `block`.
 async fn read_after<T: for<'de> Deserialize<'de>>(
-    conn: &mut redis::aio::MultiplexedConnection,
+    conn: &mut super::BlockingConn,
     key: &str,
     after: &str,
     block: Duration,
