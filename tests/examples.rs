@@ -1102,6 +1102,9 @@ impl Drop for AofRedis {
 /// times out on such a store, forever.
 #[tokio::test]
 async fn projection_backlog_is_zero_after_redis_restart() {
+    if common::skip_on_cluster("restarts a plain redis-server of its own") {
+        return;
+    }
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let (redis, port, url) = AofRedis::on_free_port(dir.path());
@@ -1274,6 +1277,9 @@ fn outage_bundle(dir: &Path, secs: u32) -> PathBuf {
 
 #[tokio::test]
 async fn a_local_run_rides_out_a_brief_redis_restart() {
+    if common::skip_on_cluster("restarts a plain redis-server of its own") {
+        return;
+    }
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let (redis, port, url) = AofRedis::on_free_port(dir.path());
@@ -1311,6 +1317,9 @@ async fn a_local_run_rides_out_a_brief_redis_restart() {
 /// down, the CLI reconnects and skips what it already showed, and exits 0 with the result.
 #[tokio::test]
 async fn a_remote_run_wait_rides_out_a_brief_redis_restart() {
+    if common::skip_on_cluster("restarts a plain redis-server of its own") {
+        return;
+    }
     bounded(async {
         let dir = tempfile::tempdir().expect("temp dir");
         let (redis, port, url) = AofRedis::on_free_port(dir.path());

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod exec;
+pub mod redis_cluster;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -11,13 +12,52 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use mirror_neuron::store::Store;
+use mirror_neuron::store::{Store, Topology};
 
 /// A redis-server owned by the test process.
 pub struct TestRedis {
+    /// `redis://127.0.0.1:PORT/0`; for a Redis Cluster, its seed nodes, comma-separated, as
+    /// `MN_REDIS_URL` takes them with `MN_REDIS_CLUSTER=1`.
     pub url: String,
     pub port: u16,
     pub dir: std::path::PathBuf,
+}
+
+/// True when the suite runs on a Redis Cluster (`MN_REDIS_CLUSTER=1`, as users set it; the
+/// `serve` and CLI processes tests start inherit it): `redis()` is then a 3-master cluster on
+/// loopback, and tests that need one plain server (restarting it, proxying it) skip.
+pub fn cluster_mode() -> bool {
+    matches!(
+        std::env::var("MN_REDIS_CLUSTER").ok().as_deref(),
+        Some("1" | "true" | "yes" | "on")
+    )
+}
+
+/// Skips the calling test under [`cluster_mode`], saying why. Returns true when skipped.
+pub fn skip_on_cluster(why: &str) -> bool {
+    if cluster_mode() {
+        eprintln!("skipped under MN_REDIS_CLUSTER=1: {why}");
+    }
+    cluster_mode()
+}
+
+/// How tests reach `url`: one server, or the cluster [`redis()`] started.
+pub fn topology(url: &str) -> Topology {
+    if cluster_mode() && url == redis().url {
+        Topology::Cluster {
+            seeds: url.split(',').map(|s| format!("redis://{s}")).collect(),
+            shards: 8,
+        }
+    } else {
+        Topology::Single { url: url.into() }
+    }
+}
+
+/// A store on `url` (see [`topology`]) under `ns`, not migrated.
+pub async fn connect(url: &str, ns: &str) -> Store {
+    Store::connect_to(&topology(url), ns)
+        .await
+        .unwrap_or_else(|e| panic!("connect to test redis {url}: {e}"))
 }
 
 pub fn free_port() -> u16 {
@@ -86,7 +126,14 @@ pub fn spawn_redis(extra: &[&str]) -> TestRedis {
 /// The process-wide test Redis (AOF on, noeviction, like production).
 pub fn redis() -> &'static TestRedis {
     static REDIS: OnceLock<TestRedis> = OnceLock::new();
-    REDIS.get_or_init(|| spawn_redis(&["--appendonly", "yes", "--maxmemory-policy", "noeviction"]))
+    const PRODUCTION: [&str; 4] = ["--appendonly", "yes", "--maxmemory-policy", "noeviction"];
+    REDIS.get_or_init(|| {
+        if cluster_mode() {
+            redis_cluster::spawn_cluster(3, &PRODUCTION).as_test_redis()
+        } else {
+            spawn_redis(&PRODUCTION)
+        }
+    })
 }
 
 /// A random namespace for one test.
@@ -96,9 +143,7 @@ pub fn namespace() -> String {
 
 /// A store on the test Redis under a fresh namespace, migrated.
 pub async fn store() -> Store {
-    let store = Store::connect(&redis().url, &namespace())
-        .await
-        .expect("connect to test redis");
+    let store = connect(&redis().url, &namespace()).await;
     store.migrate(0).await.expect("migrate");
     store
 }
