@@ -9,6 +9,7 @@ use std::time::Duration;
 pub struct Redis {
     child: Child,
     pub url: String,
+    pub port: u16,
 }
 
 impl Drop for Redis {
@@ -20,12 +21,18 @@ impl Drop for Redis {
 
 /// Starts redis-server with production-like durability (AOF everysec, noeviction).
 pub fn start_redis() -> Redis {
+    start_redis_with(&[])
+}
+
+/// [`start_redis`] with extra arguments.
+pub fn start_redis_with(extra: &[&str]) -> Redis {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let dir = std::env::temp_dir().join(format!("mn-bench-{port}"));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let child = Command::new("redis-server")
         .args([
@@ -44,6 +51,7 @@ pub fn start_redis() -> Redis {
             "--maxmemory-policy",
             "noeviction",
         ])
+        .args(extra)
         .arg("--dir")
         .arg(&dir)
         .stdout(Stdio::null())
@@ -55,7 +63,37 @@ pub fn start_redis() -> Redis {
     Redis {
         child,
         url: format!("redis://127.0.0.1:{port}/0"),
+        port,
     }
+}
+
+/// `n` cluster-enabled servers joined into one Redis Cluster (`redis-cli --cluster create`,
+/// no replicas, slots split evenly), same durability as [`start_redis`].
+pub fn start_cluster(n: usize) -> Vec<Redis> {
+    let nodes: Vec<Redis> = (0..n)
+        .map(|_| start_redis_with(&["--cluster-enabled", "yes"]))
+        .collect();
+    let status = Command::new("redis-cli")
+        .args(["--cluster", "create"])
+        .args(nodes.iter().map(|r| format!("127.0.0.1:{}", r.port)))
+        .args(["--cluster-replicas", "0", "--cluster-yes"])
+        .stdout(Stdio::null())
+        .status()
+        .expect("redis-cli on PATH");
+    assert!(status.success(), "redis-cli --cluster create failed");
+    for r in &nodes {
+        loop {
+            let info = Command::new("redis-cli")
+                .args(["-p", &r.port.to_string(), "cluster", "info"])
+                .output()
+                .expect("redis-cli on PATH");
+            if String::from_utf8_lossy(&info.stdout).contains("cluster_state:ok") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    nodes
 }
 
 /// Resident set size now and at its peak, in MiB (Linux /proc).

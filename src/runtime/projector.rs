@@ -20,8 +20,7 @@ use crate::domain::event::EventEnvelope;
 use crate::domain::view::agents_touched;
 use crate::store::{FeedEntry, LoadedProjection, Shard, Store, StoreError};
 
-/// The consumer group every projection worker joins.
-pub const PROJECTION_GROUP: &str = "projections";
+pub use crate::store::PROJECTION_GROUP;
 
 /// Most events one job's views take in one pass.
 const PASS_EVENTS: u64 = 2_000;

@@ -55,20 +55,21 @@ pub fn redact(url: &str) -> String {
 #[derive(Clone)]
 pub(super) enum Connector {
     Single(redis::Client),
-    Cluster(ClusterClient),
+    /// Boxed: a cluster client is more than twice the size of a plain one.
+    Cluster(Box<ClusterClient>),
 }
 
 impl Connector {
     pub(super) fn new(topology: &Topology) -> redis::RedisResult<Connector> {
         Ok(match topology {
             Topology::Single { url } => Connector::Single(redis::Client::open(url.as_str())?),
-            Topology::Cluster { seeds, .. } => Connector::Cluster(
+            Topology::Cluster { seeds, .. } => Connector::Cluster(Box::new(
                 ClusterClient::builder(seeds.iter().map(String::as_str))
                     .connection_timeout(CONNECT_TIMEOUT)
                     .response_timeout(RESPONSE_TIMEOUT)
                     .retries(6)
                     .build()?,
-            ),
+            )),
         })
     }
 

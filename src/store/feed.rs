@@ -79,6 +79,9 @@ pub(crate) fn id_key(id: &str) -> (u64, u64) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
+/// The consumer group every projection worker joins (migration 0001 creates it).
+pub const PROJECTION_GROUP: &str = "projections";
+
 impl Store {
     /// Creates consumer group `group` on the feed if it does not exist. A new group starts at
     /// the beginning of the feed, so a consumer created late still sees every retained entry.

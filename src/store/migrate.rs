@@ -97,6 +97,13 @@ impl Store {
                 ran: ran == 1,
             });
         }
+        // Migration 0001 made the projection group on shard 0's feed; under Redis Cluster the
+        // other shards get theirs here (from their first entry), so that a backlog is known
+        // for every shard before any projection worker starts.
+        for shard in k.shards().skip(1) {
+            self.ensure_feed_group(shard, super::PROJECTION_GROUP)
+                .await?;
+        }
         Ok(out)
     }
 

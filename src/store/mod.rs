@@ -34,7 +34,7 @@ pub use archive::{ArchiveRecord, RawEntry};
 pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
 pub use connection::{BlockingConn, RedisConn, Topology, redact};
-pub use feed::{FeedEntry, FeedRead, TrimReport};
+pub use feed::{FeedEntry, FeedRead, PROJECTION_GROUP, TrimReport};
 pub use health::{DurabilityReport, check_durability};
 pub use history::HistoryItem;
 pub use keys::{
@@ -103,7 +103,7 @@ const LOADING_WAIT: Duration = Duration::from_secs(60);
 /// A handle on the event store. Cheap to clone; clones share one multiplexed connection.
 #[derive(Clone)]
 pub struct Store {
-    connector: connection::Connector,
+    connector: Arc<connection::Connector>,
     conn: RedisConn,
     topology: Arc<Topology>,
     keys: Keyspace,
@@ -120,7 +120,7 @@ impl Store {
     /// Connects to `topology`, loads the scripts (on every master of a cluster), and uses
     /// `namespace` for every key.
     pub async fn connect_to(topology: &Topology, namespace: &str) -> Result<Store, StoreError> {
-        let connector = connection::Connector::new(topology)?;
+        let connector = Arc::new(connection::Connector::new(topology)?);
         let mut conn = connector.shared().await?;
         let scripts = Arc::new(Scripts::new());
         let deadline = tokio::time::Instant::now() + LOADING_WAIT;

@@ -129,7 +129,7 @@ pub fn redis() -> &'static TestRedis {
     const PRODUCTION: [&str; 4] = ["--appendonly", "yes", "--maxmemory-policy", "noeviction"];
     REDIS.get_or_init(|| {
         if cluster_mode() {
-            redis_cluster::spawn_cluster(3, &PRODUCTION).as_test_redis()
+            redis_cluster::spawn_cluster(3, &PRODUCTION).into_test_redis()
         } else {
             spawn_redis(&PRODUCTION)
         }

@@ -23,7 +23,7 @@ impl TestCluster {
     }
 
     /// The cluster as the shared test Redis (the first master's port and folder).
-    pub fn as_test_redis(self) -> TestRedis {
+    pub fn into_test_redis(self) -> TestRedis {
         let url = self.seeds();
         let first = self
             .masters
