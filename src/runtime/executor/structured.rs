@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::artifact::ArtifactRef;
+
 /// Keys whose presence makes a stdout object structured output.
 pub const STRUCTURED_KEYS: &[&str] = &[
     "emit_messages",
@@ -51,7 +53,8 @@ pub struct EmitSpec {
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub headers: Map<String, Value>,
-    pub artifacts: Option<Vec<Value>>,
+    /// References the message carries instead of the incoming ones (checked when parsed).
+    pub artifacts: Option<Vec<ArtifactRef>>,
     pub stream: Option<Value>,
 }
 
@@ -136,7 +139,10 @@ fn parse_emit(i: usize, v: &Value) -> Result<EmitSpec, String> {
     };
     let artifacts = match m.get("artifacts") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(a.clone()),
+        Some(Value::Array(a)) => Some(
+            ArtifactRef::parse_list(a, &format!("{at}.artifacts"))
+                .map_err(|e| format!("structured output: {e}"))?,
+        ),
         Some(_) => return Err(format!("structured output: {at}.artifacts must be a list")),
     };
     Ok(EmitSpec {
