@@ -325,7 +325,7 @@ async fn stage_artifacts(
     message: &Message,
 ) -> Result<StepArtifacts, Value> {
     let root = artifacts::roots::artifact_root();
-    artifacts::stage(
+    let staged = artifacts::stage(
         ctx.store,
         blobs,
         &root,
@@ -334,7 +334,20 @@ async fn stage_artifacts(
         &message.artifacts,
     )
     .await
-    .map_err(|e| e.to_step_error())
+    .map_err(|e| e.to_step_error())?;
+    // What was fetched from another node is held here now: one more node to ask for it.
+    let fetched: Vec<String> = message
+        .artifacts
+        .iter()
+        .map(|a| a.sha256.clone())
+        .filter(|d| blobs.contains(d))
+        .collect();
+    if let Some(node) = ctx.node
+        && let Err(e) = ctx.store.announce_blobs(node, &fetched).await
+    {
+        tracing::warn!(node, error = %e, "fetched artifacts not announced");
+    }
+    Ok(staged)
 }
 
 /// Stores what the step left in its output folder as blobs (each file at most
