@@ -186,6 +186,7 @@ fn request(temp_root: &Path, job: &str, mut config: Value) -> ExecRequest {
         temp_root: temp_root.to_path_buf(),
         extra_env: vec![],
         blobs: None,
+        artifact_out: None,
     }
 }
 

@@ -51,6 +51,7 @@ fn request(temp_root: &Path, mut config: Value) -> ExecRequest {
         temp_root: temp_root.to_path_buf(),
         extra_env: vec![],
         blobs: None,
+        artifact_out: None,
     }
 }
 

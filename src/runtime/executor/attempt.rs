@@ -35,10 +35,15 @@ pub struct AttemptSuccess {
 /// Runs the command once in a fresh run directory (removed before returning).
 pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFailure> {
     let staging_req = Arc::clone(req);
-    let staged = tokio::task::spawn_blocking(move || stage(&staging_req))
-        .await
-        .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
-        .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
+    let staged = tokio::task::spawn_blocking(move || {
+        if let Some(out) = &staging_req.artifact_out {
+            empty_folder(out)?;
+        }
+        stage(&staging_req)
+    })
+    .await
+    .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
+    .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
     let prepared = prepare(req, &staged).map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
     let limits = CaptureLimits {
         cap: req.config.max_output_bytes,
@@ -190,6 +195,24 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         join_cgroups: Vec::new(),
         containment: None,
     })
+}
+
+/// Removes everything in `dir`, keeping the folder.
+fn empty_folder(dir: &std::path::Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot empty artifact folder {}: {e}", dir.display());
+    for entry in std::fs::read_dir(dir).map_err(failed)? {
+        let path = entry.map_err(failed)?.path();
+        let is_dir = std::fs::symlink_metadata(&path)
+            .map_err(failed)?
+            .file_type()
+            .is_dir();
+        if is_dir {
+            std::fs::remove_dir_all(&path).map_err(failed)?;
+        } else {
+            std::fs::remove_file(&path).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {

@@ -76,6 +76,9 @@ pub struct ExecRequest {
     /// Where outputs larger than `config.inline_output_bytes` are spooled and stored; `None`
     /// keeps them in memory (up to the cap), as tests of the runner alone do.
     pub blobs: Option<crate::runtime::blobs::BlobStore>,
+    /// The step's artifact output folder (`MN_ARTIFACT_DIR`), emptied before each attempt so
+    /// that what a failed attempt left is never published by the retry.
+    pub artifact_out: Option<PathBuf>,
 }
 
 /// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.
