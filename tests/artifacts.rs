@@ -223,3 +223,109 @@ async fn a_reference_nobody_holds_fails_naming_the_artifact_and_digest() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// `mirror-neuron <args>` with its own `MN_HOME` under `dir` and the test Redis.
+fn cli(store: &Store, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+        .args(args)
+        .env("MN_REDIS_URL", &common::redis().url)
+        .env("MN_REDIS_NAMESPACE", store.keys().namespace())
+        .env("MN_HOME", dir.join("cli-home"))
+        .env("MN_TEMP_DIR", dir.join("cli-runs"))
+        .env_remove("MN_GRPC_TARGET")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+/// A one-executor job whose step runs `script` (bash), without restarts.
+fn one_step(dir: &Path, script: &str) -> PathBuf {
+    let root = dir.join("one-step");
+    std::fs::create_dir_all(root.join("payloads")).unwrap();
+    let manifest = json!({
+        "manifest_version": "1.0", "graph_id": "one-step", "entrypoints": ["work"],
+        "nodes": [
+            {"node_id": "work", "agent_type": "executor",
+             "config": {"command": script, "output_message_type": "done"}},
+            {"node_id": "sink", "agent_type": "aggregator", "config": {"complete_after": 1}}
+        ],
+        "edges": [{"from_node": "work", "to_node": "sink", "message_type": "done"}],
+        "policies": {"restart": {"enabled": false}}
+    });
+    std::fs::write(root.join("manifest.json"), manifest.to_string()).unwrap();
+    root
+}
+
+#[tokio::test]
+async fn a_step_publishing_a_link_out_of_its_folder_fails_naming_the_path() {
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = one_step(
+        dir.path(),
+        "echo ok > \"$MN_ARTIFACT_DIR/fine.txt\"; ln -s /etc/passwd \"$MN_ARTIFACT_DIR/passwd\"",
+    );
+    let out = cli(
+        &store,
+        dir.path(),
+        &["run", bundle.to_str().unwrap(), "--json"],
+        &[],
+    );
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("artifact path") && text.contains("passwd") && text.contains("symbolic link"),
+        "{text}"
+    );
+    // Nothing of the refused step was kept: no blob holds the link's target.
+    let passwd = std::fs::read("/etc/passwd").unwrap_or_default();
+    let sha = hex::encode(Sha256::digest(&passwd));
+    assert!(!dir.path().join("cli-home/blobs").join(sha).exists());
+}
+
+#[test]
+fn serve_refuses_a_relative_or_unwritable_root_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"x").unwrap();
+    let file = file.to_str().unwrap().to_string();
+    for (var, value, why) in [
+        ("MN_BLOB_STORE_ROOT", "relative/blobs", "relative"),
+        ("MN_JOB_ARTIFACT_ROOT", file.as_str(), "cannot create"),
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .arg("serve")
+            .env("MN_REDIS_URL", &common::redis().url)
+            .env("MN_REDIS_NAMESPACE", common::namespace())
+            .env("MN_HOME", dir.path().join("home"))
+            .env("MN_GRPC_PORT", "0")
+            .env("MN_METRICS_PORT", "0")
+            .env(var, value)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("serve with {var}={value} kept running");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert!(!status.success());
+        assert!(
+            stderr.contains(var) && stderr.contains(why),
+            "{var}: {stderr}"
+        );
+    }
+}
