@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirror_neuron::runtime::executor::{
-    ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind, run_executor,
+    ArtifactDirs, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools,
+    FailureKind, run_executor,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -63,7 +64,7 @@ impl Env {
             temp_root: self.tmp(),
             extra_env: vec![],
             blobs: None,
-            artifact_out: None,
+            artifacts: None,
         }
     }
 
@@ -514,7 +515,10 @@ async fn a_retry_starts_with_an_empty_artifact_folder() {
     let config = json!({"command": command, "max_attempts": 3, "retry_backoff_ms": 1});
     let mut req = env.request(config, json!(null));
     req.extra_env = vec![("MN_ARTIFACT_DIR".into(), artifacts.display().to_string())];
-    req.artifact_out = Some(artifacts.clone());
+    req.artifacts = Some(ArtifactDirs {
+        input: env.dir.path().join("artifacts-in"),
+        output: artifacts.clone(),
+    });
     let s = ok(env.run(req).await);
     assert_eq!(s.attempts, 2);
     // Each attempt found the folder empty; only the successful attempt's file is left.

@@ -36,8 +36,8 @@ pub struct AttemptSuccess {
 pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFailure> {
     let staging_req = Arc::clone(req);
     let staged = tokio::task::spawn_blocking(move || {
-        if let Some(out) = &staging_req.artifact_out {
-            empty_folder(out)?;
+        if let Some(dirs) = &staging_req.artifacts {
+            empty_folder(&dirs.output)?;
         }
         stage(&staging_req)
     })
@@ -52,7 +52,10 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
     };
     let (sandboxed, contained) = match &req.config.spec.runner {
         Runner::Host => (None, None),
-        Runner::Sandbox(spec) => (Some(sandbox(prepared.clone(), spec, &staged).await?), None),
+        Runner::Sandbox(spec) => (
+            Some(sandbox(req, prepared.clone(), spec, &staged).await?),
+            None,
+        ),
         Runner::Container(spec) => (
             None,
             Some(container(req, prepared.clone(), spec, &staged).await?),
@@ -111,6 +114,7 @@ async fn container(
     let spec = spec.clone();
     let run_dir = staged.dir.path().to_path_buf();
     let step = runner_name(&req.job_id, &req.agent_id);
+    let artifacts = req.artifacts.clone();
     let explicit: Vec<String> = req
         .config
         .spec
@@ -122,7 +126,14 @@ async fn container(
         .collect();
     tokio::task::spawn_blocking(move || {
         let explicit = |name: &str| explicit.iter().any(|k| k == name);
-        super::container::wrap(prepared, &spec, &run_dir, &step, &explicit)
+        super::container::wrap(
+            prepared,
+            &spec,
+            &run_dir,
+            artifacts.as_ref(),
+            &step,
+            &explicit,
+        )
     })
     .await
     .map_err(|e| {
@@ -137,16 +148,20 @@ async fn container(
 /// Wraps the command for the sandbox runner. Never falls back to the host: without a working
 /// sandbox the step fails, saying why.
 async fn sandbox(
+    req: &ExecRequest,
     prepared: Prepared,
     spec: &SandboxSpec,
     staged: &Staged,
 ) -> Result<Sandboxed, ExecFailure> {
     let spec = spec.clone();
     let run_dir = staged.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || super::sandbox::wrap(prepared, &spec, &run_dir))
-        .await
-        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, format!("sandbox task failed: {e}")))?
-        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, e))
+    let artifacts = req.artifacts.clone();
+    tokio::task::spawn_blocking(move || {
+        super::sandbox::wrap(prepared, &spec, &run_dir, artifacts.as_ref())
+    })
+    .await
+    .map_err(|e| ExecFailure::new(FailureKind::Sandbox, format!("sandbox task failed: {e}")))?
+    .map_err(|e| ExecFailure::new(FailureKind::Sandbox, e))
 }
 
 /// Builds program, arguments, environment and working directory for this run.

@@ -279,7 +279,10 @@ pub async fn execute_step(
         temp_root: ctx.temp_root.to_path_buf(),
         extra_env,
         blobs: Some(blobs.clone()),
-        artifact_out: Some(artifacts.output.clone()),
+        artifacts: Some(executor::ArtifactDirs {
+            input: artifacts.input.clone(),
+            output: artifacts.output.clone(),
+        }),
     };
     let result = crate::metrics::executor_run(&config.spec.pool, executor::run_executor(req)).await;
     let published = match &result {
