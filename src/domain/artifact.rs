@@ -30,9 +30,10 @@ pub struct ArtifactRef {
     pub content_type: Option<String>,
 }
 
-/// The wire shape before its fields are checked.
+/// The wire shape before its fields are checked. Unknown fields are dropped, not refused: a
+/// history written by a newer version must stay readable, and nothing but these four fields
+/// ever travels on (so no one can slip the bytes themselves into a reference).
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawArtifactRef {
     name: String,
     sha256: String,
@@ -197,11 +198,18 @@ mod tests {
             json!({"name": "x", "sha256": sha, "size": -1}),
             json!({"name": "x", "sha256": sha}),
             json!({"name": "../x", "sha256": sha, "size": 1}),
-            json!({"name": "x", "sha256": sha, "size": 1, "bytes": "inline"}),
             json!("x"),
         ] {
             assert!(ArtifactRef::parse(&bad).is_err(), "{bad}");
         }
+        // Extra fields are dropped, never carried on.
+        let extra =
+            ArtifactRef::parse(&json!({"name": "x", "sha256": sha, "size": 1, "bytes": "AAAA"}))
+                .unwrap();
+        assert_eq!(
+            serde_json::to_value(&extra).unwrap(),
+            json!({"name": "x", "sha256": sha, "size": 1})
+        );
         let err = ArtifactRef::parse_list(
             &[json!({"name": "/etc/passwd", "sha256": sha, "size": 1})],
             "a",

@@ -173,3 +173,27 @@ fn text(m: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, S
         Some(_) => Err(format!("structured output: {at}.{key} must be a string")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_artifacts_are_parsed_into_references_or_refused_naming_the_entry() {
+        let sha = "c".repeat(64);
+        let ok = format!(
+            r#"{{"emit_messages": [{{"type": "t", "artifacts": [{{"name": "a.csv", "sha256": "{sha}", "size": 4}}]}}]}}"#
+        );
+        let parsed = parse_structured(&ok).unwrap().unwrap();
+        let refs = parsed.emit_messages[0].artifacts.as_ref().unwrap();
+        assert_eq!((refs[0].name.as_str(), refs[0].size), ("a.csv", 4));
+        let bad = format!(
+            r#"{{"emit_messages": [{{"type": "t", "artifacts": [{{"name": "../a", "sha256": "{sha}", "size": 4}}]}}]}}"#
+        );
+        let err = parse_structured(&bad).unwrap_err();
+        assert!(
+            err.contains("emit_messages[0].artifacts[0]") && err.contains("../a"),
+            "{err}"
+        );
+    }
+}
