@@ -43,8 +43,6 @@ pub enum ArtifactError {
     },
     #[error("artifact {name:?}: blob store: {source}")]
     Blob { name: String, source: BlobError },
-    #[error("{0}")]
-    Config(String),
 }
 
 impl ArtifactError {
@@ -60,8 +58,7 @@ impl ArtifactError {
             ArtifactError::SizeMismatch { .. }
             | ArtifactError::TooLarge { .. }
             | ArtifactError::Refused { .. }
-            | ArtifactError::TooMany { .. }
-            | ArtifactError::Config(_) => false,
+            | ArtifactError::TooMany { .. } => false,
         }
     }
 

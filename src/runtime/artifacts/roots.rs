@@ -29,11 +29,6 @@ pub fn artifact_root() -> PathBuf {
     )
 }
 
-/// Whether the blob root was set explicitly (possibly shared between nodes).
-pub fn blob_root_is_configured() -> bool {
-    crate::config::var(BLOB_ROOT_VAR).is_some()
-}
-
 /// Checks both roots at `serve` start, so a bad mount is reported once, naming the
 /// variable, instead of failing every step later. Creates them when missing.
 pub fn validate_from_env() -> Result<(), ConfigError> {
