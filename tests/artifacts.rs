@@ -329,3 +329,42 @@ fn serve_refuses_a_relative_or_unwritable_root_naming_the_variable() {
         );
     }
 }
+
+#[tokio::test]
+async fn gc_sweeps_the_folders_of_steps_whose_job_is_over_and_keeps_running_ones() {
+    use mirror_neuron::runtime::artifacts::sweep::sweep;
+    let store = common::store().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("artifacts");
+    // A job that was submitted (its history exists) and a job nobody knows (deleted).
+    let live = local::submit(&store, &load_bundle(&one_step(dir.path(), "true")).unwrap())
+        .await
+        .unwrap();
+    for job in [live.as_str(), "gone-job"] {
+        let step = root.join(job).join("work-1");
+        std::fs::create_dir_all(step.join("in")).unwrap();
+        std::fs::create_dir_all(step.join("out")).unwrap();
+        std::fs::write(step.join("in/data.bin"), vec![0u8; 1000]).unwrap();
+    }
+    let dry = sweep(&store, &root, Duration::ZERO, true).await.unwrap();
+    assert_eq!(dry.len(), 1);
+    assert_eq!(
+        (dry[0].name.as_str(), dry[0].bytes),
+        ("gone-job/work-1", 1000)
+    );
+    assert!(
+        root.join("gone-job/work-1").exists(),
+        "a dry run removes nothing"
+    );
+    // Young folders stay whatever their job.
+    assert!(
+        sweep(&store, &root, Duration::from_secs(3600), false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let removed = sweep(&store, &root, Duration::ZERO, false).await.unwrap();
+    assert_eq!(removed.len(), 1);
+    assert!(!root.join("gone-job").exists());
+    assert!(root.join(&live).join("work-1/in/data.bin").exists());
+}

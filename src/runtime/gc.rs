@@ -28,6 +28,8 @@ pub struct GcReport {
     pub bundles_live: usize,
     pub bundles_kept_young: usize,
     pub bundles_removed: Vec<Removed>,
+    /// Step artifact folders of finished or deleted jobs (see `runtime::artifacts::sweep`).
+    pub artifact_folders_removed: Vec<Removed>,
     pub bytes_freed: u64,
 }
 

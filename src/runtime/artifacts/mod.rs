@@ -5,6 +5,7 @@
 //!   `MN_JOB_ARTIFACT_ROOT` (where steps' artifact folders are made), validated at `serve` start.
 //! - [`staging`]: a step's `in` and `out` folders; inbound artifacts are fetched and put in `in`.
 //! - [`publish`]: the files a step left in `out` become blobs and references.
+//! - [`sweep`]: `admin gc` removes folders left by steps whose node died mid-step.
 //! - [`error`]: what can go wrong, naming the artifact and digest.
 //!
 //! Flow (see `runtime::owner::work::execute_step`): stage (fetch inbound: the local or shared
@@ -16,6 +17,7 @@ pub mod error;
 pub mod publish;
 pub mod roots;
 pub mod staging;
+pub mod sweep;
 
 pub use error::ArtifactError;
 pub use publish::publish;

@@ -173,7 +173,7 @@ fn make_read_only(dir: &Path) -> std::io::Result<()> {
     set_dir_modes(dir, 0o555)
 }
 
-fn make_writable(dir: &Path) -> std::io::Result<()> {
+pub(super) fn make_writable(dir: &Path) -> std::io::Result<()> {
     set_dir_modes(dir, 0o755)
 }
 
