@@ -2,8 +2,8 @@
 //! or schedule uses.
 //!
 //! Live blobs are the archives that archive pointers name plus every `{"$blob": {"sha256":
-//! ...}}` reference found in a job's views (job row, agents, dead letters) or history (hot or
-//! archived). Live bundles are the folders under `$MN_HOME/bundles` that an active job's
+//! ...}}` reference and every artifact reference (`{name, sha256, size}`) found in a job's
+//! views (job row, agents, dead letters) or history (hot or archived). Live bundles are the folders under `$MN_HOME/bundles` that an active job's
 //! submission or any schedule names. Anything younger than the grace period is kept: a writer
 //! may have stored it a moment ago and not yet recorded the reference.
 
