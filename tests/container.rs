@@ -186,6 +186,7 @@ fn request(temp_root: &Path, job: &str, mut config: Value) -> ExecRequest {
         temp_root: temp_root.to_path_buf(),
         extra_env: vec![],
         blobs: None,
+        artifacts: None,
     }
 }
 
@@ -688,4 +689,43 @@ async fn the_image_can_come_from_the_execution_profile() {
         err.contains("image") && err.contains("execution profile \"py\""),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_container_step_sees_its_artifact_folders_at_mn_artifacts() {
+    if setup("artifacts").is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dirs = mirror_neuron::runtime::executor::ArtifactDirs {
+        input: tmp.path().join("art/in"),
+        output: tmp.path().join("art/out"),
+    };
+    std::fs::create_dir_all(&dirs.input).expect("mkdir");
+    std::fs::create_dir_all(&dirs.output).expect("mkdir");
+    std::fs::write(dirs.input.join("in.txt"), "inbound").expect("write");
+    let script = r#"echo "$MN_ARTIFACTS_IN $MN_ARTIFACT_DIR"
+        cat "$MN_ARTIFACTS_IN/in.txt" > "$MN_ARTIFACT_DIR/out.txt"
+        if (echo x > "$MN_ARTIFACTS_IN/new.txt") 2>/dev/null; then echo wrote-input; else echo input-read-only; fi"#;
+    let mut req = request(tmp.path(), "job-art", json!({"command": script}));
+    req.extra_env = vec![
+        ("MN_ARTIFACTS_IN".into(), dirs.input.display().to_string()),
+        ("MN_ARTIFACT_DIR".into(), dirs.output.display().to_string()),
+    ];
+    req.artifacts = Some(dirs.clone());
+    let s = ok(
+        tokio::time::timeout(Duration::from_secs(120), run_executor(req))
+            .await
+            .expect("run finished"),
+    );
+    assert_eq!(
+        s.stdout, "/mn/artifacts/in /mn/artifacts/out\ninput-read-only\n",
+        "stderr: {}",
+        s.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(dirs.output.join("out.txt")).expect("published"),
+        "inbound"
+    );
+    assert!(!dirs.input.join("new.txt").exists());
 }

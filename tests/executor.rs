@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mirror_neuron::runtime::executor::{
-    ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools, FailureKind, run_executor,
+    ArtifactDirs, ExecOutcome, ExecRequest, ExecSuccess, ExecutorConfig, ExecutorPools,
+    FailureKind, run_executor,
 };
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -63,6 +64,7 @@ impl Env {
             temp_root: self.tmp(),
             extra_env: vec![],
             blobs: None,
+            artifacts: None,
         }
     }
 
@@ -497,6 +499,36 @@ async fn transient_failures_are_retried_with_backoff() {
     let s = ok(env.run(env.request(config, json!(null))).await);
     assert_eq!((s.attempts, s.stdout.as_str()), (3, "done\n"));
     assert_eq!(env.read_out("attempts").lines().count(), 3);
+}
+
+#[tokio::test]
+async fn a_retry_starts_with_an_empty_artifact_folder() {
+    let env = Env::new();
+    let artifacts = env.dir.path().join("artifacts-out");
+    std::fs::create_dir_all(artifacts.join("old")).expect("mkdir");
+    std::fs::write(artifacts.join("old/left.txt"), "from before").expect("write");
+    // Attempt 1 leaves a half-written file and fails transiently; attempt 2 writes another.
+    let command = r#"echo x >> "$OUT/attempts"
+        ls -A "$MN_ARTIFACT_DIR" >> "$OUT/seen"
+        if [ "$(wc -l < "$OUT/attempts")" -lt 2 ]; then echo partial > "$MN_ARTIFACT_DIR/half.bin"; echo "connection reset" >&2; exit 1; fi
+        echo whole > "$MN_ARTIFACT_DIR/whole.bin""#;
+    let config = json!({"command": command, "max_attempts": 3, "retry_backoff_ms": 1});
+    let mut req = env.request(config, json!(null));
+    req.extra_env = vec![("MN_ARTIFACT_DIR".into(), artifacts.display().to_string())];
+    req.artifacts = Some(ArtifactDirs {
+        input: env.dir.path().join("artifacts-in"),
+        output: artifacts.clone(),
+    });
+    let s = ok(env.run(req).await);
+    assert_eq!(s.attempts, 2);
+    // Each attempt found the folder empty; only the successful attempt's file is left.
+    assert_eq!(env.read_out("seen"), "");
+    let left: Vec<String> = std::fs::read_dir(&artifacts)
+        .expect("folder")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["whole.bin"]);
 }
 
 #[tokio::test]

@@ -51,6 +51,7 @@ fn request(temp_root: &Path, mut config: Value) -> ExecRequest {
         temp_root: temp_root.to_path_buf(),
         extra_env: vec![],
         blobs: None,
+        artifacts: None,
     }
 }
 
@@ -223,6 +224,7 @@ fn the_rlimit_fallback_fails_allocations_beyond_the_limit() {
             cwd: dir.path(),
             network: Network::None,
             address_space: Some(64 << 20),
+            artifacts: None,
         };
         let script = format!("b = b'x' * ({mb} * 1024 * 1024); print(len(b))");
         std::process::Command::new("bwrap")
@@ -396,4 +398,38 @@ fn the_cpu_asked_is_the_cgroup_quota() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_sandboxed_step_reads_its_inbound_artifacts_and_publishes_through_its_folder() {
+    if !have_bwrap("artifacts") {
+        return;
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dirs = mirror_neuron::runtime::executor::ArtifactDirs {
+        input: tmp.path().join("art/in"),
+        output: tmp.path().join("art/out"),
+    };
+    std::fs::create_dir_all(&dirs.input).expect("mkdir");
+    std::fs::create_dir_all(&dirs.output).expect("mkdir");
+    std::fs::write(dirs.input.join("in.txt"), "inbound").expect("write");
+    let script = r#"cat "$MN_ARTIFACTS_IN/in.txt" > "$MN_ARTIFACT_DIR/out.txt"
+        if echo x > "$MN_ARTIFACTS_IN/new.txt" 2>/dev/null; then echo wrote-input; else echo input-read-only; fi"#;
+    let mut req = request(tmp.path(), json!({"command": script}));
+    req.extra_env = vec![
+        ("MN_ARTIFACTS_IN".into(), dirs.input.display().to_string()),
+        ("MN_ARTIFACT_DIR".into(), dirs.output.display().to_string()),
+    ];
+    req.artifacts = Some(dirs.clone());
+    let s = ok(
+        tokio::time::timeout(Duration::from_secs(60), run_executor(req))
+            .await
+            .expect("run finished"),
+    );
+    assert_eq!(s.stdout.trim(), "input-read-only", "stderr: {}", s.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dirs.output.join("out.txt")).expect("published"),
+        "inbound"
+    );
+    assert!(!dirs.input.join("new.txt").exists());
 }

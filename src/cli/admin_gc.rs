@@ -11,7 +11,7 @@ pub async fn run(store: &Store, dry_run: bool, grace: &str, json: bool) -> anyho
     let grace = parse_duration(grace).map_err(|e| anyhow::anyhow!("--grace: {e}"))?;
     let home = crate::config::home_dir();
     let bar = super::job::progress_bar("scanning jobs");
-    let report = collect(
+    let mut report = collect(
         store,
         &BlobStore::from_env(),
         &home.join("bundles"),
@@ -24,6 +24,10 @@ pub async fn run(store: &Store, dry_run: bool, grace: &str, json: bool) -> anyho
     )
     .await?;
     bar.finish_and_clear();
+    let root = crate::runtime::artifacts::roots::artifact_root();
+    let folders = crate::runtime::artifacts::sweep::sweep(store, &root, grace, dry_run).await?;
+    report.bytes_freed += folders.iter().map(|f| f.bytes).sum::<u64>();
+    report.artifact_folders_removed = folders;
     if json {
         print_json(&report)?;
     } else {
@@ -43,14 +47,20 @@ fn print_summary(r: &GcReport) {
                 .iter()
                 .map(|b| vec!["bundle".into(), b.name.clone(), b.bytes.to_string()]),
         )
+        .chain(
+            r.artifact_folders_removed
+                .iter()
+                .map(|f| vec!["artifacts".into(), f.name.clone(), f.bytes.to_string()]),
+        )
         .collect();
     if !rows.is_empty() {
         print_table(&["KIND", "NAME", "BYTES"], &rows);
     }
     println!(
-        "{verb} {} blobs and {} bundles ({} bytes); kept {} referenced and {} recent blobs, {} used and {} recent bundles",
+        "{verb} {} blobs, {} bundles and {} artifact folders ({} bytes); kept {} referenced and {} recent blobs, {} used and {} recent bundles",
         r.blobs_removed.len(),
         r.bundles_removed.len(),
+        r.artifact_folders_removed.len(),
         r.bytes_freed,
         r.blobs_live,
         r.blobs_kept_young,

@@ -35,6 +35,9 @@ fn ignore_sigpipe() {
 pub async fn run() -> anyhow::Result<i32> {
     ignore_sigpipe();
     let cfg = ServerConfig::from_env()?;
+    // A blob or artifact root that is not a usable folder fails here, naming the variable,
+    // rather than in every step.
+    crate::runtime::artifacts::roots::validate_from_env()?;
     let retention_period = crate::runtime::history::retention::retention_from_env()?;
     let backend = Backend::open().await?;
     let listener = tokio::net::TcpListener::bind(cfg.addr)

@@ -358,6 +358,9 @@ pub struct Emitted {
     pub content_type: Option<String>,
     #[serde(rename = "h", default, skip_serializing_if = "Map::is_empty")]
     pub headers: Map<String, Value>,
+    /// The files the delivered messages carry, when not the incoming message's.
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<crate::domain::artifact::ArtifactRef>>,
 }
 
 impl Emitted {

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::artifact::ArtifactRef;
+
 /// Spec tag carried by every message.
 pub const SPEC_VERSION: &str = "mn-msg/1";
 
@@ -27,8 +29,9 @@ pub struct Message {
     #[serde(default)]
     pub headers: Map<String, Value>,
     pub body: Value,
+    /// Files handed on by reference (parsed and checked when read: see [`ArtifactRef`]).
     #[serde(default)]
-    pub artifacts: Vec<Value>,
+    pub artifacts: Vec<ArtifactRef>,
     #[serde(default)]
     pub stream: Option<Value>,
     pub timestamp_ms: i64,

@@ -1,6 +1,7 @@
 //! The pure core: types and rules with no I/O, no async and no clock (time is an input).
 
 pub mod agents;
+pub mod artifact;
 pub mod cluster;
 pub mod deployment;
 pub mod event;

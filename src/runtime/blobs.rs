@@ -1,7 +1,8 @@
-//! The content-addressed blob store: large step outputs and archived histories live on disk
-//! under `$MN_HOME/blobs/<sha256>`, and events and views carry a [`BlobRef`] instead of the
-//! bytes. A blob is immutable and named by the SHA-256 of its contents, so writing one twice
-//! is harmless and two nodes that share a disk share their blobs.
+//! The content-addressed blob store: large step outputs, published artifacts and archived
+//! histories live on disk under `$MN_HOME/blobs/<sha256>` (or `MN_BLOB_STORE_ROOT`), and
+//! events and views carry a [`BlobRef`] instead of the bytes. A blob is immutable and named by
+//! the SHA-256 of its contents, so writing one twice is harmless and two nodes that share the
+//! folder (an NFS or SMB mount named by `MN_BLOB_STORE_ROOT`) share their blobs.
 //!
 //! Writes go to a temporary file in the same folder and are renamed into place, so a reader
 //! never sees half a blob, and a crash leaves at most a `*.tmp` file that `admin gc` removes.
@@ -63,9 +64,9 @@ impl BlobStore {
         BlobStore { root: root.into() }
     }
 
-    /// The store of this machine: `$MN_HOME/blobs`.
+    /// The store of this machine: `MN_BLOB_STORE_ROOT`, else `$MN_HOME/blobs`.
     pub fn from_env() -> BlobStore {
-        BlobStore::new(crate::config::home_dir().join("blobs"))
+        BlobStore::new(super::artifacts::roots::blob_root())
     }
 
     pub fn root(&self) -> &Path {

@@ -2,8 +2,8 @@
 //! or schedule uses.
 //!
 //! Live blobs are the archives that archive pointers name plus every `{"$blob": {"sha256":
-//! ...}}` reference found in a job's views (job row, agents, dead letters) or history (hot or
-//! archived). Live bundles are the folders under `$MN_HOME/bundles` that an active job's
+//! ...}}` reference and every artifact reference (`{name, sha256, size}`) found in a job's
+//! views (job row, agents, dead letters) or history (hot or archived). Live bundles are the folders under `$MN_HOME/bundles` that an active job's
 //! submission or any schedule names. Anything younger than the grace period is kept: a writer
 //! may have stored it a moment ago and not yet recorded the reference.
 
@@ -28,6 +28,8 @@ pub struct GcReport {
     pub bundles_live: usize,
     pub bundles_kept_young: usize,
     pub bundles_removed: Vec<Removed>,
+    /// Step artifact folders of finished or deleted jobs (see `runtime::artifacts::sweep`).
+    pub artifact_folders_removed: Vec<Removed>,
     pub bytes_freed: u64,
 }
 
@@ -46,7 +48,8 @@ struct Live {
 }
 
 impl Live {
-    /// Records every `$blob` digest and every path under `bundles` in `value`.
+    /// Records every `$blob` digest, every artifact reference's digest and every path under
+    /// `bundles` in `value`.
     fn scan(&mut self, value: &Value, bundles: &Path) {
         match value {
             Value::Object(map) => {
@@ -56,6 +59,9 @@ impl Live {
                     .and_then(Value::as_str)
                 {
                     self.blobs.insert(sha.to_string());
+                }
+                if let Some(artifact) = artifact_digest(map) {
+                    self.blobs.insert(artifact.to_string());
                 }
                 map.values().for_each(|v| self.scan(v, bundles));
             }
@@ -68,6 +74,15 @@ impl Live {
             Value::Null | Value::Bool(_) | Value::Number(_) => {}
         }
     }
+}
+
+/// The digest of an artifact reference (`{name, sha256, size}`, as messages carry them).
+fn artifact_digest(map: &serde_json::Map<String, Value>) -> Option<&str> {
+    let sha = map.get("sha256").and_then(Value::as_str)?;
+    (map.contains_key("name")
+        && map.contains_key("size")
+        && crate::domain::artifact::is_sha256(sha))
+    .then_some(sha)
 }
 
 /// The folder directly under `bundles` that `path` lies in, if any.
@@ -138,8 +153,9 @@ async fn scan_history(
     };
     while let Some(page) = pages.next_page().await? {
         for raw in &page {
-            // Only entries that mention a blob (or the submission) are worth decoding.
-            let mentions_blob = raw.bytes.windows(5).any(|w| w == b"$blob");
+            // Only entries that mention a blob or an artifact (both carry a `sha256`), or the
+            // submission, are worth decoding.
+            let mentions_blob = raw.bytes.windows(6).any(|w| w == b"sha256");
             if !mentions_blob && raw.seq != 1 {
                 continue;
             }
@@ -301,12 +317,15 @@ mod tests {
         let value = serde_json::json!({
             "result": {"out": {"$blob": {"sha256": "ab".repeat(32), "size": 3}, "preview": "x"}},
             "list": [{"$blob": {"sha256": "cd".repeat(32)}}],
+            "a": [{"name": "report.csv", "sha256": "12".repeat(32), "size": 9}],
             "bundle_path": "/home/u/.mn/bundles/ef/payloads/x.py",
             "other": "/tmp/elsewhere",
         });
         live.scan(&value, bundles);
         assert!(live.blobs.contains(&"ab".repeat(32)));
         assert!(live.blobs.contains(&"cd".repeat(32)));
+        // Artifact references keep their blobs too.
+        assert!(live.blobs.contains(&"12".repeat(32)));
         assert_eq!(
             live.bundles.iter().collect::<Vec<_>>(),
             vec![&bundles.join("ef")]

@@ -1,5 +1,6 @@
 //! The node: everything that does I/O over time. Composes `domain` and `store`.
 
+pub mod artifacts;
 pub mod blob_fetch;
 pub mod blob_server;
 pub mod blobs;

@@ -7,7 +7,7 @@ use serde_json::Value;
 use crate::domain::agents::StepOutcome;
 use crate::domain::output::{BlobPointer, blob_refs, externalize, job_budget, judge_budget};
 use crate::runtime::blobs::BlobStore;
-use crate::runtime::executor::{ExecSuccess, ExecutorConfig};
+use crate::runtime::executor::ExecutorConfig;
 use crate::store::Store;
 
 /// Where a step's outputs are accounted and announced.
@@ -18,18 +18,18 @@ pub struct OutputSink<'a> {
     pub blobs: &'a BlobStore,
 }
 
-/// Charges the step's stored bytes to the job's budget. `Err` is the step's error when the
-/// budget would be passed: the output is refused, and its bytes are not counted.
+/// Charges the step's stored bytes (its kept output and published artifacts) to the job's
+/// budget. `Err` is the step's error when the budget would be passed: the output is refused,
+/// and its bytes are not counted.
 pub async fn charge_budget(
     sink: &OutputSink<'_>,
     job_id: &str,
     config: &ExecutorConfig,
-    ok: &ExecSuccess,
+    step: u64,
 ) -> Result<(), Value> {
     let server = crate::runtime::executor::config::job_output_budget()
         .map_err(|e| serde_json::json!({"error": e, "kind": "config"}))?;
     let budget = job_budget(server, config.spec.max_job_output_bytes);
-    let step = ok.stored_bytes();
     let used = match sink.store.add_job_output(job_id, step).await {
         Ok(u) => u,
         Err(e) => {
@@ -112,6 +112,17 @@ fn outcome_refs(outcome: &StepOutcome) -> Vec<BlobPointer> {
         .iter()
         .flat_map(|e| blob_refs(&e.body))
         .collect();
+    // Artifacts the messages carry: published here, or fetched here for this step's input.
+    refs.extend(
+        outcome
+            .emits
+            .iter()
+            .flat_map(|e| e.artifacts.iter().flatten())
+            .map(|a| BlobPointer {
+                sha256: a.sha256.clone(),
+                size: a.size,
+            }),
+    );
     refs.extend(outcome.events.iter().flat_map(|(_, p)| blob_refs(p)));
     refs.extend(outcome.complete.iter().flat_map(blob_refs));
     refs.extend(outcome.state.iter().flat_map(blob_refs));

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::artifact::ArtifactRef;
+
 /// A message an agent wants sent. Without `to` it is routed along the agent's edges by
 /// `message_type`; with `to` it goes straight to that agent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -16,6 +18,9 @@ pub struct Emit {
     #[serde(default)]
     pub headers: Map<String, Value>,
     pub content_type: Option<String>,
+    /// The files the message carries by reference; `None` inherits the incoming message's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<Vec<ArtifactRef>>,
 }
 
 impl Emit {
@@ -39,6 +44,7 @@ impl Emit {
             class: None,
             headers: Map::new(),
             content_type: None,
+            artifacts: None,
         }
     }
 }

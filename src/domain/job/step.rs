@@ -212,6 +212,7 @@ fn route_emit(
         class: emit.class.clone(),
         content_type: emit.content_type.clone(),
         headers: emit.headers.clone(),
+        artifacts: emit.artifacts.clone(),
     };
     let targets: Vec<String> = match &emit.to {
         Some(to) if manifest.node(to).is_some() => vec![to.clone()],
@@ -281,7 +282,10 @@ pub(super) fn delivered(
         content_encoding: incoming.content_encoding.clone(),
         headers,
         body: emit.body.clone(),
-        artifacts: incoming.artifacts.clone(),
+        artifacts: emit
+            .artifacts
+            .clone()
+            .unwrap_or_else(|| incoming.artifacts.clone()),
         stream: incoming.stream.clone(),
         timestamp_ms: now_ms,
     }

@@ -35,10 +35,15 @@ pub struct AttemptSuccess {
 /// Runs the command once in a fresh run directory (removed before returning).
 pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFailure> {
     let staging_req = Arc::clone(req);
-    let staged = tokio::task::spawn_blocking(move || stage(&staging_req))
-        .await
-        .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
-        .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
+    let staged = tokio::task::spawn_blocking(move || {
+        if let Some(dirs) = &staging_req.artifacts {
+            empty_folder(&dirs.output)?;
+        }
+        stage(&staging_req)
+    })
+    .await
+    .map_err(|e| ExecFailure::new(FailureKind::Staging, format!("staging task failed: {e}")))?
+    .map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
     let prepared = prepare(req, &staged).map_err(|e| ExecFailure::new(FailureKind::Staging, e))?;
     let limits = CaptureLimits {
         cap: req.config.max_output_bytes,
@@ -47,7 +52,10 @@ pub async fn run_once(req: &Arc<ExecRequest>) -> Result<AttemptSuccess, ExecFail
     };
     let (sandboxed, contained) = match &req.config.spec.runner {
         Runner::Host => (None, None),
-        Runner::Sandbox(spec) => (Some(sandbox(prepared.clone(), spec, &staged).await?), None),
+        Runner::Sandbox(spec) => (
+            Some(sandbox(req, prepared.clone(), spec, &staged).await?),
+            None,
+        ),
         Runner::Container(spec) => (
             None,
             Some(container(req, prepared.clone(), spec, &staged).await?),
@@ -106,6 +114,7 @@ async fn container(
     let spec = spec.clone();
     let run_dir = staged.dir.path().to_path_buf();
     let step = runner_name(&req.job_id, &req.agent_id);
+    let artifacts = req.artifacts.clone();
     let explicit: Vec<String> = req
         .config
         .spec
@@ -117,7 +126,14 @@ async fn container(
         .collect();
     tokio::task::spawn_blocking(move || {
         let explicit = |name: &str| explicit.iter().any(|k| k == name);
-        super::container::wrap(prepared, &spec, &run_dir, &step, &explicit)
+        super::container::wrap(
+            prepared,
+            &spec,
+            &run_dir,
+            artifacts.as_ref(),
+            &step,
+            &explicit,
+        )
     })
     .await
     .map_err(|e| {
@@ -132,16 +148,20 @@ async fn container(
 /// Wraps the command for the sandbox runner. Never falls back to the host: without a working
 /// sandbox the step fails, saying why.
 async fn sandbox(
+    req: &ExecRequest,
     prepared: Prepared,
     spec: &SandboxSpec,
     staged: &Staged,
 ) -> Result<Sandboxed, ExecFailure> {
     let spec = spec.clone();
     let run_dir = staged.dir.path().to_path_buf();
-    tokio::task::spawn_blocking(move || super::sandbox::wrap(prepared, &spec, &run_dir))
-        .await
-        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, format!("sandbox task failed: {e}")))?
-        .map_err(|e| ExecFailure::new(FailureKind::Sandbox, e))
+    let artifacts = req.artifacts.clone();
+    tokio::task::spawn_blocking(move || {
+        super::sandbox::wrap(prepared, &spec, &run_dir, artifacts.as_ref())
+    })
+    .await
+    .map_err(|e| ExecFailure::new(FailureKind::Sandbox, format!("sandbox task failed: {e}")))?
+    .map_err(|e| ExecFailure::new(FailureKind::Sandbox, e))
 }
 
 /// Builds program, arguments, environment and working directory for this run.
@@ -190,6 +210,24 @@ fn prepare(req: &ExecRequest, staged: &Staged) -> Result<Prepared, String> {
         join_cgroups: Vec::new(),
         containment: None,
     })
+}
+
+/// Removes everything in `dir`, keeping the folder.
+fn empty_folder(dir: &std::path::Path) -> Result<(), String> {
+    let failed = |e: std::io::Error| format!("cannot empty artifact folder {}: {e}", dir.display());
+    for entry in std::fs::read_dir(dir).map_err(failed)? {
+        let path = entry.map_err(failed)?.path();
+        let is_dir = std::fs::symlink_metadata(&path)
+            .map_err(failed)?
+            .file_type()
+            .is_dir();
+        if is_dir {
+            std::fs::remove_dir_all(&path).map_err(failed)?;
+        } else {
+            std::fs::remove_file(&path).map_err(failed)?;
+        }
+    }
+    Ok(())
 }
 
 fn spawn_failure(cmd: &Prepared, e: &std::io::Error) -> ExecFailure {

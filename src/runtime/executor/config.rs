@@ -100,6 +100,11 @@ fn cap_for(requested: Option<u64>) -> Result<OutputCap, String> {
     ))
 }
 
+/// The server ceiling `MN_MAX_ARTIFACT_BYTES`: also the largest file a step may publish.
+pub fn max_artifact_bytes() -> Result<u64, String> {
+    env_usize("MN_MAX_ARTIFACT_BYTES", DEFAULT_MAX_ARTIFACT_BYTES).map(|v| v as u64)
+}
+
 /// The server's per-job output budget (`MN_JOB_OUTPUT_BUDGET_BYTES`).
 pub fn job_output_budget() -> Result<u64, String> {
     match crate::config::u64_var(

@@ -76,6 +76,18 @@ pub struct ExecRequest {
     /// Where outputs larger than `config.inline_output_bytes` are spooled and stored; `None`
     /// keeps them in memory (up to the cap), as tests of the runner alone do.
     pub blobs: Option<crate::runtime::blobs::BlobStore>,
+    /// The step's artifact folders (see `runtime::artifacts`), mounted into sandboxes and
+    /// containers; the output folder is emptied before each attempt so that what a failed
+    /// attempt left is never published by the retry.
+    pub artifacts: Option<ArtifactDirs>,
+}
+
+/// A step's artifact folders on the host: inbound artifacts (read-only) and the folder whose
+/// files are published (`MN_ARTIFACTS_IN`, `MN_ARTIFACT_DIR`).
+#[derive(Debug, Clone)]
+pub struct ArtifactDirs {
+    pub input: PathBuf,
+    pub output: PathBuf,
 }
 
 /// `MN_TEMP_DIR`, or `/tmp/mirror_neuron`.

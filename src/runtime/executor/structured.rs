@@ -11,6 +11,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::domain::artifact::ArtifactRef;
+
 /// Keys whose presence makes a stdout object structured output.
 pub const STRUCTURED_KEYS: &[&str] = &[
     "emit_messages",
@@ -51,7 +53,8 @@ pub struct EmitSpec {
     pub content_type: Option<String>,
     pub content_encoding: Option<String>,
     pub headers: Map<String, Value>,
-    pub artifacts: Option<Vec<Value>>,
+    /// References the message carries instead of the incoming ones (checked when parsed).
+    pub artifacts: Option<Vec<ArtifactRef>>,
     pub stream: Option<Value>,
 }
 
@@ -136,7 +139,10 @@ fn parse_emit(i: usize, v: &Value) -> Result<EmitSpec, String> {
     };
     let artifacts = match m.get("artifacts") {
         None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(a.clone()),
+        Some(Value::Array(a)) => Some(
+            ArtifactRef::parse_list(a, &format!("{at}.artifacts"))
+                .map_err(|e| format!("structured output: {e}"))?,
+        ),
         Some(_) => return Err(format!("structured output: {at}.artifacts must be a list")),
     };
     Ok(EmitSpec {
@@ -165,5 +171,29 @@ fn text(m: &Map<String, Value>, key: &str, at: &str) -> Result<Option<String>, S
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
         Some(_) => Err(format!("structured output: {at}.{key} must be a string")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emit_artifacts_are_parsed_into_references_or_refused_naming_the_entry() {
+        let sha = "c".repeat(64);
+        let ok = format!(
+            r#"{{"emit_messages": [{{"type": "t", "artifacts": [{{"name": "a.csv", "sha256": "{sha}", "size": 4}}]}}]}}"#
+        );
+        let parsed = parse_structured(&ok).unwrap().unwrap();
+        let refs = parsed.emit_messages[0].artifacts.as_ref().unwrap();
+        assert_eq!((refs[0].name.as_str(), refs[0].size), ("a.csv", 4));
+        let bad = format!(
+            r#"{{"emit_messages": [{{"type": "t", "artifacts": [{{"name": "../a", "sha256": "{sha}", "size": 4}}]}}]}}"#
+        );
+        let err = parse_structured(&bad).unwrap_err();
+        assert!(
+            err.contains("emit_messages[0].artifacts[0]") && err.contains("../a"),
+            "{err}"
+        );
     }
 }

@@ -16,6 +16,7 @@ fn emit_from_spec(spec: &EmitSpec) -> Emit {
         class: spec.class.clone(),
         headers: spec.headers.clone(),
         content_type: spec.content_type.clone(),
+        artifacts: spec.artifacts.clone(),
     }
 }
 

@@ -13,8 +13,10 @@ use tracing::Instrument;
 
 use super::outcome::{executor_outcome, module_outcome};
 use crate::domain::agents::StepOutcome;
+use crate::domain::artifact::{ArtifactRef, attach};
 use crate::domain::manifest::NodeSpec;
 use crate::domain::message::Message;
+use crate::runtime::artifacts::{self, StepArtifacts};
 use crate::runtime::blobs::BlobStore;
 use crate::runtime::executor::command::base_env;
 use crate::runtime::executor::config::parse_command;
@@ -256,6 +258,9 @@ pub async fn execute_step(
         tracing::warn!(job_id = %ctx.job_id, "{w}");
     }
     let blobs = BlobStore::from_env();
+    let artifacts = stage_artifacts(ctx, &blobs, node, message).await?;
+    let mut extra_env = ctx.extra_env.to_vec();
+    extra_env.extend(artifacts.env());
     let req = ExecRequest {
         job_id: ctx.job_id.to_string(),
         agent_id: node.node_id.clone(),
@@ -272,18 +277,40 @@ pub async fn execute_step(
         pools: ctx.pools.clone(),
         first_run,
         temp_root: ctx.temp_root.to_path_buf(),
-        extra_env: ctx.extra_env.to_vec(),
+        extra_env,
         blobs: Some(blobs.clone()),
+        artifacts: Some(executor::ArtifactDirs {
+            input: artifacts.input.clone(),
+            output: artifacts.output.clone(),
+        }),
     };
-    match crate::metrics::executor_run(&config.spec.pool, executor::run_executor(req)).await {
+    let result = crate::metrics::executor_run(&config.spec.pool, executor::run_executor(req)).await;
+    let published = match &result {
+        Ok(_) => publish_artifacts(&artifacts, &blobs).await,
+        Err(_) => Ok(vec![]),
+    };
+    // Removing the folders may take a while for large artifacts: off the async workers.
+    let _ = tokio::task::spawn_blocking(move || drop(artifacts)).await;
+    match result {
         Ok(ok) => {
+            let published = published?;
             let sink = OutputSink {
                 store: ctx.store,
                 node: ctx.node,
                 blobs: &blobs,
             };
-            charge_budget(&sink, ctx.job_id, &config, &ok).await?;
-            let outcome = executor_outcome(&config, &node.node_id, prev_state, message, &ok);
+            let artifact_bytes: u64 = published.iter().map(|a| a.size).sum();
+            charge_budget(
+                &sink,
+                ctx.job_id,
+                &config,
+                ok.stored_bytes() + artifact_bytes,
+            )
+            .await?;
+            let mut outcome = executor_outcome(&config, &node.node_id, prev_state, message, &ok);
+            attach(&mut outcome.emits, &message.artifacts, &published).map_err(
+                |e| json!({ "error": format!("structured output: {e}"), "kind": "bad_output" }),
+            )?;
             bound_outcome(&sink, config.inline_output_bytes, outcome).await
         }
         Err(failure) => {
@@ -291,6 +318,55 @@ pub async fn execute_step(
                 .unwrap_or_else(|_| json!({ "error": failure.error })))
         }
     }
+}
+
+/// The step's artifact folders under `MN_JOB_ARTIFACT_ROOT`, with the incoming message's
+/// artifacts fetched into its input folder. A missing artifact fails the step, naming it.
+async fn stage_artifacts(
+    ctx: &StepEnv<'_>,
+    blobs: &BlobStore,
+    node: &NodeSpec,
+    message: &Message,
+) -> Result<StepArtifacts, Value> {
+    let root = artifacts::roots::artifact_root();
+    let staged = artifacts::stage(
+        ctx.store,
+        blobs,
+        &root,
+        ctx.job_id,
+        &node.node_id,
+        &message.artifacts,
+    )
+    .await
+    .map_err(|e| e.to_step_error())?;
+    // What was fetched from another node is held here now: one more node to ask for it.
+    let fetched: Vec<String> = message
+        .artifacts
+        .iter()
+        .map(|a| a.sha256.clone())
+        .filter(|d| blobs.contains(d))
+        .collect();
+    if let Some(node) = ctx.node
+        && let Err(e) = ctx.store.announce_blobs(node, &fetched).await
+    {
+        tracing::warn!(node, error = %e, "fetched artifacts not announced");
+    }
+    Ok(staged)
+}
+
+/// Stores what the step left in its output folder as blobs (each file at most
+/// `MN_MAX_ARTIFACT_BYTES`) and returns their references.
+async fn publish_artifacts(
+    step: &StepArtifacts,
+    blobs: &BlobStore,
+) -> Result<Vec<ArtifactRef>, Value> {
+    let limit = executor::config::max_artifact_bytes()
+        .map_err(|e| json!({ "error": e, "kind": "config" }))?;
+    let (output, blobs) = (step.output.clone(), blobs.clone());
+    tokio::task::spawn_blocking(move || artifacts::publish(&output, &blobs, limit))
+        .await
+        .map_err(|e| json!({ "error": format!("artifact task failed: {e}"), "kind": "artifact" }))?
+        .map_err(|e| e.to_step_error())
 }
 
 async fn run_module(

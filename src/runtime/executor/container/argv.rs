@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::domain::manifest::executor::Network;
 use crate::domain::manifest::run_paths::CONTAINER_JOB_DIR;
+use crate::runtime::executor::ArtifactDirs;
 
 /// Label on every step container, so an operator (or a sweep) can find them.
 pub const STEP_LABEL: &str = "io.mirror-neuron.step=1";
@@ -44,7 +45,15 @@ pub struct Layout<'a> {
     /// The step's environment (see [`super::env_file`]): values never appear on a command
     /// line that `ps` shows.
     pub env_file: &'a Path,
+    /// The step's artifact folders, mounted at [`ARTIFACTS_IN_DIR`] (read-only) and
+    /// [`ARTIFACTS_OUT_DIR`].
+    pub artifacts: Option<&'a ArtifactDirs>,
 }
+
+/// Where the container sees the inbound artifacts (`MN_ARTIFACTS_IN`).
+pub const ARTIFACTS_IN_DIR: &str = "/mn/artifacts/in";
+/// Where the container's published files go (`MN_ARTIFACT_DIR`).
+pub const ARTIFACTS_OUT_DIR: &str = "/mn/artifacts/out";
 
 /// `run` arguments for the step `program args` in `layout.image`.
 pub fn run_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<String> {
@@ -92,6 +101,17 @@ pub fn run_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<Stri
         layout.run_dir.display()
     );
     push(&["--mount", &mount, "--workdir", layout.workdir]);
+    if let Some(dirs) = layout.artifacts {
+        let input = format!(
+            "type=bind,source={},target={ARTIFACTS_IN_DIR},readonly",
+            dirs.input.display()
+        );
+        let output = format!(
+            "type=bind,source={},target={ARTIFACTS_OUT_DIR}",
+            dirs.output.display()
+        );
+        push(&["--mount", &input, "--mount", &output]);
+    }
     let env_file = layout.env_file.display().to_string();
     push(&["--env-file", &env_file]);
     push(&[layout.image, program]);
@@ -116,6 +136,7 @@ mod tests {
             nofile: 1024,
             user: User::Id(1000, 1000),
             env_file: Path::new("/tmp/mn/run1.env"),
+            artifacts: None,
         }
     }
 
@@ -124,6 +145,24 @@ mod tests {
             .filter(|w| w[0] == flag)
             .map(|w| w[1].clone())
             .collect()
+    }
+
+    #[test]
+    fn artifact_folders_are_mounted_inbound_read_only() {
+        let dirs = ArtifactDirs {
+            input: "/art/j/a-1/in".into(),
+            output: "/art/j/a-1/out".into(),
+        };
+        let mut with = layout(Network::None);
+        with.artifacts = Some(&dirs);
+        let argv = run_args(&with, "true", &[]);
+        assert_eq!(
+            value(&argv, "--mount")[1..],
+            [
+                "type=bind,source=/art/j/a-1/in,target=/mn/artifacts/in,readonly",
+                "type=bind,source=/art/j/a-1/out,target=/mn/artifacts/out"
+            ]
+        );
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn wrap(
     prepared: Prepared,
     spec: &ContainerSpec,
     run_dir: &Path,
+    artifacts: Option<&super::ArtifactDirs>,
     step: &str,
     explicit: &dyn Fn(&str) -> bool,
 ) -> Result<Contained, String> {
@@ -97,7 +98,28 @@ pub fn wrap(
     // Paths handed to the step (placeholders, MIRROR_NEURON_*) name the run dir; inside the
     // container it is /mn/job. The run dir's name is unique (a uuid), so replacing it
     // cannot touch anything else.
-    let inside = |text: &str| text.replace(&host_dir, CONTAINER_JOB_DIR);
+    let mut moves = vec![(host_dir.clone(), CONTAINER_JOB_DIR.to_string())];
+    if let Some(dirs) = artifacts {
+        for (host, target) in [
+            (&dirs.input, argv::ARTIFACTS_IN_DIR),
+            (&dirs.output, argv::ARTIFACTS_OUT_DIR),
+        ] {
+            let host = host.display().to_string();
+            if host.contains(',') {
+                return Err(format!(
+                    "the artifact folder {host} has a comma, which the container engine cannot \
+                     mount (set MN_JOB_ARTIFACT_ROOT to a plain path)"
+                ));
+            }
+            moves.push((host, target.to_string()));
+        }
+    }
+    // The artifact folders' names hold a uuid too: replacing them touches nothing else.
+    let inside = |text: &str| {
+        moves.iter().fold(text.to_string(), |t, (host, target)| {
+            t.replace(host, target)
+        })
+    };
     let workdir = match prepared.cwd.strip_prefix(run_dir) {
         Ok(rel) if rel.as_os_str().is_empty() => CONTAINER_JOB_DIR.to_string(),
         Ok(rel) => format!("{CONTAINER_JOB_DIR}/{}", rel.display()),
@@ -145,6 +167,7 @@ pub fn wrap(
             User::Id(uid, gid)
         },
         env_file: env_file.path(),
+        artifacts,
     };
     let args: Vec<String> = prepared.args.iter().map(|a| inside(a)).collect();
     let args = argv::run_args(&layout, &inside(&prepared.program), &args);

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::domain::manifest::executor::Network;
 use crate::domain::manifest::run_paths::SANDBOX_JOB_DIR;
+use crate::runtime::executor::ArtifactDirs;
 
 /// System directories mounted read-only. `--ro-bind-try` because on merged-`/usr` systems
 /// `/bin` and `/lib*` are symlinks into `/usr` (or absent): bubblewrap then binds what they
@@ -25,6 +26,9 @@ pub struct Layout<'a> {
     /// hold the limit). Not on bubblewrap itself, nor on the supervisor: the limit is for the
     /// step, not for the tools that start it.
     pub address_space: Option<u64>,
+    /// The step's artifact folders, bound at their host paths (which the step's variables
+    /// name): the inbound one read-only, the output one writable.
+    pub artifacts: Option<&'a ArtifactDirs>,
 }
 
 /// `bwrap` arguments that run `program args` in the sandbox (the program is looked up on the
@@ -53,6 +57,13 @@ pub fn bwrap_args(layout: &Layout<'_>, program: &str, args: &[String]) -> Vec<St
     // The same directory where OpenShell sandboxes put the job, so commands written for them
     // (`python3 /sandbox/job/worker/main.py`) work unchanged.
     push(&["--bind", &run_dir, SANDBOX_JOB_DIR]);
+    if let Some(dirs) = layout.artifacts {
+        let (input, output) = (
+            dirs.input.display().to_string(),
+            dirs.output.display().to_string(),
+        );
+        push(&["--ro-bind", &input, &input, "--bind", &output, &output]);
+    }
     // The host's home is not mounted: tools that write caches or config under $HOME (pip,
     // matplotlib, git) get the private /tmp instead of failing on a missing directory.
     push(&["--setenv", "HOME", "/tmp"]);
@@ -79,6 +90,7 @@ mod tests {
             cwd: Path::new("/tmp/mn/run1/work"),
             network,
             address_space,
+            artifacts: None,
         }
     }
 
@@ -90,6 +102,22 @@ mod tests {
     }
 
     #[test]
+    fn artifact_folders_are_bound_inbound_read_only_outbound_writable() {
+        let dirs = ArtifactDirs {
+            input: "/art/j/a-1/in".into(),
+            output: "/art/j/a-1/out".into(),
+        };
+        let mut with = layout(Network::None, None);
+        with.artifacts = Some(&dirs);
+        let argv = bwrap_args(&with, "true", &[]);
+        let input = ("/art/j/a-1/in".to_string(), "/art/j/a-1/in".to_string());
+        let output = ("/art/j/a-1/out".to_string(), "/art/j/a-1/out".to_string());
+        assert!(pairs(&argv, "--ro-bind").contains(&input));
+        assert!(pairs(&argv, "--bind").contains(&output));
+        assert!(!pairs(&argv, "--bind").contains(&input));
+    }
+
+    #[test]
     fn home_is_the_private_tmp() {
         let dir = std::path::Path::new("/runs/r1");
         let layout = Layout {
@@ -97,6 +125,7 @@ mod tests {
             cwd: dir,
             network: Network::None,
             address_space: None,
+            artifacts: None,
         };
         let argv = bwrap_args(&layout, "true", &[]);
         let at = argv.iter().position(|a| a == "--setenv").expect("setenv");

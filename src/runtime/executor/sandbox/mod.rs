@@ -35,7 +35,12 @@ pub struct Sandboxed {
 
 /// Wraps `prepared` (whose working directory lies in `run_dir`) to run sandboxed. Blocking
 /// (probes bubblewrap once, creates the step's cgroups): call from `spawn_blocking`.
-pub fn wrap(prepared: Prepared, spec: &SandboxSpec, run_dir: &Path) -> Result<Sandboxed, String> {
+pub fn wrap(
+    prepared: Prepared,
+    spec: &SandboxSpec,
+    run_dir: &Path,
+    artifacts: Option<&super::ArtifactDirs>,
+) -> Result<Sandboxed, String> {
     let bwrap = probe::bwrap()?;
     let limits = limits::apply(Asked {
         memory_bytes: spec.memory_mb.map(|mb| mb.saturating_mul(1024 * 1024)),
@@ -47,6 +52,7 @@ pub fn wrap(prepared: Prepared, spec: &SandboxSpec, run_dir: &Path) -> Result<Sa
         cwd: &prepared.cwd,
         network: spec.network,
         address_space: limits.address_space,
+        artifacts,
     };
     let args = argv::bwrap_args(&layout, &prepared.program, &prepared.args);
     Ok(Sandboxed {

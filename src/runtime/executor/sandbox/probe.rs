@@ -39,6 +39,7 @@ fn check(bwrap: &Path) -> Result<(), String> {
         cwd: &dir,
         network: Network::None,
         address_space: None,
+        artifacts: None,
     };
     let output = Command::new(bwrap)
         .args(bwrap_args(&layout, "true", &[]))
