@@ -139,11 +139,9 @@ fn assert_exact_bytes(seen: &Value) -> String {
 
 /// How many blob requests were sent to `node` through Redis.
 async fn blob_requests_to(store: &Store, node: &str) -> u64 {
-    let client = redis::Client::open(common::redis().url.as_str()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     redis::cmd("XLEN")
         .arg(store.keys().node_blob_requests(node))
-        .query_async(&mut conn)
+        .query_async(&mut store.conn())
         .await
         .unwrap()
 }
