@@ -47,16 +47,12 @@ impl Backend {
     /// durability settings, refuses a newer keyspace, and applies pending migrations.
     pub async fn open() -> anyhow::Result<Backend> {
         let namespace = crate::config::redis_namespace()?;
-        let (url, embedded) = match crate::config::redis_url() {
-            Some(url) => (url, None),
-            None => {
-                let e = EmbeddedRedis::start_or_reuse(&crate::config::home_dir()).await?;
-                (e.url().to_string(), Some(e))
-            }
+        let replica_ack = crate::store::ReplicaAck::from_env()?;
+        let (store, embedded) = match crate::store::SentinelConfig::from_env()? {
+            Some(sentinel) => (connect_sentinel(&sentinel, &namespace).await?, None),
+            None => connect_url(&namespace).await?,
         };
-        let store = Store::connect(&url, &namespace)
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact(&url)))?;
+        let store = store.with_replica_ack(replica_ack);
         crate::store::check_durability(&store).await?;
         store.check_not_newer().await?;
         store.migrate(clock::now_ms()).await?;
@@ -69,6 +65,38 @@ impl Backend {
             e.stop().await;
         }
     }
+}
+
+/// `MN_REDIS_URL`, or the embedded Redis (started when missing).
+async fn connect_url(namespace: &str) -> anyhow::Result<(Store, Option<EmbeddedRedis>)> {
+    let (url, embedded) = match crate::config::redis_url() {
+        Some(url) => (url, None),
+        None => {
+            let e = EmbeddedRedis::start_or_reuse(&crate::config::home_dir()).await?;
+            (e.url().to_string(), Some(e))
+        }
+    };
+    let store = Store::connect(&url, namespace)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to Redis at {}: {e}", redact(&url)))?;
+    Ok((store, embedded))
+}
+
+/// The master named by `MN_REDIS_SENTINELS`. Refuses `MN_REDIS_URL` alongside: which of the
+/// two was meant cannot be guessed, and picking one silently could split a cluster's nodes
+/// over two Redis servers.
+async fn connect_sentinel(
+    sentinel: &crate::store::SentinelConfig,
+    namespace: &str,
+) -> anyhow::Result<Store> {
+    if crate::config::redis_url().is_some() {
+        anyhow::bail!(
+            "MN_REDIS_URL and MN_REDIS_SENTINELS are both set: set one (with Sentinel, the master's address comes from the sentinels)"
+        );
+    }
+    Store::connect_sentinel(sentinel, namespace)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot connect to the {}: {e}", sentinel.describe()))
 }
 
 /// Hides a password in a Redis URL before it is printed.
