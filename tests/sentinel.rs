@@ -151,7 +151,8 @@ struct SubmitReport {
     acknowledged: Vec<String>,
     /// Acknowledged submissions whose job is not on the new master.
     lost: Vec<String>,
-    /// Acknowledged while replication was cut (before the master was killed).
+    /// Tried, and acknowledged, while replication was cut (before the master was killed).
+    attempts_while_cut: usize,
     acknowledged_while_cut: usize,
 }
 
@@ -167,8 +168,8 @@ async fn submit_through_a_failover(
 ) -> SubmitReport {
     let mut acknowledged = vec![];
     let mut attempts = 0;
-    let mut submit = async |acknowledged: &mut Vec<String>| {
-        attempts += 1;
+    let submit = async |acknowledged: &mut Vec<String>, attempts: &mut usize| {
+        *attempts += 1;
         match tokio::time::timeout(Duration::from_secs(5), local::submit(store, bundle)).await {
             Ok(Ok(job)) => {
                 acknowledged.push(job);
@@ -178,18 +179,22 @@ async fn submit_through_a_failover(
         }
     };
     for _ in 0..50 {
-        assert!(submit(&mut acknowledged).await, "healthy submissions fail");
+        assert!(
+            submit(&mut acknowledged, &mut attempts).await,
+            "healthy submissions fail"
+        );
     }
     set.cut_replication().await;
     let cut = Instant::now();
-    let before_cut = acknowledged.len();
+    let (acked_before_cut, attempts_before_cut) = (acknowledged.len(), attempts);
     for _ in 0..50 {
-        submit(&mut acknowledged).await;
+        submit(&mut acknowledged, &mut attempts).await;
         if cut.elapsed() > Duration::from_secs(2) {
             break;
         }
     }
-    let acknowledged_while_cut = acknowledged.len() - before_cut;
+    let acknowledged_while_cut = acknowledged.len() - acked_before_cut;
+    let attempts_while_cut = attempts - attempts_before_cut;
     let old = set.master.port;
     set.master.kill9();
     set.heal_replication();
@@ -200,7 +205,7 @@ async fn submit_through_a_failover(
             killed.elapsed() < FAILOVER_LIMIT + Duration::from_secs(30),
             "submissions do not succeed after the failover"
         );
-        if !submit(&mut acknowledged).await {
+        if !submit(&mut acknowledged, &mut attempts).await {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -215,6 +220,7 @@ async fn submit_through_a_failover(
         attempts,
         acknowledged,
         lost,
+        attempts_while_cut,
         acknowledged_while_cut,
     }
 }
@@ -242,10 +248,11 @@ async fn with_min_replicas_ack_every_acknowledged_submission_survives_a_failover
 
     let r = submit_through_a_failover(&mut set, &store, &bundle).await;
     eprintln!(
-        "MN_REDIS_MIN_REPLICAS_ACK=1: {} submissions, {} acknowledged ({} while replication was cut), {} of them lost",
+        "MN_REDIS_MIN_REPLICAS_ACK=1: {} submissions, {} acknowledged ({} of {} while replication was cut), {} of them lost",
         r.attempts,
         r.acknowledged.len(),
         r.acknowledged_while_cut,
+        r.attempts_while_cut,
         r.lost.len()
     );
     assert_eq!(
@@ -281,10 +288,11 @@ async fn without_min_replicas_ack_acknowledged_submissions_can_be_lost() {
 
     let r = submit_through_a_failover(&mut set, &store, &bundle).await;
     eprintln!(
-        "without MN_REDIS_MIN_REPLICAS_ACK: {} submissions, {} acknowledged ({} while replication was cut), {} of them lost",
+        "without MN_REDIS_MIN_REPLICAS_ACK: {} submissions, {} acknowledged ({} of {} while replication was cut), {} of them lost",
         r.attempts,
         r.acknowledged.len(),
         r.acknowledged_while_cut,
+        r.attempts_while_cut,
         r.lost.len()
     );
     assert!(r.acknowledged_while_cut > 0);
