@@ -381,3 +381,36 @@ async fn a_lease_from_the_old_master_is_fenced_on_the_new_one() {
         other => panic!("a stale owner's append must be fenced, got {other:?}"),
     }
 }
+
+/// Settings that cannot be used are refused before anything connects, naming the variable.
+#[test]
+fn sentinel_settings_are_checked_at_start() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
+            .args(["node", "list"])
+            .env_remove("MN_REDIS_URL")
+            .env("MN_HOME", home.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{env:?} must be refused");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let both = run(&[
+        ("MN_REDIS_URL", "redis://127.0.0.1:1/"),
+        ("MN_REDIS_SENTINELS", "127.0.0.1:1"),
+    ]);
+    assert!(
+        both.contains("MN_REDIS_URL") && both.contains("MN_REDIS_SENTINELS"),
+        "{both}"
+    );
+    let bad = run(&[("MN_REDIS_SENTINELS", "127.0.0.1:notaport")]);
+    assert!(bad.contains("MN_REDIS_SENTINELS"), "{bad}");
+    let secret = run(&[
+        ("MN_REDIS_SENTINELS", "127.0.0.1:1"),
+        ("MN_REDIS_PASSWORD", "hunter2-secret"),
+    ]);
+    assert!(secret.contains("127.0.0.1:1"), "{secret}");
+    assert!(!secret.contains("hunter2"), "{secret}");
+}

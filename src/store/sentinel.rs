@@ -28,6 +28,9 @@ const RESOLVE_TIMEOUT: Duration = Duration::from_secs(3);
 /// At most one sentinel round per this interval: when the master dies, every caller fails at
 /// once; one of them asks, the others fail fast and retry on their own backoff.
 const RESOLVE_EVERY: Duration = Duration::from_millis(200);
+/// How often an idle connection asks the sentinels anyway: a master cut off from the
+/// sentinels but not from this node keeps answering after they promoted another one.
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 const DEFAULT_SENTINEL_PORT: u16 = 26379;
 
 /// Where the sentinels are and how to authenticate (`MN_REDIS_SENTINELS` and friends).
@@ -226,6 +229,7 @@ impl SentinelConn {
             }),
         };
         conn.resolve(0, true).await?;
+        tokio::spawn(watch(Arc::downgrade(&conn.shared)));
         Ok(conn)
     }
 
@@ -305,10 +309,13 @@ impl SentinelConn {
     }
 
     /// Asks the sentinels who the master is and reconnects if it moved (or if `reconnect`:
-    /// the link is broken). Skipped when the link changed since `seen` (someone else did it)
-    /// or when the last round was less than [`RESOLVE_EVERY`] ago.
+    /// the link is broken). Skipped when the link changed since `seen` (someone else did it),
+    /// when another round is under way (callers fail fast instead of queueing behind a slow
+    /// one), or when the last round was less than [`RESOLVE_EVERY`] ago.
     async fn resolve(&self, seen: u64, reconnect: bool) -> RedisResult<()> {
-        let mut resolver = self.shared.resolver.lock().await;
+        let Ok(mut resolver) = self.shared.resolver.try_lock() else {
+            return Ok(());
+        };
         if self.link().generation != seen {
             return Ok(());
         }
@@ -368,6 +375,21 @@ impl SentinelConn {
 enum Request<'a> {
     One(&'a Cmd),
     Many(&'a Pipeline, usize, usize),
+}
+
+/// Re-asks the sentinels every [`CHECK_EVERY`] while any clone of the connection lives.
+async fn watch(shared: std::sync::Weak<Shared>) {
+    loop {
+        tokio::time::sleep(CHECK_EVERY).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
+        let conn = SentinelConn { shared };
+        let (link, generation) = conn.current();
+        if let Err(e) = conn.resolve(generation, link.is_none()).await {
+            tracing::debug!(error = %e, "sentinel: periodic check failed");
+        }
+    }
 }
 
 fn no_master() -> RedisError {
