@@ -350,6 +350,16 @@ async fn a_lease_from_the_old_master_is_fenced_on_the_new_one() {
     .await;
     assert_eq!(epoch_now, first, "the epoch survived the failover");
     assert_eq!(b.version(job).await.unwrap(), 1);
+    // The owner retrying its append (as after a lost reply) on the new master: recognised,
+    // not written twice, and the WAIT that goes with it succeeds.
+    let retried = wait_for(Duration::from_secs(10), "a's retry to answer", || async {
+        a.append(job, 0, first, &events).await.ok()
+    })
+    .await;
+    assert_eq!(
+        retried,
+        mirror_neuron::store::AppendOutcome::AlreadyAppended { first: 1, last: 1 }
+    );
 
     // b takes the lease once a's expires, at a higher epoch than a ever held.
     let second = wait_for(Duration::from_secs(15), "b to get the lease", || async {

@@ -1,8 +1,8 @@
 //! A Redis Sentinel deployment on loopback for failover tests: a master, replicas
 //! (`--replicaof`), and three sentinels, each a real process with its own directory (and
-//! config file, which a sentinel rewrites), all killed on drop. The data nodes require a
-//! password, which also lets a test cut replication on purpose (see
-//! [`SentinelSet::cut_replication`]).
+//! config file, which a sentinel rewrites), all killed on drop. The data nodes and the
+//! sentinels require passwords (so the credentials settings are exercised); the data nodes'
+//! also lets a test cut replication on purpose (see [`SentinelSet::cut_replication`]).
 
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -16,6 +16,8 @@ use crate::common::free_port;
 pub const MASTER_NAME: &str = "mymaster";
 /// The data nodes' password (`requirepass`, `masterauth`, sentinel `auth-pass`).
 pub const PASSWORD: &str = "data-secret";
+/// The sentinels' own password (`requirepass`, and `sentinel-pass` between them).
+pub const SENTINEL_PASSWORD: &str = "sentinel-secret";
 /// How long a sentinel waits before it calls the master down.
 pub const DOWN_AFTER_MS: u64 = 1000;
 
@@ -126,6 +128,8 @@ fn sentinel(dir: &Path, master_port: u16) -> Proc {
         &conf,
         format!(
             "port {port}\nbind 127.0.0.1\ndir {}\n\
+             requirepass {SENTINEL_PASSWORD}\n\
+             sentinel sentinel-pass {SENTINEL_PASSWORD}\n\
              sentinel monitor {MASTER_NAME} 127.0.0.1 {master_port} 2\n\
              sentinel auth-pass {MASTER_NAME} {PASSWORD}\n\
              sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}\n\
@@ -199,6 +203,7 @@ impl SentinelSet {
             ("MN_REDIS_SENTINELS".into(), self.sentinels_var()),
             ("MN_REDIS_SENTINEL_MASTER".into(), MASTER_NAME.into()),
             ("MN_REDIS_PASSWORD".into(), PASSWORD.into()),
+            ("MN_REDIS_SENTINEL_PASSWORD".into(), SENTINEL_PASSWORD.into()),
         ]
     }
 
@@ -217,7 +222,7 @@ impl SentinelSet {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let ready = self.sentinels.iter().all(|s| {
-                let Ok(mut c) = s.connect(None) else {
+                let Ok(mut c) = s.connect(Some(SENTINEL_PASSWORD)) else {
                     return false;
                 };
                 let master: redis::RedisResult<std::collections::HashMap<String, String>> =
@@ -261,7 +266,7 @@ impl SentinelSet {
             .sentinels
             .iter()
             .filter_map(|s| {
-                let mut c = s.connect(None).ok()?;
+                let mut c = s.connect(Some(SENTINEL_PASSWORD)).ok()?;
                 let (_, port): (String, u16) = redis::cmd("SENTINEL")
                     .arg("GET-MASTER-ADDR-BY-NAME")
                     .arg(MASTER_NAME)
