@@ -203,7 +203,10 @@ impl SentinelSet {
             ("MN_REDIS_SENTINELS".into(), self.sentinels_var()),
             ("MN_REDIS_SENTINEL_MASTER".into(), MASTER_NAME.into()),
             ("MN_REDIS_PASSWORD".into(), PASSWORD.into()),
-            ("MN_REDIS_SENTINEL_PASSWORD".into(), SENTINEL_PASSWORD.into()),
+            (
+                "MN_REDIS_SENTINEL_PASSWORD".into(),
+                SENTINEL_PASSWORD.into(),
+            ),
         ]
     }
 
