@@ -417,6 +417,17 @@ fn sentinel_settings_are_checked_at_start() {
     );
     let bad = run(&[("MN_REDIS_SENTINELS", "127.0.0.1:notaport")]);
     assert!(bad.contains("MN_REDIS_SENTINELS"), "{bad}");
+    for (name, value) in [
+        ("MN_REDIS_MIN_REPLICAS_ACK", "one"),
+        ("MN_REDIS_REPLICA_ACK_TIMEOUT_MS", "0"),
+    ] {
+        let bad = run(&[
+            ("MN_REDIS_SENTINELS", "127.0.0.1:1"),
+            ("MN_REDIS_MIN_REPLICAS_ACK", "1"),
+            (name, value),
+        ]);
+        assert!(bad.contains(name), "{bad}");
+    }
     let secret = run(&[
         ("MN_REDIS_SENTINELS", "127.0.0.1:1"),
         ("MN_REDIS_PASSWORD", "hunter2-secret"),
