@@ -70,13 +70,29 @@ pub fn redis_url() -> Option<String> {
 /// evenly, few enough that every shard keeps a projection worker busy.
 pub const DEFAULT_CLUSTER_SHARDS: u64 = 8;
 
-/// Where the event store is, from `MN_REDIS_URL` and `MN_REDIS_CLUSTER` (`None`: no URL, use
-/// the embedded Redis). With `MN_REDIS_CLUSTER=1` the URL may list several seed nodes,
-/// comma-separated, and `MN_REDIS_CLUSTER_SHARDS` sets how many hash tags the cross-job keys
-/// (feeds, registries, indexes) are spread over.
+/// Where the event store is (`None`: nothing set, use the embedded Redis):
+/// - `MN_REDIS_SENTINELS` (+ `MN_REDIS_SENTINEL_MASTER`, credentials): the master the sentinels
+///   name, followed through failovers;
+/// - `MN_REDIS_URL` with `MN_REDIS_CLUSTER=1`: a Redis Cluster; the URL may list several seed
+///   nodes, comma-separated, and `MN_REDIS_CLUSTER_SHARDS` sets how many hash tags the cross-job
+///   keys (feeds, registries, indexes) are spread over;
+/// - `MN_REDIS_URL` alone: one server.
 pub fn redis_topology() -> Result<Option<crate::store::Topology>, ConfigError> {
     let cluster = bool_var("MN_REDIS_CLUSTER", false)?;
     let shards = u64_var("MN_REDIS_CLUSTER_SHARDS", DEFAULT_CLUSTER_SHARDS)?;
+    if let Some(sentinel) = crate::store::SentinelConfig::from_env()? {
+        // Which one was meant cannot be guessed, and picking one silently could split a
+        // cluster's nodes over two Redis servers.
+        if redis_url().is_some() || cluster {
+            return Err(ConfigError::Invalid {
+                name: "MN_REDIS_SENTINELS",
+                reason: "is set together with MN_REDIS_URL or MN_REDIS_CLUSTER: set one (with \
+                         Sentinel, the master's address comes from the sentinels)"
+                    .into(),
+            });
+        }
+        return Ok(Some(crate::store::Topology::Sentinel(sentinel)));
+    }
     let Some(url) = redis_url() else {
         if cluster {
             return Err(ConfigError::Invalid {

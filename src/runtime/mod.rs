@@ -48,6 +48,7 @@ impl Backend {
     /// durability settings, refuses a newer keyspace, and applies pending migrations.
     pub async fn open() -> anyhow::Result<Backend> {
         let namespace = crate::config::redis_namespace()?;
+        let replica_ack = crate::store::ReplicaAck::from_env()?;
         let (topology, embedded) = match crate::config::redis_topology()? {
             Some(t) => (t, None),
             None => {
@@ -58,7 +59,8 @@ impl Backend {
         };
         let store = Store::connect_to(&topology, &namespace)
             .await
-            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", topology.describe()))?;
+            .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", topology.describe()))?
+            .with_replica_ack(replica_ack);
         let (recorded, ours) = (
             store.recorded_shard_count().await?,
             store.keys().shards().count(),

@@ -107,13 +107,19 @@ impl Store {
             cmd.arg(&env.event_id).arg(&env.event_type).arg(encode(env));
         }
         let started = std::time::Instant::now();
-        let result = match self.eval::<Vec<Value>>(&cmd).await {
+        let result = match self.eval_replicated(&cmd, |r: &Vec<Value>| wrote(r)).await {
             Ok(reply) => parse_reply(&reply),
             Err(e) => Err(e.into()),
         };
         crate::metrics::append_finished(events, started.elapsed(), outcome_label(&result));
         result
     }
+}
+
+/// True when the reply says the batch is in the stream (now or from an earlier try): only
+/// then does `MN_REDIS_MIN_REPLICAS_ACK` hold the acknowledgement back until replicas have it.
+fn wrote(reply: &[Value]) -> bool {
+    parse_reply(reply).is_ok()
 }
 
 /// The `outcome` label of the append metrics.

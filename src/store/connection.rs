@@ -1,7 +1,8 @@
-//! How the store reaches Redis: one server, or a Redis Cluster. Both give the rest of the store
-//! the same two things: a shared connection that reconnects by itself, and dedicated
-//! connections for blocking reads. Every command the store sends names keys of one slot
-//! (see `keys.rs`), so the cluster client can route each one whole.
+//! How the store reaches Redis: one server, a master watched by Sentinel, or a Redis Cluster.
+//! Each gives the rest of the store the same two things: a shared connection that reconnects
+//! (and follows a failover) by itself, and dedicated connections for blocking reads. Every
+//! command the store sends names keys of one slot (see `keys.rs`), so the cluster client can
+//! route each one whole.
 
 use std::time::Duration;
 
@@ -12,6 +13,8 @@ use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 
+use super::sentinel::{SentinelConfig, SentinelConn};
+
 /// Response timeout for ordinary commands: generous, because a big script batch is one command.
 pub(super) const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -21,6 +24,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Topology {
     /// One Redis server (`MN_REDIS_URL`, or the embedded one).
     Single { url: String },
+    /// The master the sentinels of `MN_REDIS_SENTINELS` name, followed through failovers.
+    Sentinel(SentinelConfig),
     /// A Redis Cluster reached through any of `seeds` (`MN_REDIS_CLUSTER=1`; the seeds are the
     /// comma-separated `MN_REDIS_URL`). Cross-node keys are spread over `shards` hash tags.
     Cluster { seeds: Vec<String>, shards: u16 },
@@ -31,6 +36,7 @@ impl Topology {
     pub fn describe(&self) -> String {
         match self {
             Topology::Single { url } => format!("Redis at {}", redact(url)),
+            Topology::Sentinel(config) => config.describe(),
             Topology::Cluster { seeds, .. } => format!(
                 "Redis Cluster via {}",
                 seeds
@@ -55,14 +61,16 @@ pub fn redact(url: &str) -> String {
 #[derive(Clone)]
 pub(super) enum Connector {
     Single(redis::Client),
+    Sentinel(SentinelConn),
     /// Boxed: a cluster client is more than twice the size of a plain one.
     Cluster(Box<ClusterClient>),
 }
 
 impl Connector {
-    pub(super) fn new(topology: &Topology) -> redis::RedisResult<Connector> {
+    pub(super) async fn new(topology: &Topology) -> redis::RedisResult<Connector> {
         Ok(match topology {
             Topology::Single { url } => Connector::Single(redis::Client::open(url.as_str())?),
+            Topology::Sentinel(config) => Connector::Sentinel(SentinelConn::connect(config).await?),
             Topology::Cluster { seeds, .. } => Connector::Cluster(Box::new(
                 ClusterClient::builder(seeds.iter().map(String::as_str))
                     .connection_timeout(CONNECT_TIMEOUT)
@@ -84,6 +92,7 @@ impl Connector {
                     .set_max_delay(Duration::from_secs(2));
                 RedisConn::Single(client.get_connection_manager_with_config(config).await?)
             }
+            Connector::Sentinel(conn) => RedisConn::Sentinel(conn.clone()),
             Connector::Cluster(client) => RedisConn::Cluster(client.get_async_connection().await?),
         })
     }
@@ -103,6 +112,7 @@ impl Connector {
                         .await?,
                 )
             }
+            Connector::Sentinel(conn) => BlockingConn::Single(conn.open_blocking(block).await?),
             Connector::Cluster(client) => {
                 let config = redis::cluster::ClusterConfig::new()
                     .set_response_timeout(timeout)
@@ -117,10 +127,14 @@ impl Connector {
 #[derive(Clone)]
 pub enum RedisConn {
     Single(ConnectionManager),
+    /// Follows the master through a Sentinel failover (`sentinel.rs`).
+    Sentinel(SentinelConn),
     Cluster(ClusterConnection),
 }
 
-/// A connection for blocking reads, owned by one reader.
+/// A connection for blocking reads, owned by one reader. Under Sentinel it is a plain
+/// connection to the master of the moment: a reader drops it on an error and opens a new one,
+/// which asks the sentinels again.
 #[derive(Clone)]
 pub enum BlockingConn {
     Single(MultiplexedConnection),
@@ -129,12 +143,11 @@ pub enum BlockingConn {
 
 /// Both connection kinds forward every call to the link they hold.
 macro_rules! forward_connection_like {
-    ($t:ident) => {
+    ($t:ident: $($v:ident),+) => {
         impl ConnectionLike for $t {
             fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
                 match self {
-                    $t::Single(c) => c.req_packed_command(cmd),
-                    $t::Cluster(c) => c.req_packed_command(cmd),
+                    $($t::$v(c) => c.req_packed_command(cmd),)+
                 }
             }
 
@@ -145,23 +158,21 @@ macro_rules! forward_connection_like {
                 count: usize,
             ) -> RedisFuture<'a, Vec<Value>> {
                 match self {
-                    $t::Single(c) => c.req_packed_commands(pipeline, offset, count),
-                    $t::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+                    $($t::$v(c) => c.req_packed_commands(pipeline, offset, count),)+
                 }
             }
 
             fn get_db(&self) -> i64 {
                 match self {
-                    $t::Single(c) => c.get_db(),
-                    $t::Cluster(c) => c.get_db(),
+                    $($t::$v(c) => c.get_db(),)+
                 }
             }
         }
     };
 }
 
-forward_connection_like!(RedisConn);
-forward_connection_like!(BlockingConn);
+forward_connection_like!(RedisConn: Single, Sentinel, Cluster);
+forward_connection_like!(BlockingConn: Single, Cluster);
 
 #[cfg(test)]
 mod tests {

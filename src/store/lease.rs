@@ -1,5 +1,15 @@
 //! Fenced leases: a lease key `owner|epoch` with a TTL and an epoch counter that only grows.
 //! The epoch is the fencing token every append of the owner carries.
+//!
+//! Across a Sentinel failover: the new master has what the old one had replicated, maybe not
+//! the latest renewals or grants. A lost renewal only shortens the lease there: the owner's
+//! next renewal finds the key gone or someone else's and returns false, and the owner stops.
+//! A lost *grant* would be worse: the epoch counter would go back, the next grant would hand
+//! the same epoch to a second owner, and fencing could no longer tell their appends apart.
+//! So with `MN_REDIS_MIN_REPLICAS_ACK` a grant is not used until replicas have it (see
+//! `replica_ack.rs`); without it, an owner whose grant was lost usually finds out at its next
+//! append, refused as a FUTURE_EPOCH or a STALE_EPOCH, or at its next renewal. Whatever the
+//! leases say, the expected version of every append still orders the writers of one job.
 
 use redis::Value;
 
@@ -108,7 +118,10 @@ impl Store {
     ) -> Result<LeaseGrant, StoreError> {
         let mut cmd = self.scripts().lease_acquire.evalsha(&[lease, epoch]);
         cmd.arg(owner).arg(ttl_ms);
-        let reply: Vec<Value> = self.eval(&cmd).await?;
+        // A new epoch must survive a failover (see the module doc), so with
+        // MN_REDIS_MIN_REPLICAS_ACK the grant waits for replicas like an append.
+        let granted = |r: &Vec<Value>| matches!(r.first(), Some(Value::Int(1)));
+        let reply: Vec<Value> = self.eval_replicated(&cmd, granted).await?;
         match reply.as_slice() {
             [Value::Int(1), Value::Int(epoch)] => Ok(LeaseGrant::Granted {
                 epoch: *epoch as u64,

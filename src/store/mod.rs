@@ -19,8 +19,10 @@ pub mod migrate;
 mod nodes;
 mod operations;
 mod outputs;
+mod replica_ack;
 mod schedules;
 mod script;
+pub mod sentinel;
 mod views;
 mod work;
 
@@ -42,8 +44,10 @@ pub use keys::{
 };
 pub use lease::LeaseGrant;
 pub use nodes::NodeCommandError;
+pub use replica_ack::ReplicaAck;
 pub use schedules::{EMITTED_EVENTS_KEPT, EmitRecord};
 pub use script::{LuaScript, Scripts, is_noscript};
+pub use sentinel::{SentinelConfig, SentinelConn};
 pub use views::{JobListFilter, LoadedProjection};
 pub use work::{InboxCommand, WORK_GROUP, WorkItem, WorkResult};
 
@@ -62,6 +66,13 @@ pub enum StoreError {
     /// A stored JSON view could not be parsed.
     #[error("corrupt view {key}: {detail}")]
     CorruptView { key: String, detail: String },
+    /// The write happened on the master but fewer than `wanted` replicas confirmed it in time
+    /// (`MN_REDIS_MIN_REPLICAS_ACK`): not acknowledged, since a failover could lose it.
+    /// Retryable: the writes that wait are idempotent on retry.
+    #[error(
+        "only {acked} of {wanted} replicas confirmed the write in time (MN_REDIS_MIN_REPLICAS_ACK)"
+    )]
+    NotReplicated { acked: i64, wanted: u32 },
 }
 
 /// Runs a store call, failing it as an I/O error after `limit`: for callers that must act on
@@ -80,12 +91,19 @@ pub async fn within<T>(
 }
 
 impl StoreError {
-    /// Connection drops and timeouts are worth retrying; script and data errors are not.
+    /// Connection drops and timeouts are worth retrying; so are the answers of a server that
+    /// is not (or no longer) a writable master (`READONLY` after a failover, `MASTERDOWN`),
+    /// and a write replicas did not confirm. Script and data errors are not.
     pub fn is_retryable(&self) -> bool {
         match self {
             StoreError::Redis(e) => {
-                e.is_io_error() || e.is_timeout() || e.is_connection_dropped() || is_loading(e)
+                e.is_io_error()
+                    || e.is_timeout()
+                    || e.is_connection_dropped()
+                    || is_loading(e)
+                    || sentinel::is_not_master(e)
             }
+            StoreError::NotReplicated { .. } => true,
             StoreError::Protocol { .. } | StoreError::CorruptView { .. } => false,
         }
     }
@@ -108,6 +126,8 @@ pub struct Store {
     topology: Arc<Topology>,
     keys: Keyspace,
     scripts: Arc<Scripts>,
+    /// `MN_REDIS_MIN_REPLICAS_ACK`: acknowledged writes wait for this many replicas.
+    replica_ack: Option<ReplicaAck>,
 }
 
 impl Store {
@@ -120,7 +140,7 @@ impl Store {
     /// Connects to `topology`, loads the scripts (on every master of a cluster), and uses
     /// `namespace` for every key.
     pub async fn connect_to(topology: &Topology, namespace: &str) -> Result<Store, StoreError> {
-        let connector = Arc::new(connection::Connector::new(topology)?);
+        let connector = Arc::new(connection::Connector::new(topology).await?);
         let mut conn = connector.shared().await?;
         let scripts = Arc::new(Scripts::new());
         let deadline = tokio::time::Instant::now() + LOADING_WAIT;
@@ -135,7 +155,7 @@ impl Store {
             }
         }
         let keys = match topology {
-            Topology::Single { .. } => Keyspace::new(namespace),
+            Topology::Single { .. } | Topology::Sentinel(_) => Keyspace::new(namespace),
             Topology::Cluster { shards, .. } => Keyspace::sharded(namespace, *shards),
         };
         Ok(Store {
@@ -144,7 +164,14 @@ impl Store {
             topology: Arc::new(topology.clone()),
             keys,
             scripts,
+            replica_ack: None,
         })
+    }
+
+    /// Makes acknowledged writes (appends, lease acquisitions) wait for replicas.
+    pub fn with_replica_ack(mut self, ack: Option<ReplicaAck>) -> Store {
+        self.replica_ack = ack;
+        self
     }
 
     /// The shard count the keyspace was created with: the first node to start records its

@@ -20,7 +20,11 @@ use crate::runtime::clock::now_ms;
 use crate::runtime::executor::ExecutorPools;
 use crate::runtime::executor::allocation::allocation_env;
 use crate::runtime::owner::work::{StepEnv, execute_step};
-use crate::store::{Store, WorkItem, WorkResult};
+use crate::store::{Store, StoreError, WorkItem, WorkResult};
+
+/// How long a finished step's result is retried while Redis is away (a restart, a Sentinel
+/// failover) before it is left unacked for a restart or the leader to redo.
+const REPORT_RETRY_FOR: Duration = Duration::from_secs(60);
 
 /// How a step ended on this node.
 enum Ended {
@@ -98,7 +102,7 @@ pub async fn run_worker(
             tasks.spawn(async move {
                 match run_item(&store, &node, &pools, &temp_root, &item, drained).await {
                     Ended::Done(result) => {
-                        if let Err(e) = store.push_result(&item.job_id, &result).await {
+                        if let Err(e) = report(&store, &item.job_id, &result).await {
                             // Unacked: redone by this node after a restart, or moved.
                             tracing::warn!(job_id = %item.job_id, error = %e, "result not reported");
                             return;
@@ -111,6 +115,25 @@ pub async fn run_worker(
                     Ended::Drained => {}
                 }
             });
+        }
+    }
+}
+
+/// Reports a result, retrying while Redis is unreachable: the step is done, and a result
+/// dropped on a brief outage would leave its owner waiting on this node until it restarts.
+/// A result that arrives twice (a retry after a lost reply) is dropped by the owner as a
+/// duplicate of a message no longer in flight.
+async fn report(store: &Store, job_id: &str, result: &WorkResult) -> Result<(), StoreError> {
+    let deadline = tokio::time::Instant::now() + REPORT_RETRY_FOR;
+    let mut pause = Duration::from_millis(100);
+    loop {
+        match store.push_result(job_id, result).await {
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(job_id, error = %e, "result not reported yet; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
         }
     }
 }

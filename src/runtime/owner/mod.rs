@@ -149,10 +149,7 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<OwnerExit, OwnerError> {
     let job_id = job_id.as_str();
-    let epoch = match store
-        .acquire_job_lease(job_id, &cfg.node, cfg.lease_ttl.as_millis() as u64)
-        .await?
-    {
+    let epoch = match acquire_lease(&store, job_id, &cfg).await? {
         LeaseGrant::Granted { epoch } => epoch,
         LeaseGrant::HeldBy { owner } => {
             return Ok(OwnerExit::NotOwner {
@@ -335,6 +332,30 @@ async fn read_results(
                 conn = None;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
+        }
+    }
+}
+
+/// Takes the job's lease, retrying a retryable failure for up to one lease duration: a Redis
+/// that is failing over, or a grant that replicas have not confirmed yet
+/// (`MN_REDIS_MIN_REPLICAS_ACK`). A retry by the same owner keeps the epoch of a grant that
+/// did happen, so retrying is safe; giving up leaves the job to be assigned again.
+async fn acquire_lease(
+    store: &Store,
+    job_id: &str,
+    cfg: &OwnerConfig,
+) -> Result<LeaseGrant, StoreError> {
+    let deadline = tokio::time::Instant::now() + cfg.lease_ttl;
+    loop {
+        match store
+            .acquire_job_lease(job_id, &cfg.node, cfg.lease_ttl.as_millis() as u64)
+            .await
+        {
+            Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                tracing::debug!(job_id, error = %e, "lease not acquired yet; retrying");
+                tokio::time::sleep(cfg.poll_every).await;
+            }
+            other => return other,
         }
     }
 }
