@@ -14,7 +14,6 @@ use mirror_neuron::api::context::ApiContext;
 use mirror_neuron::api::pb::job_v1::*;
 use mirror_neuron::api::server::{self, ServerConfig};
 use mirror_neuron::runtime::node::{Node, NodeConfig};
-use mirror_neuron::store::Store;
 use serde_json::{Value, json};
 use tonic::Code;
 
@@ -30,9 +29,7 @@ struct Server {
 
 async fn start() -> Server {
     let namespace = common::namespace();
-    let store = Store::connect(&common::redis().url, &namespace)
-        .await
-        .unwrap();
+    let store = common::connect(&common::redis().url, &namespace).await;
     store.migrate(0).await.unwrap();
     let mut cfg = NodeConfig::from_env("deploy-test-node").unwrap();
     cfg.cluster.sweep_every = Duration::from_millis(200);

@@ -81,7 +81,7 @@ async fn job_with_step_running(store: &Store, log: &Path) -> String {
 }
 
 async fn store_in(ns: &str) -> Store {
-    let store = Store::connect(&common::redis().url, ns).await.unwrap();
+    let store = common::connect(&common::redis().url, ns).await;
     store.migrate(0).await.unwrap();
     store
 }

@@ -9,9 +9,7 @@ use redis::AsyncCommands;
 
 #[tokio::test]
 async fn a_migration_runs_exactly_once_even_when_raced() {
-    let store = Store::connect(&common::redis().url, &common::namespace())
-        .await
-        .unwrap();
+    let store = common::connect(&common::redis().url, &common::namespace()).await;
     assert_eq!(store.schema_version().await.unwrap(), 0);
     let mut tasks = Vec::new();
     for _ in 0..6 {

@@ -102,7 +102,7 @@ fn fan_out(dir: &Path, name: &str, n: usize, config: impl Fn(usize) -> Value) ->
 }
 
 async fn store_for(ns: &str) -> Store {
-    let store = Store::connect(&common::redis().url, ns).await.unwrap();
+    let store = common::connect(&common::redis().url, ns).await;
     store.migrate(0).await.unwrap();
     store
 }

@@ -63,9 +63,7 @@ impl Cli {
     }
 
     async fn store(&self) -> Store {
-        Store::connect(&common::redis().url, &self.namespace)
-            .await
-            .expect("connect")
+        common::connect(&common::redis().url, &self.namespace).await
     }
 }
 
@@ -93,7 +91,10 @@ fn bundle(dir: &Path) -> String {
 /// Every key of one job in the namespace, with its `MEMORY USAGE` in bytes.
 async fn job_keys(store: &Store, job_id: &str) -> Vec<(String, u64)> {
     let mut conn = store.conn();
-    let pattern = format!("{}:job:{{{job_id}}}:*", store.keys().namespace());
+    // Every key of the job: its history key with the last part as a wildcard (the layout
+    // differs on a Redis Cluster, where the tag is the job's shard).
+    let events = store.keys().job_events(job_id);
+    let pattern = format!("{}*", events.trim_end_matches("events"));
     let keys: Vec<String> = redis::cmd("KEYS")
         .arg(&pattern)
         .query_async(&mut conn)
