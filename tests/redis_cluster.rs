@@ -178,6 +178,7 @@ async fn the_cli_runs_jobs_and_admin_works_on_every_shard() {
     assert!(list.to_string().contains(&job), "{list}");
     let status = json_of(&cli(&ns, home.path(), &["admin", "status", "--json"], &[]));
     assert_eq!(status["jobs"], 1, "{status}");
+    assert_eq!(status["shards"], SHARDS, "{status}");
     assert_eq!(status["projection_backlog"], 0, "{status}");
 
     let trimmed = json_of(&cli(
@@ -215,7 +216,7 @@ async fn the_cli_runs_jobs_and_admin_works_on_every_shard() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nodes_that_disagree_on_the_shard_count_are_refused() {
+async fn nodes_that_disagree_on_the_shard_count_or_the_topology_are_refused() {
     let ns = common::namespace();
     let home = tempfile::tempdir().expect("home");
     json_of(&cli(&ns, home.path(), &["job", "list", "--json"], &[]));
@@ -228,6 +229,21 @@ async fn nodes_that_disagree_on_the_shard_count_are_refused() {
     assert!(!other.status.success());
     let err = String::from_utf8_lossy(&other.stderr);
     assert!(err.contains("MN_REDIS_CLUSTER_SHARDS"), "{err}");
+
+    // One node of the cluster given as a plain Redis.
+    let first = format!("redis://127.0.0.1:{}", cluster().masters[0].port);
+    let plain = cli(
+        &ns,
+        home.path(),
+        &["job", "list", "--json"],
+        &[("MN_REDIS_CLUSTER", "0"), ("MN_REDIS_URL", &first)],
+    );
+    assert!(!plain.status.success());
+    let err = String::from_utf8_lossy(&plain.stderr);
+    assert!(
+        err.contains("is a Redis Cluster node: set MN_REDIS_CLUSTER=1"),
+        "{err}"
+    );
 
     let no_url = Command::new(env!("CARGO_BIN_EXE_mirror-neuron"))
         .args(["job", "list"])

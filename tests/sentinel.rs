@@ -91,6 +91,9 @@ async fn finish(store: &Store, job: &str, limit: Duration, nodes: &[NodeProc]) -
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn running_jobs_complete_across_a_failover_of_the_master() {
+    if common::skip_on_cluster("Sentinel and Redis Cluster are alternatives") {
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let set = SentinelSet::start(2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -230,6 +233,9 @@ async fn submit_through_a_failover(
 /// completes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_min_replicas_ack_every_acknowledged_submission_survives_a_failover() {
+    if common::skip_on_cluster("Sentinel and Redis Cluster are alternatives") {
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let mut set = SentinelSet::start(2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -277,6 +283,9 @@ async fn with_min_replicas_ack_every_acknowledged_submission_survives_a_failover
 /// never replicated: Redis replication is asynchronous. Measured, and checked to be seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_min_replicas_ack_acknowledged_submissions_can_be_lost() {
+    if common::skip_on_cluster("Sentinel and Redis Cluster are alternatives") {
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let mut set = SentinelSet::start(2).await;
     let dir = tempfile::tempdir().unwrap();
@@ -313,6 +322,9 @@ async fn without_min_replicas_ack_acknowledged_submissions_can_be_lost() {
 /// epoch, the old owner's renewal answers "lost", and its append is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lease_from_the_old_master_is_fenced_on_the_new_one() {
+    if common::skip_on_cluster("Sentinel and Redis Cluster are alternatives") {
+        return;
+    }
     let _serial = SERIAL.lock().await;
     let mut set = SentinelSet::start(2).await;
     let ns = common::namespace();

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod appends;
+
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 

@@ -157,6 +157,8 @@ async fn run_with(backend: &Backend, cmd: AdminCmd) -> anyhow::Result<i32> {
             if json {
                 print_json(&serde_json::json!({
                     "namespace": store.keys().namespace(),
+                    "redis": store.topology().describe(),
+                    "shards": store.keys().shards().count(),
                     "schema_version": version,
                     "supported_schema_version": crate::store::migrate::latest_version(),
                     "jobs": jobs,

@@ -61,6 +61,14 @@ impl Backend {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", topology.describe()))?
             .with_replica_ack(replica_ack);
+        let sharded = matches!(topology, crate::store::Topology::Cluster { .. });
+        if !sharded && crate::store::is_cluster_node(&store).await? {
+            anyhow::bail!(
+                "{} is a Redis Cluster node: set MN_REDIS_CLUSTER=1 (MN_REDIS_URL may then list \
+                 several of its nodes)",
+                topology.describe()
+            );
+        }
         let (recorded, ours) = (
             store.recorded_shard_count().await?,
             store.keys().shards().count(),

@@ -49,6 +49,17 @@ async fn config_get(store: &Store, name: &str) -> Result<Option<String>, StoreEr
     }
 }
 
+/// True when the server is a node of a Redis Cluster (`cluster_enabled:1`): a plain client
+/// would get `MOVED` for most keys there, so the caller refuses it without
+/// `MN_REDIS_CLUSTER=1`.
+pub async fn is_cluster_node(store: &Store) -> Result<bool, StoreError> {
+    let info: String = redis::cmd("INFO")
+        .arg("cluster")
+        .query_async(&mut store.conn())
+        .await?;
+    Ok(info.lines().any(|l| l.trim() == "cluster_enabled:1"))
+}
+
 /// Reads the settings and logs a loud warning for each unsafe one.
 pub async fn check_durability(store: &Store) -> Result<DurabilityReport, StoreError> {
     let report = DurabilityReport {

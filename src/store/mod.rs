@@ -37,7 +37,7 @@ pub use blob_share::{BlobAnswer, BlobRequest};
 pub use bundles::BundleFile;
 pub use connection::{BlockingConn, RedisConn, Topology, redact};
 pub use feed::{FeedEntry, FeedRead, PROJECTION_GROUP, TrimReport};
-pub use health::{DurabilityReport, check_durability};
+pub use health::{DurabilityReport, check_durability, is_cluster_node};
 pub use history::HistoryItem;
 pub use keys::{
     JobIdError, Keyspace, MAX_JOB_ID_LEN, MAX_SHARDS, Shard, cluster_slot, validate_job_id,

@@ -67,3 +67,9 @@ impl ArtifactError {
         json!({"error": self.to_string(), "kind": "artifact", "transient": self.transient()})
     }
 }
+
+/// Maps an I/O error on `path` to [`ArtifactError::Io`] (for `map_err`).
+pub(super) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
+    let path = path.display().to_string();
+    move |source| ArtifactError::Io { path, source }
+}

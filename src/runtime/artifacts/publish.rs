@@ -12,6 +12,7 @@ use std::path::{Component, Path};
 use sha2::{Digest, Sha256};
 
 use super::ArtifactError;
+use super::error::io;
 use crate::domain::artifact::{ArtifactRef, check_name};
 use crate::runtime::blobs::BlobStore;
 
@@ -156,11 +157,6 @@ fn copy_hashed(
     }
     to.sync_all()?;
     Ok((hex::encode(hasher.finalize()), size))
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
-    let path = path.display().to_string();
-    move |source| ArtifactError::Io { path, source }
 }
 
 #[cfg(test)]

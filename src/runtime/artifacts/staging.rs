@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use super::ArtifactError;
+use super::error::io;
 use crate::domain::artifact::{ArtifactRef, check_name};
 use crate::runtime::blobs::{self, BlobStore};
 use crate::store::Store;
@@ -185,11 +186,6 @@ fn set_dir_modes(dir: &Path, mode: u32) -> std::io::Result<()> {
         }
     }
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
-    let path = path.display().to_string();
-    move |source| ArtifactError::Io { path, source }
 }
 
 #[cfg(test)]
