@@ -203,7 +203,7 @@ async fn a_reference_nobody_holds_fails_naming_the_artifact_and_digest() {
         ArtifactRef::parse(&json!({"name": "model.pt", "sha256": "ab".repeat(32), "size": 10}))
             .unwrap();
     let root = dir.path().join("artifacts");
-    let err = stage(&store, &blobs, &root, "job-1", "read", &[missing])
+    let err = stage(&store, &blobs, &root, "job-1", "read", &[missing], 1 << 20)
         .await
         .unwrap_err();
     assert!(matches!(err, ArtifactError::Fetch { .. }), "{err:?}");
@@ -220,6 +220,20 @@ async fn a_reference_nobody_holds_fails_naming_the_artifact_and_digest() {
         .map(|d| d.filter_map(Result::ok).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
+
+    // A reference over this node's ceiling is refused before any fetch, naming the ceiling.
+    let huge = ArtifactRef::parse(
+        &json!({"name": "weights.bin", "sha256": "cd".repeat(32), "size": 5_000_000}),
+    )
+    .unwrap();
+    let err = stage(&store, &blobs, &root, "job-1", "read", &[huge], 1 << 20)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("weights.bin") && text.contains("MN_MAX_ARTIFACT_BYTES"),
+        "{text}"
+    );
 }
 
 /// `mirror-neuron <args>` with its own `MN_HOME` under `dir` and the test Redis.

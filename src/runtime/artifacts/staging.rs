@@ -55,6 +55,8 @@ impl Drop for StepArtifacts {
 }
 
 /// Creates the step's folders under `root` and materialises `inbound` in its input folder.
+/// A reference over `max_bytes` (`MN_MAX_ARTIFACT_BYTES` of this node) is refused before
+/// anything is fetched: a fetch holds the whole blob in memory.
 pub async fn stage(
     store: &Store,
     blobs: &BlobStore,
@@ -62,7 +64,15 @@ pub async fn stage(
     job_id: &str,
     agent_id: &str,
     inbound: &[ArtifactRef],
+    max_bytes: u64,
 ) -> Result<StepArtifacts, ArtifactError> {
+    if let Some(big) = inbound.iter().find(|a| a.size > max_bytes) {
+        return Err(ArtifactError::TooLarge {
+            name: big.name.clone(),
+            size: big.size,
+            limit: max_bytes,
+        });
+    }
     let dir = root.join(component(job_id)).join(format!(
         "{}-{}",
         component(agent_id),

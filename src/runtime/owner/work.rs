@@ -329,6 +329,8 @@ async fn stage_artifacts(
     message: &Message,
 ) -> Result<StepArtifacts, Value> {
     let root = artifacts::roots::artifact_root();
+    let limit = executor::config::max_artifact_bytes()
+        .map_err(|e| json!({ "error": e, "kind": "config" }))?;
     let staged = artifacts::stage(
         ctx.store,
         blobs,
@@ -336,6 +338,7 @@ async fn stage_artifacts(
         ctx.job_id,
         &node.node_id,
         &message.artifacts,
+        limit,
     )
     .await
     .map_err(|e| e.to_step_error())?;
