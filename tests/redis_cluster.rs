@@ -23,7 +23,7 @@ use harness::{fan_out_bundle, spawn_node_env, wait_for, wait_healthy, wait_termi
 use mirror_neuron::domain::job::JobStatus;
 use mirror_neuron::runtime::bundle::load_bundle;
 use mirror_neuron::runtime::{Projectors, local, wait_projections_caught_up};
-use mirror_neuron::store::{Store, Topology};
+use mirror_neuron::store::{Store, Topology, check_durability};
 use serde_json::Value;
 
 /// Shard count the tests use (the default of `MN_REDIS_CLUSTER_SHARDS`).
@@ -289,4 +289,30 @@ async fn two_nodes_on_a_cluster_hand_a_job_over_after_kill_9() {
         survivor.log_text()
     );
     history::check_history(&store, &job, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durability_is_checked_on_every_master() {
+    let store = cluster_store(&common::namespace()).await;
+    let report = check_durability(&store).await.expect("check");
+    assert!(report.problems().is_empty(), "{:?}", report.problems());
+
+    // One master loses its AOF: the check names it, though the others are fine.
+    let port = cluster().masters[2].port.to_string();
+    let set = |v: &str| {
+        let ok = Command::new("redis-cli")
+            .args(["-p", &port, "config", "set", "appendonly", v])
+            .output()
+            .expect("redis-cli");
+        assert!(ok.status.success());
+    };
+    set("no");
+    let problems = check_durability(&store).await.expect("check").problems();
+    set("yes");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("appendonly=no") && p.contains(&port)),
+        "{problems:?}"
+    );
 }

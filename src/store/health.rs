@@ -1,6 +1,8 @@
 //! Startup check of the Redis settings durability depends on.
 
-use super::{Store, StoreError};
+use redis::cluster_routing::{MultipleNodeRoutingInfo, RoutingInfo};
+
+use super::{RedisConn, Store, StoreError};
 
 /// What the Redis server says about persistence and eviction.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,7 +35,36 @@ impl DurabilityReport {
     }
 }
 
-async fn config_get(store: &Store, name: &str) -> Result<Option<String>, StoreError> {
+/// `CONFIG GET name` on the server, or, under Redis Cluster, on every master: a setting that
+/// is safe on one master and not on another is reported as the unsafe value, naming the
+/// master (`no (on 10.0.0.6:7000)`).
+async fn config_get(store: &Store, name: &str, safe: &str) -> Result<Option<String>, StoreError> {
+    let RedisConn::Cluster(mut cluster) = store.conn() else {
+        return config_get_one(store, name).await;
+    };
+    let mut cmd = redis::cmd("CONFIG");
+    cmd.arg("GET").arg(name);
+    let routing = RoutingInfo::MultiNode((MultipleNodeRoutingInfo::AllMasters, None));
+    let redis::Value::Map(replies) = cluster.route_command(cmd, routing).await? else {
+        return Ok(None);
+    };
+    let mut seen = None;
+    for (addr, reply) in replies {
+        let value = <Vec<String> as redis::FromRedisValue>::from_redis_value(reply)
+            .ok()
+            .and_then(|kv| kv.get(1).cloned());
+        let addr = <String as redis::FromRedisValue>::from_redis_value(addr).unwrap_or_default();
+        match value {
+            Some(v) if v == safe => seen = seen.or(Some(v)),
+            Some(v) => return Ok(Some(format!("{v} (on {addr})"))),
+            // CONFIG refused on that master: as unknown as on one server.
+            None => return Ok(None),
+        }
+    }
+    Ok(seen)
+}
+
+async fn config_get_one(store: &Store, name: &str) -> Result<Option<String>, StoreError> {
     let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
         .arg("GET")
         .arg(name)
@@ -63,8 +94,8 @@ pub async fn is_cluster_node(store: &Store) -> Result<bool, StoreError> {
 /// Reads the settings and logs a loud warning for each unsafe one.
 pub async fn check_durability(store: &Store) -> Result<DurabilityReport, StoreError> {
     let report = DurabilityReport {
-        appendonly: config_get(store, "appendonly").await?,
-        maxmemory_policy: config_get(store, "maxmemory-policy").await?,
+        appendonly: config_get(store, "appendonly", "yes").await?,
+        maxmemory_policy: config_get(store, "maxmemory-policy", "noeviction").await?,
     };
     for problem in report.problems() {
         tracing::warn!("DURABILITY WARNING: {problem}");
