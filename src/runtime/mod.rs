@@ -61,24 +61,7 @@ impl Backend {
             .await
             .map_err(|e| anyhow::anyhow!("cannot connect to {}: {e}", topology.describe()))?
             .with_replica_ack(replica_ack);
-        let sharded = matches!(topology, crate::store::Topology::Cluster { .. });
-        if !sharded && crate::store::is_cluster_node(&store).await? {
-            anyhow::bail!(
-                "{} is a Redis Cluster node: set MN_REDIS_CLUSTER=1 (MN_REDIS_URL may then list \
-                 several of its nodes)",
-                topology.describe()
-            );
-        }
-        let (recorded, ours) = (
-            store.recorded_shard_count().await?,
-            store.keys().shards().count(),
-        );
-        if recorded != ours {
-            anyhow::bail!(
-                "this keyspace is spread over {recorded} shard(s) but this node would use {ours}: \
-                 MN_REDIS_CLUSTER and MN_REDIS_CLUSTER_SHARDS must match the other nodes'"
-            );
-        }
+        check_layout(&store, &topology).await?;
         crate::store::check_durability(&store).await?;
         store.check_not_newer().await?;
         store.migrate(clock::now_ms()).await?;
@@ -93,7 +76,29 @@ impl Backend {
     }
 }
 
-pub use crate::store::redact;
+/// Refuses a cluster node used as a plain Redis (most keys would answer `MOVED`), and a
+/// shard count other than the one the keyspace was created with (the keys would differ).
+async fn check_layout(store: &Store, topology: &crate::store::Topology) -> anyhow::Result<()> {
+    let sharded = matches!(topology, crate::store::Topology::Cluster { .. });
+    if !sharded && crate::store::is_cluster_node(store).await? {
+        anyhow::bail!(
+            "{} is a Redis Cluster node: set MN_REDIS_CLUSTER=1 (MN_REDIS_URL may then list \
+             several of its nodes)",
+            topology.describe()
+        );
+    }
+    let (recorded, ours) = (
+        store.recorded_shard_count().await?,
+        store.keys().shards().count(),
+    );
+    if recorded != ours {
+        anyhow::bail!(
+            "this keyspace is spread over {recorded} shard(s) but this node would use {ours}: \
+             MN_REDIS_CLUSTER and MN_REDIS_CLUSTER_SHARDS must match the other nodes'"
+        );
+    }
+    Ok(())
+}
 
 /// Running projection workers and the switch that stops them.
 pub struct Projectors {

@@ -133,9 +133,14 @@ impl Keyspace {
     /// A key that exists once per shard: `ns:name` on a single Redis, `ns:{tag}:name` on a
     /// cluster.
     fn per_shard(&self, shard: Shard, name: &str) -> String {
+        format!("{}:{name}", self.shard_prefix(shard))
+    }
+
+    /// What every per-shard key starts with: `ns`, or `ns:{tag}` on a cluster.
+    fn shard_prefix(&self, shard: Shard) -> String {
         match self.tags.get(shard.0 as usize) {
-            Some(tag) => format!("{}:{{{tag}}}:{name}", self.ns),
-            None => format!("{}:{name}", self.ns),
+            Some(tag) => format!("{}:{{{tag}}}", self.ns),
+            None => self.ns.clone(),
         }
     }
 
@@ -332,9 +337,7 @@ impl Keyspace {
     /// Where the meta keys live (`<prefix>:meta:...`): shard 0, with the migration script's
     /// other keys.
     pub fn meta_prefix(&self) -> String {
-        self.per_shard(Shard(0), "meta")
-            .trim_end_matches(":meta")
-            .to_string()
+        self.shard_prefix(Shard(0))
     }
 
     /// Keyspace schema version (an integer).

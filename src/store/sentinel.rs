@@ -233,15 +233,6 @@ impl SentinelConn {
         Ok(conn)
     }
 
-    pub fn config(&self) -> &SentinelConfig {
-        &self.shared.config
-    }
-
-    /// `host:port` of the master in use (empty while none is reachable).
-    pub fn master_addr(&self) -> String {
-        self.link().addr.clone()
-    }
-
     fn link(&self) -> std::sync::MutexGuard<'_, Link> {
         // A panic while holding this lock leaves a consistent Link (every write is one
         // assignment), so a poisoned lock is still usable.
